@@ -1,0 +1,10 @@
+/**
+ * Hostwork: a generic host for Node.js — dependency injection with scopes, layered configuration,
+ * structured logging, hosted services with graceful shutdown — and durable background jobs.
+ */
+export * from './config/index.ts';
+export * from './di/index.ts';
+export * from './errors.ts';
+export * from './hosting/index.ts';
+export * from './logging/index.ts';
+export * from './services/index.ts';

@@ -1,0 +1,84 @@
+import type { Configuration } from '../config/configuration.ts';
+import { Configuration as ConfigurationKey } from '../config/configuration.ts';
+import { assertKnownKeys } from '../errors.ts';
+import type { HostBuilder } from '../hosting/host-builder.ts';
+import { LoggerFactory } from '../logging/logger-factory.ts';
+import { sqliteStore } from '../stores/sqlite/sqlite-store.ts';
+import { JobClient } from './job-client.ts';
+import type { JobDefinition } from './job-definition.ts';
+import { JobEvents } from './job-events.ts';
+import { JobRegistry } from './job-registry.ts';
+import { JobStore } from './job-store.ts';
+import { JobWorker } from './job-worker.ts';
+import type { ScheduleDefinition } from './schedule.ts';
+import { resolveWorkerOptions, WorkerOptions } from './worker-options.ts';
+
+/** The default SQLite file, relative to the working directory; configurable as `Jobs:Sqlite:Path`. */
+export const DEFAULT_SQLITE_PATH = '.data/hostwork-jobs.db';
+
+/** What {@link addJobs} sets up. */
+export interface JobsSetup {
+  /** Every job this application enqueues or runs. */
+  // biome-ignore lint/suspicious/noExplicitAny: definitions of every payload type live in one list.
+  readonly jobs: readonly JobDefinition<any, any>[];
+  /** Recurring jobs. */
+  // biome-ignore lint/suspicious/noExplicitAny: schedules of every payload type live in one list.
+  readonly schedules?: readonly ScheduleDefinition<any>[];
+  /**
+   * The store, or a function building it from configuration. Default: SQLite at `Jobs:Sqlite:Path`
+   * (default `.data/hostwork-jobs.db`).
+   */
+  readonly store?: JobStore | ((configuration: Configuration) => JobStore);
+  /** Worker options, or `false` for a process that only enqueues (an API next to separate workers). */
+  readonly worker?: Partial<WorkerOptions> | false;
+}
+
+const KEYS = ['jobs', 'schedules', 'store', 'worker'];
+
+/**
+ * Adds durable jobs to a host: the store (closed last, when the host stops), {@link JobClient} for enqueueing and
+ * inspection, {@link JobEvents}, and the {@link JobWorker} hosted service. Bad job definitions, cron expressions and
+ * option keys fail here, before the host is built.
+ *
+ * @example
+ * ```ts
+ * addJobs(builder, { jobs: [SendEmail], worker: { queues: { default: { concurrency: 20 } } } });
+ * const jobs = host.services.get(JobClient);
+ * await jobs.enqueue(SendEmail, { to: 'a@example.com', subject: 'Hi' });
+ * ```
+ */
+export function addJobs(builder: HostBuilder, setup: JobsSetup): void {
+  assertKnownKeys('addJobs() setup', setup, KEYS);
+  const registry = new JobRegistry(setup.jobs, setup.schedules ?? []);
+  const services = builder.services;
+  const store = setup.store;
+  services.addSingleton(JobStore, {
+    factory: (provider) => {
+      const configuration = provider.get(ConfigurationKey);
+      if (store === undefined) {
+        const path = configuration.get('Jobs:Sqlite:Path');
+        return sqliteStore({ path: typeof path === 'string' ? path : DEFAULT_SQLITE_PATH });
+      }
+      return typeof store === 'function' ? store(configuration) : store;
+    },
+    deps: [ConfigurationKey],
+  });
+  services.addSingleton(JobRegistry, { value: registry });
+  services.addSingleton(JobEvents, {
+    factory: (provider) => {
+      const log = provider.get(LoggerFactory).create('Hostwork.Jobs.Events');
+      return new JobEvents((error, event) =>
+        log.error({ err: error, event }, `A '${event}' event listener threw`),
+      );
+    },
+    deps: [LoggerFactory],
+  });
+  services.addSingleton(JobClient, {
+    factory: (p) => new JobClient(p.get(JobStore), p.get(JobEvents), p.get(JobRegistry)),
+    deps: [JobStore, JobEvents, JobRegistry],
+  });
+  if (setup.worker !== false) {
+    services.addSingleton(WorkerOptions, { value: resolveWorkerOptions(setup.worker ?? {}) });
+    services.addHostedService(JobWorker);
+  }
+}

@@ -1,0 +1,110 @@
+import type { Scope, ScopeFactory } from '../di/scope.ts';
+import type { ServiceProvider } from '../di/service-provider.ts';
+import type { Logger } from '../logging/logger-factory.ts';
+import type { JobContext, Snooze } from './job-definition.ts';
+import type { ClaimedJob, JobId } from './job-record.ts';
+
+/** Why a running job's signal aborted. */
+export type AbortCause = 'timeout' | 'cancelled' | 'lease-lost' | 'shutdown';
+
+/** The error a job's signal aborts with; `cause` tells the engine how to settle the attempt. */
+export class JobAbortError extends Error {
+  readonly abortCause: AbortCause;
+  constructor(abortCause: AbortCause, message: string) {
+    super(message);
+    this.name = 'AbortError';
+    this.abortCause = abortCause;
+  }
+}
+
+/**
+ * The context of one attempt. The logger and the DI scope are created on first use only, so a handler that
+ * needs neither costs neither: this object is made for every job on the hot path.
+ */
+export class AttemptContext implements JobContext {
+  readonly job: ClaimedJob;
+  readonly controller = new AbortController();
+  readonly startedAt = performance.now();
+  #logger: Logger | undefined;
+  #scope: Scope | undefined;
+  readonly #baseLogger: Logger;
+  readonly #scopes: ScopeFactory;
+  readonly #onProgress: (ctx: AttemptContext, value: unknown) => void;
+
+  constructor(
+    job: ClaimedJob,
+    baseLogger: Logger,
+    scopes: ScopeFactory,
+    onProgress: (ctx: AttemptContext, value: unknown) => void,
+  ) {
+    this.job = job;
+    this.#baseLogger = baseLogger;
+    this.#scopes = scopes;
+    this.#onProgress = onProgress;
+  }
+
+  get id(): JobId {
+    return this.job.id;
+  }
+  get name(): string {
+    return this.job.name;
+  }
+  get queue(): string {
+    return this.job.queue;
+  }
+  get attempt(): number {
+    return this.job.attempt;
+  }
+  get maxAttempts(): number {
+    return this.job.maxAttempts;
+  }
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  get logger(): Logger {
+    this.#logger ??= this.#baseLogger.child({
+      jobId: this.job.id,
+      job: this.job.name,
+      attempt: this.job.attempt,
+    });
+    return this.#logger;
+  }
+
+  get services(): ServiceProvider {
+    this.#scope ??= this.#scopes.createScope();
+    return this.#scope.services;
+  }
+
+  progress(value: unknown): void {
+    this.#onProgress(this, value);
+  }
+
+  snooze(delayMs: number): Snooze {
+    return new SnoozeResult(Math.max(0, delayMs));
+  }
+
+  /** Aborts the attempt's signal with a cause the engine understands. */
+  abort(cause: AbortCause, message: string): void {
+    if (!this.controller.signal.aborted) this.controller.abort(new JobAbortError(cause, message));
+  }
+
+  /** Why the signal aborted, if it did. */
+  get abortCause(): AbortCause | undefined {
+    const reason: unknown = this.controller.signal.reason;
+    return reason instanceof JobAbortError ? reason.abortCause : undefined;
+  }
+
+  /** Disposes the attempt's scope if one was created. */
+  async dispose(): Promise<void> {
+    if (this.#scope) await this.#scope.dispose();
+  }
+}
+
+/** The value behind {@link JobContext.snooze}. */
+export class SnoozeResult implements Snooze {
+  readonly snoozeMs: number;
+  constructor(snoozeMs: number) {
+    this.snoozeMs = snoozeMs;
+  }
+}

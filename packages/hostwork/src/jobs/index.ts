@@ -1,0 +1,29 @@
+export { addJobs, DEFAULT_SQLITE_PATH, type JobsSetup } from './add-jobs.ts';
+export { type Backoff, defaultBackoff, type StorableBackoff } from './backoff.ts';
+export { type BulkItem, type EnqueueResult, JobClient, type ScheduleInfo } from './job-client.ts';
+export {
+  defineJob,
+  type JobContext,
+  type JobDefaults,
+  type JobDefinition,
+  type JobDefinitionInput,
+  type JobHandler,
+  jobDefaults,
+  type Snooze,
+} from './job-definition.ts';
+export { type JobEventBase, type JobEventMap, type JobEventName, JobEvents } from './job-events.ts';
+export * from './job-record.ts';
+export { JobRegistry } from './job-registry.ts';
+export {
+  type CancelOutcome,
+  type ClaimRequest,
+  type ClaimResult,
+  JobStore,
+  type RenewResult,
+  type RetentionPolicy,
+  type ScheduleTick,
+} from './job-store.ts';
+export { JobWorker } from './job-worker.ts';
+export type { EnqueueOptions } from './prepare-job.ts';
+export { defineSchedule, type MisfirePolicy, type ScheduleDefinition } from './schedule.ts';
+export { type QueueOptions, WorkerOptions, workerDefaults } from './worker-options.ts';

@@ -1,0 +1,229 @@
+import { ErrorCodes, HostworkError } from '../errors.ts';
+import type { JobDefinition } from './job-definition.ts';
+import type { JobEvents } from './job-events.ts';
+import type {
+  InsertResult,
+  JobCount,
+  JobFilter,
+  JobId,
+  JobInfo,
+  JobState,
+  NewJob,
+  ScheduleRecord,
+} from './job-record.ts';
+import type { JobRegistry } from './job-registry.ts';
+import type { CancelOutcome, JobStore } from './job-store.ts';
+import type { EnqueueOptions } from './prepare-job.ts';
+import { prepareJob } from './prepare-job.ts';
+import { nextTick } from './schedule.ts';
+
+/** What `enqueue` returns. */
+export interface EnqueueResult {
+  readonly id: JobId;
+  /** `duplicate`: the unique key was taken by a pending or running job, whose id this is; nothing was stored. */
+  readonly outcome: InsertResult['outcome'];
+}
+
+/** One item of {@link JobClient.enqueueMany}. */
+export interface BulkItem<Input> {
+  readonly payload: Input;
+  readonly options?: EnqueueOptions;
+}
+
+/** A schedule as listed: its stored state plus its definition. */
+export interface ScheduleInfo extends ScheduleRecord {
+  readonly job: string;
+  readonly misfire: string;
+}
+
+interface Pending {
+  readonly job: NewJob;
+  readonly resolve: (result: InsertResult) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
+ * Enqueues and inspects jobs. Concurrent `enqueue` calls are coalesced into one store transaction
+ * (each caller still gets its own id or error), so enqueueing from a busy HTTP handler costs little.
+ */
+export class JobClient {
+  readonly #store: JobStore;
+  readonly #events: JobEvents;
+  readonly #registry: JobRegistry;
+  #ready: Promise<void> | undefined;
+  #buffer: Pending[] = [];
+  #flushing = false;
+
+  constructor(store: JobStore, events: JobEvents, registry: JobRegistry) {
+    this.#store = store;
+    this.#events = events;
+    this.#registry = registry;
+  }
+
+  /** The store, for advanced use (and the conformance of custom stores). */
+  get store(): JobStore {
+    return this.#store;
+  }
+
+  /** Makes sure the store's schema is in place (memoised). */
+  ready(): Promise<void> {
+    this.#ready ??= this.#store.migrate();
+    return this.#ready;
+  }
+
+  /**
+   * Validates the payload against the job's schema and stores the job. An invalid payload is refused with an
+   * error naming each failing field (code HW_JOB_INVALID_PAYLOAD), and nothing is stored.
+   */
+  async enqueue<Input, Output>(
+    job: JobDefinition<Input, Output>,
+    payload: NoInfer<Input>,
+    options: EnqueueOptions = {},
+  ): Promise<EnqueueResult> {
+    const row = await prepareJob(this.#registry, job, payload, options, Date.now());
+    const result = await new Promise<InsertResult>((resolve, reject) => {
+      this.#buffer.push({ job: row, resolve, reject });
+      if (this.#buffer.length === 1 && !this.#flushing) queueMicrotask(() => this.#flush());
+    });
+    if (this.#events.has('enqueued')) {
+      this.#events.emit('enqueued', {
+        id: result.id,
+        name: row.name,
+        queue: row.queue,
+        outcome: result.outcome,
+      });
+    }
+    return result;
+  }
+
+  /** Validates every payload first, then stores all jobs in one transaction (all or nothing). */
+  async enqueueMany<Input, Output>(
+    job: JobDefinition<Input, Output>,
+    items: readonly BulkItem<NoInfer<Input>>[],
+  ): Promise<EnqueueResult[]> {
+    const now = Date.now();
+    const rows: NewJob[] = [];
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!;
+      try {
+        rows.push(await prepareJob(this.#registry, job, item.payload, item.options ?? {}, now));
+      } catch (error) {
+        if (error instanceof HostworkError) {
+          throw new HostworkError(error.code, `Item ${i} of enqueueMany('${job.name}'): ${error.message}`, {
+            cause: error,
+          });
+        }
+        throw error;
+      }
+    }
+    await this.ready();
+    const results = await this.#store.insert(rows);
+    if (this.#events.has('enqueued')) {
+      results.forEach((r, i) => {
+        this.#events.emit('enqueued', {
+          id: r.id,
+          name: job.name,
+          queue: rows[i]!.queue,
+          outcome: r.outcome,
+        });
+      });
+    }
+    return results;
+  }
+
+  /** One job with its attempts and errors. */
+  get(id: JobId): Promise<JobInfo | undefined> {
+    return this.ready().then(() => this.#store.get(id));
+  }
+
+  /** Jobs by queue, state and name, newest first; page with `before` (the last id of the previous page). */
+  list(filter: JobFilter & { readonly limit?: number; readonly before?: JobId } = {}): Promise<JobInfo[]> {
+    return this.ready().then(() => this.#store.list({ ...filter, limit: filter.limit ?? 50 }));
+  }
+
+  /** Counts per queue and state. */
+  counts(): Promise<JobCount[]> {
+    return this.ready().then(() => this.#store.counts());
+  }
+
+  /** Cancels a pending job (it never runs) or a running one (its signal aborts; it ends as cancelled). */
+  async cancel(id: JobId): Promise<CancelOutcome> {
+    await this.ready();
+    const outcome = await this.#store.cancel(id, Date.now());
+    if (outcome === 'cancelling') this.#events.emit('cancel-requested', { id });
+    return outcome;
+  }
+
+  /** Puts a dead or cancelled job back in the queue with fresh attempts; false if it was neither. */
+  async retry(id: JobId): Promise<boolean> {
+    await this.ready();
+    return this.#store.retry(id, Date.now());
+  }
+
+  /** Deletes jobs by filter (never running ones); returns how many. */
+  async purge(filter: JobFilter & { readonly state: Exclude<JobState, 'running'> }): Promise<number> {
+    await this.ready();
+    return this.#store.purge(filter);
+  }
+
+  /** The schedules with their next run time. */
+  async listSchedules(): Promise<ScheduleInfo[]> {
+    await this.ready();
+    const records = await this.#store.listSchedules();
+    return records.map((r) => {
+      const s = this.#registry.schedule(r.name);
+      return { ...r, job: s?.definition.job.name ?? '(unknown)', misfire: s?.misfire ?? '(unknown)' };
+    });
+  }
+
+  /** Pauses a schedule: no job is enqueued for its ticks until resumed. */
+  async pauseSchedule(name: string): Promise<void> {
+    await this.ready();
+    if (!(await this.#store.setSchedulePaused(name, true))) throw this.#unknownSchedule(name);
+  }
+
+  /** Resumes a schedule from its next future tick (ticks missed while paused are not run). */
+  async resumeSchedule(name: string): Promise<void> {
+    await this.ready();
+    const schedule = this.#registry.schedule(name);
+    const next = schedule ? nextTick(schedule, Date.now()) : undefined;
+    if (!(await this.#store.setSchedulePaused(name, false, next))) throw this.#unknownSchedule(name);
+  }
+
+  #unknownSchedule(name: string): HostworkError {
+    return new HostworkError(ErrorCodes.SCHEDULE_INVALID, `No schedule named '${name}' is stored.`);
+  }
+
+  /** Writes every buffered enqueue in one transaction; if that fails, row by row so each caller gets its own error. */
+  async #flush(): Promise<void> {
+    this.#flushing = true;
+    try {
+      await this.ready();
+      while (this.#buffer.length > 0) {
+        const batch = this.#buffer;
+        this.#buffer = [];
+        try {
+          const results = await this.#store.insert(batch.map((p) => p.job));
+          batch.forEach((p, i) => p.resolve(results[i]!));
+        } catch (error) {
+          if (batch.length === 1) {
+            batch[0]!.reject(error);
+            continue;
+          }
+          for (const p of batch) {
+            try {
+              p.resolve((await this.#store.insert([p.job]))[0]!);
+            } catch (single) {
+              p.reject(single);
+            }
+          }
+        }
+      }
+    } catch (error) {
+      // migrate() failed: every waiting caller learns why.
+      for (const p of this.#buffer.splice(0)) p.reject(error);
+    } finally {
+      this.#flushing = false;
+    }
+  }
+}

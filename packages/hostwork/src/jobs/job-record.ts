@@ -1,0 +1,127 @@
+/**
+ * The data of a job as the engine and every store see it. Times are milliseconds since the epoch;
+ * ids are strings so every store can use its native key (SQLite rowid, PostgreSQL bigint).
+ */
+
+/** A job's identifier. */
+export type JobId = string;
+
+/**
+ * Where a job is in its life:
+ * `pending` (waiting for its run time or a worker) → `running` (claimed, under a lease) → `completed`;
+ * or, after its last failed attempt or when it is poison, `dead`; or `cancelled` by an operator.
+ * A failed attempt with attempts left, a snooze, an expired lease and a shutdown hand-back all return it to `pending`.
+ */
+export type JobState = 'pending' | 'running' | 'completed' | 'dead' | 'cancelled';
+
+/** Every state, in life order. */
+export const JOB_STATES: readonly JobState[] = ['pending', 'running', 'completed', 'dead', 'cancelled'];
+
+/** One failed attempt, kept on the job (its attempt history). */
+export interface AttemptError {
+  readonly attempt: number;
+  /** When the attempt failed. */
+  readonly at: number;
+  readonly message: string;
+  readonly stack?: string;
+  /** What kind of failure: a thrown error, a timeout, a lost lease (crashed worker), a poison job. */
+  readonly kind: 'error' | 'timeout' | 'lease-expired' | 'poison';
+}
+
+/** A job to insert, already validated. */
+export interface NewJob {
+  readonly name: string;
+  readonly queue: string;
+  /** The payload as JSON text. */
+  readonly payload: string;
+  readonly priority: number;
+  readonly runAt: number;
+  readonly maxAttempts: number;
+  /** Timeout per attempt in ms, or 0 for none. */
+  readonly timeoutMs: number;
+  /** While a job with this key is pending or running, inserting another with the same key stores nothing. */
+  readonly uniqueKey: string | null;
+  /** A per-job backoff override as JSON (`{"type":"fixed","delay":500}`), or null for the job definition's. */
+  readonly backoff: string | null;
+}
+
+/** The result of inserting one job. */
+export interface InsertResult {
+  readonly id: JobId;
+  /** `duplicate`: a pending or running job already had the unique key; `id` is that job's. */
+  readonly outcome: 'inserted' | 'duplicate';
+}
+
+/** A job handed to a worker by a claim: its lease is held by the claiming owner. */
+export interface ClaimedJob {
+  readonly id: JobId;
+  readonly name: string;
+  readonly queue: string;
+  readonly payload: string;
+  readonly priority: number;
+  /** The attempt this claim starts (1 for the first run). */
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  readonly timeoutMs: number;
+  /** The per-job backoff override as JSON, or null. */
+  readonly backoff: string | null;
+  readonly createdAt: number;
+}
+
+/** A job as inspection sees it. */
+export interface JobInfo {
+  readonly id: JobId;
+  readonly name: string;
+  readonly queue: string;
+  readonly state: JobState;
+  readonly payload: unknown;
+  readonly priority: number;
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  readonly timeoutMs: number;
+  readonly runAt: number;
+  readonly uniqueKey: string | null;
+  readonly leaseOwner: string | null;
+  readonly leaseExpiresAt: number | null;
+  readonly cancelRequested: boolean;
+  readonly progress: unknown;
+  readonly errors: readonly AttemptError[];
+  readonly createdAt: number;
+  readonly finishedAt: number | null;
+}
+
+/** How a worker ends one attempt; many are written in one batch. */
+export type Settlement =
+  | { readonly id: JobId; readonly kind: 'completed' }
+  /** Failed with attempts left: back to pending at `runAt`. */
+  | { readonly id: JobId; readonly kind: 'retry'; readonly runAt: number; readonly error: AttemptError }
+  /** Failed for good (last attempt, or poison). */
+  | { readonly id: JobId; readonly kind: 'dead'; readonly error: AttemptError }
+  | { readonly id: JobId; readonly kind: 'cancelled' }
+  /** Not a failure: back to pending at `runAt` and the attempt is not counted (snooze, shutdown hand-back). */
+  | { readonly id: JobId; readonly kind: 'release'; readonly runAt: number };
+
+/** Filters for listing and purging. */
+export interface JobFilter {
+  readonly queue?: string;
+  readonly state?: JobState;
+  readonly name?: string;
+}
+
+/** One row of the counts per queue and state. */
+export interface JobCount {
+  readonly queue: string;
+  readonly state: JobState;
+  readonly count: number;
+}
+
+/** A recurring job's stored state. */
+export interface ScheduleRecord {
+  readonly name: string;
+  readonly cron: string;
+  readonly timezone: string | null;
+  readonly paused: boolean;
+  /** The next tick to enqueue (ms), or null when the expression has no future tick. */
+  readonly nextRunAt: number | null;
+  readonly lastRunAt: number | null;
+}

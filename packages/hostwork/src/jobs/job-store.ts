@@ -1,0 +1,133 @@
+import { createToken } from '../di/token.ts';
+import type {
+  ClaimedJob,
+  InsertResult,
+  JobCount,
+  JobFilter,
+  JobId,
+  JobInfo,
+  NewJob,
+  ScheduleRecord,
+  Settlement,
+} from './job-record.ts';
+
+/** What a claim asks for. */
+export interface ClaimRequest {
+  readonly queue: string;
+  readonly limit: number;
+  /** Identifies the claiming worker process; written as the lease owner. */
+  readonly owner: string;
+  readonly leaseMs: number;
+  readonly now: number;
+}
+
+/** What a claim returns. */
+export interface ClaimResult {
+  readonly jobs: readonly ClaimedJob[];
+  /**
+   * When fewer jobs than asked were due: the earliest future `runAt` of a pending job in the queue (or null),
+   * so an idle worker can sleep exactly until then.
+   */
+  readonly nextRunAt: number | null;
+}
+
+/** What a lease renewal learns. */
+export interface RenewResult {
+  /** Jobs whose lease this owner no longer holds (expired and recovered elsewhere): abort them. */
+  readonly lost: readonly JobId[];
+  /** Jobs an operator asked to cancel while they run: abort them, settle as cancelled. */
+  readonly cancelRequested: readonly JobId[];
+}
+
+/** How long finished jobs are kept. */
+export interface RetentionPolicy {
+  /** Delete completed jobs finished before this time (ms since epoch). */
+  readonly completedBefore: number;
+  /** Keep at most this many completed jobs (the newest). */
+  readonly maxCompleted: number;
+  /** Delete at most this many rows per call, so pruning never holds a long lock. */
+  readonly batchSize: number;
+}
+
+/** Result of a cancel request. */
+export type CancelOutcome =
+  /** Was pending: now cancelled, it will never run. */
+  | 'cancelled'
+  /** Is running: its worker will abort it at its next lease renewal (at once in the same process). */
+  | 'cancelling'
+  /** Already completed, dead or cancelled: nothing changed. */
+  | 'finished'
+  | 'not-found';
+
+/** Outcome of trying to enqueue one schedule tick. */
+export interface ScheduleTick {
+  readonly name: string;
+  /** The tick the caller read as due; the store advances only if it still is (compare-and-set). */
+  readonly expectedNextRunAt: number;
+  readonly newNextRunAt: number | null;
+  /** The job to insert for this tick, or null to skip it (misfire policy 'skip'). */
+  readonly job: NewJob | null;
+}
+
+/**
+ * The one narrow interface between the job engine and storage. Every store (SQLite, PostgreSQL, ...) implements it
+ * and passes the same conformance suite (test/jobs/store-conformance). Methods that write many jobs do so in one
+ * transaction, and settle/renew are one round trip per batch where the database allows it.
+ *
+ * Guarantees a store must give:
+ * - `claim` is exclusive: a pending job is handed to one claimer only, even across processes and machines.
+ * - A claim counts the attempt and sets a lease; `recoverExpired` returns jobs with expired leases to pending
+ *   (or dead when that was their last attempt), recording a 'lease-expired' error.
+ * - A unique key holds while a job with it is pending or running.
+ * - `tickSchedule` enqueues at most one job per schedule tick, whatever the number of callers.
+ */
+export interface JobStore extends AsyncDisposable {
+  /** A short name for logs and benchmarks: 'sqlite', 'postgres'. */
+  readonly kind: string;
+  /** Creates or upgrades the schema. Safe to call from several processes at once. */
+  migrate(): Promise<void>;
+  /** Inserts jobs in one transaction, in order; results are in the same order. */
+  insert(jobs: readonly NewJob[]): Promise<InsertResult[]>;
+  /** Claims up to `limit` due pending jobs of a queue, highest priority first, then earliest run time, then oldest. */
+  claim(request: ClaimRequest): Promise<ClaimResult>;
+  /** Writes the outcome of many attempts; only jobs still leased by `owner` are changed. */
+  settle(owner: string, settlements: readonly Settlement[], now: number): Promise<void>;
+  /** Extends the leases of running jobs and reports lost leases and cancel requests. */
+  renew(owner: string, ids: readonly JobId[], leaseMs: number, now: number): Promise<RenewResult>;
+  /** Returns running jobs whose lease expired before `now` to pending (or dead); returns how many. */
+  recoverExpired(now: number): Promise<number>;
+  /** Records progress of a running job (a JSON value). */
+  progress(id: JobId, progress: string): Promise<void>;
+  /** Cancels a pending job, or flags a running one for cancellation. */
+  cancel(id: JobId, now: number): Promise<CancelOutcome>;
+  /** Puts a dead or cancelled job back to pending with a fresh set of attempts; false if it was not dead/cancelled. */
+  retry(id: JobId, now: number): Promise<boolean>;
+  /** One job with its attempt history. */
+  get(id: JobId): Promise<JobInfo | undefined>;
+  /** Jobs matching the filter, newest first, paged by id (`before` = the last id of the previous page). */
+  list(filter: JobFilter & { readonly limit: number; readonly before?: JobId }): Promise<JobInfo[]>;
+  /** Job counts per queue and state. */
+  counts(): Promise<JobCount[]>;
+  /** Deletes jobs matching the filter (running jobs are never purged); returns how many. */
+  purge(filter: JobFilter): Promise<number>;
+  /** Deletes completed jobs past the retention policy, at most `batchSize`; returns how many. */
+  prune(policy: RetentionPolicy): Promise<number>;
+  /** Creates or updates schedules (cron, timezone, next run) without touching their paused flag. */
+  upsertSchedules(schedules: readonly Omit<ScheduleRecord, 'paused' | 'lastRunAt'>[]): Promise<void>;
+  /** All schedules. */
+  listSchedules(): Promise<ScheduleRecord[]>;
+  /** Pauses or resumes a schedule; false if no such schedule. */
+  setSchedulePaused(name: string, paused: boolean, nextRunAt?: number | null): Promise<boolean>;
+  /** Advances a schedule from `expectedNextRunAt` and inserts its job, atomically; false if another caller won. */
+  tickSchedule(tick: ScheduleTick, now: number): Promise<boolean>;
+  /**
+   * Calls `listener` when new work may be ready (an insert in this process at once; other processes by a cheap
+   * poll or a notification). Returns the unsubscribe function.
+   */
+  onWake(listener: () => void): () => void;
+  /** Releases connections and timers. Idempotent; `[Symbol.asyncDispose]` does the same. */
+  close(): Promise<void>;
+}
+
+/** The key of the application's {@link JobStore}. */
+export const JobStore = createToken<JobStore>('JobStore');

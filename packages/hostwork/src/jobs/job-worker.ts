@@ -1,0 +1,580 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { ScopeFactory } from '../di/scope.ts';
+import { HostOptions } from '../hosting/host-options.ts';
+import type { HostedService } from '../hosting/hosted-service.ts';
+import type { Logger } from '../logging/logger-factory.ts';
+import { LoggerFactory } from '../logging/logger-factory.ts';
+import { AttemptContext, SnoozeResult } from './attempt-context.ts';
+import type { Backoff } from './backoff.ts';
+import { backoffDelay } from './backoff.ts';
+import { formatIssues } from './job-definition.ts';
+import { JobEvents } from './job-events.ts';
+import type { AttemptError, ClaimedJob, JobId, Settlement } from './job-record.ts';
+import { JobRegistry } from './job-registry.ts';
+import { JobStore } from './job-store.ts';
+import { ScheduleRunner } from './schedule-runner.ts';
+import { WorkerOptions } from './worker-options.ts';
+
+/** Per-queue loop state. */
+interface QueueState {
+  readonly name: string;
+  readonly concurrency: number;
+  running: number;
+  claiming: boolean;
+  /** Set when a fill was asked for while a claim was in flight: claim again once it returns. */
+  again: boolean;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/** A settlement waiting for the next batch write, with what its event needs. */
+interface Outcome {
+  readonly settlement: Settlement;
+  readonly ctx: AttemptContext;
+  readonly durationMs: number;
+}
+
+/** Pruning runs less often than recovery: it is housekeeping, not correctness. */
+const PRUNE_EVERY_MS = 60_000;
+
+/**
+ * The durable job worker, a hosted service. Per queue it claims due jobs in batches under a lease, runs them up to
+ * the queue's concurrency, renews the leases of long jobs, and writes outcomes in batches. It also recovers jobs of
+ * crashed workers (expired leases), ticks schedules and prunes old completed jobs.
+ *
+ * On shutdown it stops claiming, lets running jobs finish while the host's shutdown budget allows, then aborts the
+ * rest and hands them back to the queue at once without counting the attempt.
+ */
+export class JobWorker implements HostedService {
+  static readonly inject = [
+    JobStore,
+    JobRegistry,
+    JobEvents,
+    ScopeFactory,
+    LoggerFactory,
+    HostOptions,
+    WorkerOptions,
+  ] as const;
+
+  /** This process's lease owner id: host, pid and a random suffix (pids repeat across containers). */
+  readonly owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  readonly #store: JobStore;
+  readonly #registry: JobRegistry;
+  readonly #events: JobEvents;
+  readonly #scopes: ScopeFactory;
+  readonly #hostOptions: HostOptions;
+  readonly #options: WorkerOptions;
+  readonly #log: Logger;
+  readonly #jobLog: Logger;
+  readonly #schedules: ScheduleRunner;
+  readonly #queues: QueueState[];
+  readonly #running = new Map<JobId, { ctx: AttemptContext; queue: QueueState }>();
+  #outcomes: Outcome[] = [];
+  #progress = new Map<JobId, string>();
+  #flushScheduled = false;
+  #flushing: Promise<void> | undefined;
+  #stopping = false;
+  readonly #timers = new Set<NodeJS.Timeout>();
+  #unsubscribe: Array<() => void> = [];
+  #lastPrune = 0;
+  #idle: PromiseWithResolvers<void> | undefined;
+  #debug = false;
+
+  constructor(
+    store: JobStore,
+    registry: JobRegistry,
+    events: JobEvents,
+    scopes: ScopeFactory,
+    loggers: LoggerFactory,
+    hostOptions: HostOptions,
+    options: WorkerOptions,
+  ) {
+    this.#store = store;
+    this.#registry = registry;
+    this.#events = events;
+    this.#scopes = scopes;
+    this.#hostOptions = hostOptions;
+    this.#options = options;
+    this.#log = loggers.create('Hostwork.Jobs.Worker');
+    this.#jobLog = loggers.create('Hostwork.Jobs');
+    this.#schedules = new ScheduleRunner(store, registry, this.#log);
+    this.#queues = Object.entries(options.queues).map(([name, q]) => ({
+      name,
+      concurrency: q.concurrency,
+      running: 0,
+      claiming: false,
+      again: false,
+      timer: undefined,
+    }));
+  }
+
+  /** How many jobs run right now in this process. */
+  get runningCount(): number {
+    return this.#running.size;
+  }
+
+  async start(): Promise<void> {
+    this.#debug = this.#jobLog.isLevelEnabled('debug');
+    await this.#store.migrate();
+    await this.#schedules.sync(Date.now());
+    this.#unsubscribe.push(this.#store.onWake(() => this.#fillAll()));
+    this.#unsubscribe.push(
+      this.#events.on('cancel-requested', ({ id }) =>
+        this.#running.get(id)?.ctx.abort('cancelled', 'cancelled by an operator'),
+      ),
+    );
+    this.#every(this.#options.heartbeatMs, () => this.#heartbeat());
+    this.#every(this.#options.pollIntervalMs, async () => this.#fillAll());
+    this.#every(this.#options.maintenanceIntervalMs, () => this.#maintain());
+    this.#log.info(
+      { owner: this.owner, store: this.#store.kind, queues: this.#options.queues },
+      `Job worker started on ${this.#store.kind} (${this.#queues.map((q) => `${q.name}×${q.concurrency}`).join(', ')})`,
+    );
+    this.#fillAll();
+    void this.#maintain();
+  }
+
+  async stop(signal: AbortSignal): Promise<void> {
+    this.#stopping = true;
+    for (const t of this.#timers) clearTimeout(t);
+    for (const q of this.#queues) clearTimeout(q.timer);
+    for (const u of this.#unsubscribe) u();
+    // Keep part of the host's budget to hand unfinished jobs back; the host aborts `signal` when all of it is spent.
+    const budget = this.#hostOptions.shutdownTimeout;
+    const graceMs = Math.max(0, budget - Math.min(5_000, budget * 0.2));
+    if (this.#running.size > 0) {
+      this.#log.info(
+        { running: this.#running.size, graceMs },
+        `Waiting up to ${graceMs} ms for ${this.#running.size} running job(s)`,
+      );
+      this.#idle ??= Promise.withResolvers<void>();
+      await waitFor(this.#idle.promise, graceMs, signal);
+    }
+    if (this.#running.size > 0) {
+      const now = Date.now();
+      const handedBack = [...this.#running.values()];
+      for (const { ctx, queue } of handedBack) {
+        ctx.abort('shutdown', 'the host is stopping');
+        this.#finish(queue, ctx, { id: ctx.id, kind: 'release', runAt: now });
+      }
+      this.#log.warn(
+        { jobs: handedBack.map((r) => r.ctx.id) },
+        `Handed ${handedBack.length} unfinished job(s) back to the queue (attempt not counted)`,
+      );
+    }
+    await this.#flush();
+    this.#log.info('Job worker stopped');
+  }
+
+  /** Runs `work` every `ms`, never overlapping itself, until the worker stops. */
+  #every(ms: number, work: () => Promise<unknown>): void {
+    const timer = setTimeout(async () => {
+      this.#timers.delete(timer);
+      try {
+        await work();
+      } catch (error) {
+        this.#log.error({ err: error }, `Job worker housekeeping failed: ${(error as Error).message}`);
+      }
+      if (!this.#stopping) this.#every(ms, work);
+    }, ms);
+    this.#timers.add(timer);
+  }
+
+  #fillAll(): void {
+    for (const q of this.#queues) void this.#fill(q);
+  }
+
+  async #fill(q: QueueState): Promise<void> {
+    if (this.#stopping) return;
+    if (q.claiming) {
+      q.again = true;
+      return;
+    }
+    const free = q.concurrency - q.running;
+    if (free <= 0) return;
+    q.claiming = true;
+    const limit = Math.min(free, this.#options.batchSize);
+    try {
+      const { jobs, nextRunAt } = await this.#store.claim({
+        queue: q.name,
+        limit,
+        owner: this.owner,
+        leaseMs: this.#options.leaseMs,
+        now: Date.now(),
+      });
+      for (const job of jobs) this.#start(q, job);
+      if (jobs.length === limit) q.again = true;
+      else if (nextRunAt !== null) this.#wakeAt(q, nextRunAt);
+    } catch (error) {
+      this.#log.error(
+        { err: error, queue: q.name },
+        `Claiming jobs from queue '${q.name}' failed: ${(error as Error).message}`,
+      );
+    } finally {
+      q.claiming = false;
+    }
+    if (q.again) {
+      q.again = false;
+      if (q.running < q.concurrency) setImmediate(() => void this.#fill(q));
+    }
+  }
+
+  /** Sleeps until a delayed job (a retry, a `runAt`) becomes due. */
+  #wakeAt(q: QueueState, at: number): void {
+    clearTimeout(q.timer);
+    q.timer = setTimeout(() => void this.#fill(q), Math.max(0, at - Date.now()) + 1);
+    q.timer.unref();
+  }
+
+  #start(q: QueueState, job: ClaimedJob): void {
+    if (this.#stopping) {
+      // Claimed while shutdown began: hand it straight back.
+      this.#outcomes.push({
+        settlement: { id: job.id, kind: 'release', runAt: Date.now() },
+        ctx: new AttemptContext(job, this.#jobLog, this.#scopes, () => {}),
+        durationMs: 0,
+      });
+      this.#scheduleFlush();
+      return;
+    }
+    q.running++;
+    const ctx = new AttemptContext(job, this.#jobLog, this.#scopes, (c, value) => this.#onProgress(c, value));
+    this.#running.set(job.id, { ctx, queue: q });
+    void this.#execute(q, ctx);
+  }
+
+  async #execute(q: QueueState, ctx: AttemptContext): Promise<void> {
+    const job = ctx.job;
+    const definition = this.#registry.job(job.name);
+    if (!definition) {
+      const known = this.#registry.jobNames().join(', ') || '(none)';
+      return this.#finish(
+        q,
+        ctx,
+        this.#dead(
+          ctx,
+          `No handler for job '${job.name}' in this worker (known: ${known}); a job is never retried when no worker can run it`,
+        ),
+      );
+    }
+    let payload: unknown;
+    try {
+      payload = JSON.parse(job.payload);
+    } catch (error) {
+      return this.#finish(
+        q,
+        ctx,
+        this.#dead(ctx, `Stored payload is not valid JSON: ${(error as Error).message}`),
+      );
+    }
+    let validated = definition.schema['~standard'].validate(payload);
+    if (validated instanceof Promise) validated = await validated;
+    if (validated.issues) {
+      return this.#finish(
+        q,
+        ctx,
+        this.#dead(
+          ctx,
+          `Stored payload no longer matches the schema of '${job.name}':\n${formatIssues(validated.issues)}`,
+        ),
+      );
+    }
+    let timeout: NodeJS.Timeout | undefined;
+    if (job.timeoutMs > 0) {
+      timeout = setTimeout(
+        () => this.#abort(q, ctx, 'timeout', `timed out after ${job.timeoutMs} ms`),
+        job.timeoutMs,
+      );
+    }
+    if (this.#events.has('started'))
+      this.#events.emit('started', { id: job.id, name: job.name, queue: job.queue, attempt: job.attempt });
+    if (this.#debug)
+      this.#jobLog.debug(
+        { jobId: job.id, job: job.name, attempt: job.attempt },
+        `Job ${job.name}#${job.id} started`,
+      );
+    let settlement: Settlement | null;
+    try {
+      const result = await definition.handle(validated.value, ctx);
+      const cause = ctx.abortCause;
+      if (cause) settlement = this.#afterAbort(ctx, cause, undefined);
+      else if (result instanceof SnoozeResult)
+        settlement = { id: job.id, kind: 'release', runAt: Date.now() + result.snoozeMs };
+      else settlement = { id: job.id, kind: 'completed' };
+    } catch (error) {
+      const cause = ctx.abortCause;
+      settlement = cause ? this.#afterAbort(ctx, cause, error) : this.#failure(ctx, error, 'error');
+    } finally {
+      clearTimeout(timeout);
+    }
+    try {
+      await ctx.dispose();
+    } catch (error) {
+      this.#jobLog.error(
+        { err: error, jobId: job.id },
+        `Disposing the scope of job ${job.name}#${job.id} failed`,
+      );
+    }
+    this.#finish(q, ctx, settlement);
+  }
+
+  /** Aborts a running job and, if its handler ignores the signal, settles it anyway after `abortGraceMs`. */
+  #abort(q: QueueState, ctx: AttemptContext, cause: 'timeout' | 'cancelled', message: string): void {
+    ctx.abort(cause, message);
+    const grace = setTimeout(() => {
+      if (!this.#running.has(ctx.id)) return;
+      this.#jobLog.warn(
+        { jobId: ctx.id, job: ctx.name },
+        `Job ${ctx.name}#${ctx.id} ignored its abort signal for ${this.#options.abortGraceMs} ms; settling it without waiting`,
+      );
+      this.#finish(q, ctx, this.#afterAbort(ctx, cause, undefined));
+    }, this.#options.abortGraceMs);
+    grace.unref();
+  }
+
+  #afterAbort(ctx: AttemptContext, cause: string, error: unknown): Settlement | null {
+    switch (cause) {
+      case 'cancelled':
+        return { id: ctx.id, kind: 'cancelled' };
+      case 'timeout':
+        return this.#failure(
+          ctx,
+          error ?? new Error(`timed out after ${ctx.job.timeoutMs} ms`),
+          'timeout',
+          `Timed out after ${ctx.job.timeoutMs} ms`,
+        );
+      case 'shutdown':
+        return { id: ctx.id, kind: 'release', runAt: Date.now() };
+      default:
+        // lease lost: another worker owns the job now; writing anything would be wrong.
+        return null;
+    }
+  }
+
+  #failure(ctx: AttemptContext, error: unknown, kind: AttemptError['kind'], message?: string): Settlement {
+    const err = error instanceof Error ? error : new Error(String(error));
+    const attemptError: AttemptError = {
+      attempt: ctx.attempt,
+      at: Date.now(),
+      message: message ?? err.message,
+      ...(err.stack ? { stack: err.stack } : {}),
+      kind,
+    };
+    if (ctx.attempt >= ctx.maxAttempts) return { id: ctx.id, kind: 'dead', error: attemptError };
+    const definition = this.#registry.job(ctx.name);
+    const backoff: Backoff = ctx.job.backoff
+      ? (JSON.parse(ctx.job.backoff) as Backoff)
+      : definition!.defaults.backoff;
+    return {
+      id: ctx.id,
+      kind: 'retry',
+      runAt: Date.now() + backoffDelay(backoff, ctx.attempt, error),
+      error: attemptError,
+    };
+  }
+
+  #dead(ctx: AttemptContext, message: string): Settlement {
+    return {
+      id: ctx.id,
+      kind: 'dead',
+      error: { attempt: ctx.attempt, at: Date.now(), message, kind: 'poison' },
+    };
+  }
+
+  /** Ends an attempt (once): frees its slot and queues its outcome for the next batch write. */
+  #finish(q: QueueState, ctx: AttemptContext, settlement: Settlement | null): void {
+    if (this.#running.get(ctx.id)?.ctx !== ctx) return;
+    this.#running.delete(ctx.id);
+    q.running--;
+    if (settlement)
+      this.#outcomes.push({ settlement, ctx, durationMs: Math.round(performance.now() - ctx.startedAt) });
+    if (this.#running.size === 0 && this.#idle) {
+      this.#idle.resolve();
+      this.#idle = undefined;
+    }
+    this.#scheduleFlush();
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    // setImmediate, not a microtask: outcomes of every job finishing in this turn share one write.
+    setImmediate(() => {
+      this.#flushScheduled = false;
+      void this.#flush().then(() => this.#fillAll());
+    });
+  }
+
+  /** Writes queued outcomes and progress in one batch, then emits their events. */
+  async #flush(): Promise<void> {
+    while (this.#flushing) await this.#flushing;
+    if (this.#outcomes.length === 0 && this.#progress.size === 0) return;
+    const outcomes = this.#outcomes;
+    this.#outcomes = [];
+    const progress = this.#progress;
+    this.#progress = new Map();
+    const write = (async () => {
+      for (const [id, value] of progress) await this.#store.progress(id, value);
+      if (outcomes.length > 0)
+        await this.#store.settle(
+          this.owner,
+          outcomes.map((o) => o.settlement),
+          Date.now(),
+        );
+    })();
+    this.#flushing = write.then(
+      () => undefined,
+      () => undefined,
+    );
+    try {
+      await write;
+    } catch (error) {
+      // The leases are still ours until they expire: retry the write shortly rather than lose the outcomes.
+      this.#log.error(
+        { err: error, count: outcomes.length },
+        `Writing ${outcomes.length} job outcome(s) failed; retrying`,
+      );
+      this.#outcomes.unshift(...outcomes);
+      setTimeout(() => this.#scheduleFlush(), 500).unref();
+      return;
+    } finally {
+      this.#flushing = undefined;
+    }
+    for (const o of outcomes) this.#report(o);
+  }
+
+  /** Emits the event of an outcome and logs it at a level that matches its gravity. */
+  #report({ settlement, ctx, durationMs }: Outcome): void {
+    const base = { id: ctx.id, name: ctx.name, queue: ctx.queue, attempt: ctx.attempt };
+    const e = this.#events;
+    switch (settlement.kind) {
+      case 'completed':
+        if (e.has('completed')) e.emit('completed', { ...base, durationMs });
+        if (this.#debug)
+          this.#jobLog.debug(
+            { jobId: ctx.id, job: ctx.name, attempt: ctx.attempt, durationMs },
+            `Job ${ctx.name}#${ctx.id} completed in ${durationMs} ms`,
+          );
+        return;
+      case 'retry':
+        if (e.has('failed'))
+          e.emit('failed', { ...base, durationMs, error: settlement.error, retryAt: settlement.runAt });
+        this.#jobLog.warn(
+          {
+            jobId: ctx.id,
+            job: ctx.name,
+            attempt: ctx.attempt,
+            error: settlement.error.message,
+            retryAt: new Date(settlement.runAt).toISOString(),
+          },
+          `Job ${ctx.name}#${ctx.id} failed attempt ${ctx.attempt}/${ctx.maxAttempts}: ${settlement.error.message}; retrying at ${new Date(settlement.runAt).toISOString()}`,
+        );
+        return;
+      case 'dead':
+        if (e.has('dead')) e.emit('dead', { ...base, durationMs, error: settlement.error });
+        this.#jobLog.error(
+          {
+            jobId: ctx.id,
+            job: ctx.name,
+            attempt: ctx.attempt,
+            error: settlement.error.message,
+            stack: settlement.error.stack,
+          },
+          `Job ${ctx.name}#${ctx.id} is dead after attempt ${ctx.attempt}/${ctx.maxAttempts}: ${settlement.error.message}`,
+        );
+        return;
+      case 'cancelled':
+        if (e.has('cancelled')) e.emit('cancelled', base);
+        this.#jobLog.info({ jobId: ctx.id, job: ctx.name }, `Job ${ctx.name}#${ctx.id} cancelled`);
+        return;
+      case 'release':
+        if (this.#stopping) return;
+        if (e.has('snoozed')) e.emit('snoozed', { ...base, runAt: settlement.runAt });
+        if (this.#debug)
+          this.#jobLog.debug({ jobId: ctx.id, job: ctx.name }, `Job ${ctx.name}#${ctx.id} snoozed`);
+        return;
+    }
+  }
+
+  #onProgress(ctx: AttemptContext, value: unknown): void {
+    if (!this.#running.has(ctx.id)) return;
+    this.#progress.set(ctx.id, JSON.stringify(value) ?? 'null');
+    if (this.#events.has('progress')) {
+      this.#events.emit('progress', {
+        id: ctx.id,
+        name: ctx.name,
+        queue: ctx.queue,
+        attempt: ctx.attempt,
+        progress: value,
+      });
+    }
+    this.#scheduleFlush();
+  }
+
+  async #heartbeat(): Promise<void> {
+    if (this.#running.size === 0) return;
+    const ids = [...this.#running.keys()];
+    const { lost, cancelRequested } = await this.#store.renew(
+      this.owner,
+      ids,
+      this.#options.leaseMs,
+      Date.now(),
+    );
+    for (const id of lost) {
+      const r = this.#running.get(id);
+      if (!r) continue;
+      this.#jobLog.warn(
+        { jobId: id, job: r.ctx.name },
+        `Lost the lease of job ${r.ctx.name}#${id} (another worker recovered it); aborting it here`,
+      );
+      r.ctx.abort('lease-lost', 'the lease was lost');
+      this.#finish(r.queue, r.ctx, null);
+    }
+    for (const id of cancelRequested) {
+      const r = this.#running.get(id);
+      if (r) this.#abort(r.queue, r.ctx, 'cancelled', 'cancelled by an operator');
+    }
+  }
+
+  async #maintain(): Promise<void> {
+    const now = Date.now();
+    const recovered = await this.#store.recoverExpired(now);
+    if (recovered > 0) {
+      this.#log.warn({ recovered }, `Recovered ${recovered} job(s) whose worker stopped renewing its lease`);
+      this.#fillAll();
+    }
+    await this.#schedules.tick(now);
+    if (now - this.#lastPrune >= PRUNE_EVERY_MS) {
+      this.#lastPrune = now;
+      const policy = {
+        completedBefore: now - this.#options.completedRetentionMs,
+        maxCompleted: this.#options.maxCompletedJobs,
+        batchSize: 1_000,
+      };
+      let pruned = 0;
+      for (
+        let n = await this.#store.prune(policy);
+        n > 0 && !this.#stopping;
+        n = await this.#store.prune(policy)
+      ) {
+        pruned += n;
+        if (n < policy.batchSize) break;
+      }
+      if (pruned > 0) this.#log.debug({ pruned }, `Pruned ${pruned} completed job(s)`);
+    }
+  }
+}
+
+/** Resolves when `promise` settles, `ms` pass, or `signal` aborts, whichever is first. */
+function waitFor(promise: Promise<void>, ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    signal.addEventListener('abort', done, { once: true });
+    promise.then(done, done);
+  });
+}

@@ -1,0 +1,92 @@
+import { createToken } from '../di/token.ts';
+import { assertKnownKeys, ErrorCodes, HostworkError } from '../errors.ts';
+
+/** A queue a worker consumes. */
+export interface QueueOptions {
+  /** How many of its jobs run at once in this process. */
+  readonly concurrency: number;
+}
+
+/** How the job worker runs. Every default is in {@link workerDefaults}. */
+export interface WorkerOptions {
+  /** The queues this worker consumes, with their concurrency. Default: `{ default: { concurrency: 10 } }`. */
+  readonly queues: Readonly<Record<string, QueueOptions>>;
+  /** Most jobs claimed in one round trip. Default: 100. */
+  readonly batchSize: number;
+  /** Lease length in ms: a crashed worker's jobs return this long after its last heartbeat. Default: 15,000. */
+  readonly leaseMs: number;
+  /** How often leases of running jobs are renewed, in ms. Default: 5,000 (a third of the lease). */
+  readonly heartbeatMs: number;
+  /** Safety-net poll when no wake-up arrives, in ms. Default: 1,000. */
+  readonly pollIntervalMs: number;
+  /** How often expired leases are recovered and schedules checked, in ms. Default: 1,000. */
+  readonly maintenanceIntervalMs: number;
+  /** How long to keep completed jobs, in ms. Default: 24 h. */
+  readonly completedRetentionMs: number;
+  /** At most this many completed jobs are kept. Default: 100,000. */
+  readonly maxCompletedJobs: number;
+  /** After a job's signal aborts (timeout, cancel), how long to wait for its handler before settling anyway. Default: 5,000. */
+  readonly abortGraceMs: number;
+}
+
+/** The defaults, in one place. */
+export const workerDefaults: WorkerOptions = {
+  queues: { default: { concurrency: 10 } },
+  batchSize: 100,
+  leaseMs: 15_000,
+  heartbeatMs: 5_000,
+  pollIntervalMs: 1_000,
+  maintenanceIntervalMs: 1_000,
+  completedRetentionMs: 24 * 3_600_000,
+  maxCompletedJobs: 100_000,
+  abortGraceMs: 5_000,
+};
+
+/** Merges options over the defaults, refusing unknown keys and bad values with a message naming them. */
+export function resolveWorkerOptions(given: Partial<WorkerOptions> = {}): WorkerOptions {
+  assertKnownKeys('worker options', given, Object.keys(workerDefaults));
+  const o = { ...workerDefaults, ...given };
+  const positive = [
+    'batchSize',
+    'leaseMs',
+    'heartbeatMs',
+    'pollIntervalMs',
+    'maintenanceIntervalMs',
+    'maxCompletedJobs',
+  ] as const;
+  for (const key of positive) {
+    if (!(Number.isFinite(o[key]) && o[key] > 0)) {
+      throw new HostworkError(
+        ErrorCodes.INVALID_OPTION,
+        `worker options: ${key} must be a number > 0, got ${o[key]}.`,
+      );
+    }
+  }
+  for (const key of ['completedRetentionMs', 'abortGraceMs'] as const) {
+    if (!(Number.isFinite(o[key]) && o[key] >= 0)) {
+      throw new HostworkError(
+        ErrorCodes.INVALID_OPTION,
+        `worker options: ${key} must be a number >= 0, got ${o[key]}.`,
+      );
+    }
+  }
+  if (o.heartbeatMs >= o.leaseMs) {
+    throw new HostworkError(
+      ErrorCodes.INVALID_OPTION,
+      `worker options: heartbeatMs (${o.heartbeatMs}) must be shorter than leaseMs (${o.leaseMs}), or leases expire between heartbeats.`,
+    );
+  }
+  for (const [name, q] of Object.entries(o.queues)) {
+    assertKnownKeys(`worker options queues.${name}`, q, ['concurrency']);
+    if (!(Number.isInteger(q.concurrency) && q.concurrency >= 1)) {
+      throw new HostworkError(
+        ErrorCodes.INVALID_OPTION,
+        `worker options: queues.${name}.concurrency must be an integer >= 1, got ${q.concurrency}.`,
+      );
+    }
+  }
+  return o;
+}
+
+/** The key of the resolved {@link WorkerOptions}. */
+export const WorkerOptions = createToken<WorkerOptions>('WorkerOptions');

@@ -1,0 +1,1 @@
+export { createLoggerFactory, type Logger, LoggerFactory, type LoggingOptions, loggingDefaults } from './logger-factory.ts';

@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { mustGet, newJob, newJobs, type StoreFactory, T0, useStores } from '../harness.ts';
+
+/** migrate() and insert(). */
+export function insertCases(factory: StoreFactory): void {
+  describe('migrate', () => {
+    const stores = useStores(factory);
+
+    it('is idempotent and keeps existing data', async () => {
+      const store = await stores.unmigrated();
+      await store.migrate();
+      await store.migrate();
+      const [r] = await store.insert([newJob({ payload: '{"kept":true}' })]);
+      await store.migrate();
+      assert.deepEqual((await mustGet(store, r!.id)).payload, { kept: true });
+      const peer = await stores.peer(store);
+      assert.deepEqual((await mustGet(peer, r!.id)).payload, { kept: true });
+    });
+
+    it('can run from several instances at once', async () => {
+      const store = await stores.unmigrated();
+      const peers = [store];
+      for (let i = 0; i < 3; i++) peers.push(await stores.peer(store, false));
+      await Promise.all(peers.map((s) => s.migrate()));
+      await Promise.all(peers.map((s) => s.migrate()));
+      const [r] = await peers[1]!.insert([newJob({ payload: '{"from":1}' })]);
+      for (const s of peers) assert.deepEqual((await mustGet(s, r!.id)).payload, { from: 1 });
+    });
+  });
+
+  describe('insert', () => {
+    const stores = useStores(factory);
+
+    it('returns one result per job, in order', async () => {
+      const store = await stores.fresh();
+      const jobs = [
+        newJob({ name: 'a', payload: '{"n":0}' }),
+        newJob({ name: 'b', queue: 'other', payload: '{"n":1}', priority: 7 }),
+        newJob({ name: 'c', payload: '{"n":2}', runAt: T0 + 5000, maxAttempts: 9, timeoutMs: 1234 }),
+        newJob({ name: 'd', payload: '{"n":3}', uniqueKey: 'only-d' }),
+      ];
+      const results = await store.insert(jobs);
+      assert.equal(results.length, jobs.length);
+      assert.ok(results.every((r) => r.outcome === 'inserted'));
+      assert.equal(new Set(results.map((r) => r.id)).size, jobs.length, 'ids are distinct');
+      for (const [i, job] of jobs.entries()) {
+        const info = await mustGet(store, results[i]!.id);
+        assert.equal(info.name, job.name);
+        assert.equal(info.queue, job.queue);
+        assert.deepEqual(info.payload, { n: i });
+        assert.equal(info.priority, job.priority);
+        assert.equal(info.runAt, job.runAt);
+        assert.equal(info.maxAttempts, job.maxAttempts);
+        assert.equal(info.timeoutMs, job.timeoutMs);
+        assert.equal(info.uniqueKey, job.uniqueKey);
+        assert.equal(info.state, 'pending');
+      }
+    });
+
+    it('returns [] for no jobs', async () => {
+      const store = await stores.fresh();
+      assert.deepEqual(await store.insert([]), []);
+      assert.deepEqual(await store.counts().then((c) => c.filter((r) => r.count > 0)), []);
+    });
+
+    it('inserts 1,000 jobs in one call', async () => {
+      const store = await stores.fresh();
+      const results = await store.insert(newJobs(1000));
+      assert.equal(results.length, 1000);
+      assert.ok(results.every((r) => r.outcome === 'inserted'));
+      assert.equal(new Set(results.map((r) => r.id)).size, 1000);
+      for (const i of [0, 1, 499, 998, 999]) {
+        assert.deepEqual((await mustGet(store, results[i]!.id)).payload, { i }, `result ${i} is job ${i}`);
+      }
+      const pending = (await store.counts()).find((c) => c.queue === 'default' && c.state === 'pending');
+      assert.equal(pending?.count, 1000);
+    });
+
+    // A bulk insert is one transaction, so a failing row should store nothing. There is no portable way to make
+    // one row fail: NewJob is "already validated", and what a store rejects beyond that (malformed JSON payload,
+    // a fractional priority, lone surrogates in text) depends on its column types — SQLite accepts all of them,
+    // PostgreSQL rejects some. A store-specific test should cover this with a row its own schema rejects.
+    it('stores nothing when one row of a bulk insert fails', {
+      skip: 'no failing row can be constructed portably; see the comment in cases/insert.ts',
+    });
+  });
+}

@@ -1,0 +1,208 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { AttemptError, JobState, Settlement } from '../../../src/jobs/job-record.ts';
+import {
+  claimIds,
+  claimOne,
+  countMap,
+  insertMany,
+  insertOne,
+  LONG_LEASE,
+  mustGet,
+  newJobs,
+  type StoreFactory,
+  T0,
+  useStores,
+} from '../harness.ts';
+
+function failure(attempt: number, at: number, message: string, stack?: string): AttemptError {
+  return stack === undefined
+    ? { attempt, at, message, kind: 'error' }
+    : { attempt, at, message, stack, kind: 'error' };
+}
+
+/** settle(): every kind of outcome, owner checks, and mixed batches. */
+export function settleCases(factory: StoreFactory): void {
+  describe('settle', () => {
+    const stores = useStores(factory);
+
+    it('completed: finishes the job and it is never claimed again', async () => {
+      const store = await stores.fresh();
+      const id = await insertOne(store);
+      await claimOne(store);
+      await store.settle('w1', [{ id, kind: 'completed' }], T0 + 100);
+      const info = await mustGet(store, id);
+      assert.equal(info.state, 'completed');
+      assert.equal(info.finishedAt, T0 + 100);
+      assert.deepEqual(info.errors, []);
+      assert.deepEqual(await claimIds(store, 10, { now: T0 + 10 * LONG_LEASE }), []);
+    });
+
+    it('retry: back to pending at runAt with the error appended, not claimable before then', async () => {
+      const store = await stores.fresh();
+      const id = await insertOne(store, { maxAttempts: 5 });
+      await claimOne(store);
+      const first = failure(1, T0 + 10, 'first failure', 'Error: first failure\n    at handler (job.ts:1:1)');
+      await store.settle('w1', [{ id, kind: 'retry', runAt: T0 + 5000, error: first }], T0 + 10);
+      const info = await mustGet(store, id);
+      assert.equal(info.state, 'pending');
+      assert.equal(info.runAt, T0 + 5000);
+      assert.equal(info.attempt, 1);
+      assert.equal(info.finishedAt, null);
+      assert.deepEqual(info.errors, [first]);
+
+      const early = await store.claim({ queue: 'default', limit: 1, owner: 'w2', leaseMs: 1000, now: T0 + 4999 });
+      assert.deepEqual(early.jobs, []);
+      assert.equal(early.nextRunAt, T0 + 5000);
+
+      const job = await claimOne(store, { owner: 'w2', now: T0 + 5000 });
+      assert.equal(job.attempt, 2);
+      const second = failure(2, T0 + 5100, 'second failure');
+      await store.settle('w2', [{ id, kind: 'retry', runAt: T0 + 9000, error: second }], T0 + 5100);
+      assert.deepEqual((await mustGet(store, id)).errors, [first, second], 'errors are kept in attempt order');
+    });
+
+    it('dead: finishes the job keeping every error with its message and stack', async () => {
+      const store = await stores.fresh();
+      const id = await insertOne(store, { maxAttempts: 2 });
+      await claimOne(store);
+      const first = failure(1, T0 + 1, 'transient', 'Error: transient\n    at a (a.ts:1:1)');
+      await store.settle('w1', [{ id, kind: 'retry', runAt: T0 + 2, error: first }], T0 + 1);
+      await claimOne(store, { now: T0 + 2 });
+      const last: AttemptError = {
+        attempt: 2,
+        at: T0 + 3,
+        message: 'fatal: "quoted" \\ and ünïcode ✓',
+        stack: 'Error: fatal\n    at b (b.ts:2:2)',
+        kind: 'poison',
+      };
+      await store.settle('w1', [{ id, kind: 'dead', error: last }], T0 + 3);
+      const info = await mustGet(store, id);
+      assert.equal(info.state, 'dead');
+      assert.equal(info.finishedAt, T0 + 3);
+      assert.deepEqual(info.errors, [first, last]);
+      assert.deepEqual(await claimIds(store, 10, { now: T0 + 10 * LONG_LEASE }), []);
+    });
+
+    it('cancelled: finishes the job and it is never claimed again', async () => {
+      const store = await stores.fresh();
+      const id = await insertOne(store);
+      await claimOne(store);
+      await store.settle('w1', [{ id, kind: 'cancelled' }], T0 + 50);
+      const info = await mustGet(store, id);
+      assert.equal(info.state, 'cancelled');
+      assert.equal(info.finishedAt, T0 + 50);
+      assert.deepEqual(await claimIds(store, 10, { now: T0 + 10 * LONG_LEASE }), []);
+    });
+
+    it('release: back to pending at runAt without counting the attempt', async () => {
+      const store = await stores.fresh();
+      const id = await insertOne(store, { maxAttempts: 1 });
+      assert.equal((await claimOne(store)).attempt, 1);
+      await store.settle('w1', [{ id, kind: 'release', runAt: T0 + 2000 }], T0 + 5);
+      const info = await mustGet(store, id);
+      assert.equal(info.state, 'pending');
+      assert.equal(info.runAt, T0 + 2000);
+      assert.deepEqual(info.errors, []);
+      assert.deepEqual(await claimIds(store, 1, { now: T0 + 1999 }), []);
+      const again = await claimOne(store, { owner: 'w2', now: T0 + 2000 });
+      assert.equal(again.attempt, 1, 'the released attempt is not counted');
+      assert.equal((await mustGet(store, id)).attempt, 1);
+      // Released again and again: still attempt 1, even with maxAttempts 1.
+      await store.settle('w2', [{ id, kind: 'release', runAt: T0 + 3000 }], T0 + 2001);
+      assert.equal((await claimOne(store, { now: T0 + 3000 })).attempt, 1);
+    });
+
+    it('changes nothing for a job the owner does not hold', async () => {
+      const store = await stores.fresh();
+      const [running, pending] = await insertMany(store, newJobs(2));
+      await claimOne(store, { owner: 'w1', leaseMs: 10_000 });
+      const kinds: Settlement[] = [
+        { id: running!, kind: 'completed' },
+        { id: running!, kind: 'dead', error: failure(1, T0, 'x') },
+        { id: running!, kind: 'cancelled' },
+        { id: running!, kind: 'retry', runAt: T0 + 1, error: failure(1, T0, 'x') },
+        { id: running!, kind: 'release', runAt: T0 + 1 },
+        { id: pending!, kind: 'completed' },
+        { id: pending!, kind: 'dead', error: failure(1, T0, 'x') },
+      ];
+      const before = await mustGet(store, running!);
+      for (const s of kinds) await store.settle('w2', [s], T0 + 1);
+      assert.deepEqual(await mustGet(store, running!), before);
+      const p = await mustGet(store, pending!);
+      assert.equal(p.state, 'pending');
+      assert.deepEqual(p.errors, []);
+      // Settling twice: the second settle finds the job no longer leased and changes nothing.
+      await store.settle('w1', [{ id: running!, kind: 'completed' }], T0 + 2);
+      await store.settle('w1', [{ id: running!, kind: 'dead', error: failure(1, T0 + 3, 'late') }], T0 + 3);
+      await store.settle('w1', [{ id: running!, kind: 'release', runAt: T0 + 4 }], T0 + 4);
+      const done = await mustGet(store, running!);
+      assert.equal(done.state, 'completed');
+      assert.equal(done.finishedAt, T0 + 2);
+      assert.deepEqual(done.errors, []);
+    });
+
+    it('accepts an empty batch', async () => {
+      const store = await stores.fresh();
+      await store.settle('w1', [], T0);
+    });
+
+    it('writes a mixed batch of 100 settlements in one call, skipping jobs held by others', async () => {
+      const store = await stores.fresh();
+      const ids = await insertMany(store, newJobs(100, { maxAttempts: 5 }));
+      const others = await insertMany(store, newJobs(3, { queue: 'others' }));
+      assert.equal((await claimIds(store, 100, { owner: 'w1' })).length, 100);
+      assert.equal((await claimIds(store, 3, { owner: 'w2', queue: 'others' })).length, 3);
+      const kinds = ['completed', 'retry', 'dead', 'cancelled', 'release'] as const;
+      const settlements: Settlement[] = ids.map((id, i) => {
+        const kind = kinds[i % 5]!;
+        switch (kind) {
+          case 'completed':
+          case 'cancelled':
+            return { id, kind };
+          case 'retry':
+            return { id, kind, runAt: T0 + 1000 + i, error: failure(1, T0 + 9, `retry ${i}`) };
+          case 'dead':
+            return { id, kind, error: failure(1, T0 + 9, `dead ${i}`, `stack ${i}`) };
+          case 'release':
+            return { id, kind, runAt: T0 + 2000 + i };
+        }
+      });
+      settlements.push(...others.map((id) => ({ id, kind: 'completed' as const })));
+      await store.settle('w1', settlements, T0 + 9);
+
+      const expected: Record<(typeof kinds)[number], JobState> = {
+        completed: 'completed',
+        retry: 'pending',
+        dead: 'dead',
+        cancelled: 'cancelled',
+        release: 'pending',
+      };
+      for (const [i, id] of ids.entries()) {
+        const kind = kinds[i % 5]!;
+        const info = await mustGet(store, id);
+        assert.equal(info.state, expected[kind], `job ${i} (${kind})`);
+        if (kind === 'retry') {
+          assert.equal(info.runAt, T0 + 1000 + i);
+          assert.deepEqual(info.errors, [failure(1, T0 + 9, `retry ${i}`)]);
+        } else if (kind === 'dead') {
+          assert.deepEqual(info.errors, [failure(1, T0 + 9, `dead ${i}`, `stack ${i}`)]);
+        } else if (kind === 'release') {
+          assert.equal(info.runAt, T0 + 2000 + i);
+          assert.deepEqual(info.errors, []);
+        } else {
+          assert.equal(info.finishedAt, T0 + 9);
+          assert.deepEqual(info.errors, []);
+        }
+      }
+      for (const id of others) assert.equal((await mustGet(store, id)).state, 'running');
+      assert.deepEqual(await countMap(store), {
+        'default/completed': 20,
+        'default/dead': 20,
+        'default/cancelled': 20,
+        'default/pending': 40,
+        'others/running': 3,
+      });
+    });
+  });
+}
