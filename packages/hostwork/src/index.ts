@@ -6,5 +6,7 @@ export * from './config/index.ts';
 export * from './di/index.ts';
 export * from './errors.ts';
 export * from './hosting/index.ts';
+export * from './jobs/index.ts';
 export * from './logging/index.ts';
 export * from './services/index.ts';
+export * from './stores/sqlite/index.ts';

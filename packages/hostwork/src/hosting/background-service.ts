@@ -36,18 +36,19 @@ export abstract class BackgroundService implements HostedService {
     this.#execution.catch(() => {});
   }
 
-  async stop(signal: AbortSignal): Promise<void> {
-    this.#stopping.abort(new Error(`${this.constructor.name} is stopping`));
-    if (!this.#execution) return;
-    const budget = new Promise<void>((resolve) => {
-      if (signal.aborted) resolve();
-      else signal.addEventListener('abort', () => resolve(), { once: true });
-    });
-    await Promise.race([this.#execution.catch(() => {}), budget]);
+  async stop(_signal: AbortSignal): Promise<void> {
+    // An AbortError (like Node's own APIs): `execute` ending with `signal.throwIfAborted()` or rejecting with
+    // `signal.reason` honours the signal, and the host must not take it for a crash.
+    this.#stopping.abort(new DOMException(`${this.constructor.name} is stopping`, 'AbortError'));
+    // Wait for `execute` itself. The host enforces the shutdown budget and names the service if it runs out;
+    // resolving when the budget fires would report the service as stopped while `execute` is still running.
+    await this.#execution?.catch(() => {});
   }
 }
 
 /** Whether a failure of `execute` is just the service honouring its stop signal. */
 export function isStopAbort(error: unknown, signal: AbortSignal): boolean {
-  return signal.aborted && (error === signal.reason || (error instanceof Error && error.name === 'AbortError'));
+  return (
+    signal.aborted && (error === signal.reason || (error instanceof Error && error.name === 'AbortError'))
+  );
 }

@@ -3,7 +3,7 @@ import { Configuration as ConfigurationClass } from '../config/configuration.ts'
 import { defaultConfigSources } from '../config/defaults.ts';
 import { isDevelopment, resolveEnvironmentName } from '../config/environment.ts';
 import type { OptionsToken } from '../config/options.ts';
-import { ErrorCodes, HostworkError, assertKnownKeys } from '../errors.ts';
+import { assertKnownKeys, ErrorCodes, HostworkError } from '../errors.ts';
 import type { LoggingOptions } from '../logging/logger-factory.ts';
 import { createLoggerFactory, LoggerFactory, loggingDefaults } from '../logging/logger-factory.ts';
 import { ApplicationLifetime } from './application-lifetime.ts';
@@ -89,7 +89,8 @@ export class HostBuilder {
    * before any service starts; invalid configuration stops the start with an error naming key, problem and origin.
    */
   addOptions<T>(token: OptionsToken<T>): this {
-    if (!this.#options.includes(token as OptionsToken<unknown>)) this.#options.push(token as OptionsToken<unknown>);
+    if (!this.#options.includes(token as OptionsToken<unknown>))
+      this.#options.push(token as OptionsToken<unknown>);
     this.services.addSingleton(token, {
       factory: () => {
         if (!this.#bound.has(token.id)) {
@@ -106,9 +107,13 @@ export class HostBuilder {
 
   /** Builds the host. With validation on (the default), a broken service graph fails here. */
   build(): Host {
-    if (this.#built) throw new HostworkError(ErrorCodes.HOST_STATE, 'HostBuilder.build() can only be called once.');
+    if (this.#built)
+      throw new HostworkError(ErrorCodes.HOST_STATE, 'HostBuilder.build() can only be called once.');
     this.#built = true;
-    const options = resolveHostOptions({ ...this.#settings.host, ...hostOptionsFromConfiguration(this.configuration) });
+    const options = resolveHostOptions({
+      ...this.#settings.host,
+      ...hostOptionsFromConfiguration(this.configuration),
+    });
     const loggerFactory = createLoggerFactory(this.#loggingOptions());
     const lifetime = new ApplicationLifetime();
     const services = this.services;

@@ -1,5 +1,5 @@
-import { assertKnownKeys, ErrorCodes, HostworkError } from '../errors.ts';
 import { createToken } from '../di/token.ts';
+import { assertKnownKeys, ErrorCodes, HostworkError } from '../errors.ts';
 
 /** How the host starts and stops its services. Every default is in {@link hostOptionDefaults}. */
 export interface HostOptions {

@@ -1,4 +1,10 @@
-import type { CheckInject, Implementation, Injectable } from '../di/registration.ts';
+import type {
+  CheckInject,
+  FactoryImplementation,
+  Implementation,
+  Injectable,
+  ValueImplementation,
+} from '../di/registration.ts';
 import { ServiceCollection } from '../di/service-collection.ts';
 import type { ServiceKey } from '../di/token.ts';
 import type { HostedService } from './hosted-service.ts';
@@ -12,7 +18,10 @@ export class HostServiceCollection extends ServiceCollection {
 
   /** Registers a hosted service (a singleton started and stopped by the host). */
   addHostedService<C extends Injectable<HostedService>>(cls: C & CheckInject<C>): this;
-  addHostedService<T extends HostedService>(key: ServiceKey<T>, impl: Implementation<T>): this;
+  addHostedService<T extends HostedService, C extends Injectable<T> = Injectable<T>>(
+    key: ServiceKey<T>,
+    impl: (C & CheckInject<C>) | FactoryImplementation<NoInfer<T>> | ValueImplementation<NoInfer<T>>,
+  ): this;
   addHostedService(key: ServiceKey<HostedService>, impl?: Implementation<HostedService>): this {
     this.add('singleton', key, impl ?? (key as unknown as Injectable<HostedService>));
     if (!this.#hosted.includes(key)) this.#hosted.push(key);

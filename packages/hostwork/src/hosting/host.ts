@@ -9,9 +9,9 @@ import type { Logger, LoggerFactory } from '../logging/logger-factory.ts';
 import type { ApplicationLifetime } from './application-lifetime.ts';
 import { BackgroundService, isStopAbort } from './background-service.ts';
 import { ExitCodes } from './exit-codes.ts';
+import type { HostOptions } from './host-options.ts';
 import type { HostedService, HostedServiceWithHooks } from './hosted-service.ts';
 import { isHostedService } from './hosted-service.ts';
-import type { HostOptions } from './host-options.ts';
 
 /** What the builder hands to the host. */
 export interface HostParts {
@@ -39,6 +39,9 @@ interface Running {
   readonly name: string;
   readonly service: HostedServiceWithHooks;
 }
+
+/** After the shutdown budget runs out, how long a service reacting to its aborted signal may take to return. */
+const ABORT_GRACE_MS = 250;
 
 type State = 'created' | 'starting' | 'started' | 'stopping' | 'stopped';
 
@@ -94,7 +97,10 @@ export class Host implements AsyncDisposable {
    */
   async start(signal?: AbortSignal): Promise<void> {
     if (this.#state !== 'created') {
-      throw new HostworkError(ErrorCodes.HOST_STATE, `Host.start() called when the host is already ${this.#state}.`);
+      throw new HostworkError(
+        ErrorCodes.HOST_STATE,
+        `Host.start() called when the host is already ${this.#state}.`,
+      );
     }
     this.#state = 'starting';
     const began = performance.now();
@@ -148,7 +154,8 @@ export class Host implements AsyncDisposable {
     await this.#phase(services, 'stopped', budget, true);
     lifetime.notifyStopped();
     const disposed = await this.#withinBudget(this.#parts.container.root.dispose(), budget);
-    if (disposed === 'timeout') this.#log.warn('Disposing singletons did not finish within the shutdown timeout');
+    if (disposed === 'timeout')
+      this.#log.warn('Disposing singletons did not finish within the shutdown timeout');
     else if (disposed instanceof Error) this.#log.error({ err: disposed }, 'Disposing singletons failed');
     this.#state = 'stopped';
     this.#log.info(
@@ -165,6 +172,10 @@ export class Host implements AsyncDisposable {
   async run(runOptions: RunOptions = {}): Promise<number> {
     const { handleSignals = true, exitProcess = true } = runOptions;
     const removeSignals = handleSignals ? this.#handleSignals() : () => {};
+    // Neither signal listeners nor the AbortSignal.timeout budgets keep the event loop alive: without a handle,
+    // a host whose services are idle would end at once (exit code 13, unsettled top-level await) instead of
+    // waiting for a stop request, and a stop waiting on a never-settling promise would not reach its timeout.
+    const keepAlive = setInterval(() => {}, 2 ** 30);
     try {
       try {
         await this.start();
@@ -175,6 +186,7 @@ export class Host implements AsyncDisposable {
       await this.stop();
     } finally {
       removeSignals();
+      clearInterval(keepAlive);
     }
     const code = this.exitCode;
     process.exitCode = code;
@@ -194,7 +206,10 @@ export class Host implements AsyncDisposable {
     const onSignal = (signal: NodeJS.Signals) => {
       received++;
       if (received === 1) {
-        this.#log.info({ signal }, `Received ${signal}; stopping gracefully (send it again to force the exit)`);
+        this.#log.info(
+          { signal },
+          `Received ${signal}; stopping gracefully (send it again to force the exit)`,
+        );
         this.#parts.lifetime.stopApplication(signal);
         return;
       }
@@ -225,16 +240,37 @@ export class Host implements AsyncDisposable {
   async #startAll(services: Running[], signal: AbortSignal): Promise<void> {
     const startOne = async (entry: Running) => {
       const began = performance.now();
-      await abortable(Promise.resolve(entry.service.start(signal)), signal);
+      try {
+        await abortable(
+          Promise.resolve().then(() => entry.service.start(signal)),
+          signal,
+        );
+      } catch (error) {
+        // Name the service: "A hosted service failed to start: ..." does not say which one to look at.
+        const message = error instanceof Error ? error.message : String(error);
+        throw new HostworkError(
+          ErrorCodes.HOST_START_FAILED,
+          `Service '${entry.name}' failed to start: ${message}`,
+          {
+            cause: error,
+          },
+        );
+      }
       this.#running.push(entry);
       this.#watch(entry);
-      this.#log.info({ service: entry.name, durationMs: ms(began) }, `Service '${entry.name}' started in ${ms(began)} ms`);
+      this.#log.info(
+        { service: entry.name, durationMs: ms(began) },
+        `Service '${entry.name}' started in ${ms(began)} ms`,
+      );
     };
     if (this.#parts.options.servicesStartConcurrently) {
       const results = await Promise.allSettled(services.map(startOne));
       const errors = results.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
       if (errors.length === 1) throw errors[0];
-      if (errors.length > 1) throw new AggregateError(errors, `${errors.length} services failed to start`);
+      if (errors.length > 1) {
+        const messages = errors.map((e) => (e instanceof Error ? e.message : String(e))).join('; ');
+        throw new AggregateError(errors, `${errors.length} services failed to start: ${messages}`);
+      }
     } else {
       for (const entry of services) await startOne(entry);
     }
@@ -243,7 +279,10 @@ export class Host implements AsyncDisposable {
   async #stopAll(services: Running[], budget: AbortSignal): Promise<void> {
     const stopOne = async (entry: Running) => {
       const began = performance.now();
-      const result = await this.#withinBudget(Promise.resolve().then(() => entry.service.stop(budget)), budget);
+      const result = await this.#withinBudget(
+        Promise.resolve().then(() => entry.service.stop(budget)),
+        budget,
+      );
       if (result === 'timeout') {
         this.#leftBehind.push(entry.name);
         this.#log.error(
@@ -251,7 +290,10 @@ export class Host implements AsyncDisposable {
           `Service '${entry.name}' did not stop within the shutdown timeout (${this.#parts.options.shutdownTimeout} ms); leaving it behind`,
         );
       } else if (result instanceof Error) {
-        this.#log.error({ err: result, service: entry.name }, `Service '${entry.name}' failed to stop: ${result.message}`);
+        this.#log.error(
+          { err: result, service: entry.name },
+          `Service '${entry.name}' failed to stop: ${result.message}`,
+        );
       } else {
         this.#log.info(
           { service: entry.name, durationMs: ms(began) },
@@ -274,8 +316,12 @@ export class Host implements AsyncDisposable {
       const fn = service[hook];
       if (!fn) continue;
       if (logErrors) {
-        const result = await this.#withinBudget(Promise.resolve().then(() => fn.call(service, signal)), signal);
-        if (result instanceof Error) this.#log.error({ err: result, service: name }, `Service '${name}' ${hook} hook failed`);
+        const result = await this.#withinBudget(
+          Promise.resolve().then(() => fn.call(service, signal)),
+          signal,
+        );
+        if (result instanceof Error)
+          this.#log.error({ err: result, service: name }, `Service '${name}' ${hook} hook failed`);
       } else {
         await abortable(Promise.resolve(fn.call(service, signal)), signal);
       }
@@ -316,13 +362,18 @@ export class Host implements AsyncDisposable {
       return Promise.race([settled, nextMacrotask('timeout' as const)]);
     }
     let onAbort = () => {};
+    let grace: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {
-      onAbort = () => resolve('timeout');
+      // A service that honours the abort needs a moment to unwind; only one that ignores it is left behind.
+      onAbort = () => {
+        grace = setTimeout(() => resolve('timeout'), ABORT_GRACE_MS);
+      };
       budget.addEventListener('abort', onAbort, { once: true });
     });
     try {
       return await Promise.race([settled, timedOut]);
     } finally {
+      clearTimeout(grace);
       budget.removeEventListener('abort', onAbort);
     }
   }

@@ -204,7 +204,7 @@ export class JobClient {
         this.#buffer = [];
         try {
           const results = await this.#store.insert(batch.map((p) => p.job));
-          batch.forEach((p, i) => p.resolve(results[i]!));
+          for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i]!);
         } catch (error) {
           if (batch.length === 1) {
             batch[0]!.reject(error);

@@ -1,1 +1,7 @@
-export { createLoggerFactory, type Logger, LoggerFactory, type LoggingOptions, loggingDefaults } from './logger-factory.ts';
+export {
+  createLoggerFactory,
+  type Logger,
+  LoggerFactory,
+  type LoggingOptions,
+  loggingDefaults,
+} from './logger-factory.ts';

@@ -8,13 +8,11 @@ export {
   type PeriodicRun,
   type PeriodicRunContext,
   PeriodicService,
-  resolvePeriodicOptions,
 } from './periodic-service.ts';
 export {
   BackgroundTaskQueue,
   type BackgroundTaskQueueOptions,
-  type EnqueueOptions,
-  resolveTaskQueueOptions,
+  type EnqueueOptions as TaskQueueEnqueueOptions,
   type TaskQueueFullMode,
   taskQueueDefaults,
   type WorkItem,

@@ -13,7 +13,10 @@ import { assertBoolean, assertFunction, assertInteger, assertObject, describe } 
 export interface PeriodicRunContext {
   /** The run's own DI scope: scoped services resolved here are disposed when the run ends. */
   readonly services: ServiceProvider;
-  /** Aborts when the host begins to stop: pass it to I/O and return (or throw its reason) soon after. */
+  /**
+   * Aborts when the host begins to stop (`ApplicationLifetime.stopping`): pass it to I/O and return (or throw its
+   * reason) soon after. The host waits for the run, within its shutdown budget.
+   */
   readonly signal: AbortSignal;
   /** A logger whose lines carry the service's name and the run number. */
   readonly logger: Logger;
@@ -145,7 +148,9 @@ export class PeriodicService extends BackgroundService {
     return this.#running;
   }
 
-  protected async execute(signal: AbortSignal): Promise<void> {
+  protected async execute(serviceStopping: AbortSignal): Promise<void> {
+    // The host stops services one after another; a run should not start (or go on) while others drain.
+    const signal = AbortSignal.any([serviceStopping, this.#lifetime.stopping]);
     // A run may need services that later hosted services start (a migrated database, a warm cache).
     if (!(await hostStarted(this.#lifetime, signal))) return;
     const { interval, runOnStart, maxConsecutiveFailures } = this.#options;

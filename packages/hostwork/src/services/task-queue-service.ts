@@ -106,7 +106,7 @@ export class TaskQueueService extends BackgroundService {
       }
       this.#abortItems.abort(new Error('The shutdown timeout ran out while the work item was running'));
     };
-    abortItems(); if (signal.aborted) abortItems();
+    if (signal.aborted) abortItems();
     else signal.addEventListener('abort', abortItems, { once: true });
     try {
       await super.stop(signal);

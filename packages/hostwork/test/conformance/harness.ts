@@ -37,6 +37,7 @@ export function newJob(overrides: Partial<NewJob> = {}): NewJob {
     maxAttempts: 3,
     timeoutMs: 0,
     uniqueKey: null,
+    backoff: null,
     ...overrides,
   };
 }
@@ -175,9 +176,11 @@ export async function totalJobs(store: JobStore): Promise<number> {
 /** A promise settled by calling `resolve` (e.g. from a listener); it rejects after `timeoutMs`. */
 export function waitFor(what: string, timeoutMs: number): { promise: Promise<void>; resolve: () => void } {
   const { promise, resolve, reject } = Promise.withResolvers<void>();
-  const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
-  return {
-    promise: promise.finally(() => clearTimeout(timer)),
-    resolve,
-  };
+  const timer = setTimeout(
+    () => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)),
+    timeoutMs,
+  );
+  const settled = promise.finally(() => clearTimeout(timer));
+  settled.catch(() => {}); // a timeout before anyone awaits is reported where it is awaited, not as unhandled
+  return { promise: settled, resolve };
 }

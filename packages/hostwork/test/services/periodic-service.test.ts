@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { beforeEach, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { ErrorCodes, HostworkError } from '../../src/errors.ts';
-import { HostServiceCollection } from '../../src/hosting/index.ts';
+import { type HostedService, HostServiceCollection } from '../../src/hosting/index.ts';
 import { addPeriodicService, type PeriodicOptions } from '../../src/services/index.ts';
 import { aborted, Levels, ScopedProbe, testBuilder, waitFor, within } from './helpers.ts';
 
@@ -155,6 +155,30 @@ describe('PeriodicService', () => {
     assert.ok(
       logs.some((l) => l.level === Levels.info && /run 1 cancelled: the host is stopping/.test(l.msg)),
     );
+  });
+
+  test('starts no run once the host begins stopping, even while other services are still stopping', async () => {
+    const { builder } = testBuilder();
+    const key = addPeriodicService(builder.services, 'frequent', { interval: 10, run: () => delay(2) });
+    let runsWhenStopBegan = -1;
+    // Registered after the periodic service, so the host stops it first (reverse order) and waits for it.
+    class SlowToStop implements HostedService {
+      start(): void {}
+      async stop(): Promise<void> {
+        runsWhenStopBegan = service.runs;
+        await delay(300);
+      }
+    }
+    builder.services.addHostedService(SlowToStop);
+    const host = builder.build();
+    const service = host.services.get(key);
+    await host.start();
+    await waitFor(() => service.runs >= 2, 'two runs');
+    await host.stop();
+
+    assert.ok(runsWhenStopBegan >= 2);
+    assert.equal(service.runs, runsWhenStopBegan, 'no run started while SlowToStop was stopping');
+    assert.equal(host.exitCode, 0);
   });
 
   test('a failed run is logged with its stack and counted, and the schedule goes on', async () => {

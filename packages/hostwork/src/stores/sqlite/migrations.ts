@@ -40,6 +40,8 @@ export const MIGRATIONS: readonly Migration[] = [
         max_attempts INTEGER NOT NULL,
         timeout_ms INTEGER NOT NULL,
         unique_key TEXT,
+        -- A per-job backoff override as JSON, or NULL for the job definition's.
+        backoff TEXT,
         lease_owner TEXT,
         lease_expires_at INTEGER,
         cancel_requested INTEGER NOT NULL DEFAULT 0,
@@ -100,7 +102,10 @@ export function inspectDatabase(db: DatabaseSync): DatabaseKind {
   }
   const objects = Number(db.prepare('SELECT count(*) AS n FROM sqlite_schema').get()?.n ?? 0);
   if (objects > 0) {
-    return { kind: 'foreign', problem: 'is a SQLite database of another application (it has tables but no Hostwork marker)' };
+    return {
+      kind: 'foreign',
+      problem: 'is a SQLite database of another application (it has tables but no Hostwork marker)',
+    };
   }
   return { kind: 'empty' };
 }

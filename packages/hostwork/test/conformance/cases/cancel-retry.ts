@@ -37,7 +37,13 @@ export function cancelRetryCases(factory: StoreFactory): void {
       const store = await stores.fresh();
       const id = await insertOne(store, { runAt: T0 + 60_000 });
       assert.equal(await store.cancel(id, T0), 'cancelled');
-      const result = await store.claim({ queue: 'default', limit: 1, owner: 'w1', leaseMs: 1000, now: T0 + 60_000 });
+      const result = await store.claim({
+        queue: 'default',
+        limit: 1,
+        owner: 'w1',
+        leaseMs: 1000,
+        now: T0 + 60_000,
+      });
       assert.deepEqual(result, { jobs: [], nextRunAt: null });
     });
 
@@ -118,7 +124,11 @@ export function cancelRetryCases(factory: StoreFactory): void {
       // Claimable at once, with a full set of attempts again.
       const again = await claimOne(store, { owner: 'w2', now: T0 + 100 });
       assert.equal(again.attempt, 1);
-      await store.settle('w2', [{ id, kind: 'retry', runAt: T0 + 110, error: failure(1, T0 + 101) }], T0 + 101);
+      await store.settle(
+        'w2',
+        [{ id, kind: 'retry', runAt: T0 + 110, error: failure(1, T0 + 101) }],
+        T0 + 101,
+      );
       assert.equal((await claimOne(store, { owner: 'w2', now: T0 + 110 })).attempt, 2);
       assert.equal((await mustGet(store, id)).errors.length, 3);
     });

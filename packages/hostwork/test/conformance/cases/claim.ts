@@ -58,7 +58,11 @@ export function claimCases(factory: StoreFactory): void {
       );
       const all = claimedBy.flat();
       const seen = new Set<JobId>();
-      const duplicates = all.filter((id) => (seen.has(id) ? true : (seen.add(id), false)));
+      const duplicates: JobId[] = [];
+      for (const id of all) {
+        if (seen.has(id)) duplicates.push(id);
+        seen.add(id);
+      }
       assert.deepEqual(duplicates, [], 'jobs claimed more than once');
       const missing = inserted.filter((id) => !seen.has(id));
       assert.deepEqual(missing, [], 'jobs never claimed');
@@ -151,20 +155,44 @@ export function claimCases(factory: StoreFactory): void {
         newJob({ runAt: T0 + 6000, priority: 100 }),
         newJob({ queue: 'other', runAt: T0 + 1000 }),
       ]);
-      const first = await store.claim({ queue: 'default', limit: 10, owner: 'w1', leaseMs: LONG_LEASE, now: T0 });
+      const first = await store.claim({
+        queue: 'default',
+        limit: 10,
+        owner: 'w1',
+        leaseMs: LONG_LEASE,
+        now: T0,
+      });
       assert.equal(first.jobs.length, 2);
       assert.equal(first.nextRunAt, T0 + 5000);
-      const second = await store.claim({ queue: 'default', limit: 10, owner: 'w1', leaseMs: LONG_LEASE, now: T0 });
+      const second = await store.claim({
+        queue: 'default',
+        limit: 10,
+        owner: 'w1',
+        leaseMs: LONG_LEASE,
+        now: T0,
+      });
       assert.deepEqual(second.jobs, []);
       assert.equal(second.nextRunAt, T0 + 5000, 'running jobs do not count, future pending ones do');
-      const empty = await store.claim({ queue: 'empty', limit: 10, owner: 'w1', leaseMs: LONG_LEASE, now: T0 });
+      const empty = await store.claim({
+        queue: 'empty',
+        limit: 10,
+        owner: 'w1',
+        leaseMs: LONG_LEASE,
+        now: T0,
+      });
       assert.deepEqual(empty, { jobs: [], nextRunAt: null });
     });
 
     it('reports no nextRunAt when nothing is pending in the future', async () => {
       const store = await stores.fresh();
       await insertMany(store, newJobs(2));
-      const result = await store.claim({ queue: 'default', limit: 10, owner: 'w1', leaseMs: LONG_LEASE, now: T0 });
+      const result = await store.claim({
+        queue: 'default',
+        limit: 10,
+        owner: 'w1',
+        leaseMs: LONG_LEASE,
+        now: T0,
+      });
       assert.equal(result.jobs.length, 2);
       assert.equal(result.nextRunAt, null);
     });
@@ -179,7 +207,9 @@ export function claimCases(factory: StoreFactory): void {
         maxAttempts: 7,
         timeoutMs: 2500,
         runAt: T0 - 100,
+        backoff: '{"type":"fixed","delay":500}',
       });
+      const plain = await insertOne(store, { queue: 'plain' });
       const job = await claimOne(store, { queue: 'mail' });
       assert.equal(job.id, id);
       assert.equal(job.name, 'mail.send');
@@ -189,6 +219,10 @@ export function claimCases(factory: StoreFactory): void {
       assert.equal(job.attempt, 1);
       assert.equal(job.maxAttempts, 7);
       assert.equal(job.timeoutMs, 2500);
+      assert.deepEqual(JSON.parse(job.backoff!), { type: 'fixed', delay: 500 });
+      const plainJob = await claimOne(store, { queue: 'plain' });
+      assert.equal(plainJob.id, plain);
+      assert.equal(plainJob.backoff, null);
       assert.equal(typeof job.createdAt, 'number');
       assert.equal(job.createdAt, (await mustGet(store, id)).createdAt);
     });

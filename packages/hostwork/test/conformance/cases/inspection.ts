@@ -52,7 +52,10 @@ export function inspectionCases(factory: StoreFactory): void {
       assert.equal(info.cancelRequested, false);
       assert.equal(info.progress ?? null, null);
       assert.deepEqual(info.errors, []);
-      assert.ok(info.createdAt >= before - 1000 && info.createdAt <= after + 1000, 'createdAt is the insert time');
+      assert.ok(
+        info.createdAt >= before - 1000 && info.createdAt <= after + 1000,
+        'createdAt is the insert time',
+      );
       assert.equal(info.finishedAt, null);
     });
 
@@ -109,7 +112,9 @@ export function inspectionCases(factory: StoreFactory): void {
       const seen: JobId[] = [];
       let before: JobId | undefined;
       for (let page = 0; page < 10; page++) {
-        const jobs = await store.list(before === undefined ? { limit: 10, queue: 'default' } : { limit: 10, queue: 'default', before });
+        const jobs = await store.list(
+          before === undefined ? { limit: 10, queue: 'default' } : { limit: 10, queue: 'default', before },
+        );
         if (jobs.length === 0) break;
         assert.ok(jobs.length <= 10);
         seen.push(...jobs.map((j) => j.id));

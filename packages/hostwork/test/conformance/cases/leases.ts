@@ -55,7 +55,8 @@ export function leaseCases(factory: StoreFactory): void {
       assert.equal(await store.recoverExpired(T0 + 2000), 2);
       const w2 = await claimOne(store, { owner: 'w2', leaseMs: 3000, now: T0 + 2000 });
       assert.ok(w2.id === recovered || w2.id === reclaimed);
-      const [stillPending, takenByW2] = w2.id === reclaimed ? [recovered!, reclaimed!] : [reclaimed!, recovered!];
+      const [stillPending, takenByW2] =
+        w2.id === reclaimed ? [recovered!, reclaimed!] : [reclaimed!, recovered!];
       await store.settle('w1', [{ id: completed!, kind: 'completed' }], T0 + 2000);
 
       const result = await store.renew('w1', [held!, stillPending, takenByW2, completed!], 10_000, T0 + 2500);

@@ -51,7 +51,13 @@ export function settleCases(factory: StoreFactory): void {
       assert.equal(info.finishedAt, null);
       assert.deepEqual(info.errors, [first]);
 
-      const early = await store.claim({ queue: 'default', limit: 1, owner: 'w2', leaseMs: 1000, now: T0 + 4999 });
+      const early = await store.claim({
+        queue: 'default',
+        limit: 1,
+        owner: 'w2',
+        leaseMs: 1000,
+        now: T0 + 4999,
+      });
       assert.deepEqual(early.jobs, []);
       assert.equal(early.nextRunAt, T0 + 5000);
 
@@ -59,7 +65,11 @@ export function settleCases(factory: StoreFactory): void {
       assert.equal(job.attempt, 2);
       const second = failure(2, T0 + 5100, 'second failure');
       await store.settle('w2', [{ id, kind: 'retry', runAt: T0 + 9000, error: second }], T0 + 5100);
-      assert.deepEqual((await mustGet(store, id)).errors, [first, second], 'errors are kept in attempt order');
+      assert.deepEqual(
+        (await mustGet(store, id)).errors,
+        [first, second],
+        'errors are kept in attempt order',
+      );
     });
 
     it('dead: finishes the job keeping every error with its message and stack', async () => {
@@ -156,17 +166,11 @@ export function settleCases(factory: StoreFactory): void {
       const kinds = ['completed', 'retry', 'dead', 'cancelled', 'release'] as const;
       const settlements: Settlement[] = ids.map((id, i) => {
         const kind = kinds[i % 5]!;
-        switch (kind) {
-          case 'completed':
-          case 'cancelled':
-            return { id, kind };
-          case 'retry':
-            return { id, kind, runAt: T0 + 1000 + i, error: failure(1, T0 + 9, `retry ${i}`) };
-          case 'dead':
-            return { id, kind, error: failure(1, T0 + 9, `dead ${i}`, `stack ${i}`) };
-          case 'release':
-            return { id, kind, runAt: T0 + 2000 + i };
-        }
+        if (kind === 'retry')
+          return { id, kind, runAt: T0 + 1000 + i, error: failure(1, T0 + 9, `retry ${i}`) };
+        if (kind === 'dead') return { id, kind, error: failure(1, T0 + 9, `dead ${i}`, `stack ${i}`) };
+        if (kind === 'release') return { id, kind, runAt: T0 + 2000 + i };
+        return { id, kind };
       });
       settlements.push(...others.map((id) => ({ id, kind: 'completed' as const })));
       await store.settle('w1', settlements, T0 + 9);

@@ -51,13 +51,24 @@ export function uniqueCases(factory: StoreFactory): void {
       const store = await stores.fresh();
       const first = await insertOne(store, { uniqueKey: 'k' });
       await claimOne(store);
-      assert.deepEqual(await store.insert([newJob({ uniqueKey: 'k' })]), [{ id: first, outcome: 'duplicate' }]);
+      assert.deepEqual(await store.insert([newJob({ uniqueKey: 'k' })]), [
+        { id: first, outcome: 'duplicate' },
+      ]);
       await store.settle(
         'w1',
-        [{ id: first, kind: 'retry', runAt: T0 + 10, error: { attempt: 1, at: T0, message: 'x', kind: 'error' } }],
+        [
+          {
+            id: first,
+            kind: 'retry',
+            runAt: T0 + 10,
+            error: { attempt: 1, at: T0, message: 'x', kind: 'error' },
+          },
+        ],
         T0,
       );
-      assert.deepEqual(await store.insert([newJob({ uniqueKey: 'k' })]), [{ id: first, outcome: 'duplicate' }]);
+      assert.deepEqual(await store.insert([newJob({ uniqueKey: 'k' })]), [
+        { id: first, outcome: 'duplicate' },
+      ]);
       assert.equal(await totalJobs(store), 1);
     });
 
@@ -69,7 +80,9 @@ export function uniqueCases(factory: StoreFactory): void {
         const [again] = await store.insert([newJob({ uniqueKey: 'k' })]);
         assert.equal(again?.outcome, 'inserted');
         assert.notEqual(again?.id, first);
-        assert.deepEqual(await store.insert([newJob({ uniqueKey: 'k' })]), [{ id: again!.id, outcome: 'duplicate' }]);
+        assert.deepEqual(await store.insert([newJob({ uniqueKey: 'k' })]), [
+          { id: again!.id, outcome: 'duplicate' },
+        ]);
         assert.equal(await totalJobs(store), 2);
       });
     }
@@ -110,7 +123,9 @@ export function uniqueCases(factory: StoreFactory): void {
       for (let round = 0; round < 5; round++) {
         const key = `race-${round}`;
         const results = (
-          await Promise.all(instances.map((s) => s.insert([newJob({ uniqueKey: key, payload: `{"r":${round}}` })])))
+          await Promise.all(
+            instances.map((s) => s.insert([newJob({ uniqueKey: key, payload: `{"r":${round}}` })])),
+          )
         ).flat();
         const inserted = results.filter((r) => r.outcome === 'inserted');
         assert.equal(inserted.length, 1, `round ${round}: exactly one insert wins`);

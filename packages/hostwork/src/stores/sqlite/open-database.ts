@@ -1,0 +1,114 @@
+/**
+ * Opens and configures the job database connection, turning every way that can fail into one error that names the
+ * file, the problem and the fix.
+ */
+import { mkdirSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { ErrorCodes, HostworkError } from '../../errors.ts';
+import { applyMigrations, assertUsable, inspectDatabase } from './migrations.ts';
+
+/** The path of a database that lives in memory only (for tests): no folder, no WAL. */
+export const IN_MEMORY = ':memory:';
+
+/** How to open the job database. */
+export interface OpenOptions {
+  /** An absolute file path, or {@link IN_MEMORY}. */
+  readonly path: string;
+  readonly busyTimeoutMs: number;
+  readonly synchronous: 'normal' | 'full';
+}
+
+/**
+ * Opens the job database, checks it is ours (or empty) before writing anything, switches it to WAL and migrates it.
+ * Nothing is written to a file that turns out to be someone else's.
+ */
+export function openDatabase(options: OpenOptions): DatabaseSync {
+  const { path } = options;
+  if (path !== IN_MEMORY) createFolder(path);
+  let db: DatabaseSync;
+  try {
+    db = new DatabaseSync(path, { timeout: options.busyTimeoutMs });
+  } catch (error) {
+    throw openError(path, error);
+  }
+  try {
+    // Set first: the checks below may wait for another process that is migrating the same new file.
+    db.exec(`PRAGMA busy_timeout = ${options.busyTimeoutMs}`);
+    assertUsable(inspectDatabase(db), path);
+    // WAL: readers never block the writer and a commit is an append; with synchronous=NORMAL a commit does not
+    // fsync (a power cut may lose the last commits, never corrupt the file). Persistent in the file.
+    db.exec('PRAGMA journal_mode = WAL');
+    db.exec(`PRAGMA synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+    db.exec('PRAGMA foreign_keys = ON');
+    applyMigrations(db, path);
+    return db;
+  } catch (error) {
+    db.close();
+    throw openError(path, error);
+  }
+}
+
+function createFolder(path: string): void {
+  const folder = dirname(path);
+  try {
+    mkdirSync(folder, { recursive: true });
+  } catch (error) {
+    throw new HostworkError(
+      ErrorCodes.INVALID_OPTION,
+      `Cannot create the folder ${folder} for the job database ${path} (${messageOf(error)}). Fix: create it with write access for this process, or point Jobs:Sqlite:Path elsewhere.`,
+      { cause: error },
+    );
+  }
+}
+
+/** SQLite result codes (https://sqlite.org/rescode.html) with a diagnosis of their own. */
+const SQLITE_BUSY = 5;
+const SQLITE_READONLY = 8;
+const SQLITE_CANTOPEN = 14;
+const SQLITE_NOTADB = 26;
+
+/** The error for a failure while opening, checking or migrating `path`. */
+function openError(path: string, error: unknown): HostworkError {
+  if (error instanceof HostworkError) return error;
+  const code = (error as { errcode?: unknown }).errcode;
+  const detail = messageOf(error);
+  let problem: string;
+  let fix: string;
+  if (code === SQLITE_NOTADB) {
+    problem = `is not a SQLite database (${detail})`;
+    fix = 'point Jobs:Sqlite:Path at a new file or at a Hostwork job database.';
+  } else if (code === SQLITE_CANTOPEN && isDirectory(path)) {
+    problem = 'is a directory, not a database file';
+    fix = `point Jobs:Sqlite:Path at a file, e.g. ${path.replace(/[\\/]+$/, '')}/jobs.db.`;
+  } else if (code === SQLITE_CANTOPEN) {
+    problem = `cannot be opened (${detail})`;
+    fix =
+      'check that this process may read and write the file and its folder, or point Jobs:Sqlite:Path elsewhere.';
+  } else if (code === SQLITE_READONLY) {
+    problem = `is read-only (${detail})`;
+    fix =
+      'give this process write access to the file and its folder (WAL mode writes -wal and -shm files next to it).';
+  } else if (code === SQLITE_BUSY) {
+    problem = `stayed locked by another connection for longer than the busy timeout (${detail})`;
+    fix = 'raise the store option busyTimeoutMs, or find the process that holds a long transaction on it.';
+  } else {
+    problem = `cannot be used (${detail})`;
+    fix = 'point Jobs:Sqlite:Path at a new file or at a Hostwork job database.';
+  }
+  return new HostworkError(ErrorCodes.INVALID_OPTION, `The job database ${path} ${problem}. Fix: ${fix}`, {
+    cause: error,
+  });
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

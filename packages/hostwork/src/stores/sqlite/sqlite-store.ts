@@ -1,0 +1,417 @@
+import type { DatabaseSync } from 'node:sqlite';
+import { ErrorCodes, HostworkError } from '../../errors.ts';
+import type {
+  InsertResult,
+  JobCount,
+  JobFilter,
+  JobId,
+  JobInfo,
+  NewJob,
+  ScheduleRecord,
+  Settlement,
+} from '../../jobs/job-record.ts';
+import type {
+  CancelOutcome,
+  ClaimRequest,
+  ClaimResult,
+  JobStore,
+  RenewResult,
+  RetentionPolicy,
+  ScheduleTick,
+} from '../../jobs/job-store.ts';
+import { openDatabase } from './open-database.ts';
+import {
+  byClaimOrder,
+  type ClaimedRow,
+  toClaimedJob,
+  toJobCount,
+  toJobInfo,
+  toRowId,
+  toScheduleRecord,
+} from './rows.ts';
+import {
+  type ResolvedSqliteStoreOptions,
+  resolveSqliteStoreOptions,
+  type SqliteStoreOptions,
+} from './sqlite-store-options.ts';
+import * as sql from './statements.ts';
+import { WakeSignal } from './wake-signal.ts';
+
+/** Every statement of the store, prepared once per connection. */
+type Statements = ReturnType<typeof prepareStatements>;
+
+function prepareStatements(db: DatabaseSync) {
+  return {
+    begin: db.prepare(sql.BEGIN_IMMEDIATE),
+    commit: db.prepare(sql.COMMIT),
+    rollback: db.prepare(sql.ROLLBACK),
+    dataVersion: db.prepare(sql.DATA_VERSION),
+    insertJob: db.prepare(sql.INSERT_JOB),
+    selectLiveJobByUniqueKey: db.prepare(sql.SELECT_LIVE_JOB_BY_UNIQUE_KEY),
+    claimJobs: db.prepare(sql.CLAIM_JOBS),
+    nextRunAt: db.prepare(sql.NEXT_RUN_AT),
+    completeJobs: db.prepare(sql.COMPLETE_JOBS),
+    cancelRunningJobs: db.prepare(sql.CANCEL_RUNNING_JOBS),
+    retryJobs: db.prepare(sql.RETRY_JOBS),
+    killJobs: db.prepare(sql.KILL_JOBS),
+    releaseJobs: db.prepare(sql.RELEASE_JOBS),
+    renewLeases: db.prepare(sql.RENEW_LEASES),
+    recoverExpiredLeases: db.prepare(sql.RECOVER_EXPIRED_LEASES),
+    updateProgress: db.prepare(sql.UPDATE_PROGRESS),
+    selectJobState: db.prepare(sql.SELECT_JOB_STATE),
+    cancelPendingJob: db.prepare(sql.CANCEL_PENDING_JOB),
+    requestCancel: db.prepare(sql.REQUEST_CANCEL),
+    retryFinishedJob: db.prepare(sql.RETRY_FINISHED_JOB),
+    selectJob: db.prepare(sql.SELECT_JOB),
+    listJobs: db.prepare(sql.LIST_JOBS),
+    countJobs: db.prepare(sql.COUNT_JOBS),
+    purgeJobs: db.prepare(sql.PURGE_JOBS),
+    pruneCompletedJobs: db.prepare(sql.PRUNE_COMPLETED_JOBS),
+    upsertSchedule: db.prepare(sql.UPSERT_SCHEDULE),
+    listSchedules: db.prepare(sql.LIST_SCHEDULES),
+    setSchedulePaused: db.prepare(sql.SET_SCHEDULE_PAUSED),
+    advanceSchedule: db.prepare(sql.ADVANCE_SCHEDULE),
+  };
+}
+
+/** Settlements with their own run time or error, written as one JSON array per kind. */
+type Detailed = Extract<Settlement, { kind: 'retry' | 'dead' | 'release' }>;
+
+/**
+ * The embedded default job store: one SQLite file in WAL mode through `node:sqlite` (built into Node, no native
+ * build). Any number of processes on one machine can share the file; claims stay exclusive because each is one
+ * UPDATE statement, and SQLite runs one writer at a time.
+ *
+ * The connection is synchronous: each call runs to completion before it returns its promise, and while another
+ * process holds the write lock a call waits up to `busyTimeoutMs`, blocking this process's event loop. Every
+ * statement is short, so waits are short too. The database opens on `migrate()` (or the first call that needs it).
+ */
+export class SqliteStore implements JobStore {
+  readonly kind = 'sqlite';
+  /** The absolute path of the database file (or `':memory:'`). */
+  readonly path: string;
+  readonly #options: ResolvedSqliteStoreOptions;
+  readonly #wake: WakeSignal;
+  #db: DatabaseSync | undefined;
+  #sql: Statements | undefined;
+  #closed = false;
+  #dataVersion = -1;
+
+  constructor(options: SqliteStoreOptions) {
+    this.#options = resolveSqliteStoreOptions(options);
+    this.path = this.#options.path;
+    this.#wake = new WakeSignal(this.#options.pollIntervalMs, this.#changedElsewhere);
+  }
+
+  /** Opens the database (creating its folder and file if missing) and brings its schema up to date. */
+  async migrate(): Promise<void> {
+    this.#ready();
+  }
+
+  async insert(jobs: readonly NewJob[]): Promise<InsertResult[]> {
+    if (jobs.length === 0) return [];
+    const s = this.#ready();
+    const createdAt = Date.now();
+    const results = this.#transaction(s, () => jobs.map((job) => this.#insertOne(s, job, createdAt)));
+    if (results.some((r) => r.outcome === 'inserted')) this.#wake.notifySoon();
+    return results;
+  }
+
+  async claim(request: ClaimRequest): Promise<ClaimResult> {
+    const s = this.#ready();
+    const { queue, limit, owner, leaseMs, now } = request;
+    const rows = s.claimJobs.all({
+      owner,
+      leaseExpiresAt: now + leaseMs,
+      queue,
+      now,
+      limit,
+    }) as unknown as ClaimedRow[];
+    rows.sort(byClaimOrder);
+    const jobs = rows.map(toClaimedJob);
+    const nextRunAt =
+      jobs.length < limit ? ((s.nextRunAt.get({ queue })?.next_run_at as number | null) ?? null) : null;
+    return { jobs, nextRunAt };
+  }
+
+  async settle(owner: string, settlements: readonly Settlement[], now: number): Promise<void> {
+    if (settlements.length === 0) return;
+    const s = this.#ready();
+    const completed: JobId[] = [];
+    const cancelled: JobId[] = [];
+    const retries: Detailed[] = [];
+    const dead: Detailed[] = [];
+    const releases: Detailed[] = [];
+    for (const settlement of settlements) {
+      switch (settlement.kind) {
+        case 'completed':
+          completed.push(settlement.id);
+          break;
+        case 'cancelled':
+          cancelled.push(settlement.id);
+          break;
+        case 'retry':
+          retries.push(settlement);
+          break;
+        case 'dead':
+          dead.push(settlement);
+          break;
+        case 'release':
+          releases.push(settlement);
+          break;
+      }
+    }
+    const write = (): void => {
+      if (completed.length > 0) s.completeJobs.run({ ids: JSON.stringify(completed), owner, now });
+      if (cancelled.length > 0) s.cancelRunningJobs.run({ ids: JSON.stringify(cancelled), owner, now });
+      if (retries.length > 0) s.retryJobs.run({ settlements: JSON.stringify(retries), owner, now });
+      if (dead.length > 0) s.killJobs.run({ settlements: JSON.stringify(dead), owner, now });
+      if (releases.length > 0) s.releaseJobs.run({ settlements: JSON.stringify(releases), owner, now });
+    };
+    const kinds = [completed, cancelled, retries, dead, releases].filter((group) => group.length > 0).length;
+    // One statement is atomic on its own; only a mixed batch needs the explicit transaction.
+    if (kinds === 1) write();
+    else this.#transaction(s, write);
+    if (retries.length > 0 || releases.length > 0) this.#wake.notifySoon();
+  }
+
+  async renew(owner: string, ids: readonly JobId[], leaseMs: number, now: number): Promise<RenewResult> {
+    if (ids.length === 0) return { lost: [], cancelRequested: [] };
+    const s = this.#ready();
+    const rows = s.renewLeases.all({ ids: JSON.stringify(ids), owner, leaseExpiresAt: now + leaseMs });
+    const renewed = new Set<string>();
+    const cancelRequested: JobId[] = [];
+    for (const row of rows) {
+      const id = String(row.id);
+      renewed.add(id);
+      if (row.cancel_requested === 1) cancelRequested.push(id);
+    }
+    const lost = renewed.size === ids.length ? [] : ids.filter((id) => !renewed.has(id));
+    return { lost, cancelRequested };
+  }
+
+  async recoverExpired(now: number): Promise<number> {
+    const s = this.#ready();
+    const recovered = Number(s.recoverExpiredLeases.run({ now }).changes);
+    if (recovered > 0) this.#wake.notifySoon();
+    return recovered;
+  }
+
+  async progress(id: JobId, progress: string): Promise<void> {
+    this.#ready().updateProgress.run({ id: toRowId(id), progress });
+  }
+
+  async cancel(id: JobId, now: number): Promise<CancelOutcome> {
+    const s = this.#ready();
+    const rowId = toRowId(id);
+    // A transaction, so the state read and the change that depends on it cannot be split by another process.
+    return this.#transaction(s, (): CancelOutcome => {
+      const state = s.selectJobState.get({ id: rowId })?.state;
+      if (state === undefined) return 'not-found';
+      if (state === 'pending') {
+        s.cancelPendingJob.run({ id: rowId, now });
+        return 'cancelled';
+      }
+      if (state === 'running') {
+        s.requestCancel.run({ id: rowId });
+        return 'cancelling';
+      }
+      return 'finished';
+    });
+  }
+
+  /** As the interface says; also false when a live job now holds the same unique key (nothing is changed). */
+  async retry(id: JobId, now: number): Promise<boolean> {
+    const changed = Number(this.#ready().retryFinishedJob.run({ id: toRowId(id), now }).changes) === 1;
+    if (changed) this.#wake.notifySoon();
+    return changed;
+  }
+
+  async get(id: JobId): Promise<JobInfo | undefined> {
+    const row = this.#ready().selectJob.get({ id: toRowId(id) });
+    return row === undefined ? undefined : toJobInfo(row);
+  }
+
+  async list(filter: JobFilter & { readonly limit: number; readonly before?: JobId }): Promise<JobInfo[]> {
+    const rows = this.#ready().listJobs.all({
+      ...filterParameters(filter),
+      before: filter.before === undefined ? Number.MAX_SAFE_INTEGER : toRowId(filter.before),
+      limit: filter.limit,
+    });
+    return rows.map(toJobInfo);
+  }
+
+  async counts(): Promise<JobCount[]> {
+    return this.#ready().countJobs.all().map(toJobCount);
+  }
+
+  async purge(filter: JobFilter): Promise<number> {
+    return Number(this.#ready().purgeJobs.run(filterParameters(filter)).changes);
+  }
+
+  async prune(policy: RetentionPolicy): Promise<number> {
+    const result = this.#ready().pruneCompletedJobs.run({
+      completedBefore: policy.completedBefore,
+      maxCompleted: asCount(policy.maxCompleted),
+      batchSize: asCount(policy.batchSize),
+    });
+    return Number(result.changes);
+  }
+
+  async upsertSchedules(schedules: readonly Omit<ScheduleRecord, 'paused' | 'lastRunAt'>[]): Promise<void> {
+    if (schedules.length === 0) return;
+    const s = this.#ready();
+    this.#transaction(s, () => {
+      for (const { name, cron, timezone, nextRunAt } of schedules) {
+        s.upsertSchedule.run({ name, cron, timezone, nextRunAt });
+      }
+    });
+  }
+
+  async listSchedules(): Promise<ScheduleRecord[]> {
+    return this.#ready().listSchedules.all().map(toScheduleRecord);
+  }
+
+  async setSchedulePaused(name: string, paused: boolean, nextRunAt?: number | null): Promise<boolean> {
+    const result = this.#ready().setSchedulePaused.run({
+      name,
+      paused: paused ? 1 : 0,
+      setNextRunAt: nextRunAt === undefined ? 0 : 1,
+      nextRunAt: nextRunAt ?? null,
+    });
+    return Number(result.changes) === 1;
+  }
+
+  async tickSchedule(tick: ScheduleTick, now: number): Promise<boolean> {
+    const s = this.#ready();
+    let inserted = false;
+    const won = this.#transaction(s, () => {
+      const advanced = s.advanceSchedule.run({
+        name: tick.name,
+        expectedNextRunAt: tick.expectedNextRunAt,
+        newNextRunAt: tick.newNextRunAt,
+        now,
+      });
+      if (Number(advanced.changes) !== 1) return false;
+      if (tick.job !== null) inserted = this.#insertOne(s, tick.job, now).outcome === 'inserted';
+      return true;
+    });
+    if (inserted) this.#wake.notifySoon();
+    return won;
+  }
+
+  /**
+   * Calls `listener` on the next microtask after this instance inserts, retries or releases work, and within about
+   * `pollIntervalMs` after another connection (another process or store instance) commits a write.
+   */
+  onWake(listener: () => void): () => void {
+    return this.#wake.subscribe(listener);
+  }
+
+  /** Stops the poll timer and closes the connection. Safe to call twice; the store cannot be used afterwards. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#wake.close();
+    const db = this.#db;
+    this.#db = undefined;
+    this.#sql = undefined;
+    if (db?.isOpen) {
+      try {
+        db.exec(sql.OPTIMIZE);
+      } catch {
+        // Only a planner-statistics refresh: never a reason for close to fail.
+      }
+      db.close();
+    }
+  }
+
+  /** The same as {@link SqliteStore.close}, for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** The prepared statements, opening and migrating the database on first use. */
+  #ready(): Statements {
+    if (this.#sql !== undefined) return this.#sql;
+    if (this.#closed) {
+      throw new HostworkError(
+        ErrorCodes.HOST_STATE,
+        `The job store for ${this.path} is closed; it cannot be used again.`,
+      );
+    }
+    const db = openDatabase(this.#options);
+    this.#db = db;
+    this.#sql = prepareStatements(db);
+    return this.#sql;
+  }
+
+  #transaction<T>(s: Statements, work: () => T): T {
+    s.begin.run();
+    try {
+      const result = work();
+      s.commit.run();
+      return result;
+    } catch (error) {
+      if (this.#db?.isTransaction) s.rollback.run();
+      throw error;
+    }
+  }
+
+  #insertOne(s: Statements, job: NewJob, createdAt: number): InsertResult {
+    const row = s.insertJob.get({
+      name: job.name,
+      queue: job.queue,
+      payload: job.payload,
+      priority: job.priority,
+      runAt: job.runAt,
+      maxAttempts: job.maxAttempts,
+      timeoutMs: job.timeoutMs,
+      uniqueKey: job.uniqueKey ?? null,
+      backoff: job.backoff ?? null,
+      createdAt,
+    });
+    if (row !== undefined) return { id: String(row.id), outcome: 'inserted' };
+    // ON CONFLICT DO NOTHING stored nothing: the only possible conflict is a live job holding the unique key.
+    const existing = s.selectLiveJobByUniqueKey.get({ uniqueKey: job.uniqueKey });
+    if (existing === undefined) {
+      throw new HostworkError(
+        ErrorCodes.INVALID_OPTION,
+        `The job database ${this.path} refused job '${job.name}' without a live job holding its unique key; the file may have been altered by hand.`,
+      );
+    }
+    return { id: String(existing.id), outcome: 'duplicate' };
+  }
+
+  /** True when another connection committed since the last call (cheap: reads no table). Never throws. */
+  #changedElsewhere = (): boolean => {
+    if (this.#sql === undefined) return false;
+    try {
+      const version = this.#sql.dataVersion.get()?.data_version as number;
+      const changed = version !== this.#dataVersion;
+      this.#dataVersion = version;
+      return changed;
+    } catch {
+      return false; // e.g. the file is briefly locked: the next poll looks again
+    }
+  };
+}
+
+/** Creates the embedded SQLite job store; the file opens on `migrate()`. */
+export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
+  return new SqliteStore(options);
+}
+
+function filterParameters(filter: JobFilter): {
+  queue: string | null;
+  state: string | null;
+  name: string | null;
+} {
+  return { queue: filter.queue ?? null, state: filter.state ?? null, name: filter.name ?? null };
+}
+
+/** A count for LIMIT/OFFSET: a non-negative integer, with Infinity as "no limit". */
+function asCount(n: number): number {
+  if (Number.isNaN(n) || n <= 0) return 0;
+  return Number.isFinite(n) ? Math.floor(n) : Number.MAX_SAFE_INTEGER;
+}

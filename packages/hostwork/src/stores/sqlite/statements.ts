@@ -1,0 +1,239 @@
+/**
+ * Every SQL statement of the SQLite job store, one constant each. The store prepares each once and reuses it.
+ *
+ * Conventions: named parameters (`:now`) bound from objects; times are ms since the epoch; batches of ids or
+ * settlements arrive as one JSON array read with `json_each`, so a batch is one statement, not one per job.
+ * Ids arrive as JSON strings ("42"): compared with the INTEGER key they take its affinity and use the primary key.
+ * Every statement that changes a running job checks `lease_owner` and `state`, so a worker that lost its lease
+ * (recovered and perhaps re-claimed elsewhere) changes nothing.
+ */
+
+export const BEGIN_IMMEDIATE = 'BEGIN IMMEDIATE';
+export const COMMIT = 'COMMIT';
+export const ROLLBACK = 'ROLLBACK';
+
+/** Refreshes the planner's statistics where useful; cheap, run once at close as SQLite recommends. */
+export const OPTIMIZE = 'PRAGMA optimize';
+
+/** Changes only when another connection (any process) commits; reads no table. */
+export const DATA_VERSION = 'PRAGMA data_version';
+
+/** Inserts one job unless a live job has its unique key; returns the new id, or no row on a duplicate. */
+export const INSERT_JOB = `
+  INSERT INTO hw_jobs
+    (name, queue, payload, state, priority, run_at, max_attempts, timeout_ms, unique_key, backoff, created_at)
+  VALUES
+    (:name, :queue, :payload, 'pending', :priority, :runAt, :maxAttempts, :timeoutMs, :uniqueKey, :backoff, :createdAt)
+  ON CONFLICT DO NOTHING
+  RETURNING id`;
+
+/** The live (pending or running) job holding a unique key; the condition matches the partial unique index. */
+export const SELECT_LIVE_JOB_BY_UNIQUE_KEY = `
+  SELECT id FROM hw_jobs
+  WHERE unique_key = :uniqueKey AND state IN ('pending', 'running')`;
+
+/**
+ * Claims the next due jobs of a queue in one statement: the subquery walks the claim index in claim order.
+ * RETURNING gives rows in no defined order; the caller sorts them.
+ */
+export const CLAIM_JOBS = `
+  UPDATE hw_jobs
+  SET state = 'running', attempt = attempt + 1, lease_owner = :owner, lease_expires_at = :leaseExpiresAt
+  WHERE id IN (
+    SELECT id FROM hw_jobs
+    WHERE state = 'pending' AND queue = :queue AND run_at <= :now
+    ORDER BY priority DESC, run_at, id
+    LIMIT :limit)
+  RETURNING id, name, queue, payload, priority, run_at, attempt, max_attempts, timeout_ms, backoff, created_at`;
+
+/** The earliest run time of a queue's pending jobs (after a claim took every due one, a future time). */
+export const NEXT_RUN_AT = `
+  SELECT MIN(run_at) AS next_run_at FROM hw_jobs
+  WHERE state = 'pending' AND queue = :queue`;
+
+/** settle 'completed' for a JSON array of ids. */
+export const COMPLETE_JOBS = `
+  UPDATE hw_jobs
+  SET state = 'completed', finished_at = :now, lease_owner = NULL, lease_expires_at = NULL
+  WHERE id IN (SELECT value FROM json_each(:ids)) AND lease_owner = :owner AND state = 'running'`;
+
+/** settle 'cancelled' for a JSON array of ids. */
+export const CANCEL_RUNNING_JOBS = `
+  UPDATE hw_jobs
+  SET state = 'cancelled', finished_at = :now, lease_owner = NULL, lease_expires_at = NULL
+  WHERE id IN (SELECT value FROM json_each(:ids)) AND lease_owner = :owner AND state = 'running'`;
+
+/**
+ * settle 'retry' for a JSON array of `{id, runAt, error}`: back to pending with the error appended.
+ * A job an operator asked to cancel while it ran is cancelled instead of being run again.
+ */
+export const RETRY_JOBS = `
+  UPDATE hw_jobs
+  SET state = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'pending' END,
+      finished_at = CASE WHEN cancel_requested = 1 THEN :now END,
+      run_at = s.run_at,
+      errors = json_insert(errors, '$[#]', json(s.error)),
+      lease_owner = NULL,
+      lease_expires_at = NULL
+  FROM (SELECT value ->> 'id' AS id, value ->> 'runAt' AS run_at, value -> 'error' AS error FROM json_each(:settlements)) AS s
+  WHERE hw_jobs.id = s.id AND hw_jobs.lease_owner = :owner AND hw_jobs.state = 'running'`;
+
+/** settle 'dead' for a JSON array of `{id, error}`: finished for good, with the error appended. */
+export const KILL_JOBS = `
+  UPDATE hw_jobs
+  SET state = 'dead',
+      finished_at = :now,
+      errors = json_insert(errors, '$[#]', json(s.error)),
+      lease_owner = NULL,
+      lease_expires_at = NULL
+  FROM (SELECT value ->> 'id' AS id, value -> 'error' AS error FROM json_each(:settlements)) AS s
+  WHERE hw_jobs.id = s.id AND hw_jobs.lease_owner = :owner AND hw_jobs.state = 'running'`;
+
+/**
+ * settle 'release' for a JSON array of `{id, runAt}`: back to pending and the attempt is given back.
+ * As for a retry, a job an operator asked to cancel is cancelled instead.
+ */
+export const RELEASE_JOBS = `
+  UPDATE hw_jobs
+  SET state = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'pending' END,
+      finished_at = CASE WHEN cancel_requested = 1 THEN :now END,
+      run_at = s.run_at,
+      attempt = attempt - 1,
+      lease_owner = NULL,
+      lease_expires_at = NULL
+  FROM (SELECT value ->> 'id' AS id, value ->> 'runAt' AS run_at FROM json_each(:settlements)) AS s
+  WHERE hw_jobs.id = s.id AND hw_jobs.lease_owner = :owner AND hw_jobs.state = 'running'`;
+
+/** Extends the leases still held by the owner; returns the renewed ids and whether each was asked to cancel. */
+export const RENEW_LEASES = `
+  UPDATE hw_jobs
+  SET lease_expires_at = :leaseExpiresAt
+  WHERE id IN (SELECT value FROM json_each(:ids)) AND lease_owner = :owner AND state = 'running'
+  RETURNING id, cancel_requested`;
+
+/**
+ * Returns jobs whose lease expired to pending (to dead after their last attempt; to cancelled if an operator asked),
+ * recording a 'lease-expired' error for the attempt that was running.
+ */
+export const RECOVER_EXPIRED_LEASES = `
+  UPDATE hw_jobs
+  SET state = CASE
+        WHEN cancel_requested = 1 THEN 'cancelled'
+        WHEN attempt < max_attempts THEN 'pending'
+        ELSE 'dead' END,
+      run_at = CASE WHEN cancel_requested = 0 AND attempt < max_attempts THEN :now ELSE run_at END,
+      finished_at = CASE WHEN cancel_requested = 0 AND attempt < max_attempts THEN NULL ELSE :now END,
+      errors = json_insert(errors, '$[#]', json_object(
+        'attempt', attempt,
+        'at', :now,
+        'message', 'lease of worker ' || lease_owner || ' expired; the worker probably crashed',
+        'kind', 'lease-expired')),
+      lease_owner = NULL,
+      lease_expires_at = NULL
+  WHERE state = 'running' AND lease_expires_at < :now`;
+
+export const UPDATE_PROGRESS = `
+  UPDATE hw_jobs SET progress = :progress
+  WHERE id = :id AND state = 'running'`;
+
+export const SELECT_JOB_STATE = `
+  SELECT state FROM hw_jobs WHERE id = :id`;
+
+/** cancel of a pending job: it will never run. */
+export const CANCEL_PENDING_JOB = `
+  UPDATE hw_jobs SET state = 'cancelled', finished_at = :now
+  WHERE id = :id AND state = 'pending'`;
+
+/** cancel of a running job: its worker learns it at the next renewal. */
+export const REQUEST_CANCEL = `
+  UPDATE hw_jobs SET cancel_requested = 1
+  WHERE id = :id AND state = 'running'`;
+
+/**
+ * retry of a dead or cancelled job: fresh attempts, history kept. OR IGNORE: when a live job now holds the same
+ * unique key, nothing changes (the key's guarantee wins) and the caller sees no change.
+ */
+export const RETRY_FINISHED_JOB = `
+  UPDATE OR IGNORE hw_jobs
+  SET state = 'pending', attempt = 0, run_at = :now, finished_at = NULL, cancel_requested = 0, progress = NULL,
+      lease_owner = NULL, lease_expires_at = NULL
+  WHERE id = :id AND state IN ('dead', 'cancelled')`;
+
+export const SELECT_JOB = `
+  SELECT id, name, queue, state, payload, priority, attempt, max_attempts, timeout_ms, run_at, unique_key,
+         lease_owner, lease_expires_at, cancel_requested, progress, errors, created_at, finished_at
+  FROM hw_jobs
+  WHERE id = :id`;
+
+/** A page of jobs, newest first; a null filter value matches everything. */
+export const LIST_JOBS = `
+  SELECT id, name, queue, state, payload, priority, attempt, max_attempts, timeout_ms, run_at, unique_key,
+         lease_owner, lease_expires_at, cancel_requested, progress, errors, created_at, finished_at
+  FROM hw_jobs
+  WHERE id < :before
+    AND (:queue IS NULL OR queue = :queue)
+    AND (:state IS NULL OR state = :state)
+    AND (:name IS NULL OR name = :name)
+  ORDER BY id DESC
+  LIMIT :limit`;
+
+export const COUNT_JOBS = `
+  SELECT queue, state, COUNT(*) AS count FROM hw_jobs
+  GROUP BY queue, state
+  ORDER BY queue, state`;
+
+/** Deletes the jobs matching a filter (a null value matches everything), never a running one. */
+export const PURGE_JOBS = `
+  DELETE FROM hw_jobs
+  WHERE state <> 'running'
+    AND (:queue IS NULL OR queue = :queue)
+    AND (:state IS NULL OR state = :state)
+    AND (:name IS NULL OR name = :name)`;
+
+/**
+ * Deletes up to :batchSize completed jobs, oldest first, that finished before :completedBefore or are not among the
+ * newest :maxCompleted. The subquery finds the newest job past that count, ordered by (finished_at, id) so jobs
+ * finished in the same millisecond are counted exactly.
+ */
+export const PRUNE_COMPLETED_JOBS = `
+  DELETE FROM hw_jobs
+  WHERE id IN (
+    SELECT id FROM hw_jobs
+    WHERE state = 'completed'
+      AND (finished_at < :completedBefore
+        OR (finished_at, id) <= (
+          SELECT finished_at, id FROM hw_jobs
+          WHERE state = 'completed'
+          ORDER BY finished_at DESC, id DESC
+          LIMIT 1 OFFSET :maxCompleted))
+    ORDER BY finished_at, id
+    LIMIT :batchSize)`;
+
+/** Creates a schedule, or updates it keeping its paused flag, and its next run unless the timing changed. */
+export const UPSERT_SCHEDULE = `
+  INSERT INTO hw_schedules (name, cron, timezone, paused, next_run_at)
+  VALUES (:name, :cron, :timezone, 0, :nextRunAt)
+  ON CONFLICT (name) DO UPDATE
+  SET next_run_at = CASE
+        WHEN cron IS NOT excluded.cron OR timezone IS NOT excluded.timezone OR next_run_at IS NULL
+        THEN excluded.next_run_at
+        ELSE next_run_at END,
+      cron = excluded.cron,
+      timezone = excluded.timezone`;
+
+export const LIST_SCHEDULES = `
+  SELECT name, cron, timezone, paused, next_run_at, last_run_at FROM hw_schedules
+  ORDER BY name`;
+
+/** Pauses or resumes a schedule; its next run changes only when :setNextRunAt is 1. */
+export const SET_SCHEDULE_PAUSED = `
+  UPDATE hw_schedules
+  SET paused = :paused,
+      next_run_at = CASE WHEN :setNextRunAt = 1 THEN :nextRunAt ELSE next_run_at END
+  WHERE name = :name`;
+
+/** Compare-and-set of a schedule's next tick: changes one row only for the caller that read the current tick. */
+export const ADVANCE_SCHEDULE = `
+  UPDATE hw_schedules
+  SET next_run_at = :newNextRunAt, last_run_at = :now
+  WHERE name = :name AND next_run_at = :expectedNextRunAt AND paused = 0`;

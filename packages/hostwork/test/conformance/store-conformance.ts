@@ -1,0 +1,35 @@
+/**
+ * The store conformance suite: one set of tests every JobStore must pass unchanged (after River's shared driver
+ * tests). A store's test file calls `describeStoreConformance('name', factory)`; that is all a new store needs.
+ */
+import { describe } from 'node:test';
+import { cancelRetryCases } from './cases/cancel-retry.ts';
+import { claimCases } from './cases/claim.ts';
+import { insertCases } from './cases/insert.ts';
+import { inspectionCases } from './cases/inspection.ts';
+import { leaseCases } from './cases/leases.ts';
+import { pruneCases } from './cases/prune.ts';
+import { scheduleCases } from './cases/schedules.ts';
+import { settleCases } from './cases/settle.ts';
+import { uniqueCases } from './cases/unique.ts';
+import { wakeCases } from './cases/wake.ts';
+import type { StoreFactory } from './harness.ts';
+
+export type { StoreFactory } from './harness.ts';
+export { newJob } from './harness.ts';
+
+/** Registers the whole conformance suite for one kind of store. */
+export function describeStoreConformance(storeName: string, factory: StoreFactory): void {
+  describe(`${storeName} store conformance`, () => {
+    insertCases(factory);
+    claimCases(factory);
+    settleCases(factory);
+    leaseCases(factory);
+    uniqueCases(factory);
+    cancelRetryCases(factory);
+    inspectionCases(factory);
+    pruneCases(factory);
+    scheduleCases(factory);
+    wakeCases(factory);
+  });
+}
