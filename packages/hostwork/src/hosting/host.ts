@@ -106,10 +106,23 @@ export class Host implements AsyncDisposable {
     const began = performance.now();
     const { options, lifetime } = this.#parts;
     this.#log.info({ environment: this.#parts.environmentName }, 'Host starting');
-    const signals = [lifetime.stopping];
+    // Start-up ends early on a stop request (a signal during a slow start), the caller's signal, or startupTimeout.
+    const startup = new AbortController();
+    const signals = [startup.signal];
     if (signal) signals.push(signal);
-    if (options.startupTimeout > 0) signals.push(AbortSignal.timeout(options.startupTimeout));
     const startSignal = AbortSignal.any(signals);
+    let stopRequested = false;
+    void lifetime.stopRequested.then(() => {
+      stopRequested = true;
+      startup.abort(new DOMException('A stop was requested during start-up', 'AbortError'));
+    });
+    const timer =
+      options.startupTimeout > 0
+        ? setTimeout(
+            () => startup.abort(new DOMException('startupTimeout elapsed', 'TimeoutError')),
+            options.startupTimeout,
+          )
+        : undefined;
     try {
       const values = await bindAllOptions(this.#parts.configuration, this.#parts.optionTokens);
       this.#parts.optionTokens.forEach((token, i) => {
@@ -121,10 +134,17 @@ export class Host implements AsyncDisposable {
       await this.#phase(services, 'started', startSignal, false);
     } catch (error) {
       const failure = this.#startFailure(error, startSignal, options);
-      this.#crashed = true;
-      this.#log.error({ err: failure }, `Host failed to start: ${failure.message}`);
+      if (stopRequested && startSignal.aborted) {
+        // Not a failure: somebody asked the host to stop before it finished starting.
+        this.#log.info(`Start-up cancelled: ${lifetime.stopReason ?? 'stop requested'}`);
+      } else {
+        this.#crashed = true;
+        this.#log.error({ err: failure }, `Host failed to start: ${failure.message}`);
+      }
       await this.stop();
       throw failure;
+    } finally {
+      clearTimeout(timer);
     }
     this.#state = 'started';
     lifetime.notifyStarted();

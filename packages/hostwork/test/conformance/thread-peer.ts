@@ -8,7 +8,6 @@
  */
 import { Worker } from 'node:worker_threads';
 import type {
-  ClaimResult,
   InsertResult,
   JobCount,
   JobFilter,
@@ -21,6 +20,7 @@ import type {
 import type {
   CancelOutcome,
   ClaimRequest,
+  ClaimResult,
   JobStore,
   RenewResult,
   RetentionPolicy,
@@ -58,6 +58,7 @@ class ThreadPeerStore implements JobStore {
   readonly #listeners = new Set<{ readonly listener: () => void }>();
   #nextCall = 0;
   #exited = false;
+  #closing: Promise<void> | undefined;
 
   constructor(worker: Worker, kind: string) {
     this.kind = kind;
@@ -150,27 +151,28 @@ class ThreadPeerStore implements JobStore {
     return this.#call('tickSchedule', tick, now);
   }
 
-  /** One subscription in the worker while any listener is here. */
+  /** The worker forwards every wake-up of its store (see the worker); they go to the listeners here at the time. */
   onWake(listener: () => void): () => void {
     const subscription = { listener };
-    if (this.#listeners.size === 0 && !this.#exited)
-      this.#worker.postMessage({ type: 'subscribe' } satisfies ToWorker);
     this.#listeners.add(subscription);
     return () => {
-      if (!this.#listeners.delete(subscription)) return;
-      if (this.#listeners.size === 0 && !this.#exited) {
-        this.#worker.postMessage({ type: 'unsubscribe' } satisfies ToWorker);
-      }
+      this.#listeners.delete(subscription);
     };
   }
 
-  async close(): Promise<void> {
-    if (this.#exited) return;
-    this.#listeners.clear();
-    try {
-      await this.#call('close');
-    } finally {
-      await this.#worker.terminate();
-    }
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#listeners.clear();
+      try {
+        if (!this.#exited) await this.#call('close');
+      } finally {
+        await this.#worker.terminate();
+      }
+    })();
+    return this.#closing;
   }
 }

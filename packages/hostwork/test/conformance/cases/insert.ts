@@ -29,6 +29,26 @@ export function insertCases(factory: StoreFactory): void {
     });
   });
 
+  describe('close', () => {
+    const stores = useStores(factory);
+
+    it('is idempotent, and asyncDispose closes too; written data stays', async () => {
+      const store = await stores.fresh();
+      let id: string;
+      {
+        await using peer = await stores.peer(store);
+        id = (await peer.insert([newJob({ payload: '{"by":"peer"}' })]))[0]!.id;
+      }
+      const other = await stores.peer(store);
+      await other.close();
+      await other.close();
+      await Promise.all([other.close(), other[Symbol.asyncDispose]()]);
+      assert.deepEqual((await mustGet(store, id)).payload, { by: 'peer' });
+      const later = await stores.peer(store);
+      assert.deepEqual((await mustGet(later, id)).payload, { by: 'peer' });
+    });
+  });
+
   describe('insert', () => {
     const stores = useStores(factory);
 
