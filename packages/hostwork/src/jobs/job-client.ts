@@ -81,19 +81,12 @@ export class JobClient {
     options: EnqueueOptions = {},
   ): Promise<EnqueueResult> {
     const row = await prepareJob(this.#registry, job, payload, options, Date.now());
-    const result = await new Promise<InsertResult>((resolve, reject) => {
+    // The 'enqueued' event is emitted by #flush as soon as the row is stored: emitting it here, one promise hop
+    // later, would let a worker in this process (woken by the insert) emit 'started' before it.
+    return new Promise<InsertResult>((resolve, reject) => {
       this.#buffer.push({ job: row, resolve, reject });
       if (this.#buffer.length === 1 && !this.#flushing) queueMicrotask(() => this.#flush());
     });
-    if (this.#events.has('enqueued')) {
-      this.#events.emit('enqueued', {
-        id: result.id,
-        name: row.name,
-        queue: row.queue,
-        outcome: result.outcome,
-      });
-    }
-    return result;
   }
 
   /** Validates every payload first, then stores all jobs in one transaction (all or nothing). */
@@ -194,6 +187,19 @@ export class JobClient {
     return new HostworkError(ErrorCodes.SCHEDULE_INVALID, `No schedule named '${name}' is stored.`);
   }
 
+  /** Emits the 'enqueued' event of a stored row (before anything else can react to it), then resolves its caller. */
+  #stored(p: Pending, result: InsertResult): void {
+    if (this.#events.has('enqueued')) {
+      this.#events.emit('enqueued', {
+        id: result.id,
+        name: p.job.name,
+        queue: p.job.queue,
+        outcome: result.outcome,
+      });
+    }
+    p.resolve(result);
+  }
+
   /** Writes every buffered enqueue in one transaction; if that fails, row by row so each caller gets its own error. */
   async #flush(): Promise<void> {
     this.#flushing = true;
@@ -204,18 +210,21 @@ export class JobClient {
         this.#buffer = [];
         try {
           const results = await this.#store.insert(batch.map((p) => p.job));
-          for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i]!);
+          for (let i = 0; i < batch.length; i++) this.#stored(batch[i]!, results[i]!);
         } catch (error) {
           if (batch.length === 1) {
             batch[0]!.reject(error);
             continue;
           }
           for (const p of batch) {
+            let result: InsertResult;
             try {
-              p.resolve((await this.#store.insert([p.job]))[0]!);
+              result = (await this.#store.insert([p.job]))[0]!;
             } catch (single) {
               p.reject(single);
+              continue;
             }
+            this.#stored(p, result);
           }
         }
       }

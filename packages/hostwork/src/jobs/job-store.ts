@@ -71,7 +71,7 @@ export interface ScheduleTick {
 
 /**
  * The one narrow interface between the job engine and storage. Every store (SQLite, PostgreSQL, ...) implements it
- * and passes the same conformance suite (test/jobs/store-conformance). Methods that write many jobs do so in one
+ * and passes the same conformance suite (test/conformance/store-conformance.ts). Methods that write many jobs do so in one
  * transaction, and settle/renew are one round trip per batch where the database allows it.
  *
  * Guarantees a store must give:
@@ -90,7 +90,10 @@ export interface JobStore extends AsyncDisposable {
   insert(jobs: readonly NewJob[]): Promise<InsertResult[]>;
   /** Claims up to `limit` due pending jobs of a queue, highest priority first, then earliest run time, then oldest. */
   claim(request: ClaimRequest): Promise<ClaimResult>;
-  /** Writes the outcome of many attempts; only jobs still leased by `owner` are changed. */
+  /**
+   * Writes the outcome of many attempts; only jobs still leased by `owner` are changed. A job an operator asked to
+   * cancel while it ran ends `cancelled` instead of going back to pending (on retry, release or lease expiry).
+   */
   settle(owner: string, settlements: readonly Settlement[], now: number): Promise<void>;
   /** Extends the leases of running jobs and reports lost leases and cancel requests. */
   renew(owner: string, ids: readonly JobId[], leaseMs: number, now: number): Promise<RenewResult>;
@@ -100,7 +103,10 @@ export interface JobStore extends AsyncDisposable {
   progress(id: JobId, progress: string): Promise<void>;
   /** Cancels a pending job, or flags a running one for cancellation. */
   cancel(id: JobId, now: number): Promise<CancelOutcome>;
-  /** Puts a dead or cancelled job back to pending with a fresh set of attempts; false if it was not dead/cancelled. */
+  /**
+   * Puts a dead or cancelled job back to pending with a fresh set of attempts; false if it was not dead/cancelled,
+   * or if a live job now holds its unique key (there is never a second live holder of a key).
+   */
   retry(id: JobId, now: number): Promise<boolean>;
   /** One job with its attempt history. */
   get(id: JobId): Promise<JobInfo | undefined>;
@@ -112,7 +118,11 @@ export interface JobStore extends AsyncDisposable {
   purge(filter: JobFilter): Promise<number>;
   /** Deletes completed jobs past the retention policy, at most `batchSize`; returns how many. */
   prune(policy: RetentionPolicy): Promise<number>;
-  /** Creates or updates schedules (cron, timezone, next run) without touching their paused flag. */
+  /**
+   * Creates schedules, or updates their cron and timezone. A stored `nextRunAt` is kept unless the timing changed
+   * or it was null, so a tick missed while every process was down is still due after a restart (misfire policy).
+   * Never touches the paused flag.
+   */
   upsertSchedules(schedules: readonly Omit<ScheduleRecord, 'paused' | 'lastRunAt'>[]): Promise<void>;
   /** All schedules. */
   listSchedules(): Promise<ScheduleRecord[]>;

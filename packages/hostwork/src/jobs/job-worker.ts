@@ -25,7 +25,14 @@ interface QueueState {
   /** Set when a fill was asked for while a claim was in flight: claim again once it returns. */
   again: boolean;
   timer: NodeJS.Timeout | undefined;
+  /** Claimed jobs waiting for a free slot (prefetched), last to run first: `pop()` is O(1). */
+  buffer: ClaimedJob[];
+  /** Moving average of job duration in ms: prefetching pays off only for short jobs. */
+  averageMs: number;
 }
+
+/** Prefetch (claim more than the free slots) only while jobs take less than this on average. */
+const PREFETCH_BELOW_MS = 5;
 
 /** A settlement waiting for the next batch write, with what its event needs. */
 interface Outcome {
@@ -105,6 +112,8 @@ export class JobWorker implements HostedService {
       claiming: false,
       again: false,
       timer: undefined,
+      buffer: [],
+      averageMs: PREFETCH_BELOW_MS * 2,
     }));
   }
 
@@ -139,6 +148,7 @@ export class JobWorker implements HostedService {
     for (const t of this.#timers) clearTimeout(t);
     for (const q of this.#queues) clearTimeout(q.timer);
     for (const u of this.#unsubscribe) u();
+    this.#releaseBuffered();
     // Keep part of the host's budget to hand unfinished jobs back; the host aborts `signal` when all of it is spent.
     const budget = this.#hostOptions.shutdownTimeout;
     const graceMs = Math.max(0, budget - Math.min(5_000, budget * 0.2));
@@ -166,6 +176,22 @@ export class JobWorker implements HostedService {
     this.#log.info('Job worker stopped');
   }
 
+  /** Hands prefetched jobs that never started back to the queue, attempt not counted. */
+  #releaseBuffered(): void {
+    const now = Date.now();
+    for (const q of this.#queues) {
+      for (const job of q.buffer) {
+        this.#outcomes.push({
+          settlement: { id: job.id, kind: 'release', runAt: now },
+          ctx: new AttemptContext(job, this.#jobLog, this.#scopes, () => {}),
+          durationMs: 0,
+        });
+      }
+      q.buffer = [];
+    }
+    this.#scheduleFlush();
+  }
+
   /** Runs `work` every `ms`, never overlapping itself, until the worker stops. */
   #every(ms: number, work: () => Promise<unknown>): void {
     const timer = setTimeout(async () => {
@@ -184,14 +210,20 @@ export class JobWorker implements HostedService {
     for (const q of this.#queues) void this.#fill(q);
   }
 
+  /**
+   * Claims jobs for a queue. Slow jobs are claimed only for free slots; while jobs are short (a few ms) the worker
+   * also keeps up to `batchSize` claimed jobs in hand, so one claim and one settle serve a hundred jobs.
+   */
   async #fill(q: QueueState): Promise<void> {
     if (this.#stopping) return;
     if (q.claiming) {
       q.again = true;
       return;
     }
-    const free = q.concurrency - q.running;
-    if (free <= 0) return;
+    const prefetch = q.averageMs < PREFETCH_BELOW_MS ? this.#options.batchSize : 0;
+    const free = q.concurrency + prefetch - q.running - q.buffer.length;
+    // With jobs in hand for every slot there is nothing to gain from claiming yet.
+    if (free <= 0 || q.buffer.length >= q.concurrency) return;
     q.claiming = true;
     const limit = Math.min(free, this.#options.batchSize);
     try {
@@ -202,7 +234,10 @@ export class JobWorker implements HostedService {
         leaseMs: this.#options.leaseMs,
         now: Date.now(),
       });
-      for (const job of jobs) this.#start(q, job);
+      if (jobs.length > 0) {
+        q.buffer = q.buffer.length === 0 ? jobs.toReversed() : [...jobs.toReversed(), ...q.buffer];
+        this.#drain(q);
+      }
       if (jobs.length === limit) q.again = true;
       else if (nextRunAt !== null) this.#wakeAt(q, nextRunAt);
     } catch (error) {
@@ -215,8 +250,14 @@ export class JobWorker implements HostedService {
     }
     if (q.again) {
       q.again = false;
-      if (q.running < q.concurrency) setImmediate(() => void this.#fill(q));
+      setImmediate(() => void this.#fill(q));
     }
+  }
+
+  /** Starts buffered jobs while the queue has free slots. */
+  #drain(q: QueueState): void {
+    while (q.running < q.concurrency && q.buffer.length > 0 && !this.#stopping)
+      this.#start(q, q.buffer.pop()!);
   }
 
   /** Sleeps until a delayed job (a retry, a `runAt`) becomes due. */
@@ -386,8 +427,10 @@ export class JobWorker implements HostedService {
     if (this.#running.get(ctx.id)?.ctx !== ctx) return;
     this.#running.delete(ctx.id);
     q.running--;
-    if (settlement)
-      this.#outcomes.push({ settlement, ctx, durationMs: Math.round(performance.now() - ctx.startedAt) });
+    const elapsed = performance.now() - ctx.startedAt;
+    q.averageMs = q.averageMs * 0.9 + elapsed * 0.1;
+    if (settlement) this.#outcomes.push({ settlement, ctx, durationMs: Math.round(elapsed) });
+    this.#drain(q);
     if (this.#running.size === 0 && this.#idle) {
       this.#idle.resolve();
       this.#idle = undefined;
@@ -512,8 +555,9 @@ export class JobWorker implements HostedService {
   }
 
   async #heartbeat(): Promise<void> {
-    if (this.#running.size === 0) return;
     const ids = [...this.#running.keys()];
+    for (const q of this.#queues) for (const job of q.buffer) ids.push(job.id);
+    if (ids.length === 0) return;
     const { lost, cancelRequested } = await this.#store.renew(
       this.owner,
       ids,
@@ -521,6 +565,7 @@ export class JobWorker implements HostedService {
       Date.now(),
     );
     for (const id of lost) {
+      this.#dropBuffered(id);
       const r = this.#running.get(id);
       if (!r) continue;
       this.#jobLog.warn(
@@ -531,9 +576,28 @@ export class JobWorker implements HostedService {
       this.#finish(r.queue, r.ctx, null);
     }
     for (const id of cancelRequested) {
+      const buffered = this.#dropBuffered(id);
+      if (buffered) {
+        this.#outcomes.push({
+          settlement: { id, kind: 'cancelled' },
+          ctx: new AttemptContext(buffered, this.#jobLog, this.#scopes, () => {}),
+          durationMs: 0,
+        });
+        this.#scheduleFlush();
+        continue;
+      }
       const r = this.#running.get(id);
       if (r) this.#abort(r.queue, r.ctx, 'cancelled', 'cancelled by an operator');
     }
+  }
+
+  /** Removes a prefetched job from its queue's buffer; returns it if it was there. */
+  #dropBuffered(id: JobId): ClaimedJob | undefined {
+    for (const q of this.#queues) {
+      const i = q.buffer.findIndex((job) => job.id === id);
+      if (i >= 0) return q.buffer.splice(i, 1)[0];
+    }
+    return undefined;
   }
 
   async #maintain(): Promise<void> {

@@ -114,13 +114,13 @@ export function inspectDatabase(db: DatabaseSync): DatabaseKind {
 export function assertUsable(found: DatabaseKind, path: string): void {
   if (found.kind === 'foreign') {
     throw new HostworkError(
-      ErrorCodes.INVALID_OPTION,
+      ErrorCodes.STORE_OPEN,
       `The job database ${path} ${found.problem}. Fix: point Jobs:Sqlite:Path at a new file or at a Hostwork job database; Hostwork keeps its jobs in a database file of its own.`,
     );
   }
   if (found.kind === 'newer') {
     throw new HostworkError(
-      ErrorCodes.INVALID_OPTION,
+      ErrorCodes.STORE_OPEN,
       `The job database ${path} has schema version ${found.version}, written by a newer Hostwork; this version understands up to ${SCHEMA_VERSION}. Fix: upgrade Hostwork, or point Jobs:Sqlite:Path at another file.`,
     );
   }

@@ -16,20 +16,20 @@ import type {
 /** A row as node:sqlite returns it, before it is read as one of the shapes below. */
 export type Row = Record<string, SQLOutputValue>;
 
-/** A row of CLAIM_JOBS. */
-export interface ClaimedRow {
-  readonly id: number;
-  readonly name: string;
-  readonly queue: string;
-  readonly payload: string;
-  readonly priority: number;
-  readonly run_at: number;
-  readonly attempt: number;
-  readonly max_attempts: number;
-  readonly timeout_ms: number;
-  readonly backoff: string | null;
-  readonly created_at: number;
-}
+/** A row of CLAIM_JOBS, read as an array (cheaper than an object on this hot path): its RETURNING columns in order. */
+export type ClaimedRow = readonly [
+  priority: number,
+  runAt: number,
+  id: number,
+  name: string,
+  queue: string,
+  payload: string,
+  attempt: number,
+  maxAttempts: number,
+  timeoutMs: number,
+  backoff: string | null,
+  createdAt: number,
+];
 
 /** A row of SELECT_JOB and LIST_JOBS. */
 interface JobRow {
@@ -73,21 +73,22 @@ export function toRowId(id: JobId): number {
 
 /** Claim order: highest priority, then earliest run time, then oldest. */
 export function byClaimOrder(a: ClaimedRow, b: ClaimedRow): number {
-  return b.priority - a.priority || a.run_at - b.run_at || a.id - b.id;
+  return b[0] - a[0] || a[1] - b[1] || a[2] - b[2];
 }
 
 export function toClaimedJob(row: ClaimedRow): ClaimedJob {
+  const [priority, , id, name, queue, payload, attempt, maxAttempts, timeoutMs, backoff, createdAt] = row;
   return {
-    id: String(row.id),
-    name: row.name,
-    queue: row.queue,
-    payload: row.payload,
-    priority: row.priority,
-    attempt: row.attempt,
-    maxAttempts: row.max_attempts,
-    timeoutMs: row.timeout_ms,
-    backoff: row.backoff,
-    createdAt: row.created_at,
+    id: String(id),
+    name,
+    queue,
+    payload,
+    priority,
+    attempt,
+    maxAttempts,
+    timeoutMs,
+    backoff,
+    createdAt,
   };
 }
 

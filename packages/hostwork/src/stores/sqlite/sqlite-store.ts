@@ -48,7 +48,7 @@ function prepareStatements(db: DatabaseSync) {
     dataVersion: db.prepare(sql.DATA_VERSION),
     insertJob: db.prepare(sql.INSERT_JOB),
     selectLiveJobByUniqueKey: db.prepare(sql.SELECT_LIVE_JOB_BY_UNIQUE_KEY),
-    claimJobs: db.prepare(sql.CLAIM_JOBS),
+    claimJobs: db.prepare(sql.CLAIM_JOBS, { returnArrays: true }),
     nextRunAt: db.prepare(sql.NEXT_RUN_AT),
     completeJobs: db.prepare(sql.COMPLETE_JOBS),
     cancelRunningJobs: db.prepare(sql.CANCEL_RUNNING_JOBS),
@@ -359,24 +359,24 @@ export class SqliteStore implements JobStore {
   }
 
   #insertOne(s: Statements, job: NewJob, createdAt: number): InsertResult {
-    const row = s.insertJob.get({
-      name: job.name,
-      queue: job.queue,
-      payload: job.payload,
-      priority: job.priority,
-      runAt: job.runAt,
-      maxAttempts: job.maxAttempts,
-      timeoutMs: job.timeoutMs,
-      uniqueKey: job.uniqueKey ?? null,
-      backoff: job.backoff ?? null,
+    const result = s.insertJob.run(
+      job.name,
+      job.queue,
+      job.payload,
+      job.priority,
+      job.runAt,
+      job.maxAttempts,
+      job.timeoutMs,
+      job.uniqueKey ?? null,
+      job.backoff ?? null,
       createdAt,
-    });
-    if (row !== undefined) return { id: String(row.id), outcome: 'inserted' };
+    );
+    if (Number(result.changes) === 1) return { id: String(result.lastInsertRowid), outcome: 'inserted' };
     // ON CONFLICT DO NOTHING stored nothing: the only possible conflict is a live job holding the unique key.
     const existing = s.selectLiveJobByUniqueKey.get({ uniqueKey: job.uniqueKey });
     if (existing === undefined) {
       throw new HostworkError(
-        ErrorCodes.INVALID_OPTION,
+        ErrorCodes.STORE_FAILED,
         `The job database ${this.path} refused job '${job.name}' without a live job holding its unique key; the file may have been altered by hand.`,
       );
     }

@@ -18,14 +18,16 @@ export const OPTIMIZE = 'PRAGMA optimize';
 /** Changes only when another connection (any process) commits; reads no table. */
 export const DATA_VERSION = 'PRAGMA data_version';
 
-/** Inserts one job unless a live job has its unique key; returns the new id, or no row on a duplicate. */
+/**
+ * Inserts one job unless a live job has its unique key (then it changes no row). Positional parameters, in column
+ * order: it runs once per job, and binding by name costs several times more than binding by position.
+ */
 export const INSERT_JOB = `
   INSERT INTO hw_jobs
     (name, queue, payload, state, priority, run_at, max_attempts, timeout_ms, unique_key, backoff, created_at)
   VALUES
-    (:name, :queue, :payload, 'pending', :priority, :runAt, :maxAttempts, :timeoutMs, :uniqueKey, :backoff, :createdAt)
-  ON CONFLICT DO NOTHING
-  RETURNING id`;
+    (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)
+  ON CONFLICT DO NOTHING`;
 
 /** The live (pending or running) job holding a unique key; the condition matches the partial unique index. */
 export const SELECT_LIVE_JOB_BY_UNIQUE_KEY = `
@@ -34,7 +36,7 @@ export const SELECT_LIVE_JOB_BY_UNIQUE_KEY = `
 
 /**
  * Claims the next due jobs of a queue in one statement: the subquery walks the claim index in claim order.
- * RETURNING gives rows in no defined order; the caller sorts them.
+ * RETURNING gives rows in no defined order; the caller sorts them on the first three columns (read as arrays).
  */
 export const CLAIM_JOBS = `
   UPDATE hw_jobs
@@ -44,7 +46,7 @@ export const CLAIM_JOBS = `
     WHERE state = 'pending' AND queue = :queue AND run_at <= :now
     ORDER BY priority DESC, run_at, id
     LIMIT :limit)
-  RETURNING id, name, queue, payload, priority, run_at, attempt, max_attempts, timeout_ms, backoff, created_at`;
+  RETURNING priority, run_at, id, name, queue, payload, attempt, max_attempts, timeout_ms, backoff, created_at`;
 
 /** The earliest run time of a queue's pending jobs (after a claim took every due one, a future time). */
 export const NEXT_RUN_AT = `

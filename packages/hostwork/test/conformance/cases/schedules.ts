@@ -71,6 +71,36 @@ export function scheduleCases(factory: StoreFactory): void {
       assert.equal((await store.listSchedules()).length, 1);
     });
 
+    // The engine's start-up sync upserts every schedule with its next tick from now; a store that took that value
+    // while cron and timezone are unchanged would erase a tick missed while every process was down, and the
+    // 'runOnce' misfire policy could never run it. So the stored next run wins unless the timing changed (or there
+    // is none). NOTE: the JobStore TSDoc of upsertSchedules does not say this yet.
+    it('upsert keeps the stored next run while cron and timezone are unchanged', async () => {
+      const store = await stores.fresh();
+      await store.upsertSchedules([
+        { name: 'same', cron: '* * * * *', timezone: 'UTC', nextRunAt: T0 },
+        { name: 'ended', cron: '* * * * *', timezone: null, nextRunAt: null },
+      ]);
+      await store.upsertSchedules([
+        { name: 'same', cron: '* * * * *', timezone: 'UTC', nextRunAt: T0 + 10 * MINUTE },
+        { name: 'ended', cron: '* * * * *', timezone: null, nextRunAt: T0 + MINUTE },
+      ]);
+      assert.equal((await schedule(store, 'same')).nextRunAt, T0, 'a missed tick survives a restart');
+      assert.equal(
+        (await schedule(store, 'ended')).nextRunAt,
+        T0 + MINUTE,
+        'a schedule with no next run takes one',
+      );
+      await store.upsertSchedules([
+        { name: 'same', cron: '* * * * *', timezone: null, nextRunAt: T0 + 20 * MINUTE },
+      ]);
+      assert.equal(
+        (await schedule(store, 'same')).nextRunAt,
+        T0 + 20 * MINUTE,
+        'a new timezone is new timing',
+      );
+    });
+
     it('pauses and resumes', async () => {
       const store = await stores.fresh();
       await store.upsertSchedules([{ name: 's', cron: '* * * * *', timezone: null, nextRunAt: T0 }]);

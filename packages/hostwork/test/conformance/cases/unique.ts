@@ -87,6 +87,21 @@ export function uniqueCases(factory: StoreFactory): void {
       });
     }
 
+    it('retrying a finished job never makes a second live holder of its key', async () => {
+      const store = await stores.fresh();
+      const old = await insertOne(store, { uniqueKey: 'k' });
+      await finish(store, old, 'dead');
+      const current = await insertOne(store, { uniqueKey: 'k' });
+      const retried = await store.retry(old, T0 + 1);
+      const live = (await store.list({ limit: 100 })).filter(
+        (j) => j.uniqueKey === 'k' && (j.state === 'pending' || j.state === 'running'),
+      );
+      assert.equal(live.length, 1, `retry returned ${retried}`);
+      assert.equal((await mustGet(store, current)).state, 'pending');
+      if (!retried)
+        assert.equal((await mustGet(store, old)).state, 'dead', 'a refused retry changes nothing');
+    });
+
     it('duplicates inside one bulk insert resolve to the first', async () => {
       const store = await stores.fresh();
       const results = await store.insert([

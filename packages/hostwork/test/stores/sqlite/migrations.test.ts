@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { describe, it } from 'node:test';
+import { Worker } from 'node:worker_threads';
+import { APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION } from '../../../src/stores/sqlite/migrations.ts';
+import { sqliteStore } from '../../../src/stores/sqlite/sqlite-store.ts';
+import { newJob, useTemp } from './helpers.ts';
+
+function header(path: string): { applicationId: number; version: number; journalMode: string } {
+  const db = new DatabaseSync(path);
+  try {
+    return {
+      applicationId: Number(db.prepare('PRAGMA application_id').get()?.application_id),
+      version: Number(db.prepare('PRAGMA user_version').get()?.user_version),
+      journalMode: String(db.prepare('PRAGMA journal_mode').get()?.journal_mode),
+    };
+  } finally {
+    db.close();
+  }
+}
+
+/** Starts `count` workers that each open `path` at the same instant; resolves with their reports. */
+async function openAtOnce(path: string, count: number): Promise<{ ok: boolean; error?: string }[]> {
+  const start = new SharedArrayBuffer(4);
+  const workers = Array.from(
+    { length: count },
+    (_, index) =>
+      new Worker(new URL('./fixtures/migrate-worker.ts', import.meta.url), {
+        workerData: { path, start, index },
+      }),
+  );
+  const reports = workers.map(
+    (worker) =>
+      new Promise<{ ok: boolean; error?: string }>((resolve, reject) => {
+        worker.on('message', (message) => {
+          if (message !== 'ready') resolve(message);
+        });
+        worker.on('error', reject);
+      }),
+  );
+  await Promise.all(
+    workers.map((worker) => new Promise<void>((resolve) => worker.once('message', () => resolve()))),
+  );
+  const flag = new Int32Array(start);
+  Atomics.store(flag, 0, 1);
+  Atomics.notify(flag, 0);
+  try {
+    return await Promise.all(reports);
+  } finally {
+    await Promise.all(workers.map((worker) => worker.terminate()));
+  }
+}
+
+describe('sqlite store: migrations', () => {
+  const temp = useTemp();
+
+  it('numbers migrations 1, 2, 3, ... and the schema version is the last', () => {
+    MIGRATIONS.forEach((migration, i) => {
+      assert.equal(migration.version, i + 1);
+    });
+    assert.equal(SCHEMA_VERSION, MIGRATIONS.length);
+  });
+
+  it('marks the file as ours and records the schema version, in WAL mode', async () => {
+    const path = join(temp.dir(), 'jobs.db');
+    await temp.store({ path }).migrate();
+    assert.deepEqual(header(path), {
+      applicationId: APPLICATION_ID,
+      version: SCHEMA_VERSION,
+      journalMode: 'wal',
+    });
+  });
+
+  it('is idempotent: migrating again, and reopening, keeps the data', async () => {
+    const path = join(temp.dir(), 'jobs.db');
+    const store = sqliteStore({ path });
+    await store.migrate();
+    const [inserted] = await store.insert([newJob({ payload: '{"keep":true}' })]);
+    await store.migrate();
+    await store.close();
+
+    const reopened = temp.store({ path });
+    await reopened.migrate();
+    await reopened.migrate();
+    const info = await reopened.get(inserted!.id);
+    assert.deepEqual(info?.payload, { keep: true });
+    assert.equal(header(path).version, SCHEMA_VERSION);
+  });
+
+  it('is safe with several threads opening the same new file at the same instant', async () => {
+    const path = join(temp.dir(), 'jobs.db');
+    const reports = await openAtOnce(path, 4);
+    assert.deepEqual(reports, Array(4).fill({ ok: true }));
+    const store = temp.store({ path });
+    const counts = await store.counts();
+    assert.deepEqual(counts, [{ queue: 'default', state: 'pending', count: 4 }]);
+    assert.deepEqual(header(path), {
+      applicationId: APPLICATION_ID,
+      version: SCHEMA_VERSION,
+      journalMode: 'wal',
+    });
+  });
+
+  it('lets two stores in one process open the same new file', async () => {
+    const path = join(temp.dir(), 'jobs.db');
+    const a = temp.store({ path });
+    const b = temp.store({ path });
+    await Promise.all([a.migrate(), b.migrate()]);
+    await a.insert([newJob()]);
+    assert.deepEqual(await b.counts(), [{ queue: 'default', state: 'pending', count: 1 }]);
+  });
+});
