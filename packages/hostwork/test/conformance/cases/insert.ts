@@ -97,12 +97,14 @@ export function insertCases(factory: StoreFactory): void {
       assert.equal(pending?.count, 1000);
     });
 
-    // A bulk insert is one transaction, so a failing row should store nothing. There is no portable way to make
-    // one row fail: NewJob is "already validated", and what a store rejects beyond that (malformed JSON payload,
-    // a fractional priority, lone surrogates in text) depends on its column types — SQLite accepts all of them,
-    // PostgreSQL rejects some. A store-specific test should cover this with a row its own schema rejects.
-    it('stores nothing when one row of a bulk insert fails', {
-      skip: 'no failing row can be constructed portably; see the comment in cases/insert.ts',
+    // A bulk insert is one transaction. Every store must refuse a job without a name (the engine never sends one,
+    // so this is the portable way to make one row of a batch fail): the rows before it must not be stored either.
+    it('stores nothing when one row of a bulk insert fails', async () => {
+      const store = await stores.fresh();
+      const rows = newJobs(10);
+      const broken = { ...rows[5]!, name: null as unknown as string };
+      await assert.rejects(store.insert([...rows.slice(0, 5), broken, ...rows.slice(6)]));
+      assert.deepEqual(await store.counts(), []);
     });
   });
 }
