@@ -1,0 +1,113 @@
+import type { ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+const MAIN = new URL('../main.ts', import.meta.url).pathname;
+
+/** One JSON log line of the demo. */
+export interface LogLine {
+  readonly msg: string;
+  readonly level: number;
+  readonly [key: string]: unknown;
+}
+
+/** The demo running as a real child process with JSON logs, on a random port and its own job database. */
+export class DemoProcess {
+  readonly child: ChildProcess;
+  readonly lines: LogLine[] = [];
+  readonly stderr: string[] = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
+  readonly #waiters: Array<{ match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
+
+  constructor(databasePath: string, extraArgs: string[] = []) {
+    this.child = spawn(
+      process.execPath,
+      [
+        MAIN,
+        '--Demo:Port=0',
+        `--Jobs:Sqlite:Path=${databasePath}`,
+        '--Demo:CleanupIntervalMs=200',
+        ...extraArgs,
+      ],
+      { env: { ...process.env, HOSTWORK_ENVIRONMENT: 'Production', NODE_ENV: 'production' }, stdio: 'pipe' },
+    );
+    createInterface({ input: this.child.stdout! }).on('line', (text) => {
+      let line: LogLine;
+      try {
+        line = JSON.parse(text) as LogLine;
+      } catch {
+        return;
+      }
+      this.lines.push(line);
+      for (const w of [...this.#waiters]) {
+        if (w.match(line)) {
+          this.#waiters.splice(this.#waiters.indexOf(w), 1);
+          w.resolve(line);
+        }
+      }
+    });
+    createInterface({ input: this.child.stderr! }).on('line', (text) => this.stderr.push(text));
+    this.exited = once(this.child, 'exit').then(([code, signal]) => ({
+      code: code as number | null,
+      signal: signal as NodeJS.Signals | null,
+      at: performance.now(),
+    }));
+  }
+
+  /** Resolves with the first log line (past or future) matching `match`, or rejects after `timeoutMs`. */
+  waitFor(match: (l: LogLine) => boolean, what: string, timeoutMs = 15_000): Promise<LogLine> {
+    const seen = this.lines.find(match);
+    if (seen) return Promise.resolve(seen);
+    return new Promise<LogLine>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new Error(`Timed out waiting for ${what}. stderr: ${this.stderr.join('\n')}`));
+      }, timeoutMs);
+      this.#waiters.push({
+        match,
+        resolve: (l) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+      });
+    });
+  }
+
+  /** The HTTP base URL, once the server listens. */
+  async baseUrl(): Promise<string> {
+    const line = await this.waitFor(
+      (l) => typeof l.port === 'number' && l.msg.startsWith('Listening'),
+      'the HTTP port',
+    );
+    return `http://127.0.0.1:${line.port as number}`;
+  }
+
+  /** Makes sure the process is gone (for `finally` blocks). */
+  async kill(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    await this.exited;
+  }
+}
+
+/** A new job database path in a fresh temp folder. */
+export function tempDatabase(): string {
+  return join(mkdtempSync(join(tmpdir(), 'hostwork-demo-')), 'jobs.db');
+}
+
+/** Sends a JSON request and returns status and body. */
+export async function request(
+  url: string,
+  method = 'GET',
+  body?: unknown,
+): Promise<{ status: number; body: unknown }> {
+  const response = await fetch(url, {
+    method,
+    ...(body === undefined
+      ? {}
+      : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+  });
+  return { status: response.status, body: await response.json() };
+}
