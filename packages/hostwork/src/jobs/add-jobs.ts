@@ -1,6 +1,6 @@
 import type { Configuration } from '../config/configuration.ts';
 import { Configuration as ConfigurationKey } from '../config/configuration.ts';
-import { assertKnownKeys } from '../errors.ts';
+import { assertKnownKeys, ErrorCodes, HostworkError } from '../errors.ts';
 import type { HostBuilder } from '../hosting/host-builder.ts';
 import { LoggerFactory } from '../logging/logger-factory.ts';
 import { sqliteStore } from '../stores/sqlite/sqlite-store.ts';
@@ -35,6 +35,23 @@ export interface JobsSetup {
 
 const KEYS = ['jobs', 'schedules', 'store', 'worker'];
 
+/** The configuration keys of the `Jobs` section (case-insensitive, as all configuration keys). */
+const CONFIGURATION_KEYS = ['Jobs:Sqlite:Path'];
+
+/** A typo in a `Jobs:` key (JOBS__SQLITE__PAHT) would silently use the default database: refuse it instead. */
+function assertKnownConfigurationKeys(configuration: Configuration): void {
+  const known = CONFIGURATION_KEYS.map((k) => k.toLowerCase());
+  for (const key of configuration.keys()) {
+    const lower = key.toLowerCase();
+    if (lower.startsWith('jobs:') && !known.includes(lower)) {
+      throw new HostworkError(
+        ErrorCodes.UNKNOWN_OPTION,
+        `Unknown configuration key '${key}' (from ${configuration.origin(key)}). Known keys of the Jobs section: ${CONFIGURATION_KEYS.join(', ')}.`,
+      );
+    }
+  }
+}
+
 /**
  * Adds durable jobs to a host: the store (closed last, when the host stops), {@link JobClient} for enqueueing and
  * inspection, {@link JobEvents}, and the {@link JobWorker} hosted service. Bad job definitions, cron expressions and
@@ -49,6 +66,7 @@ const KEYS = ['jobs', 'schedules', 'store', 'worker'];
  */
 export function addJobs(builder: HostBuilder, setup: JobsSetup): void {
   assertKnownKeys('addJobs() setup', setup, KEYS);
+  assertKnownConfigurationKeys(builder.configuration);
   const registry = new JobRegistry(setup.jobs, setup.schedules ?? []);
   const services = builder.services;
   const store = setup.store;

@@ -80,7 +80,8 @@ export class JobClient {
     payload: NoInfer<Input>,
     options: EnqueueOptions = {},
   ): Promise<EnqueueResult> {
-    const row = await prepareJob(this.#registry, job, payload, options, Date.now());
+    const prepared = prepareJob(this.#registry, job, payload, options, Date.now());
+    const row = prepared instanceof Promise ? await prepared : prepared;
     // The 'enqueued' event is emitted by #flush as soon as the row is stored: emitting it here, one promise hop
     // later, would let a worker in this process (woken by the insert) emit 'started' before it.
     return new Promise<InsertResult>((resolve, reject) => {

@@ -37,13 +37,13 @@ const ENQUEUE_KEYS = [
  * Turns a definition, payload and options into a row to store: checks the job is registered, the options are known
  * and valid, and the payload passes the schema (naming each failing field). Nothing here touches the store.
  */
-export async function prepareJob<Input, Output>(
+export function prepareJob<Input, Output>(
   registry: JobRegistry,
   job: JobDefinition<Input, Output>,
   payload: Input,
   options: EnqueueOptions,
   now: number,
-): Promise<NewJob> {
+): NewJob | Promise<NewJob> {
   const known = registry.job(job.name);
   if (known !== job) {
     throw new HostworkError(
@@ -57,8 +57,19 @@ export async function prepareJob<Input, Output>(
     assertKnownKeys(`enqueue('${job.name}') options`, options, ENQUEUE_KEYS);
     validateJobDefaults(options, `enqueue('${job.name}')`);
   }
-  let result = job.schema['~standard'].validate(payload);
-  if (result instanceof Promise) result = await result;
+  const result = job.schema['~standard'].validate(payload);
+  // Most validators answer synchronously: staying synchronous saves the enqueue hot path a promise hop.
+  if (result instanceof Promise) return result.then((r) => toRow(job, payload, options, now, r));
+  return toRow(job, payload, options, now, result);
+}
+
+function toRow<Input, Output>(
+  job: JobDefinition<Input, Output>,
+  payload: Input,
+  options: EnqueueOptions,
+  now: number,
+  result: StandardSchemaV1.Result<Output>,
+): NewJob {
   if ((result as StandardSchemaV1.FailureResult).issues) {
     throw new HostworkError(
       ErrorCodes.JOB_INVALID_PAYLOAD,

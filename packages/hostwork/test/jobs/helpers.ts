@@ -15,6 +15,7 @@ import { addJobs, type JobsSetup } from '../../src/jobs/add-jobs.ts';
 import { JobClient } from '../../src/jobs/job-client.ts';
 import { type JobEventMap, type JobEventName, JobEvents } from '../../src/jobs/job-events.ts';
 import type { JobId, JobInfo, JobState, NewJob } from '../../src/jobs/job-record.ts';
+import type { JobStore } from '../../src/jobs/job-store.ts';
 import type { WorkerOptions } from '../../src/jobs/worker-options.ts';
 import { sqliteStore } from '../../src/stores/sqlite/sqlite-store.ts';
 
@@ -95,6 +96,8 @@ export interface JobHostSettings extends Omit<JobsSetup, 'store' | 'worker'> {
   readonly shutdownTimeout?: number;
   /** Extra registrations before the host is built. */
   readonly configure?: (builder: HostBuilder) => void;
+  /** Wraps the SQLite store (e.g. to inject failures). */
+  readonly wrapStore?: (store: JobStore) => JobStore;
 }
 
 /** A built (not started) host with the job services at hand. */
@@ -122,7 +125,7 @@ export function jobHost(settings: JobHostSettings): JobHost {
   addJobs(builder, {
     jobs: settings.jobs,
     ...(settings.schedules ? { schedules: settings.schedules } : {}),
-    store: sqliteStore({ path }),
+    store: settings.wrapStore ? settings.wrapStore(sqliteStore({ path })) : sqliteStore({ path }),
     worker: settings.worker === false ? false : { ...FAST, ...settings.worker },
   });
   settings.configure?.(builder);
@@ -294,4 +297,28 @@ export function rawJob(overrides: Partial<NewJob> = {}): NewJob {
     backoff: null,
     ...overrides,
   };
+}
+
+/**
+ * A store that behaves like `store` except for the methods in `overrides`, which receive the real method.
+ * (A Proxy binding methods to the target: the SQLite store keeps its state in private fields.)
+ */
+export function overrideStore(
+  store: JobStore,
+  overrides: {
+    [K in keyof JobStore]?: (
+      real: JobStore[K],
+      ...args: Parameters<Extract<JobStore[K], (...a: never[]) => unknown>>
+    ) => unknown;
+  },
+): JobStore {
+  return new Proxy(store, {
+    get(target, key, _receiver) {
+      const value = Reflect.get(target, key, target) as unknown;
+      if (typeof value !== 'function') return value;
+      const real = (value as (...args: unknown[]) => unknown).bind(target);
+      const override = (overrides as Record<PropertyKey, ((...args: unknown[]) => unknown) | undefined>)[key];
+      return override ? (...args: unknown[]) => override(real, ...args) : real;
+    },
+  });
 }
