@@ -65,9 +65,12 @@ export class JobClient {
     return this.#store;
   }
 
-  /** Makes sure the store's schema is in place (memoised). */
+  /** Makes sure the store's schema is in place (memoised once it succeeds; a failure is tried again next call). */
   ready(): Promise<void> {
-    this.#ready ??= this.#store.migrate();
+    this.#ready ??= this.#store.migrate().catch((error: unknown) => {
+      this.#ready = undefined;
+      throw error;
+    });
     return this.#ready;
   }
 

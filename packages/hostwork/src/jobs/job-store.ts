@@ -11,6 +11,12 @@ import type {
   Settlement,
 } from './job-record.ts';
 
+/** Options of {@link JobStore.insert}. */
+export interface InsertOptions {
+  /** The application's open transaction (store-specific type), for transactional enqueue. */
+  readonly tx?: unknown;
+}
+
 /** What a claim asks for. */
 export interface ClaimRequest {
   readonly queue: string;
@@ -86,8 +92,12 @@ export interface JobStore extends AsyncDisposable {
   readonly kind: string;
   /** Creates or upgrades the schema. Safe to call from several processes at once. */
   migrate(): Promise<void>;
-  /** Inserts jobs in one transaction, in order; results are in the same order. */
-  insert(jobs: readonly NewJob[]): Promise<InsertResult[]>;
+  /**
+   * Inserts jobs in one transaction, in order; results are in the same order. With `tx` (a store that supports it,
+   * e.g. a PostgreSQL client inside the application's transaction), the rows are written through it and exist if and
+   * only if that transaction commits; a store that cannot use `tx` must throw rather than ignore it.
+   */
+  insert(jobs: readonly NewJob[], options?: InsertOptions): Promise<InsertResult[]>;
   /** Claims up to `limit` due pending jobs of a queue, highest priority first, then earliest run time, then oldest. */
   claim(request: ClaimRequest): Promise<ClaimResult>;
   /**
@@ -135,6 +145,19 @@ export interface JobStore extends AsyncDisposable {
    * poll or a notification). Returns the unsubscribe function.
    */
   onWake(listener: () => void): () => void;
+  /**
+   * Takes or keeps the maintenance leadership for `ttlMs`: true if `owner` leads now. Periodic maintenance (lease
+   * recovery, schedule ticks, pruning) runs on the leader only; when it dies, another owner takes over once the
+   * lease on leadership expires.
+   */
+  acquireLeadership(owner: string, ttlMs: number, now: number): Promise<boolean>;
+  /** Gives up leadership at once (graceful shutdown), so another owner can take over without waiting. */
+  releaseLeadership(owner: string): Promise<void>;
+  /**
+   * Optional: completes a running job through the caller's own transaction `tx`, so the job's completion and the
+   * handler's database effects commit together. Returns false if `owner` no longer holds the job's lease.
+   */
+  completeWithin?(tx: unknown, owner: string, id: JobId, now: number): Promise<boolean>;
   /** Releases connections and timers. Idempotent; `[Symbol.asyncDispose]` does the same. */
   close(): Promise<void>;
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { ScopeFactory } from '../di/scope.ts';
 import { HostOptions } from '../hosting/host-options.ts';
 import type { HostedService } from '../hosting/hosted-service.ts';
@@ -7,7 +8,7 @@ import type { Logger } from '../logging/logger-factory.ts';
 import { LoggerFactory } from '../logging/logger-factory.ts';
 import { AttemptContext, SnoozeResult } from './attempt-context.ts';
 import type { Backoff } from './backoff.ts';
-import { backoffDelay } from './backoff.ts';
+import { backoffDelay, defaultBackoff } from './backoff.ts';
 import { formatIssues } from './job-definition.ts';
 import { JobEvents } from './job-events.ts';
 import type { AttemptError, ClaimedJob, JobId, Settlement } from './job-record.ts';
@@ -86,6 +87,7 @@ export class JobWorker implements HostedService {
   #lastPrune = 0;
   #idle: PromiseWithResolvers<void> | undefined;
   #debug = false;
+  #leading = false;
 
   constructor(
     store: JobStore,
@@ -140,7 +142,7 @@ export class JobWorker implements HostedService {
       `Job worker started on ${this.#store.kind} (${this.#queues.map((q) => `${q.name}×${q.concurrency}`).join(', ')})`,
     );
     this.#fillAll();
-    void this.#maintain();
+    void this.#safely(() => this.#maintain());
   }
 
   async stop(signal: AbortSignal): Promise<void> {
@@ -173,6 +175,7 @@ export class JobWorker implements HostedService {
       );
     }
     await this.#flush();
+    if (this.#leading) await this.#store.releaseLeadership(this.owner).catch(() => {});
     this.#log.info('Job worker stopped');
   }
 
@@ -196,14 +199,19 @@ export class JobWorker implements HostedService {
   #every(ms: number, work: () => Promise<unknown>): void {
     const timer = setTimeout(async () => {
       this.#timers.delete(timer);
-      try {
-        await work();
-      } catch (error) {
-        this.#log.error({ err: error }, `Job worker housekeeping failed: ${(error as Error).message}`);
-      }
+      await this.#safely(work);
       if (!this.#stopping) this.#every(ms, work);
     }, ms);
     this.#timers.add(timer);
+  }
+
+  /** Runs housekeeping, logging a failure instead of letting it reject (an unhandled rejection ends the process). */
+  async #safely(work: () => Promise<unknown>): Promise<void> {
+    try {
+      await work();
+    } catch (error) {
+      this.#log.error({ err: error }, `Job worker housekeeping failed: ${(error as Error).message}`);
+    }
   }
 
   #fillAll(): void {
@@ -278,10 +286,28 @@ export class JobWorker implements HostedService {
       this.#scheduleFlush();
       return;
     }
+    const stale = this.#running.get(job.id);
+    if (stale) {
+      // Its lease expired while the handler still ran here (e.g. a blocked event loop), it was recovered and we
+      // claimed it again: the old attempt lost its lease. Without this its slot would never be given back.
+      this.#jobLog.warn(
+        { jobId: job.id, job: job.name },
+        `Job ${job.name}#${job.id} was claimed again after its lease expired; aborting the stale attempt`,
+      );
+      stale.ctx.abort('lease-lost', 'the lease was lost');
+      this.#finish(stale.queue, stale.ctx, null);
+    }
     q.running++;
     const ctx = new AttemptContext(job, this.#jobLog, this.#scopes, (c, value) => this.#onProgress(c, value));
     this.#running.set(job.id, { ctx, queue: q });
-    void this.#execute(q, ctx);
+    this.#execute(q, ctx).catch((error: unknown) => {
+      // A bug of the engine, not of the handler (whose errors #execute settles): never leave the job running.
+      this.#jobLog.error(
+        { err: error, jobId: job.id },
+        `Running job ${job.name}#${job.id} failed unexpectedly`,
+      );
+      this.#finish(q, ctx, this.#failure(ctx, error, 'error'));
+    });
   }
 
   async #execute(q: QueueState, ctx: AttemptContext): Promise<void> {
@@ -308,8 +334,20 @@ export class JobWorker implements HostedService {
         this.#dead(ctx, `Stored payload is not valid JSON: ${(error as Error).message}`),
       );
     }
-    let validated = definition.schema['~standard'].validate(payload);
-    if (validated instanceof Promise) validated = await validated;
+    let validated: StandardSchemaV1.Result<unknown>;
+    try {
+      const result = definition.schema['~standard'].validate(payload);
+      validated = result instanceof Promise ? await result : result;
+    } catch (error) {
+      return this.#finish(
+        q,
+        ctx,
+        this.#dead(
+          ctx,
+          `Validating the stored payload of '${job.name}' threw: ${error instanceof Error ? error.message : String(error)}`,
+        ),
+      );
+    }
     if (validated.issues) {
       return this.#finish(
         q,
@@ -402,16 +440,30 @@ export class JobWorker implements HostedService {
       kind,
     };
     if (ctx.attempt >= ctx.maxAttempts) return { id: ctx.id, kind: 'dead', error: attemptError };
-    const definition = this.#registry.job(ctx.name);
-    const backoff: Backoff = ctx.job.backoff
-      ? (JSON.parse(ctx.job.backoff) as Backoff)
-      : definition!.defaults.backoff;
     return {
       id: ctx.id,
       kind: 'retry',
-      runAt: Date.now() + backoffDelay(backoff, ctx.attempt, error),
+      runAt: Date.now() + this.#retryDelay(ctx, error),
       error: attemptError,
     };
+  }
+
+  /** The backoff before the next attempt; a backoff that throws (a bug) falls back to the default one, logged. */
+  #retryDelay(ctx: AttemptContext, error: unknown): number {
+    try {
+      const backoff: Backoff = ctx.job.backoff
+        ? (JSON.parse(ctx.job.backoff) as Backoff)
+        : (this.#registry.job(ctx.name)?.defaults.backoff ?? defaultBackoff);
+      const delay = backoffDelay(backoff, ctx.attempt, error);
+      if (Number.isFinite(delay)) return delay;
+      throw new Error(`the backoff returned ${delay}, not a number of ms`);
+    } catch (failure) {
+      this.#jobLog.error(
+        { err: failure, jobId: ctx.id, job: ctx.name },
+        `Computing the backoff of job ${ctx.name}#${ctx.id} failed (${(failure as Error).message}); using the default backoff`,
+      );
+      return backoffDelay(defaultBackoff, ctx.attempt, error);
+    }
   }
 
   #dead(ctx: AttemptContext, message: string): Settlement {
@@ -600,8 +652,22 @@ export class JobWorker implements HostedService {
     return undefined;
   }
 
+  /**
+   * Periodic maintenance: lease recovery, schedule ticks, pruning. It runs on the elected leader only (a lease on
+   * leadership renewed every pass), so many workers do not all scan for the same expired leases.
+   */
   async #maintain(): Promise<void> {
     const now = Date.now();
+    const ttl = Math.max(5_000, this.#options.maintenanceIntervalMs * 3);
+    const leading = await this.#store.acquireLeadership(this.owner, ttl, now);
+    if (leading !== this.#leading) {
+      this.#leading = leading;
+      this.#log.info(
+        { owner: this.owner },
+        leading ? 'This worker now leads maintenance' : 'This worker no longer leads maintenance',
+      );
+    }
+    if (!leading) return;
     const recovered = await this.#store.recoverExpired(now);
     if (recovered > 0) {
       this.#log.warn({ recovered }, `Recovered ${recovered} job(s) whose worker stopped renewing its lease`);

@@ -7,6 +7,7 @@ import { cancelRetryCases } from './cases/cancel-retry.ts';
 import { claimCases } from './cases/claim.ts';
 import { insertCases } from './cases/insert.ts';
 import { inspectionCases } from './cases/inspection.ts';
+import { leadershipCases } from './cases/leadership.ts';
 import { leaseCases } from './cases/leases.ts';
 import { pruneCases } from './cases/prune.ts';
 import { scheduleCases } from './cases/schedules.ts';
@@ -31,5 +32,6 @@ export function describeStoreConformance(storeName: string, factory: StoreFactor
     pruneCases(factory);
     scheduleCases(factory);
     wakeCases(factory);
+    leadershipCases(factory);
   });
 }

@@ -151,6 +151,14 @@ class ThreadPeerStore implements JobStore {
     return this.#call('tickSchedule', tick, now);
   }
 
+  acquireLeadership(owner: string, ttlMs: number, now: number): Promise<boolean> {
+    return this.#call('acquireLeadership', owner, ttlMs, now);
+  }
+
+  releaseLeadership(owner: string): Promise<void> {
+    return this.#call('releaseLeadership', owner);
+  }
+
   /** The worker forwards every wake-up of its store (see the worker); they go to the listeners here at the time. */
   onWake(listener: () => void): () => void {
     const subscription = { listener };

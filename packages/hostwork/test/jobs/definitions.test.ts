@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { z } from 'zod';
 import { ErrorCodes } from '../../src/errors.ts';
+import { createHostBuilder } from '../../src/hosting/index.ts';
+import { addJobs } from '../../src/jobs/add-jobs.ts';
 import type { JobContext } from '../../src/jobs/job-definition.ts';
 import { defineJob, jobDefaults } from '../../src/jobs/job-definition.ts';
 import {
@@ -179,6 +181,38 @@ describe('defaults and overrides', () => {
       () => defineJob({ name: 'bad', schema: {}, handle() {} }),
       ErrorCodes.INVALID_OPTION,
       'Standard Schema',
+    );
+  });
+});
+
+describe('addJobs setup', () => {
+  const builder = () => createHostBuilder({ env: {}, args: [], logging: { level: 'silent' } });
+
+  it('refuses two different definitions with one name, and bad worker options, naming them', () => {
+    const A = defineJob({ name: 'twin', schema: z.object({}), handle() {} });
+    const B = defineJob({ name: 'twin', schema: z.object({}), handle() {} });
+    expectThrow(() => addJobs(builder(), { jobs: [A, B] }), ErrorCodes.JOB_NOT_REGISTERED, "'twin'");
+    expectThrow(
+      () => addJobs(builder(), { jobs: [A], worker: { leaseMs: 1_000, heartbeatMs: 1_000 } }),
+      ErrorCodes.INVALID_OPTION,
+      'heartbeatMs',
+    );
+    expectThrow(
+      // @ts-expect-error: not a worker option
+      () => addJobs(builder(), { jobs: [A], worker: { concurrency: 5 } }),
+      ErrorCodes.UNKNOWN_OPTION,
+      "'concurrency'",
+    );
+    expectThrow(
+      () => addJobs(builder(), { jobs: [A], worker: { queues: { default: { concurrency: 0 } } } }),
+      ErrorCodes.INVALID_OPTION,
+      'queues.default.concurrency',
+    );
+    expectThrow(
+      // @ts-expect-error: not a setup key
+      () => addJobs(builder(), { jobs: [A], workers: {} }),
+      ErrorCodes.UNKNOWN_OPTION,
+      "'workers'",
     );
   });
 });

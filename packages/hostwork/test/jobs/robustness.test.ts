@@ -86,6 +86,27 @@ describe('user code that throws where the engine calls it', () => {
       },
     );
   });
+
+  it('settles the failed attempt of a job whose backoff function returns no number', T, async () => {
+    const NoDelay = defineJob({
+      name: 'no-delay',
+      schema: z.object({}),
+      maxAttempts: 3,
+      backoff: () => undefined as unknown as number,
+      handle() {
+        throw new Error('handler failed');
+      },
+    });
+    await withHost({ jobs: [NoDelay] }, async ({ client }) => {
+      const { id } = await client.enqueue(NoDelay, {});
+      const info = await waitFor(async () => {
+        const j = await client.get(id);
+        return j && j.state !== 'running' && j.errors.length === 1 ? j : undefined;
+      }, 'the failed attempt to be written');
+      assert.equal(info.state, 'pending');
+      assert.ok(Number.isFinite(info.runAt) && info.runAt > info.errors[0]!.at);
+    });
+  });
 });
 
 describe('store failures', () => {
@@ -146,25 +167,37 @@ describe('a lease that expired under a live handler', () => {
           if (signals.length === 1) await Promise.race([gate.promise, aborted(ctx.signal)]);
         },
       });
+      // Two jobs that each wait for the other to start: they complete only if both slots are free.
+      const arrived = new Set<string>();
+      const Pair = defineJob({
+        name: 'pair',
+        schema: z.object({}),
+        async handle(_p, ctx) {
+          arrived.add(ctx.id);
+          await waitFor(() => arrived.size === 2 || ctx.signal.aborted, 'the other job of the pair', 5_000);
+        },
+      });
       await withHost(
         {
-          jobs: [Held, Quick],
-          worker: { queues: { default: { concurrency: 1 } }, heartbeatMs: 1_000, leaseMs: 4_000 },
+          jobs: [Held, Pair],
+          worker: { queues: { default: { concurrency: 2 } }, heartbeatMs: 1_000, leaseMs: 4_000 },
         },
-        async ({ host, client }) => {
+        async ({ host, client, logs }) => {
           const worker = host.services.get(JobWorker);
           const { id } = await client.enqueue(Held, {});
           await waitFor(() => signals.length === 1, 'the first attempt to start');
-          // The lease runs out while the handler still runs (as when the event loop was blocked for a while).
+          // The lease runs out while the handler still runs (as when the event loop was blocked for a while);
+          // maintenance recovers the job and, a slot being free, this worker claims it again.
           await client.store.renew(worker.owner, [id], -1_000, Date.now());
           const done = await waitForState(client, id, 'completed');
           assert.equal(signals.length, 2, 'the job was claimed again');
           assert.ok(signals[0]!.aborted, 'the stale attempt was aborted');
           assert.equal(done.errors[0]?.kind, 'lease-expired');
+          assert.ok(logs.find('claimed again after its lease expired'));
           gate.resolve();
-          // The single slot is free: another job runs.
-          const next = await client.enqueue(Quick, {});
-          await waitForState(client, next.id, 'completed');
+          // Both slots are free again.
+          const pair = await client.enqueueMany(Pair, [{ payload: {} }, { payload: {} }]);
+          for (const r of pair) await waitForState(client, r.id, 'completed');
           assert.equal(worker.runningCount, 0);
         },
       );

@@ -78,6 +78,17 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    sql: `
+      -- One row per maintenance role: its owner leads until expires_at unless it renews first.
+      CREATE TABLE hw_leader (
+        name TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
+      );
+    `,
+  },
 ];
 
 /** The schema version this code writes and understands. */

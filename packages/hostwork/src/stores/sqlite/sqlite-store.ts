@@ -14,6 +14,7 @@ import type {
   CancelOutcome,
   ClaimRequest,
   ClaimResult,
+  InsertOptions,
   JobStore,
   RenewResult,
   RetentionPolicy,
@@ -71,6 +72,8 @@ function prepareStatements(db: DatabaseSync) {
     listSchedules: db.prepare(sql.LIST_SCHEDULES),
     setSchedulePaused: db.prepare(sql.SET_SCHEDULE_PAUSED),
     advanceSchedule: db.prepare(sql.ADVANCE_SCHEDULE),
+    acquireLeadership: db.prepare(sql.ACQUIRE_LEADERSHIP),
+    releaseLeadership: db.prepare(sql.RELEASE_LEADERSHIP),
   };
 }
 
@@ -108,7 +111,13 @@ export class SqliteStore implements JobStore {
     this.#ready();
   }
 
-  async insert(jobs: readonly NewJob[]): Promise<InsertResult[]> {
+  async insert(jobs: readonly NewJob[], options?: InsertOptions): Promise<InsertResult[]> {
+    if (options?.tx !== undefined) {
+      throw new HostworkError(
+        ErrorCodes.INVALID_OPTION,
+        'The SQLite store cannot enqueue inside an application transaction (option tx). Use the PostgreSQL store (@hostwork/postgres) for transactional enqueue.',
+      );
+    }
     if (jobs.length === 0) return [];
     const s = this.#ready();
     const createdAt = Date.now();
@@ -280,6 +289,16 @@ export class SqliteStore implements JobStore {
       nextRunAt: nextRunAt ?? null,
     });
     return Number(result.changes) === 1;
+  }
+
+  async acquireLeadership(owner: string, ttlMs: number, now: number): Promise<boolean> {
+    const s = this.#ready();
+    return s.acquireLeadership.get({ owner, expiresAt: now + ttlMs, now }) !== undefined;
+  }
+
+  async releaseLeadership(owner: string): Promise<void> {
+    const s = this.#ready();
+    s.releaseLeadership.run({ owner });
   }
 
   async tickSchedule(tick: ScheduleTick, now: number): Promise<boolean> {

@@ -239,3 +239,14 @@ export const ADVANCE_SCHEDULE = `
   UPDATE hw_schedules
   SET next_run_at = :newNextRunAt, last_run_at = :now
   WHERE name = :name AND next_run_at = :expectedNextRunAt AND paused = 0`;
+
+/** Takes the maintenance leadership if it is free, expired, or already ours; returns a row only on success. */
+export const ACQUIRE_LEADERSHIP = `
+  INSERT INTO hw_leader (name, owner, expires_at) VALUES ('maintenance', :owner, :expiresAt)
+  ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+  WHERE hw_leader.owner = excluded.owner OR hw_leader.expires_at < :now
+  RETURNING owner`;
+
+/** Gives the leadership up (graceful shutdown). */
+export const RELEASE_LEADERSHIP = `
+  DELETE FROM hw_leader WHERE name = 'maintenance' AND owner = :owner`;
