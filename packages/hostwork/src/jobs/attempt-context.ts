@@ -30,17 +30,22 @@ export class AttemptContext implements JobContext {
   readonly #baseLogger: Logger;
   readonly #scopes: ScopeFactory;
   readonly #onProgress: (ctx: AttemptContext, value: unknown) => void;
+  readonly #onCompleteWithin: ((ctx: AttemptContext, tx: unknown) => Promise<void>) | undefined;
+  /** Set once the job was completed through the handler's own transaction: the engine then writes nothing. */
+  completedWithin = false;
 
   constructor(
     job: ClaimedJob,
     baseLogger: Logger,
     scopes: ScopeFactory,
     onProgress: (ctx: AttemptContext, value: unknown) => void,
+    onCompleteWithin?: (ctx: AttemptContext, tx: unknown) => Promise<void>,
   ) {
     this.job = job;
     this.#baseLogger = baseLogger;
     this.#scopes = scopes;
     this.#onProgress = onProgress;
+    this.#onCompleteWithin = onCompleteWithin;
   }
 
   get id(): JobId {
@@ -78,6 +83,12 @@ export class AttemptContext implements JobContext {
 
   progress(value: unknown): void {
     this.#onProgress(this, value);
+  }
+
+  async completeWithin(tx: unknown): Promise<void> {
+    if (!this.#onCompleteWithin) throw new Error('completeWithin is not available outside a running job');
+    await this.#onCompleteWithin(this, tx);
+    this.completedWithin = true;
   }
 
   snooze(delayMs: number): Snooze {

@@ -87,6 +87,13 @@ export class JobClient {
     const row = prepared instanceof Promise ? await prepared : prepared;
     // The 'enqueued' event is emitted by #flush as soon as the row is stored: emitting it here, one promise hop
     // later, would let a worker in this process (woken by the insert) emit 'started' before it.
+    if (options.tx !== undefined) {
+      // Inside the caller's transaction: written through it at once, never coalesced with other callers' rows.
+      await this.ready();
+      const [result] = await this.#store.insert([row], { tx: options.tx });
+      this.#stored({ job: row, resolve: () => {}, reject: () => {} }, result!);
+      return result!;
+    }
     return new Promise<InsertResult>((resolve, reject) => {
       this.#buffer.push({ job: row, resolve, reject });
       if (this.#buffer.length === 1 && !this.#flushing) queueMicrotask(() => this.#flush());
@@ -97,6 +104,7 @@ export class JobClient {
   async enqueueMany<Input, Output>(
     job: JobDefinition<Input, Output>,
     items: readonly BulkItem<NoInfer<Input>>[],
+    options: { readonly tx?: unknown } = {},
   ): Promise<EnqueueResult[]> {
     const now = Date.now();
     const rows: NewJob[] = [];
@@ -114,7 +122,7 @@ export class JobClient {
       }
     }
     await this.ready();
-    const results = await this.#store.insert(rows);
+    const results = await this.#store.insert(rows, options.tx === undefined ? undefined : { tx: options.tx });
     if (this.#events.has('enqueued')) {
       results.forEach((r, i) => {
         this.#events.emit('enqueued', {

@@ -27,6 +27,12 @@ export interface JobContext {
   readonly services: ServiceProvider;
   /** Reports progress (any JSON value); stored with the job and emitted as a `progress` event. */
   progress(value: unknown): void;
+  /**
+   * Completes this job inside the handler's own database transaction `tx` (PostgreSQL store), so the job's completion
+   * and the handler's effects commit together: if the transaction rolls back, the job is not completed and runs again.
+   * Call it just before committing; after it, return normally.
+   */
+  completeWithin(tx: unknown): Promise<void>;
   /** `return ctx.snooze(ms)` to run again after `ms` without counting this attempt as failed. */
   snooze(delayMs: number): Snooze;
 }

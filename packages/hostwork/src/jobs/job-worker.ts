@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { ScopeFactory } from '../di/scope.ts';
+import { ErrorCodes, HostworkError } from '../errors.ts';
 import { HostOptions } from '../hosting/host-options.ts';
 import type { HostedService } from '../hosting/hosted-service.ts';
 import type { Logger } from '../logging/logger-factory.ts';
@@ -38,6 +39,8 @@ const PREFETCH_BELOW_MS = 5;
 /** A settlement waiting for the next batch write, with what its event needs. */
 interface Outcome {
   readonly settlement: Settlement;
+  /** Already written by the handler's own transaction (`ctx.completeWithin`): report it, write nothing. */
+  readonly written?: boolean;
   readonly ctx: AttemptContext;
   readonly durationMs: number;
 }
@@ -298,7 +301,13 @@ export class JobWorker implements HostedService {
       this.#finish(stale.queue, stale.ctx, null);
     }
     q.running++;
-    const ctx = new AttemptContext(job, this.#jobLog, this.#scopes, (c, value) => this.#onProgress(c, value));
+    const ctx = new AttemptContext(
+      job,
+      this.#jobLog,
+      this.#scopes,
+      (c, value) => this.#onProgress(c, value),
+      (c, tx) => this.#completeWithin(c, tx),
+    );
     this.#running.set(job.id, { ctx, queue: q });
     this.#execute(q, ctx).catch((error: unknown) => {
       // A bug of the engine, not of the handler (whose errors #execute settles): never leave the job running.
@@ -481,7 +490,10 @@ export class JobWorker implements HostedService {
     q.running--;
     const elapsed = performance.now() - ctx.startedAt;
     q.averageMs = q.averageMs * 0.9 + elapsed * 0.1;
-    if (settlement) this.#outcomes.push({ settlement, ctx, durationMs: Math.round(elapsed) });
+    if (settlement) {
+      const written = ctx.completedWithin && settlement.kind === 'completed';
+      this.#outcomes.push({ settlement, ctx, durationMs: Math.round(elapsed), written });
+    }
     this.#drain(q);
     if (this.#running.size === 0 && this.#idle) {
       this.#idle.resolve();
@@ -510,12 +522,9 @@ export class JobWorker implements HostedService {
     this.#progress = new Map();
     const write = (async () => {
       for (const [id, value] of progress) await this.#store.progress(id, value);
-      if (outcomes.length > 0)
-        await this.#store.settle(
-          this.owner,
-          outcomes.map((o) => o.settlement),
-          Date.now(),
-        );
+      const settlements: Settlement[] = [];
+      for (const o of outcomes) if (!o.written) settlements.push(o.settlement);
+      if (settlements.length > 0) await this.#store.settle(this.owner, settlements, Date.now());
     })();
     this.#flushing = write.then(
       () => undefined,
@@ -588,6 +597,22 @@ export class JobWorker implements HostedService {
         if (this.#debug)
           this.#jobLog.debug({ jobId: ctx.id, job: ctx.name }, `Job ${ctx.name}#${ctx.id} snoozed`);
         return;
+    }
+  }
+
+  async #completeWithin(ctx: AttemptContext, tx: unknown): Promise<void> {
+    if (!this.#store.completeWithin) {
+      throw new HostworkError(
+        ErrorCodes.INVALID_OPTION,
+        `The ${this.#store.kind} store cannot complete a job inside the handler's transaction; use the PostgreSQL store.`,
+      );
+    }
+    const held = await this.#store.completeWithin(tx, this.owner, ctx.id, Date.now());
+    if (!held) {
+      throw new HostworkError(
+        ErrorCodes.STORE_FAILED,
+        `Job ${ctx.name}#${ctx.id} is no longer leased by this worker (its lease expired); roll back the transaction.`,
+      );
     }
   }
 

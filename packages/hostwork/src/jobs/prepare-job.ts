@@ -20,6 +20,11 @@ export interface EnqueueOptions {
   readonly timeout?: number;
   /** While a job with this key is pending or running, enqueueing again stores nothing and returns that job's id. */
   readonly uniqueKey?: string;
+  /**
+   * The application's open transaction (a `pg` client or a postgres.js transaction, with the PostgreSQL store): the
+   * job exists if and only if that transaction commits. Enqueues with `tx` are not coalesced with others.
+   */
+  readonly tx?: unknown;
 }
 
 const ENQUEUE_KEYS = [
@@ -31,6 +36,7 @@ const ENQUEUE_KEYS = [
   'backoff',
   'timeout',
   'uniqueKey',
+  'tx',
 ];
 
 /**
