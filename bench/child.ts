@@ -135,11 +135,16 @@ async function drain(store: StoreKind, dir: string, concurrency: number): Promis
   host.services.get(JobEvents).on('completed', () => {
     if (++completed === n) all.resolve();
   });
+  const rssBefore = rssAfterGc();
   const t0 = performance.now();
   await host.start();
   await all.promise;
   const seconds = (performance.now() - t0) / 1000;
   const rss = rssAfterGc();
+  const heap = process.memoryUsage();
+  progress(
+    `drain-c${concurrency}: RSS ${rssBefore.toFixed(1)} MB before start, ${rss.toFixed(1)} MB after the drain and a GC (heap used ${(heap.heapUsed / 2 ** 20).toFixed(1)} MB of ${(heap.heapTotal / 2 ** 20).toFixed(1)} MB)`,
+  );
   assertCount('completed jobs after the drain', (await totals(host.services.get(JobClient))).completed, n);
   await host.stop();
   result(`drain-c${concurrency}`, n / seconds);

@@ -10,7 +10,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { fileURLToPath } from 'node:url';
@@ -30,9 +30,13 @@ const USAGE = `Usage: npm run bench -- [options]
   --help                     this text
 
 Scenarios: ${MEASUREMENTS.flatMap((m) => m.metrics.map((x) => x.name)).join(', ')}
-Groups: ${MEASUREMENTS.filter((m) => m.metrics.length > 1)
-  .map((m) => `${m.name} (${m.metrics.map((x) => x.name).join(', ')})`)
-  .join(', ')}
+Measured together, in one process (a group name selects all of its figures):
+  ${MEASUREMENTS.filter((m) => m.metrics.length > 1)
+    .map((m) => {
+      const names = m.metrics.map((x) => x.name);
+      return `${names.join(' + ')}${names.includes(m.name) ? '' : ` (group: ${m.name})`}`;
+    })
+    .join('\n  ')}
 Not in the default suite (name them or use --all): ${MEASUREMENTS.filter((m) => !m.inDefaultSuite)
   .map((m) => m.name)
   .join(', ')}
@@ -92,10 +96,11 @@ function parseOptions(): { store: StoreKind; runs: number; selected: Selected[];
   } else {
     const wanted = new Map<Measurement, Set<Metric>>();
     for (const name of names.filter((n) => n !== '')) {
-      const group = MEASUREMENTS.find((m) => m.name === name);
+      // A figure's own name selects that figure; a group's name (latency, latency-xproc, memory-flat) all of its.
       const owner = MEASUREMENTS.find((m) => m.metrics.some((x) => x.name === name));
+      const group = owner ? undefined : MEASUREMENTS.find((m) => m.name === name);
       if (!group && !owner) fail(`Unknown scenario '${name}'.`);
-      const measurement = (group ?? owner)!;
+      const measurement = (owner ?? group)!;
       const set = wanted.get(measurement) ?? new Set();
       for (const metric of measurement.metrics) if (group || metric.name === name) set.add(metric);
       wanted.set(measurement, set);
@@ -149,9 +154,25 @@ function format(value: number, unit: Metric['unit']): string {
   return `${roundFor(unit, value).toLocaleString('en')} ${unit}`;
 }
 
+/** Warns when other processes compete for the CPUs: throughput and latency figures are then unreliable. */
+function warnIfBusy(when: string): void {
+  const load = loadavg()[0]!;
+  if (load > availableParallelism() * 0.5) {
+    progress(
+      `WARNING ${when}: the 1-minute load average is ${load.toFixed(2)} on ${availableParallelism()} CPU(s); other processes compete for the CPUs and the figures will be low and noisy.`,
+    );
+  }
+}
+
 const { store, runs, selected, keep } = parseOptions();
 progress(`${machine()}; store ${store}; ${runs} run(s) per scenario, median reported`);
+warnIfBusy('before the first run');
 const root = mkdtempSync(join(tmpdir(), 'hostwork-bench-'));
+process.once('SIGINT', () => {
+  // The terminal interrupts the children too; leave no temporary files behind.
+  rmSync(root, { recursive: true, force: true });
+  process.exit(130);
+});
 let failures = 0;
 const started = performance.now();
 for (const { measurement, metrics } of selected) {

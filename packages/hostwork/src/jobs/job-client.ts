@@ -85,8 +85,6 @@ export class JobClient {
   ): Promise<EnqueueResult> {
     const prepared = prepareJob(this.#registry, job, payload, options, Date.now());
     const row = prepared instanceof Promise ? await prepared : prepared;
-    // The 'enqueued' event is emitted by #flush as soon as the row is stored: emitting it here, one promise hop
-    // later, would let a worker in this process (woken by the insert) emit 'started' before it.
     if (options.tx !== undefined) {
       // Inside the caller's transaction: written through it at once, never coalesced with other callers' rows.
       await this.ready();
@@ -94,6 +92,8 @@ export class JobClient {
       this.#stored({ job: row, resolve: () => {}, reject: () => {} }, result!);
       return result!;
     }
+    // The 'enqueued' event is emitted by #flush as soon as the row is stored: emitting it here, one promise hop
+    // later, would let a worker in this process (woken by the insert) emit 'started' before it.
     return new Promise<InsertResult>((resolve, reject) => {
       this.#buffer.push({ job: row, resolve, reject });
       if (this.#buffer.length === 1 && !this.#flushing) queueMicrotask(() => this.#flush());

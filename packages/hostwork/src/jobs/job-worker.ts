@@ -132,11 +132,7 @@ export class JobWorker implements HostedService {
     await this.#store.migrate();
     await this.#schedules.sync(Date.now());
     this.#unsubscribe.push(this.#store.onWake(() => this.#fillAll()));
-    this.#unsubscribe.push(
-      this.#events.on('cancel-requested', ({ id }) =>
-        this.#running.get(id)?.ctx.abort('cancelled', 'cancelled by an operator'),
-      ),
-    );
+    this.#unsubscribe.push(this.#events.on('cancel-requested', ({ id }) => this.#cancelLocally(id)));
     this.#every(this.#options.heartbeatMs, () => this.#heartbeat());
     this.#every(this.#options.pollIntervalMs, async () => this.#fillAll());
     this.#every(this.#options.maintenanceIntervalMs, () => this.#maintain());
@@ -231,7 +227,7 @@ export class JobWorker implements HostedService {
       q.again = true;
       return;
     }
-    const prefetch = q.averageMs < PREFETCH_BELOW_MS ? this.#options.batchSize : 0;
+    const prefetch = this.#options.prefetch && q.averageMs < PREFETCH_BELOW_MS ? this.#options.batchSize : 0;
     const free = q.concurrency + prefetch - q.running - q.buffer.length;
     // With jobs in hand for every slot there is nothing to gain from claiming yet.
     if (free <= 0 || q.buffer.length >= q.concurrency) return;
@@ -533,18 +529,53 @@ export class JobWorker implements HostedService {
     try {
       await write;
     } catch (error) {
-      // The leases are still ours until they expire: retry the write shortly rather than lose the outcomes.
-      this.#log.error(
-        { err: error, count: outcomes.length },
-        `Writing ${outcomes.length} job outcome(s) failed; retrying`,
-      );
-      this.#outcomes.unshift(...outcomes);
-      setTimeout(() => this.#scheduleFlush(), 500).unref();
+      this.#flushing = undefined;
+      await this.#writeOneByOne(outcomes, error);
       return;
     } finally {
       this.#flushing = undefined;
     }
     for (const o of outcomes) this.#report(o);
+  }
+
+  /**
+   * After a failed batch write: write each outcome alone, so one bad row cannot block the others. If every write
+   * fails (the database is unreachable), keep them all and retry shortly: the leases stay ours until they expire.
+   * An outcome that fails alone while others succeed is dropped with an error: its lease expires and the job is
+   * recovered and run again (at-least-once), rather than blocking the worker forever.
+   */
+  async #writeOneByOne(outcomes: Outcome[], batchError: unknown): Promise<void> {
+    const failed: Outcome[] = [];
+    let lastError: unknown = batchError;
+    for (const o of outcomes) {
+      if (o.written) {
+        this.#report(o);
+        continue;
+      }
+      try {
+        await this.#store.settle(this.owner, [o.settlement], Date.now());
+        this.#report(o);
+      } catch (error) {
+        lastError = error;
+        failed.push(o);
+      }
+    }
+    if (failed.length === 0) return;
+    if (failed.length === outcomes.filter((o) => !o.written).length) {
+      this.#log.error(
+        { err: lastError, count: failed.length },
+        `Writing ${failed.length} job outcome(s) failed; retrying in 500 ms`,
+      );
+      this.#outcomes.unshift(...failed);
+      setTimeout(() => this.#scheduleFlush(), 500).unref();
+      return;
+    }
+    for (const o of failed) {
+      this.#jobLog.error(
+        { err: lastError, jobId: o.ctx.id, job: o.ctx.name },
+        `Could not write the outcome of job ${o.ctx.name}#${o.ctx.id}; it will run again once its lease expires`,
+      );
+    }
   }
 
   /** Emits the event of an outcome and logs it at a level that matches its gravity. */
@@ -652,20 +683,23 @@ export class JobWorker implements HostedService {
       r.ctx.abort('lease-lost', 'the lease was lost');
       this.#finish(r.queue, r.ctx, null);
     }
-    for (const id of cancelRequested) {
-      const buffered = this.#dropBuffered(id);
-      if (buffered) {
-        this.#outcomes.push({
-          settlement: { id, kind: 'cancelled' },
-          ctx: new AttemptContext(buffered, this.#jobLog, this.#scopes, () => {}),
-          durationMs: 0,
-        });
-        this.#scheduleFlush();
-        continue;
-      }
-      const r = this.#running.get(id);
-      if (r) this.#abort(r.queue, r.ctx, 'cancelled', 'cancelled by an operator');
+    for (const id of cancelRequested) this.#cancelLocally(id);
+  }
+
+  /** An operator cancelled a job this process holds: abort it (with the grace timer) or drop it from the buffer. */
+  #cancelLocally(id: JobId): void {
+    const buffered = this.#dropBuffered(id);
+    if (buffered) {
+      this.#outcomes.push({
+        settlement: { id, kind: 'cancelled' },
+        ctx: new AttemptContext(buffered, this.#jobLog, this.#scopes, () => {}),
+        durationMs: 0,
+      });
+      this.#scheduleFlush();
+      return;
     }
+    const r = this.#running.get(id);
+    if (r && !r.ctx.signal.aborted) this.#abort(r.queue, r.ctx, 'cancelled', 'cancelled by an operator');
   }
 
   /** Removes a prefetched job from its queue's buffer; returns it if it was there. */

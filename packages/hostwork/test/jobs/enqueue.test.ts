@@ -106,6 +106,39 @@ describe('validation at enqueue', () => {
   });
 });
 
+describe('transactional enqueue', () => {
+  it('is refused by the SQLite store, and nothing is stored', T, async () => {
+    const { host, client } = jobHost({ jobs: [Signup], worker: false });
+    try {
+      await expectRejection(client.enqueue(Signup, valid, { tx: {} }), ErrorCodes.INVALID_OPTION, 'tx');
+      await expectRejection(
+        client.enqueueMany(Signup, [{ payload: valid }], { tx: {} }),
+        ErrorCodes.INVALID_OPTION,
+        'tx',
+      );
+      assert.equal(await totalJobs(client), 0);
+    } finally {
+      await host.stop();
+    }
+  });
+
+  it('ctx.completeWithin fails the attempt on the SQLite store, naming the reason', T, async () => {
+    const Within = defineJob({
+      name: 'within',
+      schema: z.object({}),
+      maxAttempts: 1,
+      async handle(_p, ctx) {
+        await ctx.completeWithin({});
+      },
+    });
+    await withHost({ jobs: [Within] }, async ({ client }) => {
+      const { id } = await client.enqueue(Within, {});
+      const dead = await waitForState(client, id, 'dead');
+      assert.match(dead.errors[0]!.message, /cannot complete a job inside the handler's transaction/);
+    });
+  });
+});
+
 describe('run time', () => {
   it('does not run a delayed job before its time, then runs it', T, async () => {
     const started = new Map<string, number>();

@@ -134,13 +134,6 @@ export function jobHost(settings: JobHostSettings): JobHost {
   return { host, client: host.services.get(JobClient), events: host.services.get(JobEvents), logs, path };
 }
 
-/** Builds and starts a host (see {@link jobHost}). */
-export async function startedJobHost(settings: JobHostSettings): Promise<JobHost> {
-  const h = jobHost(settings);
-  await h.host.start();
-  return h;
-}
-
 /** Runs `test` with started hosts and always stops them, so the process can exit whatever happens. */
 export async function withHosts<T>(
   settings: readonly JobHostSettings[],

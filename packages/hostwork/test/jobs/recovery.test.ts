@@ -145,6 +145,48 @@ describe('graceful shutdown', () => {
   });
 });
 
+describe('graceful shutdown in the middle of a burst', () => {
+  it(
+    'leaves nothing running and no pending job with a counted attempt (prefetched jobs included)',
+    T,
+    async () => {
+      const Tiny = defineJob({ name: 'tiny', schema: z.object({ i: z.number() }), handle() {} });
+      const h = jobHost({ jobs: [Tiny], worker: { queues: { default: { concurrency: 2 } } } });
+      let total = 0;
+      try {
+        const results = await h.client.enqueueMany(
+          Tiny,
+          Array.from({ length: 3_000 }, (_, i) => ({ payload: { i } })),
+        );
+        total = results.length;
+        await h.host.start();
+        await waitFor(async () => {
+          const counts = await h.client.counts();
+          return (counts.find((c) => c.state === 'completed')?.count ?? 0) >= 300;
+        }, 'some jobs to complete');
+      } finally {
+        await h.host.stop();
+      }
+      const reader = jobHost({ jobs: [Tiny], worker: false, path: h.path });
+      try {
+        const counts = await reader.client.counts();
+        const byState = Object.fromEntries(counts.map((c) => [c.state, c.count]));
+        assert.equal(byState.running, undefined, `nothing left running: ${JSON.stringify(counts)}`);
+        assert.equal((byState.completed ?? 0) + (byState.pending ?? 0), total);
+        const pending = await reader.client.list({ state: 'pending', limit: 10_000 });
+        const counted = pending.filter((j) => j.attempt !== 0 || j.errors.length > 0);
+        assert.deepEqual(
+          counted.map((j) => j.id),
+          [],
+          'a job handed back has its attempt given back',
+        );
+      } finally {
+        await reader.host.stop();
+      }
+    },
+  );
+});
+
 describe('expired leases', () => {
   const Recoverable = defineJob({
     name: 'recoverable',
@@ -260,7 +302,10 @@ afterEach(() => {
 });
 
 describe('a worker process killed with SIGKILL', () => {
-  it('loses nothing: another host recovers its running jobs once their lease expires', T, async () => {
+  // A real process, and recovery waits for the dead worker's job leases and its maintenance leadership to expire.
+  it('loses nothing: another host recovers its running jobs once their lease expires', {
+    timeout: 30_000,
+  }, async () => {
     const ran: Array<{ id: string; attempt: number }> = [];
     // The same name and schema as the fixture's job; this host's handler completes at once.
     const Sleeper = defineJob({
@@ -294,6 +339,17 @@ describe('a worker process killed with SIGKILL', () => {
     );
     const startedIds = worker.events('started').map((l) => l.id);
     assert.deepEqual(startedIds, [quickId, slow1, slow2], worker.describe());
+    // The quick job's outcome is written just after its handler returns: wait for it, or the kill could land in
+    // between and (at-least-once) it would rightly run again.
+    const reader = jobHost({ jobs: [Sleeper], worker: false, path: producer.path });
+    try {
+      await waitForState(reader.client, quickId!, 'completed');
+      const running = await reader.client.list({ state: 'running' });
+      assert.deepEqual(running.map((j) => j.id).sort(), [slow1!, slow2!].sort());
+      assert.ok(running.every((j) => j.leaseOwner?.includes(`:${worker.child.pid}:`)));
+    } finally {
+      await reader.host.stop();
+    }
     worker.child.kill('SIGKILL');
     const exit = await worker.exited;
     assert.equal(exit.signal, 'SIGKILL');
@@ -301,7 +357,7 @@ describe('a worker process killed with SIGKILL', () => {
     // The killed worker's jobs are still running under its lease: nothing has settled them.
     await withHost({ jobs: [Sleeper], path: producer.path }, async ({ client }) => {
       const all = await Promise.all(
-        [slow1!, slow2!, slow3!].map((id) => waitForState(client, id, 'completed', 10_000)),
+        [slow1!, slow2!, slow3!].map((id) => waitForState(client, id, 'completed', 20_000)),
       );
       const [r1, r2, r3] = all;
       for (const crashed of [r1!, r2!]) {

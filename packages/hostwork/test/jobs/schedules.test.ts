@@ -66,10 +66,10 @@ describe('schedules across hosts', () => {
         perKey.set(job.uniqueKey!, (perKey.get(job.uniqueKey!) ?? 0) + 1);
       }
       for (const [key, count] of perKey) assert.equal(count, 1, `${count} jobs for ${key}`);
-      // The ticks are whole seconds, one second apart.
-      const ticks = [...perKey.keys()].map((k) => Number(k.split(':')[2])).sort((x, y) => x - y);
+      // The ticks are whole seconds. (Not necessarily one second apart: on a loaded machine a late maintenance
+      // pass enqueues one job for the ticks it missed, as the misfire policy says.)
+      const ticks = [...perKey.keys()].map((k) => Number(k.split(':')[2]));
       for (const t of ticks) assert.equal(t % 1_000, 0);
-      for (let i = 1; i < ticks.length; i++) assert.equal(ticks[i]! - ticks[i - 1]!, 1_000);
       assert.deepEqual(jobs[0]?.payload, { source: 'schedule' });
       for (const job of jobs) await waitForState(client, job.id, 'completed');
       assert.equal(new Set(ran).size, ran.length, 'no job ran twice');

@@ -289,6 +289,7 @@ describe('timeouts', () => {
   });
 
   it('settles a handler that ignores its signal after abortGraceMs', T, async () => {
+    let handlerEnded = false;
     const finished = Promise.withResolvers<void>();
     const Deaf = defineJob({
       name: 'deaf',
@@ -296,13 +297,15 @@ describe('timeouts', () => {
       timeout: 100,
       maxAttempts: 1,
       async handle() {
-        await sleep(2_500);
+        await sleep(3_000);
+        handlerEnded = true;
         finished.resolve();
       },
     });
     await withHost({ jobs: [Deaf], worker: { abortGraceMs: 200 } }, async ({ client, logs }) => {
       const { id } = await client.enqueue(Deaf, {});
-      const dead = await waitForState(client, id, 'dead', 2_000);
+      const dead = await waitForState(client, id, 'dead');
+      assert.equal(handlerEnded, false, 'settled without waiting for the handler');
       assert.equal(dead.errors[0]?.kind, 'timeout');
       assert.ok(logs.find('ignored its abort signal'), 'the handler is named in the log');
       await finished.promise;
