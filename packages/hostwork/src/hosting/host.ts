@@ -246,7 +246,18 @@ export class Host implements AsyncDisposable {
 
   #resolveHostedServices(): Running[] {
     return this.#parts.hostedServices.map((key) => {
-      const service = this.services.get(key);
+      let service: unknown;
+      try {
+        service = this.services.get(key);
+      } catch (error) {
+        // DI errors already name the service and the fix; anything else (a constructor that threw) gets the name here.
+        if (error instanceof HostworkError) throw error;
+        throw new HostworkError(
+          ErrorCodes.HOST_START_FAILED,
+          `Hosted service '${keyName(key)}' could not be created: ${error instanceof Error ? error.message : String(error)}`,
+          { cause: error },
+        );
+      }
       if (!isHostedService(service)) {
         throw new HostworkError(
           ErrorCodes.DI_INVALID_REGISTRATION,

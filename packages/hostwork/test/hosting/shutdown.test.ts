@@ -287,7 +287,7 @@ describe('start failures', () => {
         .addHostedService(hosted('A'), { value: service('A', events) })
         .addHostedService(Exploding);
       const host = builder.build();
-      await expectRejection(host.start(), ErrorCodes.HOST_START_FAILED, 'missing API key');
+      await expectRejection(host.start(), ErrorCodes.HOST_START_FAILED, "'Exploding'", 'missing API key');
       assert.deepEqual(events, []);
       assert.equal(host.exitCode, ExitCodes.failure);
     },

@@ -20,7 +20,11 @@ export function leadershipCases(factory: StoreFactory): void {
       assert.equal(await store.acquireLeadership('a', 5_000, T0), true);
       assert.equal(await peer.acquireLeadership('b', 5_000, T0 + 1_000), false);
       assert.equal(await store.acquireLeadership('a', 5_000, T0 + 4_000), true, 'renewed until T0 + 9 s');
-      assert.equal(await peer.acquireLeadership('b', 5_000, T0 + 8_000), false, 'still within the renewed lease');
+      assert.equal(
+        await peer.acquireLeadership('b', 5_000, T0 + 8_000),
+        false,
+        'still within the renewed lease',
+      );
     });
 
     it('another owner takes over once the leader stops renewing', async () => {
@@ -36,7 +40,11 @@ export function leadershipCases(factory: StoreFactory): void {
       const peer = await stores.peer(store);
       assert.equal(await store.acquireLeadership('a', 60_000, T0), true);
       await peer.releaseLeadership('b');
-      assert.equal(await peer.acquireLeadership('b', 60_000, T0 + 1), false, "b cannot release a's leadership");
+      assert.equal(
+        await peer.acquireLeadership('b', 60_000, T0 + 1),
+        false,
+        "b cannot release a's leadership",
+      );
       await store.releaseLeadership('a');
       assert.equal(await peer.acquireLeadership('b', 60_000, T0 + 2), true);
     });
