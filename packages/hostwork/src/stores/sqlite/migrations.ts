@@ -76,11 +76,7 @@ export const MIGRATIONS: readonly Migration[] = [
         next_run_at INTEGER,
         last_run_at INTEGER
       );
-    `,
-  },
-  {
-    version: 2,
-    sql: `
+
       -- One row per maintenance role: its owner leads until expires_at unless it renews first.
       CREATE TABLE hw_leader (
         name TEXT PRIMARY KEY,
@@ -144,7 +140,15 @@ export function assertUsable(found: DatabaseKind, path: string): void {
  * for its write lock, find nothing left to do. A database that is already current is only read.
  */
 export function applyMigrations(db: DatabaseSync, path: string): void {
-  const before = inspectDatabase(db);
+  // One read transaction, so the header and the table list come from the same snapshot: read apart, another process
+  // migrating in between would make a new file look like a foreign database (tables, no marker yet).
+  db.exec('BEGIN');
+  let before: DatabaseKind;
+  try {
+    before = inspectDatabase(db);
+  } finally {
+    db.exec('COMMIT');
+  }
   assertUsable(before, path);
   if (before.kind === 'ours' && before.version === SCHEMA_VERSION) return;
 

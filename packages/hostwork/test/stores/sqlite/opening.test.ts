@@ -133,7 +133,7 @@ describe('sqlite store: opening the file', () => {
     empty.exec('PRAGMA user_version = 0');
     empty.close();
     await temp.store({ path }).migrate();
-    assert.deepEqual(tablesOf(path), ['hw_jobs', 'hw_schedules']);
+    assert.deepEqual(tablesOf(path), ['hw_jobs', 'hw_leader', 'hw_schedules']);
   });
 
   it('refuses a job database of a newer schema version, saying to upgrade', async () => {
