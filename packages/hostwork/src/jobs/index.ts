@@ -18,6 +18,7 @@ export {
   type CancelOutcome,
   type ClaimRequest,
   type ClaimResult,
+  type InsertOptions,
   JobStore,
   type RenewResult,
   type RetentionPolicy,

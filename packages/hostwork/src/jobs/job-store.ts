@@ -105,7 +105,10 @@ export interface JobStore extends AsyncDisposable {
    * cancel while it ran ends `cancelled` instead of going back to pending (on retry, release or lease expiry).
    */
   settle(owner: string, settlements: readonly Settlement[], now: number): Promise<void>;
-  /** Extends the leases of running jobs and reports lost leases and cancel requests. */
+  /**
+   * Extends the leases of running jobs and reports lost leases and cancel requests. A job locked by another open
+   * transaction (e.g. a handler's `completeWithin`) may be neither extended nor reported lost in that call.
+   */
   renew(owner: string, ids: readonly JobId[], leaseMs: number, now: number): Promise<RenewResult>;
   /** Returns running jobs whose lease expired before `now` to pending (or dead); returns how many. */
   recoverExpired(now: number): Promise<number>;

@@ -663,7 +663,9 @@ export class JobWorker implements HostedService {
   }
 
   async #heartbeat(): Promise<void> {
-    const ids = [...this.#running.keys()];
+    const ids: JobId[] = [];
+    // A job completed through the handler's own transaction is no longer ours to renew (nor lost when renewal fails).
+    for (const [id, r] of this.#running) if (!r.ctx.completedWithin) ids.push(id);
     for (const q of this.#queues) for (const job of q.buffer) ids.push(job.id);
     if (ids.length === 0) return;
     const { lost, cancelRequested } = await this.#store.renew(

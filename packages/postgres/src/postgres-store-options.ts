@@ -1,0 +1,129 @@
+import { assertKnownKeys, ErrorCodes, HostworkError } from 'hostwork';
+import type pg from 'pg';
+import { assertSchemaName, DEFAULT_SCHEMA } from './schema-names.ts';
+import type { PoolSource } from './store-pool.ts';
+import { emitProcessWarning, safeWarningListener, type WarningListener } from './warnings.ts';
+
+/** How the PostgreSQL job store connects and behaves. Every option is optional. */
+export interface PostgresStoreOptions {
+  /**
+   * The database, as a URL (`postgres://user:password@host:5432/database`). Default: the `DATABASE_URL` environment
+   * variable. Give either this or `pool`.
+   */
+  readonly connectionString?: string;
+  /**
+   * An existing node-postgres pool to use instead of creating one (e.g. the application's). The store does not end
+   * it on close. Its connection settings also open the store's LISTEN connection.
+   */
+  readonly pool?: pg.Pool;
+  /** The schema holding the store's tables, created by `migrate()` if missing. Default: `'hostwork'`. */
+  readonly schema?: string;
+  /** Connections of the pool the store creates (not allowed with `pool`). Default: 10. */
+  readonly poolSize?: number;
+  /**
+   * While the LISTEN connection is down (and reconnecting), how often listeners are woken anyway, in ms, so workers
+   * still find new jobs. Default: 1,000.
+   */
+  readonly pollIntervalMs?: number;
+  /**
+   * `true` (default): `migrate()` creates or upgrades the schema. `false`: it only checks that the schema is
+   * current and fails otherwise, for databases whose schema a DBA applies (`hostwork-postgres sql`).
+   */
+  readonly migrate?: boolean;
+  /**
+   * Receives warnings about trouble the store recovers from by itself: a lost LISTEN connection, an idle pool
+   * connection failing, a query waiting or running longer than `slowQueryWarningMs`. Default: `process.emitWarning`.
+   */
+  readonly onWarning?: WarningListener;
+  /** How long a query may wait for a pool connection, or run, before a warning is raised, in ms. Default: 5,000. */
+  readonly slowQueryWarningMs?: number;
+}
+
+/** The options with every default applied. */
+export interface ResolvedPostgresStoreOptions {
+  readonly source: PoolSource;
+  readonly schema: string;
+  readonly pollIntervalMs: number;
+  readonly migrate: boolean;
+  readonly onWarning: WarningListener;
+  readonly slowQueryWarningMs: number;
+}
+
+const KNOWN_KEYS = [
+  'connectionString',
+  'pool',
+  'schema',
+  'poolSize',
+  'pollIntervalMs',
+  'migrate',
+  'onWarning',
+  'slowQueryWarningMs',
+];
+
+const WHERE = 'postgresStore options';
+
+/** Applies the defaults, refusing unknown keys and bad values with a message naming them. */
+export function resolvePostgresStoreOptions(
+  given: PostgresStoreOptions = {},
+  env: NodeJS.ProcessEnv = process.env,
+): ResolvedPostgresStoreOptions {
+  assertKnownKeys(WHERE, given, KNOWN_KEYS);
+  const {
+    connectionString,
+    pool,
+    schema = DEFAULT_SCHEMA,
+    poolSize,
+    pollIntervalMs = 1_000,
+    migrate = true,
+    onWarning = emitProcessWarning,
+    slowQueryWarningMs = 5_000,
+  } = given;
+  assertSchemaName(schema, WHERE);
+  if (pool !== undefined && connectionString !== undefined) {
+    throw invalid('give either connectionString or pool, not both');
+  }
+  if (pool !== undefined && poolSize !== undefined) {
+    throw invalid('poolSize applies only to the pool the store creates; size your own pool instead');
+  }
+  if (pool !== undefined && (typeof pool !== 'object' || typeof pool.connect !== 'function')) {
+    throw invalid('pool must be a pg.Pool');
+  }
+  if (poolSize !== undefined && !(Number.isInteger(poolSize) && poolSize >= 1)) {
+    throw invalid(`poolSize must be an integer >= 1, got ${poolSize}`);
+  }
+  if (!(Number.isFinite(pollIntervalMs) && pollIntervalMs >= 1)) {
+    throw invalid(`pollIntervalMs must be a number >= 1, got ${pollIntervalMs}`);
+  }
+  if (typeof migrate !== 'boolean') throw invalid(`migrate must be true or false, got ${String(migrate)}`);
+  if (typeof onWarning !== 'function')
+    throw invalid('onWarning must be a function (message, error?) => void');
+  if (!(Number.isFinite(slowQueryWarningMs) && slowQueryWarningMs >= 1)) {
+    throw invalid(`slowQueryWarningMs must be a number >= 1, got ${slowQueryWarningMs}`);
+  }
+  let source: PoolSource;
+  if (pool !== undefined) {
+    source = { kind: 'given', pool };
+  } else {
+    const url = connectionString ?? env.DATABASE_URL;
+    if (typeof url !== 'string' || url.trim() === '') {
+      throw invalid(
+        connectionString === undefined
+          ? 'no database given: pass connectionString or pool, or set the DATABASE_URL environment variable'
+          : 'connectionString must be a non-empty string',
+      );
+    }
+    source = { kind: 'own', connectionString: url, max: poolSize ?? 10 };
+  }
+  return {
+    source,
+    schema,
+    pollIntervalMs,
+    migrate,
+    onWarning: safeWarningListener(onWarning),
+    slowQueryWarningMs,
+  };
+}
+
+function invalid(problem: string): HostworkError {
+  return new HostworkError(ErrorCodes.INVALID_OPTION, `${WHERE}: ${problem}.`);
+}

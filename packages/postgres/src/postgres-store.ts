@@ -1,0 +1,552 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type CancelOutcome,
+  type ClaimRequest,
+  type ClaimResult,
+  ErrorCodes,
+  HostworkError,
+  type InsertOptions,
+  type InsertResult,
+  type JobCount,
+  type JobFilter,
+  type JobId,
+  type JobInfo,
+  type JobStore,
+  type NewJob,
+  type RenewResult,
+  type RetentionPolicy,
+  type ScheduleRecord,
+  type ScheduleTick,
+  type Settlement,
+} from 'hostwork';
+import pg from 'pg';
+import { migrationSql, SCHEMA_VERSION } from './migrations.ts';
+import { type NotificationState, NotificationWake } from './notification-wake.ts';
+import {
+  type PostgresStoreOptions,
+  type ResolvedPostgresStoreOptions,
+  resolvePostgresStoreOptions,
+} from './postgres-store-options.ts';
+import {
+  type ClaimedRow,
+  type CountRow,
+  type JobRow,
+  type ScheduleRow,
+  toArrayLiteral,
+  toClaimedJob,
+  toJobCount,
+  toJobInfo,
+  toKey,
+  toScheduleRecord,
+} from './rows.ts';
+import { channelName } from './schema-names.ts';
+import { buildStatements, type Statements } from './statements.ts';
+import { StorePool } from './store-pool.ts';
+import { type StatementRunner, transactionRunner } from './transaction-runner.ts';
+
+/** SQLSTATEs the store handles. */
+const UNIQUE_VIOLATION = '23505';
+const UNDEFINED_TABLE = '42P01';
+const INVALID_SCHEMA_NAME = '3F000';
+
+/** How often insert looks again for the holder of a unique key that changed hands while it looked (see insert). */
+const DUPLICATE_RESOLUTION_TRIES = 5;
+
+/**
+ * The PostgreSQL job store, on node-postgres. Any number of processes and machines share one database:
+ * - claims are exclusive without waiting (`FOR UPDATE SKIP LOCKED`), and every hot path is one round trip: a batch
+ *   insert, a claim (with the queue's next run time), a settle batch of any mix of outcomes, a lease renewal;
+ * - statements are prepared once per connection (named), with the schema substituted once at construction;
+ * - other processes are woken by LISTEN/NOTIFY on a channel of the schema, sent in the writing statement itself so
+ *   a wake-up leaves only when the write commits;
+ * - `insert(jobs, { tx })` and `completeWithin(tx, ...)` write through the application's transaction (a pg client
+ *   or a postgres.js transaction), so jobs are enqueued and completed atomically with the application's own data.
+ *
+ * Create it with {@link postgresStore}. The schema is created or upgraded by `migrate()` (the engine calls it; any
+ * other method calls it on first use), safely from several processes at once.
+ */
+export class PostgresStore implements JobStore {
+  readonly kind = 'postgres';
+  /** The schema holding the store's tables. */
+  readonly schema: string;
+  readonly #options: ResolvedPostgresStoreOptions;
+  readonly #pool: StorePool;
+  readonly #sql: Statements;
+  readonly #wake: NotificationWake;
+  readonly #channel: string;
+  /** The payload of this instance's notifications, which its own LISTEN connection skips. */
+  readonly #self = randomUUID();
+  readonly #where: string;
+  #migrated: Promise<void> | undefined;
+  #ready = false;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: PostgresStoreOptions = {}) {
+    this.#options = resolvePostgresStoreOptions(options);
+    this.schema = this.#options.schema;
+    this.#where = `PostgresStore (schema "${this.schema}")`;
+    this.#sql = buildStatements(this.schema);
+    this.#channel = channelName(this.schema);
+    this.#pool = new StorePool(
+      this.#options.source,
+      this.#where,
+      this.#options.onWarning,
+      this.#options.slowQueryWarningMs,
+    );
+    const poolOptions = this.#pool.pool.options;
+    this.#wake = new NotificationWake({
+      channel: this.#channel,
+      ownPayload: this.#self,
+      createClient: () =>
+        new pg.Client({ ...poolOptions, application_name: 'hostwork-listener', keepAlive: true }),
+      pollIntervalMs: this.#options.pollIntervalMs,
+      where: this.#where,
+      warn: this.#options.onWarning,
+    });
+  }
+
+  /**
+   * The node-postgres pool the store queries through (its own, or the one given), e.g. to open a transaction for
+   * transactional enqueue: `const client = await store.pool.connect()`.
+   */
+  get pool(): pg.Pool {
+    return this.#pool.pool;
+  }
+
+  /** The state of the LISTEN connection behind `onWake` (for diagnostics and tests). */
+  get notificationState(): NotificationState {
+    return this.#wake.state;
+  }
+
+  /**
+   * Creates or upgrades the schema (or, with `migrate: false`, checks that it is current). A schema already current
+   * is only read; otherwise the migration script runs in one transaction under an advisory lock, so processes
+   * starting together migrate once. Memoised once it succeeds.
+   */
+  migrate(): Promise<void> {
+    if (this.#closing !== undefined) return Promise.reject(this.#closedError());
+    this.#migrated ??= this.#migrate().then(
+      () => {
+        this.#ready = true;
+      },
+      (error: unknown) => {
+        this.#migrated = undefined;
+        throw error;
+      },
+    );
+    return this.#migrated;
+  }
+
+  async insert(jobs: readonly NewJob[], options?: InsertOptions): Promise<InsertResult[]> {
+    const tx = options?.tx;
+    const run = tx === undefined ? this.#runner : this.#txRunner(tx, 'insert');
+    await this.#ensureReady();
+    if (jobs.length === 0) return [];
+    const results = await this.#insertBatch(run, jobs, tx === undefined ? this.#self : '');
+    // Inside the application's transaction the jobs do not exist before its commit: the NOTIFY (empty payload, so
+    // this instance's LISTEN connection does not skip it) wakes everyone, this process included, at that moment.
+    if (tx === undefined && results.some((r) => r.outcome === 'inserted')) this.#wake.notifySoon();
+    return results;
+  }
+
+  async claim(request: ClaimRequest): Promise<ClaimResult> {
+    await this.#ensureReady();
+    const { queue, limit, owner, leaseMs, now } = request;
+    const { rows } = await this.#pool.queryArrays<ClaimedRow>(this.#sql.claimJobs, [
+      queue,
+      now,
+      limit,
+      owner,
+      now + leaseMs,
+    ]);
+    // With nothing claimed, the single row carries only next_run_at.
+    const claimed = rows.length === 1 && rows[0]![0] === null ? [] : rows;
+    const nextRunAt = claimed.length < limit ? (rows[0]?.[10] ?? null) : null;
+    return { jobs: claimed.map(toClaimedJob), nextRunAt };
+  }
+
+  async settle(owner: string, settlements: readonly Settlement[], now: number): Promise<void> {
+    if (settlements.length === 0) return;
+    await this.#ensureReady();
+    const ids: string[] = [];
+    const kinds: string[] = [];
+    const runAts: (number | null)[] = [];
+    const errors: (string | null)[] = [];
+    let handedBack = false;
+    for (const s of settlements) {
+      ids.push(toKey(s.id));
+      kinds.push(s.kind);
+      runAts.push(s.kind === 'retry' || s.kind === 'release' ? s.runAt : null);
+      errors.push(s.kind === 'retry' || s.kind === 'dead' ? JSON.stringify(s.error) : null);
+      if (s.kind === 'retry' || s.kind === 'release') handedBack = true;
+    }
+    await this.#pool.query(this.#sql.settleJobs, [
+      owner,
+      toArrayLiteral(ids),
+      toArrayLiteral(kinds),
+      toArrayLiteral(runAts),
+      toArrayLiteral(errors),
+      now,
+      this.#channel,
+      this.#self,
+      handedBack,
+    ]);
+    if (handedBack) this.#wake.notifySoon();
+  }
+
+  async renew(owner: string, ids: readonly JobId[], leaseMs: number, now: number): Promise<RenewResult> {
+    if (ids.length === 0) return { lost: [], cancelRequested: [] };
+    await this.#ensureReady();
+    const { rows } = await this.#pool.query<{ id: string; cancel_requested: boolean }>(
+      this.#sql.renewLeases,
+      [toArrayLiteral(ids.map(toKey)), owner, now + leaseMs],
+    );
+    // Every id the owner still holds has a row (extended, or skipped while another transaction locks it).
+    const held = new Set<string>();
+    const cancelRequested: JobId[] = [];
+    for (const row of rows) {
+      held.add(row.id);
+      if (row.cancel_requested) cancelRequested.push(row.id);
+    }
+    const lost = held.size === ids.length ? [] : ids.filter((id) => !held.has(id));
+    return { lost, cancelRequested };
+  }
+
+  async recoverExpired(now: number): Promise<number> {
+    await this.#ensureReady();
+    const { rows } = await this.#pool.query<{ recovered: number }>(this.#sql.recoverExpiredLeases, [
+      now,
+      this.#channel,
+      this.#self,
+    ]);
+    const recovered = rows[0]?.recovered ?? 0;
+    if (recovered > 0) this.#wake.notifySoon();
+    return recovered;
+  }
+
+  async progress(id: JobId, progress: string): Promise<void> {
+    await this.#ensureReady();
+    await this.#pool.query(this.#sql.updateProgress, [toKey(id), progress]);
+  }
+
+  async cancel(id: JobId, now: number): Promise<CancelOutcome> {
+    await this.#ensureReady();
+    const { rows } = await this.#pool.query<{ state: string }>(this.#sql.cancelJob, [toKey(id), now]);
+    const state = rows[0]?.state;
+    if (state === undefined) return 'not-found';
+    if (state === 'pending') return 'cancelled';
+    if (state === 'running') return 'cancelling';
+    return 'finished';
+  }
+
+  /** As the interface says; also false when a live job now holds the same unique key (nothing is changed). */
+  async retry(id: JobId, now: number): Promise<boolean> {
+    await this.#ensureReady();
+    try {
+      const { rows } = await this.#pool.query<{ retried: number }>(this.#sql.retryFinishedJob, [
+        toKey(id),
+        now,
+        this.#channel,
+        this.#self,
+      ]);
+      const retried = rows[0]?.retried === 1;
+      if (retried) this.#wake.notifySoon();
+      return retried;
+    } catch (error) {
+      // A job with the same unique key was inserted between the statement's check and its write: the key wins.
+      if (error instanceof pg.DatabaseError && error.code === UNIQUE_VIOLATION) return false;
+      throw error;
+    }
+  }
+
+  async get(id: JobId): Promise<JobInfo | undefined> {
+    await this.#ensureReady();
+    const { rows } = await this.#pool.query<JobRow>(this.#sql.selectJob, [toKey(id)]);
+    return rows[0] === undefined ? undefined : toJobInfo(rows[0]);
+  }
+
+  async list(filter: JobFilter & { readonly limit: number; readonly before?: JobId }): Promise<JobInfo[]> {
+    await this.#ensureReady();
+    const { rows } = await this.#pool.query<JobRow>(this.#sql.listJobs, [
+      filter.before === undefined ? '9223372036854775807' : toKey(filter.before),
+      filter.queue ?? null,
+      filter.state ?? null,
+      filter.name ?? null,
+      asCount(filter.limit),
+    ]);
+    return rows.map(toJobInfo);
+  }
+
+  async counts(): Promise<JobCount[]> {
+    await this.#ensureReady();
+    const { rows } = await this.#pool.query<CountRow>(this.#sql.countJobs, []);
+    return rows.map(toJobCount);
+  }
+
+  async purge(filter: JobFilter): Promise<number> {
+    await this.#ensureReady();
+    const result = await this.#pool.query(this.#sql.purgeJobs, [
+      filter.queue ?? null,
+      filter.state ?? null,
+      filter.name ?? null,
+    ]);
+    return result.rowCount ?? 0;
+  }
+
+  async prune(policy: RetentionPolicy): Promise<number> {
+    await this.#ensureReady();
+    const result = await this.#pool.query(this.#sql.pruneCompletedJobs, [
+      policy.completedBefore,
+      asCount(policy.maxCompleted),
+      asCount(policy.batchSize),
+    ]);
+    return result.rowCount ?? 0;
+  }
+
+  async upsertSchedules(schedules: readonly Omit<ScheduleRecord, 'paused' | 'lastRunAt'>[]): Promise<void> {
+    if (schedules.length === 0) return;
+    await this.#ensureReady();
+    // One row per name (the last wins): an upsert cannot change the same row twice in one statement.
+    const byName = new Map(schedules.map((s) => [s.name, s]));
+    const unique = [...byName.values()];
+    await this.#pool.query(this.#sql.upsertSchedules, [
+      toArrayLiteral(unique.map((s) => s.name)),
+      toArrayLiteral(unique.map((s) => s.cron)),
+      toArrayLiteral(unique.map((s) => s.timezone)),
+      toArrayLiteral(unique.map((s) => s.nextRunAt)),
+    ]);
+  }
+
+  async listSchedules(): Promise<ScheduleRecord[]> {
+    await this.#ensureReady();
+    const { rows } = await this.#pool.query<ScheduleRow>(this.#sql.listSchedules, []);
+    return rows.map(toScheduleRecord);
+  }
+
+  async setSchedulePaused(name: string, paused: boolean, nextRunAt?: number | null): Promise<boolean> {
+    await this.#ensureReady();
+    const result = await this.#pool.query(this.#sql.setSchedulePaused, [
+      name,
+      paused,
+      nextRunAt !== undefined,
+      nextRunAt ?? null,
+    ]);
+    return result.rowCount === 1;
+  }
+
+  async tickSchedule(tick: ScheduleTick, now: number): Promise<boolean> {
+    await this.#ensureReady();
+    const { name, expectedNextRunAt, newNextRunAt, job } = tick;
+    if (job === null) {
+      const result = await this.#pool.query(this.#sql.advanceSchedule, [
+        name,
+        newNextRunAt,
+        now,
+        expectedNextRunAt,
+      ]);
+      return result.rowCount === 1;
+    }
+    const { rows } = await this.#pool.query<{ won: number; woke: number }>(this.#sql.tickSchedule, [
+      name,
+      newNextRunAt,
+      now,
+      expectedNextRunAt,
+      job.name,
+      job.queue,
+      job.payload,
+      job.priority,
+      job.runAt,
+      job.maxAttempts,
+      job.timeoutMs,
+      job.uniqueKey ?? null,
+      job.backoff ?? null,
+      this.#channel,
+      this.#self,
+    ]);
+    if ((rows[0]?.woke ?? 0) > 0) this.#wake.notifySoon();
+    return rows[0]?.won === 1;
+  }
+
+  async acquireLeadership(owner: string, ttlMs: number, now: number): Promise<boolean> {
+    await this.#ensureReady();
+    const { rows } = await this.#pool.query(this.#sql.acquireLeadership, [owner, now + ttlMs, now]);
+    return rows.length === 1;
+  }
+
+  async releaseLeadership(owner: string): Promise<void> {
+    await this.#ensureReady();
+    await this.#pool.query(this.#sql.releaseLeadership, [owner]);
+  }
+
+  /**
+   * Completes a running job through the application's transaction `tx` (as for `insert`): the job is completed if
+   * and only if that transaction commits. False if `owner` no longer holds the job's lease; the caller should then
+   * roll back.
+   */
+  async completeWithin(tx: unknown, owner: string, id: JobId, now: number): Promise<boolean> {
+    const run = this.#txRunner(tx, 'completeWithin');
+    await this.#ensureReady();
+    const { rows } = await run(this.#sql.completeWithin, [toKey(id), owner, now]);
+    return rows.length === 1;
+  }
+
+  /**
+   * Calls `listener` on the next microtask after this instance inserts or hands back work, and when another
+   * process's write commits (LISTEN/NOTIFY; while the notification connection is down, every `pollIntervalMs`).
+   */
+  onWake(listener: () => void): () => void {
+    return this.#wake.subscribe(listener);
+  }
+
+  /**
+   * Stops listening and ends the pool the store created (a pool given in the options stays open). Safe to call
+   * twice; the store cannot be used afterwards.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await Promise.all([this.#wake.close(), this.#pool.end()]);
+    })();
+    return this.#closing;
+  }
+
+  /** The same as {@link PostgresStore.close}, for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** Inserts through `run`, resolving duplicates the single statement could not (see INSERT_JOBS). */
+  async #insertBatch(
+    run: StatementRunner,
+    jobs: readonly NewJob[],
+    payload: string,
+  ): Promise<InsertResult[]> {
+    const createdAt = Date.now();
+    const { rows } = await run(this.#sql.insertJobs, [
+      toArrayLiteral(jobs.map((j) => j.name)),
+      toArrayLiteral(jobs.map((j) => j.queue)),
+      toArrayLiteral(jobs.map((j) => j.payload)),
+      toArrayLiteral(jobs.map((j) => j.priority)),
+      toArrayLiteral(jobs.map((j) => j.runAt)),
+      toArrayLiteral(jobs.map((j) => j.maxAttempts)),
+      toArrayLiteral(jobs.map((j) => j.timeoutMs)),
+      toArrayLiteral(jobs.map((j) => j.uniqueKey)),
+      toArrayLiteral(jobs.map((j) => j.backoff)),
+      createdAt,
+      this.#channel,
+      payload,
+    ]);
+    const results: (InsertResult | undefined)[] = rows.map((row) =>
+      row.id === null
+        ? undefined
+        : { id: String(row.id), outcome: row.inserted === true ? 'inserted' : 'duplicate' },
+    );
+    // Holders committed by another transaction after this statement's snapshot (a race on the same key): look them
+    // up. Rare, so a second round trip only then. If a holder finished meanwhile, the key is free: insert again.
+    for (let attempt = 0; results.includes(undefined); attempt++) {
+      const open = jobs.filter((_, i) => results[i] === undefined);
+      if (attempt >= DUPLICATE_RESOLUTION_TRIES) {
+        throw new HostworkError(
+          ErrorCodes.STORE_FAILED,
+          `${this.#where}: could not resolve the live holder of unique key(s) ${open.map((j) => JSON.stringify(j.uniqueKey)).join(', ')}; the key kept changing hands. Try again.`,
+        );
+      }
+      const keys = open.map((j) => j.uniqueKey);
+      const live = await run(this.#sql.selectLiveJobsByUniqueKey, [toArrayLiteral(keys)]);
+      const holders = new Map(live.rows.map((r) => [String(r.unique_key), String(r.id)]));
+      const missing: number[] = [];
+      results.forEach((result, i) => {
+        if (result !== undefined) return;
+        const holder = holders.get(String(jobs[i]!.uniqueKey));
+        if (holder === undefined) missing.push(i);
+        else results[i] = { id: holder, outcome: 'duplicate' };
+      });
+      if (missing.length > 0) {
+        const again = await this.#insertBatch(
+          run,
+          missing.map((i) => jobs[i]!),
+          payload,
+        );
+        missing.forEach((i, n) => {
+          results[i] = again[n];
+        });
+      }
+    }
+    return results as InsertResult[];
+  }
+
+  async #migrate(): Promise<void> {
+    const current = await this.#schemaVersion();
+    if (current > SCHEMA_VERSION) {
+      throw new HostworkError(
+        ErrorCodes.STORE_OPEN,
+        `${this.#where}: the schema has version ${current}, written by a newer Hostwork; this version understands up to ${SCHEMA_VERSION}. Fix: upgrade Hostwork, or use another schema.`,
+      );
+    }
+    if (current === SCHEMA_VERSION) return;
+    if (!this.#options.migrate) {
+      throw new HostworkError(
+        ErrorCodes.STORE_OPEN,
+        `${this.#where}: the schema is at version ${current}, this Hostwork needs ${SCHEMA_VERSION}, and the store was created with migrate: false. Fix: apply the migrations (\`hostwork-postgres migrate --schema ${this.schema}\`, or review \`hostwork-postgres sql --schema ${this.schema}\` and run it), or create the store with migrate: true.`,
+      );
+    }
+    const script = migrationSql(this.schema);
+    await this.#pool.withClient('migrate', async (client) => {
+      try {
+        // A simple (unprepared) query: the script is several statements, with its own BEGIN and COMMIT.
+        await client.query(script);
+      } catch (error) {
+        // A failed statement leaves the script's transaction open and aborted on this connection: end it.
+        await client.query('ROLLBACK').catch(() => {});
+        throw error;
+      }
+    });
+  }
+
+  /** The schema's version, 0 before the first migration. */
+  async #schemaVersion(): Promise<number> {
+    try {
+      const { rows } = await this.#pool.query<{ version: number | null }>(this.#sql.schemaVersion, []);
+      return rows[0]?.version ?? 0;
+    } catch (error) {
+      if (
+        error instanceof pg.DatabaseError &&
+        (error.code === UNDEFINED_TABLE || error.code === INVALID_SCHEMA_NAME)
+      )
+        return 0;
+      throw error;
+    }
+  }
+
+  /** Migrates on first use; afterwards costs one check of a flag. */
+  async #ensureReady(): Promise<void> {
+    if (this.#ready && this.#closing === undefined) return;
+    this.#assertOpen();
+    await this.migrate();
+  }
+
+  #runner: StatementRunner = (statement, values) => this.#pool.query(statement, values);
+
+  #txRunner(tx: unknown, method: string): StatementRunner {
+    this.#assertOpen();
+    return transactionRunner(tx, `${this.#where} ${method}`);
+  }
+
+  #assertOpen(): void {
+    if (this.#closing !== undefined) throw this.#closedError();
+  }
+
+  #closedError(): HostworkError {
+    return new HostworkError(ErrorCodes.HOST_STATE, `${this.#where} is closed; it cannot be used again.`);
+  }
+}
+
+/** Creates the PostgreSQL job store; it connects on first use. */
+export function postgresStore(options: PostgresStoreOptions = {}): PostgresStore {
+  return new PostgresStore(options);
+}
+
+/** A count for LIMIT/OFFSET: a non-negative integer, with Infinity as "no limit". */
+function asCount(n: number): number {
+  if (Number.isNaN(n) || n <= 0) return 0;
+  return Number.isFinite(n) ? Math.floor(n) : Number.MAX_SAFE_INTEGER;
+}

@@ -1,0 +1,449 @@
+/**
+ * Every SQL statement of the PostgreSQL job store, one constant each, and {@link buildStatements}, which substitutes
+ * the schema once per store and names each statement so the driver prepares it once per connection.
+ *
+ * Conventions:
+ * - `{schema}` stands for the store's quoted schema; `$n` are bind parameters, with an explicit cast wherever the
+ *   type could not be inferred, so the plan is the same for every driver (node-postgres, postgres.js).
+ * - Times are bigint ms since the epoch (the interface's unit, so no conversion on the hot paths).
+ * - A batch (jobs, settlements, ids) is one statement over `unnest` of arrays, never one statement per row.
+ * - Every statement that changes a running job checks `lease_owner`, so a worker that lost its lease (recovered,
+ *   perhaps re-claimed elsewhere) changes nothing. `lease_owner` is set exactly while a job runs (a claim sets it,
+ *   every way out of running clears it), so the batch statements (settle, renew) match on it alone, by id: a
+ *   `state = 'running'` there would let the planner walk the lease index (a partial index of running jobs, crowded
+ *   with dead entries between vacuums) instead of the primary key, which we measured at 15 ms instead of 2 per batch.
+ * - Wake-ups: `pg_notify` sits in the same statement as the write, so it is delivered if and only if the write
+ *   commits. A `wake` CTE runs only because the final SELECT reads it (a plain SELECT CTE nobody reads is skipped).
+ *   The payload names the sending store instance, whose own listener skips it (it woke its listeners in-process).
+ * - Ids leave the database as text (`id::text`): the interface's ids are strings, and no precision is ever at stake.
+ */
+import { quoteSchema, statementName } from './schema-names.ts';
+
+/**
+ * Inserts a batch of jobs in order and reports, per job, its id and whether it was inserted.
+ *
+ * Ids are drawn first (`nextval`, in input order) so each input row knows its id whether or not it is stored.
+ * `ON CONFLICT DO NOTHING` skips a job whose unique key a live job holds, including one inserted earlier in the same
+ * batch (the first wins). A skipped job resolves to the holder: a row of this batch, else the live row this
+ * statement's snapshot sees. A holder committed by another transaction after that snapshot stays unresolved (null
+ * id); the store then looks it up with {@link SELECT_LIVE_JOBS_BY_UNIQUE_KEY}.
+ *
+ * $1..$9 arrays, one element per job; $10 created_at; $11 channel; $12 payload.
+ */
+export const INSERT_JOBS = `
+  WITH input AS (
+    SELECT nextval('{schema}.jobs_id_seq') AS id, t.*
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::bigint[], $6::integer[], $7::bigint[],
+                $8::text[], $9::text[])
+      WITH ORDINALITY AS t (name, queue, payload, priority, run_at, max_attempts, timeout_ms, unique_key, backoff, ord)
+  ),
+  inserted AS (
+    INSERT INTO {schema}.jobs
+      (id, name, queue, payload, state, priority, run_at, max_attempts, timeout_ms, unique_key, backoff, created_at)
+    SELECT id, name, queue, payload, 'pending', priority, run_at, max_attempts, timeout_ms, unique_key, backoff,
+           $10::bigint
+    FROM input
+    ORDER BY ord
+    ON CONFLICT DO NOTHING
+    RETURNING id, unique_key
+  ),
+  wake AS (
+    SELECT pg_notify($11, $12) FROM inserted LIMIT 1
+  )
+  SELECT COALESCE(mine.id, batch.id, live.id)::text AS id,
+         mine.id IS NOT NULL AS inserted,
+         (SELECT count(*) FROM wake) AS woke
+  FROM input
+  LEFT JOIN inserted AS mine ON mine.id = input.id
+  LEFT JOIN inserted AS batch ON mine.id IS NULL AND batch.unique_key = input.unique_key
+  LEFT JOIN {schema}.jobs AS live ON mine.id IS NULL AND batch.id IS NULL
+    AND live.unique_key = input.unique_key AND live.state IN ('pending', 'running')
+  ORDER BY input.ord`;
+
+/** The live (pending or running) jobs holding the given unique keys; matches the partial unique index. */
+export const SELECT_LIVE_JOBS_BY_UNIQUE_KEY = `
+  SELECT id::text AS id, unique_key FROM {schema}.jobs
+  WHERE unique_key = ANY($1::text[]) AND state IN ('pending', 'running')`;
+
+/**
+ * Claims the next due jobs of a queue, in one round trip:
+ * - `due` walks the claim index in claim order and locks up to $3 rows, skipping rows another claimer holds (so
+ *   concurrent claimers never wait for, nor get, the same job). MATERIALIZED: the locked set is computed once.
+ * - `claimed` leases them.
+ * - `later`: when fewer than $3 were due, the earliest future run time of the queue, so an idle worker sleeps
+ *   exactly until then. It reads the statement's snapshot, where the claimed rows are still pending; they are due
+ *   (run_at <= now) and `run_at > now` leaves them out.
+ * - The LEFT JOIN returns one row with null job columns when nothing was claimed, so `next_run_at` always arrives.
+ *
+ * $1 queue, $2 now, $3 limit, $4 owner, $5 lease expiry. Read as arrays: the columns of the final SELECT, in order.
+ */
+export const CLAIM_JOBS = `
+  WITH due AS MATERIALIZED (
+    SELECT id FROM {schema}.jobs
+    WHERE state = 'pending' AND queue = $1 AND run_at <= $2::bigint
+    ORDER BY priority DESC, run_at, id
+    LIMIT $3::bigint
+    FOR UPDATE SKIP LOCKED
+  ),
+  claimed AS (
+    UPDATE {schema}.jobs AS j
+    SET state = 'running', attempt = j.attempt + 1, lease_owner = $4, lease_expires_at = $5::bigint
+    FROM due
+    WHERE j.id = due.id
+    RETURNING j.id, j.name, j.queue, j.payload, j.priority, j.run_at, j.attempt, j.max_attempts, j.timeout_ms,
+              j.backoff, j.created_at
+  ),
+  later AS (
+    SELECT CASE WHEN (SELECT count(*) FROM claimed) < $3::bigint THEN (
+      SELECT min(run_at) FROM {schema}.jobs
+      WHERE state = 'pending' AND queue = $1 AND run_at > $2::bigint
+    ) END AS next_run_at
+  )
+  SELECT c.id::text, c.name, c.queue, c.payload, c.priority, c.attempt, c.max_attempts, c.timeout_ms, c.backoff,
+         c.created_at, later.next_run_at
+  FROM later
+  LEFT JOIN claimed AS c ON true
+  ORDER BY c.priority DESC, c.run_at, c.id`;
+
+/**
+ * Writes a batch of settlements of every kind in one statement, from parallel arrays (one element per settlement):
+ * - completed, dead, cancelled: finished at $6 (dead appends its error);
+ * - retry: back to pending at its run time with its error appended;
+ * - release: back to pending at its run time, the attempt given back.
+ * A retried or released job an operator asked to cancel while it ran is cancelled instead of run again.
+ * When $9 (the batch holds retries or releases), other processes are woken: jobs handed back at shutdown must not
+ * wait for another worker's poll.
+ *
+ * $1 owner; $2 ids; $3 kinds; $4 run times (null but for retry/release); $5 errors as JSON (null but for
+ * retry/dead); $6 now; $7 channel; $8 payload; $9 wake.
+ */
+export const SETTLE_JOBS = `
+  WITH settled AS (
+    UPDATE {schema}.jobs AS j
+    SET state = CASE
+          WHEN s.kind IN ('completed', 'dead', 'cancelled') THEN s.kind
+          WHEN j.cancel_requested THEN 'cancelled'
+          ELSE 'pending' END,
+        finished_at = CASE
+          WHEN s.kind IN ('completed', 'dead', 'cancelled') OR j.cancel_requested THEN $6::bigint END,
+        run_at = COALESCE(s.run_at, j.run_at),
+        attempt = CASE WHEN s.kind = 'release' THEN j.attempt - 1 ELSE j.attempt END,
+        errors = CASE WHEN s.error IS NULL THEN j.errors ELSE j.errors || jsonb_build_array(s.error::jsonb) END,
+        lease_owner = NULL,
+        lease_expires_at = NULL
+    FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::text[]) AS s (id, kind, run_at, error)
+    WHERE j.id = s.id AND j.lease_owner = $1
+    RETURNING j.id
+  ),
+  wake AS (
+    SELECT pg_notify($7, $8) WHERE $9::boolean AND EXISTS (SELECT FROM settled)
+  )
+  SELECT (SELECT count(*) FROM settled) AS settled, (SELECT count(*) FROM wake) AS woke`;
+
+/**
+ * Extends the leases the owner still holds, in one statement:
+ * - `held`: which of the ids this owner holds (the rest are lost), and which were asked to cancel;
+ * - `locked` skips rows another transaction has locked, typically a `completeWithin` whose application transaction
+ *   is still open: waiting for it would hold up the renewal of every other job of this worker (and their leases
+ *   could expire meanwhile). Such a job is neither extended nor lost this time; the next heartbeat tries again.
+ * $1 ids, $2 owner, $3 new expiry.
+ */
+export const RENEW_LEASES = `
+  WITH held AS (
+    SELECT id, cancel_requested FROM {schema}.jobs
+    WHERE id = ANY($1::bigint[]) AND lease_owner = $2
+  ),
+  locked AS MATERIALIZED (
+    SELECT j.id FROM {schema}.jobs AS j
+    WHERE j.id IN (SELECT id FROM held) AND j.lease_owner = $2
+    FOR UPDATE SKIP LOCKED
+  ),
+  renewed AS (
+    UPDATE {schema}.jobs AS j SET lease_expires_at = $3::bigint
+    FROM locked
+    WHERE j.id = locked.id
+    RETURNING j.id
+  )
+  SELECT held.id::text AS id, held.cancel_requested, (SELECT count(*) FROM renewed) AS renewed
+  FROM held`;
+
+/**
+ * Returns jobs whose lease expired to pending (to dead after their last attempt; to cancelled if an operator asked),
+ * recording a 'lease-expired' error for the attempt that was running. A job locked by another transaction (a
+ * `completeWithin` not yet committed, a settle in flight) is skipped, so maintenance never waits behind an
+ * application's transaction; the next pass sees it again. Wakes other processes when a job is pending again.
+ * $1 now, $2 channel, $3 payload.
+ */
+export const RECOVER_EXPIRED_LEASES = `
+  WITH expired AS MATERIALIZED (
+    SELECT id FROM {schema}.jobs
+    WHERE state = 'running' AND lease_expires_at < $1::bigint
+    FOR UPDATE SKIP LOCKED
+  ),
+  recovered AS (
+    UPDATE {schema}.jobs AS j
+    SET state = CASE
+          WHEN j.cancel_requested THEN 'cancelled'
+          WHEN j.attempt < j.max_attempts THEN 'pending'
+          ELSE 'dead' END,
+        run_at = CASE WHEN NOT j.cancel_requested AND j.attempt < j.max_attempts THEN $1::bigint ELSE j.run_at END,
+        finished_at = CASE WHEN NOT j.cancel_requested AND j.attempt < j.max_attempts THEN NULL ELSE $1::bigint END,
+        errors = j.errors || jsonb_build_array(jsonb_build_object(
+          'attempt', j.attempt,
+          'at', $1::bigint,
+          'message', 'lease of worker ' || j.lease_owner || ' expired; the worker probably crashed',
+          'kind', 'lease-expired')),
+        lease_owner = NULL,
+        lease_expires_at = NULL
+    FROM expired
+    WHERE j.id = expired.id
+    RETURNING j.state
+  ),
+  wake AS (
+    SELECT pg_notify($2, $3) FROM recovered WHERE state = 'pending' LIMIT 1
+  )
+  SELECT (SELECT count(*) FROM recovered) AS recovered, (SELECT count(*) FROM wake) AS woke`;
+
+/** $1 id, $2 progress (JSON text). */
+export const UPDATE_PROGRESS = `
+  UPDATE {schema}.jobs SET progress = $2
+  WHERE id = $1::bigint AND state = 'running'`;
+
+/**
+ * cancel, in one statement: `target` locks the job and reads its current state (a concurrent claim or settle is
+ * waited for, and later ones skip or wait for this lock); then a pending job is cancelled, a running one flagged for
+ * its worker to learn at the next renewal. No row: not found. $1 id, $2 now.
+ */
+export const CANCEL_JOB = `
+  WITH target AS (
+    SELECT id, state FROM {schema}.jobs WHERE id = $1::bigint FOR UPDATE
+  ),
+  cancelled AS (
+    UPDATE {schema}.jobs AS j SET state = 'cancelled', finished_at = $2::bigint
+    FROM target
+    WHERE j.id = target.id AND target.state = 'pending'
+    RETURNING j.id
+  ),
+  flagged AS (
+    UPDATE {schema}.jobs AS j SET cancel_requested = true
+    FROM target
+    WHERE j.id = target.id AND target.state = 'running'
+    RETURNING j.id
+  )
+  SELECT target.state, (SELECT count(*) FROM cancelled) + (SELECT count(*) FROM flagged) AS changed
+  FROM target`;
+
+/**
+ * retry of a dead or cancelled job: fresh attempts, history kept. Refused (no row) when a live job now holds the same
+ * unique key; a holder inserted concurrently makes the unique index refuse it instead (the store reads that as
+ * false). $1 id, $2 now, $3 channel, $4 payload.
+ */
+export const RETRY_FINISHED_JOB = `
+  WITH retried AS (
+    UPDATE {schema}.jobs AS j
+    SET state = 'pending', attempt = 0, run_at = $2::bigint, finished_at = NULL, cancel_requested = false,
+        progress = NULL, lease_owner = NULL, lease_expires_at = NULL
+    WHERE j.id = $1::bigint AND j.state IN ('dead', 'cancelled')
+      AND NOT EXISTS (
+        SELECT FROM {schema}.jobs AS live
+        WHERE live.unique_key = j.unique_key AND live.state IN ('pending', 'running'))
+    RETURNING j.id
+  ),
+  wake AS (
+    SELECT pg_notify($3, $4) FROM retried
+  )
+  SELECT (SELECT count(*) FROM retried) AS retried, (SELECT count(*) FROM wake) AS woke`;
+
+const JOB_COLUMNS = `
+  id::text AS id, name, queue, state, payload, priority, attempt, max_attempts, timeout_ms, run_at, unique_key,
+  lease_owner, lease_expires_at, cancel_requested, progress, errors, created_at, finished_at`;
+
+/** $1 id. */
+export const SELECT_JOB = `
+  SELECT ${JOB_COLUMNS}
+  FROM {schema}.jobs
+  WHERE id = $1::bigint`;
+
+/** A page of jobs, newest first (a backward walk of the primary key); a null filter matches everything. */
+export const LIST_JOBS = `
+  SELECT ${JOB_COLUMNS}
+  FROM {schema}.jobs AS j
+  WHERE j.id < $1::bigint
+    AND ($2::text IS NULL OR queue = $2)
+    AND ($3::text IS NULL OR state = $3)
+    AND ($4::text IS NULL OR name = $4)
+  -- j.id, the bigint key: a bare \`id\` would be the text output column, and order '9' after '10'.
+  ORDER BY j.id DESC
+  LIMIT $5::bigint`;
+
+export const COUNT_JOBS = `
+  SELECT queue, state, count(*) AS count FROM {schema}.jobs
+  GROUP BY queue, state
+  ORDER BY queue, state`;
+
+/** Deletes the jobs matching a filter (a null value matches everything), never a running one. */
+export const PURGE_JOBS = `
+  DELETE FROM {schema}.jobs
+  WHERE state <> 'running'
+    AND ($1::text IS NULL OR queue = $1)
+    AND ($2::text IS NULL OR state = $2)
+    AND ($3::text IS NULL OR name = $3)`;
+
+/**
+ * Deletes up to $3 completed jobs, oldest first, that finished before $1 or are not among the newest $2. The inner
+ * query finds the newest job past that count on the prune index, ordered by (finished_at, id) so jobs finished in the
+ * same millisecond are counted exactly. SKIP LOCKED: pruning never waits for (nor blocks) anyone.
+ */
+export const PRUNE_COMPLETED_JOBS = `
+  DELETE FROM {schema}.jobs
+  WHERE id IN (
+    SELECT id FROM {schema}.jobs
+    WHERE state = 'completed'
+      AND (finished_at < $1::bigint
+        OR (finished_at, id) <= (
+          SELECT finished_at, id FROM {schema}.jobs
+          WHERE state = 'completed'
+          ORDER BY finished_at DESC, id DESC
+          LIMIT 1 OFFSET $2::bigint))
+    ORDER BY finished_at, id
+    LIMIT $3::bigint
+    FOR UPDATE SKIP LOCKED)`;
+
+/**
+ * Creates schedules, or updates them keeping their paused flag, and their next run unless the timing changed or
+ * there was none. $1..$4 arrays, one element per schedule (names unique).
+ */
+export const UPSERT_SCHEDULES = `
+  INSERT INTO {schema}.schedules AS s (name, cron, timezone, paused, next_run_at)
+  SELECT name, cron, timezone, false, next_run_at
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS t (name, cron, timezone, next_run_at)
+  ON CONFLICT (name) DO UPDATE
+  SET next_run_at = CASE
+        WHEN s.cron IS DISTINCT FROM excluded.cron
+          OR s.timezone IS DISTINCT FROM excluded.timezone
+          OR s.next_run_at IS NULL
+        THEN excluded.next_run_at
+        ELSE s.next_run_at END,
+      cron = excluded.cron,
+      timezone = excluded.timezone`;
+
+export const LIST_SCHEDULES = `
+  SELECT name, cron, timezone, paused, next_run_at, last_run_at FROM {schema}.schedules
+  ORDER BY name`;
+
+/** Pauses or resumes a schedule; its next run changes only when $3. $1 name, $2 paused, $4 next run. */
+export const SET_SCHEDULE_PAUSED = `
+  UPDATE {schema}.schedules
+  SET paused = $2::boolean,
+      next_run_at = CASE WHEN $3::boolean THEN $4::bigint ELSE next_run_at END
+  WHERE name = $1`;
+
+/**
+ * Compare-and-set of a schedule's next tick: changes its row only for the caller that read the current tick (a
+ * concurrent caller waits for the row lock, re-reads the row and no longer matches). $1 name, $2 new next run,
+ * $3 now, $4 expected next run.
+ */
+export const ADVANCE_SCHEDULE = `
+  UPDATE {schema}.schedules
+  SET next_run_at = $2::bigint, last_run_at = $3::bigint
+  WHERE name = $1 AND next_run_at = $4::bigint AND NOT paused`;
+
+/**
+ * {@link ADVANCE_SCHEDULE} and the insert of the tick's job, as one statement (so one transaction): the job is
+ * inserted only by the caller whose compare-and-set won. $5..$13 the job, $14 channel, $15 payload.
+ */
+export const TICK_SCHEDULE = `
+  WITH advanced AS (
+    UPDATE {schema}.schedules
+    SET next_run_at = $2::bigint, last_run_at = $3::bigint
+    WHERE name = $1 AND next_run_at = $4::bigint AND NOT paused
+    RETURNING name
+  ),
+  inserted AS (
+    INSERT INTO {schema}.jobs
+      (name, queue, payload, state, priority, run_at, max_attempts, timeout_ms, unique_key, backoff, created_at)
+    SELECT $5::text, $6::text, $7::text, 'pending', $8::integer, $9::bigint, $10::integer, $11::bigint, $12::text,
+           $13::text, $3::bigint
+    FROM advanced
+    ON CONFLICT DO NOTHING
+    RETURNING id
+  ),
+  wake AS (
+    SELECT pg_notify($14, $15) FROM inserted
+  )
+  SELECT (SELECT count(*) FROM advanced) AS won, (SELECT count(*) FROM wake) AS woke`;
+
+/**
+ * Takes the maintenance leadership if it is free, expired, or already ours; returns a row only on success. Two
+ * processes racing on a missing row: one inserts, the other waits for it and then sees a live foreign owner.
+ * $1 owner, $2 expiry, $3 now.
+ */
+export const ACQUIRE_LEADERSHIP = `
+  INSERT INTO {schema}.leader AS l (name, owner, expires_at) VALUES ('maintenance', $1, $2::bigint)
+  ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+  WHERE l.owner = excluded.owner OR l.expires_at < $3::bigint
+  RETURNING owner`;
+
+/** Gives the leadership up (graceful shutdown). $1 owner. */
+export const RELEASE_LEADERSHIP = `
+  DELETE FROM {schema}.leader WHERE name = 'maintenance' AND owner = $1`;
+
+/** Completes a running job inside the caller's transaction; a row only if the owner still holds it. $1 id, $2 owner, $3 now. */
+export const COMPLETE_WITHIN = `
+  UPDATE {schema}.jobs
+  SET state = 'completed', finished_at = $3::bigint, lease_owner = NULL, lease_expires_at = NULL
+  WHERE id = $1::bigint AND lease_owner = $2 AND state = 'running'
+  RETURNING id::text AS id`;
+
+/** The schema version; fails with undefined_table or invalid_schema_name before the first migration. */
+export const SCHEMA_VERSION = `
+  SELECT max(version) AS version FROM {schema}.migrations`;
+
+/** A statement ready for the driver: its text for one schema, and the name it is prepared under. */
+export interface Statement {
+  /** What it does, for warnings ('claim', 'settle', ...). */
+  readonly label: string;
+  readonly name: string;
+  readonly text: string;
+}
+
+/** Every statement of the store, for one schema. */
+export type Statements = ReturnType<typeof buildStatements>;
+
+/** The statements for `schema` (already validated), each substituted and named once. */
+export function buildStatements(schema: string) {
+  const at = (label: string, sql: string): Statement => {
+    const text = substituteSchema(sql, schema);
+    return { label, name: statementName(text), text };
+  };
+  return {
+    insertJobs: at('insert', INSERT_JOBS),
+    selectLiveJobsByUniqueKey: at('insert (duplicate lookup)', SELECT_LIVE_JOBS_BY_UNIQUE_KEY),
+    claimJobs: at('claim', CLAIM_JOBS),
+    settleJobs: at('settle', SETTLE_JOBS),
+    renewLeases: at('renew', RENEW_LEASES),
+    recoverExpiredLeases: at('recoverExpired', RECOVER_EXPIRED_LEASES),
+    updateProgress: at('progress', UPDATE_PROGRESS),
+    cancelJob: at('cancel', CANCEL_JOB),
+    retryFinishedJob: at('retry', RETRY_FINISHED_JOB),
+    selectJob: at('get', SELECT_JOB),
+    listJobs: at('list', LIST_JOBS),
+    countJobs: at('counts', COUNT_JOBS),
+    purgeJobs: at('purge', PURGE_JOBS),
+    pruneCompletedJobs: at('prune', PRUNE_COMPLETED_JOBS),
+    upsertSchedules: at('upsertSchedules', UPSERT_SCHEDULES),
+    listSchedules: at('listSchedules', LIST_SCHEDULES),
+    setSchedulePaused: at('setSchedulePaused', SET_SCHEDULE_PAUSED),
+    advanceSchedule: at('tickSchedule', ADVANCE_SCHEDULE),
+    tickSchedule: at('tickSchedule', TICK_SCHEDULE),
+    acquireLeadership: at('acquireLeadership', ACQUIRE_LEADERSHIP),
+    releaseLeadership: at('releaseLeadership', RELEASE_LEADERSHIP),
+    completeWithin: at('completeWithin', COMPLETE_WITHIN),
+    schemaVersion: at('migrate (version check)', SCHEMA_VERSION),
+  };
+}
+
+/** Replaces every `{schema}` with the quoted schema name. */
+export function substituteSchema(sql: string, schema: string): string {
+  return sql.replaceAll('{schema}', quoteSchema(schema));
+}

@@ -1,0 +1,135 @@
+/**
+ * The schema: concurrent migrations, the script a DBA applies by hand, migrate: false, a newer schema, and the
+ * catalogue (index comments, the claim plan).
+ */
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import { ErrorCodes, HostworkError } from 'hostwork';
+import pg from 'pg';
+import { migrationSql, SCHEMA_VERSION } from '../src/migrations.ts';
+import { adminPool, DATABASE_URL, describeWithDatabase } from './support/database.ts';
+import { job, useSchemas } from './support/stores.ts';
+
+async function versions(schema: string): Promise<number[]> {
+  const { rows } = await adminPool().query<{ version: number }>(
+    `SELECT version FROM "${schema}".migrations ORDER BY version`,
+  );
+  return rows.map((r) => r.version);
+}
+
+function isStoreOpenError(pattern: RegExp): (error: unknown) => boolean {
+  return (error) => {
+    assert.ok(error instanceof HostworkError, `a HostworkError, got ${String(error)}`);
+    assert.equal(error.code, ErrorCodes.STORE_OPEN);
+    assert.match(error.message, pattern);
+    return true;
+  };
+}
+
+await describeWithDatabase('schema and migrations (PostgreSQL)', () => {
+  const stores = useSchemas();
+
+  it('4 stores migrating a fresh schema at once: all succeed, each version applied once', async () => {
+    const schema = stores.schema();
+    const racing = [1, 2, 3, 4].map(() => stores.at(schema));
+    await Promise.all(racing.map((s) => s.migrate()));
+    assert.deepEqual(await versions(schema), [SCHEMA_VERSION]);
+    const [r] = await racing[2]!.insert([job({ payload: '{"from":2}' })]);
+    for (const s of racing) assert.deepEqual((await s.get(r!.id))?.payload, { from: 2 });
+  });
+
+  it('migrationSql applies cleanly as one simple query, and again as a no-op', async () => {
+    const schema = stores.schema();
+    const script = migrationSql(schema);
+    const client = new pg.Client({ connectionString: DATABASE_URL });
+    client.on('notice', () => {}); // "already exists, skipping" on the second run
+    await client.connect();
+    try {
+      await client.query(script);
+      await client.query(script);
+    } finally {
+      await client.end();
+    }
+    assert.deepEqual(await versions(schema), [SCHEMA_VERSION]);
+    // A store that may not migrate accepts the schema the script made, and works on it.
+    const store = stores.at(schema, { migrate: false });
+    await store.migrate();
+    const [r] = await store.insert([job()]);
+    assert.equal(r?.outcome, 'inserted');
+  });
+
+  it('the script names only its own schema, with a lock key of its own', async () => {
+    const a = migrationSql('alpha');
+    assert.match(a, /^-- Hostwork job store: schema "alpha", version \d+\./);
+    assert.match(a, /pg_advisory_xact_lock\(-?\d+\)/);
+    assert.doesNotMatch(a, /\{schema\}|"hostwork"\./);
+    assert.notEqual(
+      a.match(/pg_advisory_xact_lock\((-?\d+)\)/)![1],
+      migrationSql('beta').match(/lock\((-?\d+)\)/)![1],
+    );
+    assert.throws(() => migrationSql('bad-name'), /schema must be/);
+  });
+
+  it('migrate: false refuses a schema that is missing or behind, naming the fix', async () => {
+    const store = stores.fresh({ migrate: false });
+    await assert.rejects(
+      store.migrate(),
+      isStoreOpenError(/migrate: false.*hostwork-postgres migrate --schema/),
+    );
+    await assert.rejects(store.insert([job()]), isStoreOpenError(/version 0/));
+  });
+
+  it('refuses a schema migrated by a newer Hostwork, and the script refuses it too', async () => {
+    const store = stores.fresh();
+    await store.migrate();
+    await adminPool().query(
+      `INSERT INTO "${store.schema}".migrations (version) VALUES (${SCHEMA_VERSION + 1})`,
+    );
+    const later = stores.peer(store);
+    await assert.rejects(later.migrate(), isStoreOpenError(/newer Hostwork/));
+    const client = await adminPool().connect();
+    try {
+      await assert.rejects(client.query(migrationSql(store.schema)), /migrated by a newer Hostwork/);
+    } finally {
+      await client.query('ROLLBACK');
+      client.release();
+    }
+  });
+
+  it('every index names its hot path in a comment', async () => {
+    const store = stores.fresh();
+    await store.migrate();
+    const { rows } = await adminPool().query<{ index: string; comment: string | null }>(
+      `SELECT c.relname AS index, obj_description(c.oid, 'pg_class') AS comment
+       FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE n.nspname = $1 AND c.relname LIKE 'jobs%'
+       ORDER BY c.relname`,
+      [store.schema],
+    );
+    assert.deepEqual(
+      rows.map((r) => r.index),
+      ['jobs_claim', 'jobs_lease', 'jobs_pkey', 'jobs_prune', 'jobs_unique_key'],
+    );
+    for (const r of rows) assert.ok(r.comment && r.comment.length > 10, `${r.index} has a comment`);
+  });
+
+  it('a claim walks the claim index, even with a large history of finished jobs', async () => {
+    const store = stores.fresh();
+    await store.migrate();
+    const s = `"${store.schema}"`;
+    await adminPool().query(
+      `INSERT INTO ${s}.jobs (name, queue, payload, state, priority, run_at, max_attempts, timeout_ms, created_at, finished_at)
+       SELECT 'old', 'default', '{}', 'completed', 0, 0, 1, 0, 0, g FROM generate_series(1, 20000) g`,
+    );
+    await store.insert(Array.from({ length: 50 }, () => job()));
+    await adminPool().query(`ANALYZE ${s}.jobs`);
+    const { rows } = await adminPool().query<{ 'QUERY PLAN': string }>(
+      `EXPLAIN SELECT id FROM ${s}.jobs
+       WHERE state = 'pending' AND queue = 'default' AND run_at <= 1
+       ORDER BY priority DESC, run_at, id LIMIT 100 FOR UPDATE SKIP LOCKED`,
+    );
+    const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
+    assert.match(plan, /Index Scan using jobs_claim/, plan);
+    assert.doesNotMatch(plan, /Sort|Seq Scan/, plan);
+  });
+});

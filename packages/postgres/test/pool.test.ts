@@ -1,0 +1,78 @@
+/**
+ * The pool under trouble: a query stuck waiting for a connection or running behind a lock is reported while it is
+ * stuck, and an idle connection killed by the server neither crashes the process nor breaks the next query.
+ */
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import { adminPool, describeWithDatabase } from './support/database.ts';
+import { job, useSchemas, waitUntil } from './support/stores.ts';
+
+await describeWithDatabase('pool trouble (PostgreSQL)', () => {
+  const stores = useSchemas();
+
+  it('warns while a query waits for a pool connection', async () => {
+    const seen: string[] = [];
+    const store = stores.fresh({ poolSize: 1, slowQueryWarningMs: 100, onWarning: (m) => seen.push(m) });
+    await store.migrate();
+    const held = await store.pool.connect();
+    let counted = false;
+    const counting = store.counts().then(() => {
+      counted = true;
+    });
+    try {
+      const warning = await waitUntil(
+        () => seen.find((m) => m.includes('has waited')),
+        'the waiting warning',
+      );
+      assert.match(
+        warning,
+        /counts has waited \d+\.\d s for a pool connection \(1 of 1 open, 0 idle, 1 waiting\)/,
+      );
+      assert.match(warning, /Raise poolSize/);
+      assert.equal(counted, false, 'reported while still waiting');
+    } finally {
+      held.release();
+    }
+    await counting;
+    assert.equal(seen.filter((m) => m.includes('has waited')).length, 1, 'one warning per wait');
+  });
+
+  it('warns while a query runs behind a lock another session holds', async () => {
+    const seen: string[] = [];
+    const store = stores.fresh({ slowQueryWarningMs: 100, onWarning: (m) => seen.push(m) });
+    await store.migrate();
+    const [inserted] = await store.insert([job()]);
+    const locker = await adminPool().connect();
+    try {
+      await locker.query('BEGIN');
+      await locker.query(`SELECT FROM "${store.schema}".jobs WHERE id = $1 FOR UPDATE`, [inserted!.id]);
+      const cancelling = store.cancel(inserted!.id, 1);
+      const warning = await waitUntil(
+        () => seen.find((m) => m.includes('has been running')),
+        'the running warning',
+      );
+      assert.match(warning, /PostgresStore \(schema "hw_test_\w+"\): cancel has been running for \d+\.\d s/);
+      assert.match(warning, /pg_locks/);
+      await locker.query('ROLLBACK');
+      assert.equal(await cancelling, 'cancelled');
+    } finally {
+      locker.release();
+    }
+  });
+
+  it('survives the server killing an idle pool connection, and reports it', async () => {
+    const seen: string[] = [];
+    const store = stores.fresh({ onWarning: (m) => seen.push(m) });
+    await store.migrate();
+    await store.counts();
+    // The store's idle pool connections: found by application name and by their last query, which names the schema.
+    const { rows } = await adminPool().query<{ pid: number }>(
+      `SELECT pg_terminate_backend(pid) AS pid FROM pg_stat_activity
+       WHERE application_name = 'hostwork' AND state = 'idle' AND query LIKE $1`,
+      [`%"${store.schema}"%`],
+    );
+    assert.ok(rows.length >= 1, 'an idle connection to kill');
+    await waitUntil(() => seen.some((m) => m.includes('an idle pool connection failed')), 'the warning');
+    assert.deepEqual(await store.counts(), [], 'the next query gets a new connection');
+  });
+});
