@@ -11,7 +11,7 @@
  * Hosts log at `warn` to stdout; the runner routes a child's stdout to its own stderr, so results travel over IPC only.
  */
 import { spawn } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -251,6 +251,18 @@ function mb(bytes: number): string {
   return (bytes / 2 ** 20).toFixed(1);
 }
 
+/** Linux only: the RSS split into anonymous memory, mapped files and shared memory (e.g. SQLite's WAL index). */
+function rssParts(): string {
+  try {
+    const status = readFileSync('/proc/self/status', 'utf8');
+    const kb = (key: string) =>
+      Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN);
+    return ` (anon ${(kb('RssAnon') / 1024).toFixed(1)}, file ${(kb('RssFile') / 1024).toFixed(1)}, shmem ${(kb('RssShmem') / 1024).toFixed(1)})`;
+  } catch {
+    return '';
+  }
+}
+
 /**
  * One worker processes 500,000 no-op jobs, enqueued in bulk (chunks of 1,000) by the same process while it runs, with
  * the backlog kept at or under 50,000. Completed jobs: `completedRetentionMs: 0` and `maxCompletedJobs: 10,000` (the
@@ -296,7 +308,7 @@ async function memoryFlat(store: StoreKind, dir: string): Promise<void> {
     const m = process.memoryUsage();
     const seconds = (performance.now() - t0) / 1000;
     progress(
-      `memory-flat: ${completed.toLocaleString('en')} completed after ${seconds.toFixed(1)} s (${Math.round(completed / seconds).toLocaleString('en')} jobs/s); after GC: rss ${rss.toFixed(1)} MB, heap used ${mb(m.heapUsed)} MB of ${mb(m.heapTotal)} MB, external ${mb(m.external)} MB; peak heap total so far ${mb(peakHeapTotal)} MB`,
+      `memory-flat: ${completed.toLocaleString('en')} completed after ${seconds.toFixed(1)} s (${Math.round(completed / seconds).toLocaleString('en')} jobs/s); after GC: rss ${rss.toFixed(1)} MB${rssParts()}, heap used ${mb(m.heapUsed)} MB of ${mb(m.heapTotal)} MB, external ${mb(m.external)} MB; peak heap total so far ${mb(peakHeapTotal)} MB`,
     );
     return rss;
   };
