@@ -23,7 +23,9 @@ export class JobAbortError extends Error {
  */
 export class AttemptContext implements JobContext {
   readonly job: ClaimedJob;
-  readonly controller = new AbortController();
+  /** Created on first use: most short jobs never look at their signal, and this object is per job. */
+  #controller: AbortController | undefined;
+  #abortReason: JobAbortError | undefined;
   readonly startedAt = performance.now();
   #logger: Logger | undefined;
   #scope: Scope | undefined;
@@ -64,7 +66,9 @@ export class AttemptContext implements JobContext {
     return this.job.maxAttempts;
   }
   get signal(): AbortSignal {
-    return this.controller.signal;
+    this.#controller ??= new AbortController();
+    if (this.#abortReason && !this.#controller.signal.aborted) this.#controller.abort(this.#abortReason);
+    return this.#controller.signal;
   }
 
   get logger(): Logger {
@@ -97,13 +101,14 @@ export class AttemptContext implements JobContext {
 
   /** Aborts the attempt's signal with a cause the engine understands. */
   abort(cause: AbortCause, message: string): void {
-    if (!this.controller.signal.aborted) this.controller.abort(new JobAbortError(cause, message));
+    if (this.#abortReason) return;
+    this.#abortReason = new JobAbortError(cause, message);
+    this.#controller?.abort(this.#abortReason);
   }
 
   /** Why the signal aborted, if it did. */
   get abortCause(): AbortCause | undefined {
-    const reason: unknown = this.controller.signal.reason;
-    return reason instanceof JobAbortError ? reason.abortCause : undefined;
+    return this.#abortReason?.abortCause;
   }
 
   /** Disposes the attempt's scope if one was created. */

@@ -701,7 +701,8 @@ export class JobWorker implements HostedService {
       return;
     }
     const r = this.#running.get(id);
-    if (r && !r.ctx.signal.aborted) this.#abort(r.queue, r.ctx, 'cancelled', 'cancelled by an operator');
+    if (r && r.ctx.abortCause === undefined)
+      this.#abort(r.queue, r.ctx, 'cancelled', 'cancelled by an operator');
   }
 
   /** Removes a prefetched job from its queue's buffer; returns it if it was there. */
