@@ -38,15 +38,18 @@ const KEYS = ['jobs', 'schedules', 'store', 'worker'];
 /** The configuration keys of the `Jobs` section (case-insensitive, as all configuration keys). */
 const CONFIGURATION_KEYS = ['Jobs:Sqlite:Path'];
 
-/** A typo in a `Jobs:` key (JOBS__SQLITE__PAHT) would silently use the default database: refuse it instead. */
+/**
+ * A typo in a `Jobs:Sqlite:` key (JOBS__SQLITE__PAHT) would silently use the default database: refuse it instead.
+ * Other `Jobs:` keys are left to the application (e.g. its own `Jobs:Postgres:ConnectionString`).
+ */
 function assertKnownConfigurationKeys(configuration: Configuration): void {
   const known = CONFIGURATION_KEYS.map((k) => k.toLowerCase());
   for (const key of configuration.keys()) {
     const lower = key.toLowerCase();
-    if (lower.startsWith('jobs:') && !known.includes(lower)) {
+    if (lower.startsWith('jobs:sqlite:') && !known.includes(lower)) {
       throw new HostworkError(
         ErrorCodes.UNKNOWN_OPTION,
-        `Unknown configuration key '${key}' (from ${configuration.origin(key)}). Known keys of the Jobs section: ${CONFIGURATION_KEYS.join(', ')}.`,
+        `Unknown configuration key '${key}' (from ${configuration.origin(key)}). Known keys of the Jobs:Sqlite section: ${CONFIGURATION_KEYS.join(', ')}.`,
       );
     }
   }
