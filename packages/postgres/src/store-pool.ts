@@ -22,6 +22,7 @@ export class StorePool {
   readonly #watch: SlowQueryWatch;
   readonly #where: string;
   readonly #warn: WarningListener;
+  readonly #guarded = new WeakSet<pg.Client>();
   #ended: Promise<void> | undefined;
 
   constructor(source: PoolSource, where: string, warn: WarningListener, slowQueryMs: number) {
@@ -39,6 +40,8 @@ export class StorePool {
           })
         : source.pool;
     this.pool.on('error', this.#onIdleError);
+    // 'connect' is emitted synchronously before the new connection is handed out: the only moment early enough.
+    this.pool.on('connect', this.#guard);
     this.#watch = new SlowQueryWatch(slowQueryMs, where, warn, () => ({
       totalCount: this.pool.totalCount,
       idleCount: this.pool.idleCount,
@@ -84,6 +87,7 @@ export class StorePool {
       if (this.#owned) await this.pool.end();
       // After end: an idle connection may still report its closing error, and it must stay handled.
       this.pool.off('error', this.#onIdleError);
+      this.pool.off('connect', this.#guard);
     })();
     return this.#ended;
   }
@@ -98,13 +102,15 @@ export class StorePool {
       throw error;
     }
     this.#watch.running(watched);
+    this.#guard(client);
     let broken: Error | undefined;
     try {
       return await work(client);
     } catch (error) {
-      // An SQL error leaves the connection usable; anything else (a cut connection, a protocol error) may not:
-      // handing it back with the error makes the pool discard it.
-      if (!(error instanceof pg.DatabaseError))
+      // An SQL error leaves the connection usable; anything else (a cut connection, a protocol error) may not, nor
+      // does a FATAL one (the server is ending this session): handing it back with the error makes the pool discard
+      // it rather than give a dying connection to the next query.
+      if (!(error instanceof pg.DatabaseError) || error.severity === 'FATAL')
         broken = error instanceof Error ? error : new Error(String(error));
       throw error;
     } finally {
@@ -113,6 +119,20 @@ export class StorePool {
     }
   }
 
+  /**
+   * Gives a connection an 'error' listener of its own, for good. pg-pool listens for errors only while a connection
+   * is idle; while it is checked out, a server ending the session (a restart, pg_terminate_backend) makes the client
+   * emit 'error' (the FATAL message, or the socket closing), possibly before the query's rejection has released it,
+   * or, for a new connection, in the same network read that completed the connection, before anyone could listen.
+   * An 'error' event nobody listens to crashes the process. This listener only keeps it alive: the query in flight
+   * rejects with the error anyway, and the pool discards the broken connection when it is released.
+   */
+  #guard = (client: pg.Client): void => {
+    if (this.#guarded.has(client)) return;
+    this.#guarded.add(client);
+    client.on('error', ignoreCheckedOutError);
+  };
+
   #onIdleError = (error: Error): void => {
     this.#warn(
       `${this.#where}: an idle pool connection failed; the pool replaces it on the next query.`,
@@ -120,3 +140,6 @@ export class StorePool {
     );
   };
 }
+
+/** See StorePool's guard: the error reaches whoever uses the connection through its query; nothing to do here. */
+function ignoreCheckedOutError(): void {}

@@ -41,9 +41,14 @@ interface Outcome {
   readonly settlement: Settlement;
   /** Already written by the handler's own transaction (`ctx.completeWithin`): report it, write nothing. */
   readonly written?: boolean;
+  /** Failed writes of this outcome alone while others succeeded; after a few it is given up. */
+  failures?: number;
   readonly ctx: AttemptContext;
   readonly durationMs: number;
 }
+
+/** How often one outcome may fail to be written while others succeed before it is given up (its lease then expires). */
+const MAX_OUTCOME_WRITE_FAILURES = 5;
 
 /** Pruning runs less often than recovery: it is housekeeping, not correctness. */
 const PRUNE_EVERY_MS = 60_000;
@@ -561,21 +566,26 @@ export class JobWorker implements HostedService {
       }
     }
     if (failed.length === 0) return;
-    if (failed.length === outcomes.filter((o) => !o.written).length) {
-      this.#log.error(
-        { err: lastError, count: failed.length },
-        `Writing ${failed.length} job outcome(s) failed; retrying in 500 ms`,
-      );
-      this.#outcomes.unshift(...failed);
-      setTimeout(() => this.#scheduleFlush(), 500).unref();
-      return;
-    }
+    const outage = failed.length === outcomes.filter((o) => !o.written).length;
+    const keep: Outcome[] = [];
     for (const o of failed) {
-      this.#jobLog.error(
-        { err: lastError, jobId: o.ctx.id, job: o.ctx.name },
-        `Could not write the outcome of job ${o.ctx.name}#${o.ctx.id}; it will run again once its lease expires`,
-      );
+      // During an outage every write fails: nothing says the outcome itself is bad, so it is kept for good.
+      if (!outage) o.failures = (o.failures ?? 0) + 1;
+      if ((o.failures ?? 0) < MAX_OUTCOME_WRITE_FAILURES) keep.push(o);
+      else {
+        this.#jobLog.error(
+          { err: lastError, jobId: o.ctx.id, job: o.ctx.name },
+          `Could not write the outcome of job ${o.ctx.name}#${o.ctx.id} after ${MAX_OUTCOME_WRITE_FAILURES} tries; it will run again once its lease expires`,
+        );
+      }
     }
+    if (keep.length === 0) return;
+    this.#log.error(
+      { err: lastError, count: keep.length },
+      `Writing ${keep.length} job outcome(s) failed; retrying in 500 ms`,
+    );
+    this.#outcomes.unshift(...keep);
+    setTimeout(() => this.#scheduleFlush(), 500).unref();
   }
 
   /** Emits the event of an outcome and logs it at a level that matches its gravity. */
@@ -667,6 +677,8 @@ export class JobWorker implements HostedService {
     // A job completed through the handler's own transaction is no longer ours to renew (nor lost when renewal fails).
     for (const [id, r] of this.#running) if (!r.ctx.completedWithin) ids.push(id);
     for (const q of this.#queues) for (const job of q.buffer) ids.push(job.id);
+    // Outcomes not yet written (the database was unreachable) keep their leases, so recovery does not rerun them.
+    for (const o of this.#outcomes) if (!o.written) ids.push(o.settlement.id);
     if (ids.length === 0) return;
     const { lost, cancelRequested } = await this.#store.renew(
       this.owner,
