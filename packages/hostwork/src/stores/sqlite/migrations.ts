@@ -94,11 +94,28 @@ export const SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;
 export type DatabaseKind =
   | { readonly kind: 'empty' }
   | { readonly kind: 'ours'; readonly version: number }
-  | { readonly kind: 'foreign'; readonly problem: string }
+  | {
+      readonly kind: 'foreign';
+      readonly problem: string /** True when another application's id marks it (certain without a re-check). */;
+      readonly marked: boolean;
+    }
   | { readonly kind: 'newer'; readonly version: number };
 
 /** Reads the header marker, version and (only without our marker) whether any table exists. Writes nothing. */
 export function inspectDatabase(db: DatabaseSync): DatabaseKind {
+  const found = readKind(db);
+  if (found.kind !== 'foreign' || found.marked || db.isTransaction) return found;
+  // Tables without our marker may be another process's migration caught between two reads (the header, then the
+  // table list): confirm under the write lock, where nobody can commit in between. Nothing is written.
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    return readKind(db);
+  } finally {
+    db.exec('ROLLBACK');
+  }
+}
+
+function readKind(db: DatabaseSync): DatabaseKind {
   const applicationId = Number(db.prepare('PRAGMA application_id').get()?.application_id ?? 0);
   const version = Number(db.prepare('PRAGMA user_version').get()?.user_version ?? 0);
   if (applicationId === APPLICATION_ID) {
@@ -106,12 +123,17 @@ export function inspectDatabase(db: DatabaseSync): DatabaseKind {
   }
   if (applicationId !== 0) {
     const hex = `0x${(applicationId >>> 0).toString(16).padStart(8, '0')}`;
-    return { kind: 'foreign', problem: `belongs to another application (its application_id is ${hex})` };
+    return {
+      kind: 'foreign',
+      marked: true,
+      problem: `belongs to another application (its application_id is ${hex})`,
+    };
   }
   const objects = Number(db.prepare('SELECT count(*) AS n FROM sqlite_schema').get()?.n ?? 0);
   if (objects > 0) {
     return {
       kind: 'foreign',
+      marked: false,
       problem: 'is a SQLite database of another application (it has tables but no Hostwork marker)',
     };
   }
@@ -140,15 +162,7 @@ export function assertUsable(found: DatabaseKind, path: string): void {
  * for its write lock, find nothing left to do. A database that is already current is only read.
  */
 export function applyMigrations(db: DatabaseSync, path: string): void {
-  // One read transaction, so the header and the table list come from the same snapshot: read apart, another process
-  // migrating in between would make a new file look like a foreign database (tables, no marker yet).
-  db.exec('BEGIN');
-  let before: DatabaseKind;
-  try {
-    before = inspectDatabase(db);
-  } finally {
-    db.exec('COMMIT');
-  }
+  const before = inspectDatabase(db);
   assertUsable(before, path);
   if (before.kind === 'ours' && before.version === SCHEMA_VERSION) return;
 
