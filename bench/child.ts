@@ -1,54 +1,54 @@
 /**
- * A benchmark child process; bench/run.ts starts one per measurement and run, so memory and JIT state never leak from
- * one scenario into the next. Roles:
+ * A benchmark child process; bench/run.ts starts one per measurement, system and run, so memory and JIT state never
+ * leak from one scenario into the next. Roles (`<ctx>` is the run's {@link RunContext} as JSON):
  *
- * - `run <measurement> <store> <dir>`: runs one measurement on a fresh store in `dir` and sends each figure to the
- *   runner over IPC.
- * - `seed <store> <dir> <count>`: pre-enqueues `count` no-op jobs in bulk, in its own short-lived process, so the
- *   worker measured next starts with a clean heap.
- * - `enqueuer <store> <dir> <count> <intervalMs>`: the separate enqueuing process of latency-xproc.
+ * - `run <measurement> <ctx>`: runs one measurement of one system on a fresh store (a temporary directory for SQLite,
+ *   a fresh schema for PostgreSQL) and sends each figure to the runner over IPC.
+ * - `seed <ctx> <count>`: pre-enqueues `count` no-op jobs in bulk, in its own short-lived process, so the worker
+ *   measured next starts with a clean heap.
+ * - `enqueuer <ctx> <count> <intervalMs>`: the separate enqueuing process of latency-xproc.
  *
- * Hosts log at `warn` to stdout; the runner routes a child's stdout to its own stderr, so results travel over IPC only.
+ * Hostwork's scenarios are here; graphile-worker's and pg-boss's (PostgreSQL only) in bench/systems/, loaded only
+ * when measured. Hosts log at `warn` to stdout; the runner routes a child's stdout to its own stderr, so results
+ * travel over IPC only.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { defineJob, JobClient, JobEvents } from 'hostwork';
 import { z } from 'zod';
-import type { ChildMessage, StoreKind } from './common.ts';
-import { buildHost, now, percentile, progress, rssAfterGc, SIZES } from './common.ts';
-
-const CHILD = fileURLToPath(import.meta.url);
+import type { RunContext } from './common.ts';
+import { buildHost, latencyJobsOf, progress, rssAfterGc, SIZES } from './common.ts';
+import {
+  assertCount,
+  awaitPingsFromEnqueuer,
+  collectLatencies,
+  done,
+  items,
+  reportLatencies,
+  result,
+  type SystemScenarios,
+  seedInChild,
+  sendPings,
+  startCpuSplit,
+  timeLoops,
+  within,
+} from './kit.ts';
 
 /** The no-op job of the throughput and memory scenarios. */
 const Noop = defineJob({ name: 'noop', schema: z.object({ i: z.number() }), handle() {} });
 
 /** The latency job: carries its enqueue time; the handler hook records when it starts. */
-let onPing: (i: number, sentAt: number, startedAt: number) => void = () => {};
+let onPing: (i: number, sentAt: number) => void = () => {};
 const Ping = defineJob({
   name: 'ping',
   schema: z.object({ i: z.number(), t: z.number() }),
   handle(payload) {
-    onPing(payload.i, payload.t, now());
+    onPing(payload.i, payload.t);
   },
 });
 
 const JOBS = [Noop, Ping];
-
-function send(message: ChildMessage): void {
-  if (!process.send) throw new Error('bench/child.ts runs under bench/run.ts (it needs an IPC channel).');
-  process.send(message);
-}
-
-function result(metric: string, value: number): void {
-  send({ type: 'result', metric, value });
-}
-
-function items(from: number, count: number): { payload: { i: number } }[] {
-  return Array.from({ length: count }, (_, k) => ({ payload: { i: from + k } }));
-}
 
 /** Pending / completed totals over every queue. */
 async function totals(client: JobClient): Promise<Record<string, number>> {
@@ -57,41 +57,34 @@ async function totals(client: JobClient): Promise<Record<string, number>> {
   return out;
 }
 
-function assertCount(what: string, actual: number | undefined, expected: number): void {
-  if (actual !== expected) throw new Error(`${what}: expected ${expected}, found ${actual ?? 0}.`);
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // Enqueue throughput
 
-async function enqueueSingle(store: StoreKind, dir: string): Promise<void> {
+async function enqueueSingle(ctx: RunContext): Promise<void> {
   const { jobs: n, enqueueClients: clients } = SIZES;
-  const host = buildHost(store, dir, JOBS, false);
+  const host = buildHost(ctx, JOBS, false);
   await host.start();
   const client = host.services.get(JobClient);
   await client.ready(); // open and migrate outside the timing
-  const perClient = n / clients;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: clients }, async (_, c) => {
-      for (let k = 0; k < perClient; k++) await client.enqueue(Noop, { i: c * perClient + k });
-    }),
-  );
-  const seconds = (performance.now() - t0) / 1000;
+  const cpu = startCpuSplit(ctx, 'enqueue-single');
+  const seconds = await timeLoops(n, clients, (i) => client.enqueue(Noop, { i }));
+  cpu();
   assertCount('pending jobs after enqueue-single', (await totals(client)).pending, n);
   await host.stop();
   result('enqueue-single', n / seconds);
 }
 
-async function enqueueBulk(store: StoreKind, dir: string): Promise<void> {
+async function enqueueBulk(ctx: RunContext): Promise<void> {
   const { jobs: n, bulkBatch } = SIZES;
-  const host = buildHost(store, dir, JOBS, false);
+  const host = buildHost(ctx, JOBS, false);
   await host.start();
   const client = host.services.get(JobClient);
   await client.ready();
+  const cpu = startCpuSplit(ctx, 'enqueue-bulk');
   const t0 = performance.now();
   for (let i = 0; i < n; i += bulkBatch) await client.enqueueMany(Noop, items(i, bulkBatch));
   const seconds = (performance.now() - t0) / 1000;
+  cpu();
   assertCount('pending jobs after enqueue-bulk', (await totals(client)).pending, n);
   await host.stop();
   result('enqueue-bulk', n / seconds);
@@ -101,8 +94,8 @@ async function enqueueBulk(store: StoreKind, dir: string): Promise<void> {
 // Drain
 
 /** Pre-enqueues `count` no-op jobs in bulk (the `seed` role). */
-async function seed(store: StoreKind, dir: string, count: number): Promise<void> {
-  const host = buildHost(store, dir, JOBS, false);
+async function seed(ctx: RunContext, count: number): Promise<void> {
+  const host = buildHost(ctx, JOBS, false);
   await host.start();
   const client = host.services.get(JobClient);
   for (let i = 0; i < count; i += SIZES.bulkBatch)
@@ -110,36 +103,26 @@ async function seed(store: StoreKind, dir: string, count: number): Promise<void>
   await host.stop();
 }
 
-/** Runs the seed role in its own process and waits for it. */
-async function seedInChild(store: StoreKind, dir: string, count: number): Promise<void> {
-  const child = spawn(process.execPath, [CHILD, 'seed', store, dir, String(count)], {
-    stdio: ['ignore', 2, 2],
-  });
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('exit', resolve);
-  });
-  if (code !== 0) throw new Error(`The seed process exited with code ${code}.`);
-}
-
 /**
  * Drains pre-enqueued jobs with one worker host. Timed from the `start()` call to the `completed` event of the last
  * job, which the worker emits after the batch write that settled it.
  */
-async function drain(store: StoreKind, dir: string, concurrency: number): Promise<void> {
+async function drain(ctx: RunContext, concurrency: number): Promise<void> {
   const n = SIZES.jobs;
-  await seedInChild(store, dir, n);
-  const host = buildHost(store, dir, JOBS, { queues: { default: { concurrency } } });
+  await seedInChild(ctx, n);
+  const host = buildHost(ctx, JOBS, { queues: { default: { concurrency } } });
   let completed = 0;
   const all = Promise.withResolvers<void>();
   host.services.get(JobEvents).on('completed', () => {
     if (++completed === n) all.resolve();
   });
   const rssBefore = rssAfterGc();
+  const cpu = startCpuSplit(ctx, `drain-c${concurrency}`);
   const t0 = performance.now();
   await host.start();
   await all.promise;
   const seconds = (performance.now() - t0) / 1000;
+  cpu();
   const rss = rssAfterGc();
   const heap = process.memoryUsage();
   progress(
@@ -154,94 +137,42 @@ async function drain(store: StoreKind, dir: string, concurrency: number): Promis
 // ---------------------------------------------------------------------------------------------------------------
 // Latency
 
-/** Collects handler-start latencies of `count` ping jobs, indexed by job number. */
-function collectLatencies(count: number): { samples: Float64Array; all: Promise<void> } {
-  const samples = new Float64Array(count).fill(Number.NaN);
-  const all = Promise.withResolvers<void>();
-  let seen = 0;
-  onPing = (i, sentAt, startedAt) => {
-    if (!Number.isNaN(samples[i]!)) return; // a re-run (at-least-once) keeps the first start
-    samples[i] = startedAt - sentAt;
-    if (++seen === count) all.resolve();
-  };
-  return { samples, all: all.promise };
-}
-
-/** Enqueues `count` pings, one every `intervalMs` on a fixed cadence; each carries the time just before its call. */
-async function sendPings(client: JobClient, count: number, intervalMs: number): Promise<void> {
-  const t0 = performance.now();
-  for (let i = 0; i < count; i++) {
-    const wait = t0 + i * intervalMs - performance.now();
-    if (wait > 0) await sleep(wait);
-    await client.enqueue(Ping, { i, t: now() });
-  }
-}
-
-/** Waits for every ping, or fails after `ms`, naming how many arrived. */
-async function within(all: Promise<void>, samples: Float64Array, ms: number): Promise<void> {
-  const timer = sleep(ms, undefined, { ref: false }).then(() => {
-    const missing = samples.filter(Number.isNaN).length;
-    throw new Error(`${missing} of ${samples.length} latency jobs did not start within ${ms} ms.`);
-  });
-  await Promise.race([all, timer]);
-}
-
-function reportLatencies(prefix: string, samples: Float64Array): void {
-  const kept = [...samples.subarray(SIZES.latencyWarmup)].sort((a, b) => a - b);
-  progress(
-    `${prefix}: min ${kept[0]!.toFixed(2)} ms, p90 ${percentile(kept, 0.9).toFixed(2)} ms, max ${kept.at(-1)!.toFixed(2)} ms over ${kept.length} jobs`,
-  );
-  result(`${prefix}-p50`, percentile(kept, 0.5));
-  result(`${prefix}-p99`, percentile(kept, 0.99));
-}
-
 /** An idle worker and, in the same process, an enqueuer sending one job every 20 ms. */
-async function latencyInProcess(store: StoreKind, dir: string): Promise<void> {
-  const { latencyJobs: count, latencyIntervalMs: interval } = SIZES;
-  const { samples, all } = collectLatencies(count);
-  const host = buildHost(store, dir, JOBS, { queues: { default: { concurrency: 10 } } });
+async function latencyInProcess(ctx: RunContext): Promise<void> {
+  const count = latencyJobsOf(ctx.store);
+  const latencies = collectLatencies(count);
+  onPing = latencies.record;
+  const host = buildHost(ctx, JOBS, { queues: { default: { concurrency: 10 } } });
   await host.start();
   await sleep(SIZES.latencySettleMs);
-  await sendPings(host.services.get(JobClient), count, interval);
-  await within(all, samples, 10_000);
+  const client = host.services.get(JobClient);
+  await sendPings(count, SIZES.latencyIntervalMs, (i, t) => client.enqueue(Ping, { i, t }));
+  await within(latencies.all, latencies.samples, 10_000);
   await host.stop();
-  reportLatencies('latency', samples);
+  reportLatencies('latency', latencies.samples);
 }
 
 /** The enqueuing process of latency-xproc (the `enqueuer` role). */
-async function enqueuer(store: StoreKind, dir: string, count: number, intervalMs: number): Promise<void> {
-  const host = buildHost(store, dir, JOBS, false);
+async function enqueuer(ctx: RunContext, count: number, intervalMs: number): Promise<void> {
+  const host = buildHost(ctx, JOBS, false);
   await host.start();
   const client = host.services.get(JobClient);
   await client.ready();
   await sleep(SIZES.latencySettleMs);
-  await sendPings(client, count, intervalMs);
+  await sendPings(count, intervalMs, (i, t) => client.enqueue(Ping, { i, t }));
   await host.stop();
 }
 
 /** An idle worker here; the enqueuer is a separate process on the same store. */
-async function latencyCrossProcess(store: StoreKind, dir: string): Promise<void> {
-  const { latencyJobs: count, latencyIntervalMs: interval } = SIZES;
-  const { samples, all } = collectLatencies(count);
-  const host = buildHost(store, dir, JOBS, { queues: { default: { concurrency: 10 } } });
-  await host.start(); // creates the file and schema before the enqueuer opens it
-  const child = spawn(process.execPath, [CHILD, 'enqueuer', store, dir, String(count), String(interval)], {
-    stdio: ['ignore', 2, 2],
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-  // A failed enqueuer ends the run at once; one that exits cleanly leaves the last jobs to arrive.
-  const failed = exited.then((code) => {
-    if (code !== 0) throw new Error(`The enqueuer process exited with code ${code}.`);
-    return new Promise<never>(() => {});
-  });
-  try {
-    await within(Promise.race([all, failed]), samples, count * interval + 30_000);
-  } finally {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  }
-  await exited;
+async function latencyCrossProcess(ctx: RunContext): Promise<void> {
+  const count = latencyJobsOf(ctx.store);
+  const latencies = collectLatencies(count);
+  onPing = latencies.record;
+  const host = buildHost(ctx, JOBS, { queues: { default: { concurrency: 10 } } });
+  await host.start(); // creates the file or schema before the enqueuer opens it
+  await awaitPingsFromEnqueuer(ctx, count, SIZES.latencyIntervalMs, latencies);
   await host.stop();
-  reportLatencies('latency-xproc', samples);
+  reportLatencies('latency-xproc', latencies.samples);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -272,10 +203,10 @@ function rssParts(): string {
  * complete them all, runs a full GC and reads the RSS. The worker is idle at both, so the figures compare retained
  * memory, not what happened to be in flight.
  */
-async function memoryFlat(store: StoreKind, dir: string): Promise<void> {
+async function memoryFlat(ctx: RunContext): Promise<void> {
   const { memoryJobs: total, memoryCheckpoint: checkpoint, memoryMaxBacklog: maxBacklog } = SIZES;
   const chunk = SIZES.memoryChunk;
-  const host = buildHost(store, dir, JOBS, {
+  const host = buildHost(ctx, JOBS, {
     queues: { default: { concurrency: 50 } },
     completedRetentionMs: 0,
     maxCompletedJobs: 10_000,
@@ -326,7 +257,7 @@ async function memoryFlat(store: StoreKind, dir: string): Promise<void> {
   }
   const [at100k, at500k] = rss as [number, number];
   const left = await totals(client);
-  const file = join(dir, 'jobs.db');
+  const file = join(ctx.dir, 'jobs.db');
   const wal = statSync(`${file}-wal`, { throwIfNoEntry: false })?.size ?? 0;
   progress(
     `memory-flat: rows left ${JSON.stringify(left)}; database ${mb(statSync(file).size)} MB, WAL ${mb(wal)} MB; peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(1)} MB`,
@@ -339,40 +270,63 @@ async function memoryFlat(store: StoreKind, dir: string): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------------------------
 
-async function runMeasurement(name: string, store: StoreKind, dir: string): Promise<void> {
-  switch (name) {
-    case 'enqueue-single':
-      return enqueueSingle(store, dir);
-    case 'enqueue-bulk':
-      return enqueueBulk(store, dir);
-    case 'drain-c10':
-      return drain(store, dir, 10);
-    case 'drain-c50':
-      return drain(store, dir, 50);
-    case 'latency':
-      return latencyInProcess(store, dir);
-    case 'latency-xproc':
-      return latencyCrossProcess(store, dir);
-    case 'memory-flat':
-      return memoryFlat(store, dir);
-    default:
-      throw new Error(`Unknown measurement '${name}'.`);
+/** Hostwork's scenarios, on either store. */
+export const hostwork: SystemScenarios = {
+  run(measurement, ctx) {
+    switch (measurement) {
+      case 'enqueue-single':
+        return enqueueSingle(ctx);
+      case 'enqueue-bulk':
+        return enqueueBulk(ctx);
+      case 'drain-c10':
+        return drain(ctx, 10);
+      case 'drain-c50':
+        return drain(ctx, 50);
+      case 'latency':
+        return latencyInProcess(ctx);
+      case 'latency-xproc':
+        return latencyCrossProcess(ctx);
+      case 'memory-flat':
+        return memoryFlat(ctx);
+      default:
+        throw new Error(`Unknown measurement '${measurement}'.`);
+    }
+  },
+  seed,
+  enqueuer,
+};
+
+/** The scenarios of the run's system; the other libraries are loaded only when measured. */
+async function scenariosOf(ctx: RunContext): Promise<SystemScenarios> {
+  switch (ctx.system) {
+    case 'hostwork':
+      return hostwork;
+    case 'graphile-worker':
+      return (await import('./systems/graphile-worker.ts')).graphileWorker;
+    case 'pg-boss':
+      return (await import('./systems/pg-boss.ts')).pgBoss;
   }
 }
 
 const [role, ...rest] = process.argv.slice(2);
 switch (role) {
-  case 'run':
-    await runMeasurement(rest[0]!, rest[1] as StoreKind, rest[2]!);
-    send({ type: 'done' });
+  case 'run': {
+    const ctx = JSON.parse(rest[1]!) as RunContext;
+    await (await scenariosOf(ctx)).run(rest[0]!, ctx);
+    done();
     process.disconnect?.();
     break;
-  case 'seed':
-    await seed(rest[0] as StoreKind, rest[1]!, Number(rest[2]));
+  }
+  case 'seed': {
+    const ctx = JSON.parse(rest[0]!) as RunContext;
+    await (await scenariosOf(ctx)).seed(ctx, Number(rest[1]));
     break;
-  case 'enqueuer':
-    await enqueuer(rest[0] as StoreKind, rest[1]!, Number(rest[2]), Number(rest[3]));
+  }
+  case 'enqueuer': {
+    const ctx = JSON.parse(rest[0]!) as RunContext;
+    await (await scenariosOf(ctx)).enqueuer(ctx, Number(rest[1]), Number(rest[2]));
     break;
+  }
   default:
     throw new Error(`bench/child.ts: unknown role '${role}' (expected run, seed or enqueuer).`);
 }

@@ -1,14 +1,76 @@
 /**
  * Shared by the benchmark runner (bench/run.ts) and its child processes (bench/child.ts): the catalogue of scenarios,
- * the stores, host construction and small statistics helpers.
+ * the stores, the systems measured, host construction and small statistics helpers.
  */
 import { join } from 'node:path';
+import { postgresStore } from '@hostwork/postgres';
 import type { Host, JobDefinition, JobStore, WorkerOptions } from 'hostwork';
 import { addJobs, createHostBuilder, sqliteStore } from 'hostwork';
 
-/** The stores the harness knows; `postgres` is reserved for the issue that adds that store. */
+/** The stores the harness knows. */
 export const STORES = ['sqlite', 'postgres'] as const;
 export type StoreKind = (typeof STORES)[number];
+
+/**
+ * The systems measured. On `postgres`, graphile-worker and pg-boss run the same scenarios on the same server, in
+ * their own fresh schema per run (bench/systems/); on `sqlite` only Hostwork runs.
+ */
+export const SYSTEMS = ['hostwork', 'graphile-worker', 'pg-boss'] as const;
+export type SystemName = (typeof SYSTEMS)[number];
+
+/** The systems a store's suite measures by default. */
+export function systemsOf(store: StoreKind): readonly SystemName[] {
+  return store === 'postgres' ? SYSTEMS : ['hostwork'];
+}
+
+/**
+ * A labelled Hostwork configuration other than the defaults, run in addition to them (never instead), with its own
+ * result lines (`"variant": name`).
+ */
+export interface HostworkVariant {
+  readonly name: string;
+  /** Only on this store. */
+  readonly store: StoreKind;
+  /** Only these scenarios (figure names). */
+  readonly scenarios: readonly string[];
+  /** Options of the PostgreSQL store beyond the schema and URL. */
+  readonly postgres?: { readonly poolSize?: number };
+  /** Worker options beyond the scenario's concurrency. */
+  readonly worker?: Partial<Omit<WorkerOptions, 'queues'>>;
+}
+
+export const HOSTWORK_VARIANTS: readonly HostworkVariant[] = [
+  {
+    // Claims of up to 500 jobs (and up to 500 prefetched) instead of 100: the batch graphile-worker's local queue
+    // fetches in its fastest configuration. On PostgreSQL a drain of no-op jobs waits on its claims, one at a time.
+    name: 'batchSize=500',
+    store: 'postgres',
+    scenarios: ['drain-c10', 'drain-c50', 'rss-mb'],
+    worker: { batchSize: 500 },
+  },
+];
+
+/** Everything a child process needs to know about its run. */
+export interface RunContext {
+  readonly system: SystemName;
+  readonly store: StoreKind;
+  /** The run's own temporary directory (the SQLite file; the host's content root). */
+  readonly dir: string;
+  /** postgres: the run's fresh schema, dropped by the runner afterwards. */
+  readonly schema: string;
+  /** postgres: the database URL. */
+  readonly databaseUrl: string;
+  /** A Hostwork variant's name, or undefined for the defaults. */
+  readonly variant?: string;
+}
+
+/** The variant a context names (undefined for the defaults). */
+export function variantOf(ctx: RunContext): HostworkVariant | undefined {
+  if (ctx.variant === undefined) return undefined;
+  const v = HOSTWORK_VARIANTS.find((x) => x.name === ctx.variant && x.store === ctx.store);
+  if (!v) throw new Error(`Unknown Hostwork variant '${ctx.variant}' for store ${ctx.store}.`);
+  return v;
+}
 
 /** One figure a scenario reports. */
 export interface Metric {
@@ -27,6 +89,15 @@ export interface Measurement {
   readonly inDefaultSuite: boolean;
   /** The child is killed (and the run counted as failed) after this long. */
   readonly timeoutMs: number;
+  /** The stores it applies to (default: all). */
+  readonly stores?: readonly StoreKind[];
+  /** Left out of the default suite on these stores (run it by name or with --all). */
+  readonly optionalOn?: readonly StoreKind[];
+}
+
+/** Whether `m` runs on `store` without being named. */
+export function inDefaultSuiteOf(m: Measurement, store: StoreKind): boolean {
+  return m.inDefaultSuite && !(m.optionalOn ?? []).includes(store);
 }
 
 const MINUTE = 60_000;
@@ -76,6 +147,8 @@ export const MEASUREMENTS: readonly Measurement[] = [
     ],
     inDefaultSuite: true,
     timeoutMs: 3 * MINUTE,
+    // Three systems' runs of it would take the PostgreSQL suite past 10 minutes on a busy 2-core machine.
+    optionalOn: ['postgres'],
   },
   {
     name: 'memory-flat',
@@ -86,8 +159,25 @@ export const MEASUREMENTS: readonly Measurement[] = [
     ],
     inDefaultSuite: false,
     timeoutMs: 30 * MINUTE,
+    // It reads the SQLite file's size; on PostgreSQL the server's memory is not the worker's.
+    stores: ['sqlite'],
   },
 ];
+
+/**
+ * The targets of the PostgreSQL comparison (for a 2-core machine): Hostwork's figure against graphile-worker's in the
+ * same run (`atLeastTimesGraphile`), or an absolute bound in ms (`atMostMs`).
+ */
+export const POSTGRES_TARGETS: Readonly<
+  Record<string, { atLeastTimesGraphile?: number; atMostMs?: number }>
+> = {
+  'enqueue-single': { atLeastTimesGraphile: 10 },
+  'enqueue-bulk': { atLeastTimesGraphile: 1 },
+  'drain-c10': { atLeastTimesGraphile: 1.5 },
+  'drain-c50': { atLeastTimesGraphile: 1.5 },
+  'latency-p50': { atMostMs: 2 },
+  'latency-p99': { atMostMs: 5 },
+};
 
 /** Sizes of the scenarios, in one place (the docs quote them). */
 export const SIZES = {
@@ -99,6 +189,8 @@ export const SIZES = {
   bulkBatch: 1_000,
   /** Jobs of a latency run, one every `latencyIntervalMs`; the first `latencyWarmup` are discarded. */
   latencyJobs: 1_000,
+  /** On PostgreSQL (three systems, 3 runs each): fewer, so the suite stays under 10 minutes. */
+  postgresLatencyJobs: 500,
   latencyIntervalMs: 20,
   latencyWarmup: 50,
   /** Idle time between the worker's start and the first latency job. */
@@ -110,9 +202,18 @@ export const SIZES = {
   memoryChunk: 1_000,
 } as const;
 
-/** The messages a child sends the runner over IPC. */
+/** Jobs of a latency run on `store`. */
+export function latencyJobsOf(store: StoreKind): number {
+  return store === 'postgres' ? SIZES.postgresLatencyJobs : SIZES.latencyJobs;
+}
+
+/**
+ * The messages a child sends the runner over IPC: figures (printed as result lines), details (only summarised on
+ * stderr: the CPU split) and the end of the run.
+ */
 export type ChildMessage =
   | { readonly type: 'result'; readonly metric: string; readonly value: number }
+  | { readonly type: 'detail'; readonly name: string; readonly value: number }
   | { readonly type: 'done' };
 
 /** Wall-clock time in ms with sub-ms precision, comparable across processes on one machine. */
@@ -120,20 +221,29 @@ export function now(): number {
   return performance.timeOrigin + performance.now();
 }
 
-/** The job store of a scenario, in the run's own fresh directory. */
-export function createStore(kind: StoreKind, dir: string): JobStore {
-  switch (kind) {
+/**
+ * The job store of a run: SQLite in the run's own fresh directory; PostgreSQL in the run's own fresh schema, with the
+ * store's defaults (pool of 10) unless a variant says otherwise.
+ */
+export function createStore(ctx: RunContext): JobStore {
+  switch (ctx.store) {
     case 'sqlite':
-      return sqliteStore({ path: join(dir, 'jobs.db') });
+      return sqliteStore({ path: join(ctx.dir, 'jobs.db') });
     case 'postgres':
-      throw new Error('The postgres store is not available yet.');
+      return postgresStore({
+        connectionString: ctx.databaseUrl,
+        schema: ctx.schema,
+        ...variantOf(ctx)?.postgres,
+      });
   }
 }
 
-/** A host with jobs on `kind`'s store in `dir`, quiet (warnings only), reading no configuration files or env. */
+/**
+ * A Hostwork host with jobs on the run's store, quiet (warnings only), reading no configuration files or env. A
+ * variant's worker options are applied over `worker` (never to a client-only host).
+ */
 export function buildHost(
-  kind: StoreKind,
-  dir: string,
+  ctx: RunContext,
   // biome-ignore lint/suspicious/noExplicitAny: jobs of every payload type live in one list.
   jobs: readonly JobDefinition<any, any>[],
   worker: Partial<WorkerOptions> | false,
@@ -141,11 +251,12 @@ export function buildHost(
   const builder = createHostBuilder({
     env: {},
     args: [],
-    contentRoot: dir,
+    contentRoot: ctx.dir,
     environmentName: 'Production',
     logging: { level: 'warn' },
   });
-  addJobs(builder, { jobs, store: createStore(kind, dir), worker });
+  const options = worker === false ? false : { ...worker, ...variantOf(ctx)?.worker };
+  addJobs(builder, { jobs, store: createStore(ctx), worker: options });
   return builder.build();
 }
 

@@ -1,12 +1,15 @@
 /**
- * The benchmark runner: `npm run bench -- [--store sqlite] [--scenario a,b] [--runs 3] [--all]`.
+ * The benchmark runner: `npm run bench -- [--store sqlite|postgres] [--scenario a,b] [--runs 3] [--all] [--system x]`.
  *
- * Every run of every scenario is a fresh child process (bench/child.ts) on a fresh store in its own temporary
- * directory, so memory, JIT state and data never leak between runs. Each figure is the median of the runs.
+ * Every run of every scenario is a fresh child process (bench/child.ts) on a fresh store: a temporary directory for
+ * SQLite, a fresh schema (`bench_<random>`, dropped afterwards) for PostgreSQL, so memory, JIT state and data never
+ * leak between runs. Each figure is the median of the runs. On PostgreSQL, graphile-worker and pg-boss run the same
+ * scenarios on the same server, interleaved with Hostwork run by run (run 1 of each system, then run 2, ...).
  *
  * stdout carries exactly one JSON line per result:
  *   {"system":"hostwork","store":"sqlite","scenario":"drain-c10","value":12345,"unit":"jobs/s"}
- * Progress and everything the children print go to stderr. Exit code 1 if any run failed or the options are wrong.
+ * (a Hostwork configuration other than the defaults adds `"variant"`). Progress, everything the children print and,
+ * on PostgreSQL, the side-by-side summary go to stderr. Exit code 1 if any run failed or the options are wrong.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -15,8 +18,20 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { ChildMessage, Measurement, Metric, StoreKind } from './common.ts';
-import { MEASUREMENTS, median, progress, roundFor, STORES } from './common.ts';
+import type { ChildMessage, Measurement, Metric, RunContext, StoreKind, SystemName } from './common.ts';
+import {
+  HOSTWORK_VARIANTS,
+  inDefaultSuiteOf,
+  MEASUREMENTS,
+  median,
+  POSTGRES_TARGETS,
+  progress,
+  roundFor,
+  STORES,
+  SYSTEMS,
+  systemsOf,
+} from './common.ts';
+import { DEFAULT_DATABASE_URL, describeServer, dropSchema, freshSchema, withClient } from './postgres.ts';
 
 const CHILD = fileURLToPath(new URL('./child.ts', import.meta.url));
 
@@ -25,7 +40,9 @@ const USAGE = `Usage: npm run bench -- [options]
   --store <sqlite|postgres>  the job store to measure (default: sqlite)
   --scenario <names>         only these scenarios, comma-separated (default: every default scenario)
   --runs <n>                 runs per scenario, each in a fresh process; the median is reported (default: 3)
-  --all                      the default scenarios plus the slow ones (memory-flat)
+  --all                      the default scenarios plus the optional ones (see below)
+  --system <names>           postgres only: only these systems, comma-separated (default: ${SYSTEMS.join(', ')})
+  --database-url <url>       postgres only: the server (default: DATABASE_URL, else ${DEFAULT_DATABASE_URL})
   --keep                     keep the temporary directories (their path is printed)
   --help                     this text
 
@@ -38,6 +55,10 @@ Measured together, in one process (a group name selects all of its figures):
     })
     .join('\n  ')}
 Not in the default suite (name them or use --all): ${MEASUREMENTS.filter((m) => !m.inDefaultSuite)
+  .map((m) => m.name)
+  .join(', ')} (SQLite only); on postgres also ${MEASUREMENTS.filter(
+  (m) => m.inDefaultSuite && !inDefaultSuiteOf(m, 'postgres'),
+)
   .map((m) => m.name)
   .join(', ')}
 `;
@@ -53,7 +74,24 @@ interface Selected {
   readonly metrics: readonly Metric[];
 }
 
-function parseOptions(): { store: StoreKind; runs: number; selected: Selected[]; keep: boolean } {
+/** One configuration measured: a system, or a labelled Hostwork variant. */
+interface Contender {
+  readonly system: SystemName;
+  readonly variant?: string;
+}
+
+const label = (c: Contender) => (c.variant ? `${c.system} [${c.variant}]` : c.system);
+
+interface Options {
+  store: StoreKind;
+  runs: number;
+  selected: Selected[];
+  systems: readonly SystemName[];
+  databaseUrl: string;
+  keep: boolean;
+}
+
+function parseOptions(): Options {
   let values: ReturnType<typeof parse>['values'];
   function parse() {
     return parseArgs({
@@ -62,6 +100,8 @@ function parseOptions(): { store: StoreKind; runs: number; selected: Selected[];
         scenario: { type: 'string', multiple: true },
         runs: { type: 'string', default: '3' },
         all: { type: 'boolean', default: false },
+        system: { type: 'string', multiple: true },
+        'database-url': { type: 'string' },
         keep: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
       },
@@ -79,20 +119,28 @@ function parseOptions(): { store: StoreKind; runs: number; selected: Selected[];
   }
   const store = values.store as StoreKind;
   if (!STORES.includes(store)) fail(`Unknown store '${values.store}'.`);
-  if (store === 'postgres') {
-    process.stderr.write(
-      'The benchmark harness does not support --store postgres yet (a later issue adds it). Use --store sqlite.\n',
-    );
-    process.exit(1);
-  }
   const runs = Number(values.runs);
   if (!(Number.isInteger(runs) && runs >= 1)) fail(`--runs must be an integer >= 1, got '${values.runs}'.`);
 
+  const systemNames = (values.system ?? []).flatMap((s) => s.split(',')).map((s) => s.trim());
+  let systems = systemsOf(store);
+  if (systemNames.length > 0) {
+    for (const name of systemNames)
+      if (!systems.includes(name as SystemName))
+        fail(`Unknown system '${name}' for store ${store} (known: ${systems.join(', ')}).`);
+    systems = systems.filter((s) => systemNames.includes(s));
+  }
+  if (store !== 'postgres' && values['database-url'] !== undefined)
+    fail('--database-url applies to postgres only.');
+  const databaseUrl = values['database-url'] ?? process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL;
+
+  const applies = (m: Measurement) => m.stores === undefined || m.stores.includes(store);
   const names = (values.scenario ?? []).flatMap((s) => s.split(',')).map((s) => s.trim());
   const selected: Selected[] = [];
   if (names.length === 0) {
     for (const m of MEASUREMENTS)
-      if (m.inDefaultSuite || values.all) selected.push({ measurement: m, metrics: m.metrics });
+      if ((inDefaultSuiteOf(m, store) || values.all) && applies(m))
+        selected.push({ measurement: m, metrics: m.metrics });
   } else {
     const wanted = new Map<Measurement, Set<Metric>>();
     for (const name of names.filter((n) => n !== '')) {
@@ -101,6 +149,7 @@ function parseOptions(): { store: StoreKind; runs: number; selected: Selected[];
       const group = owner ? undefined : MEASUREMENTS.find((m) => m.name === name);
       if (!group && !owner) fail(`Unknown scenario '${name}'.`);
       const measurement = (owner ?? group)!;
+      if (!applies(measurement)) fail(`Scenario '${name}' does not apply to store ${store}.`);
       const set = wanted.get(measurement) ?? new Set();
       for (const metric of measurement.metrics) if (group || metric.name === name) set.add(metric);
       wanted.set(measurement, set);
@@ -111,24 +160,38 @@ function parseOptions(): { store: StoreKind; runs: number; selected: Selected[];
       if (set) selected.push({ measurement: m, metrics: m.metrics.filter((x) => set.has(x)) });
     }
   }
-  return { store, runs, selected, keep: values.keep };
+  return { store, runs, selected, systems, databaseUrl, keep: values.keep };
+}
+
+/** What one child run reported. */
+interface ChildReport {
+  readonly figures: Map<string, number>;
+  readonly details: Map<string, number>;
 }
 
 /** Runs one measurement in a fresh child process; resolves to its figures by metric name. */
-function runChild(measurement: Measurement, store: StoreKind, dir: string): Promise<Map<string, number>> {
+function runChild(measurement: Measurement, ctx: RunContext): Promise<ChildReport> {
   return new Promise((resolve, reject) => {
     const figures = new Map<string, number>();
+    const details = new Map<string, number>();
     let done = false;
-    // The child's stdout (host logs) joins our stderr: our stdout carries result lines only.
-    const child = spawn(process.execPath, ['--expose-gc', CHILD, 'run', measurement.name, store, dir], {
-      stdio: ['ignore', 2, 2, 'ipc'],
-    });
+    // The child's stdout (host logs) joins our stderr: our stdout carries result lines only. NO_LOG_SUCCESS turns
+    // off graphile-worker's per-job success log line (read when it loads; nothing else reads it).
+    const child = spawn(
+      process.execPath,
+      ['--expose-gc', CHILD, 'run', measurement.name, JSON.stringify(ctx)],
+      {
+        stdio: ['ignore', 2, 2, 'ipc'],
+        env: { ...process.env, NO_LOG_SUCCESS: '1' },
+      },
+    );
     const timer = setTimeout(() => {
       progress(`${measurement.name}: no result after ${measurement.timeoutMs / 1000} s; killing it`);
       child.kill('SIGKILL');
     }, measurement.timeoutMs);
     child.on('message', (message: ChildMessage) => {
       if (message.type === 'result') figures.set(message.metric, message.value);
+      else if (message.type === 'detail') details.set(message.name, message.value);
       else if (message.type === 'done') done = true;
     });
     child.on('error', (error) => {
@@ -137,17 +200,62 @@ function runChild(measurement: Measurement, store: StoreKind, dir: string): Prom
     });
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
-      if (code === 0 && done) resolve(figures);
+      if (code === 0 && done) resolve({ figures, details });
       else reject(new Error(`the child process ended with ${signal ?? `code ${code}`} before finishing`));
     });
   });
 }
 
-function machine(): string {
+/** How often a PostgreSQL run is tried again after the server went away during it. */
+const OUTAGE_RETRIES = 2;
+
+/**
+ * Runs a child; on PostgreSQL, if it failed and the server restarted or went away meanwhile (another program
+ * restarted it: this is a shared server), waits up to a minute for the server to accept connections and runs it
+ * again on a fresh copy of its schema, saying so. Any other failure counts as failed.
+ */
+async function runChildRetryingOutages(measurement: Measurement, ctx: RunContext): Promise<ChildReport> {
+  for (let attempt = 0; ; attempt++) {
+    const startedAt = ctx.store === 'postgres' ? await serverStartTime(ctx.databaseUrl) : undefined;
+    try {
+      return await runChild(measurement, ctx);
+    } catch (error) {
+      if (ctx.store !== 'postgres' || attempt >= OUTAGE_RETRIES) throw error;
+      const now = await serverStartTime(ctx.databaseUrl);
+      if (now !== undefined && now === startedAt) throw error;
+      progress(
+        `${measurement.name} ${label(ctx)}: the server restarted or went away during the run; running it again once it is back`,
+      );
+      const until = performance.now() + 60_000;
+      while ((await serverStartTime(ctx.databaseUrl)) === undefined) {
+        if (performance.now() > until) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 2_000)); // let it settle after a restart
+      await dropSchema(ctx.databaseUrl, ctx.schema).catch(() => {});
+    }
+  }
+}
+
+/** When the server (postmaster) started, or undefined while it cannot be reached. */
+async function serverStartTime(url: string): Promise<string | undefined> {
+  try {
+    return await withClient(url, async (c) => {
+      const { rows } = await c.query<{ t: string }>('SELECT pg_postmaster_start_time()::text AS t');
+      return rows[0]!.t;
+    });
+  } catch {
+    return undefined;
+  }
+}
+
+async function machine(store: StoreKind, databaseUrl: string): Promise<string> {
   const db = new DatabaseSync(':memory:');
   const sqlite = db.prepare('select sqlite_version() as v').get()?.v;
   db.close();
-  return `node ${process.version}, SQLite ${sqlite}, ${availableParallelism()} CPU(s) (${cpus()[0]?.model ?? 'unknown'})`;
+  const cpu = `${availableParallelism()} CPU(s) (${cpus()[0]?.model ?? 'unknown'})`;
+  if (store === 'sqlite') return `node ${process.version}, SQLite ${sqlite}, ${cpu}`;
+  return `node ${process.version}, ${cpu}, ${await describeServer(databaseUrl)} at ${databaseUrl.replace(/\/\/[^@/]*@/, '//…@')}`;
 }
 
 function format(value: number, unit: Metric['unit']): string {
@@ -164,56 +272,203 @@ function warnIfBusy(when: string): void {
   }
 }
 
-const { store, runs, selected, keep } = parseOptions();
-progress(`${machine()}; store ${store}; ${runs} run(s) per scenario, median reported`);
+/** The configurations measuring `metrics`: each system, and the Hostwork variants that apply to them. */
+function contendersOf(
+  metrics: readonly Metric[],
+  store: StoreKind,
+  systems: readonly SystemName[],
+): Contender[] {
+  const out: Contender[] = [];
+  for (const system of systems) {
+    out.push({ system });
+    if (system !== 'hostwork') continue;
+    for (const v of HOSTWORK_VARIANTS)
+      if (v.store === store && metrics.some((m) => v.scenarios.includes(m.name)))
+        out.push({ system, variant: v.name });
+  }
+  return out;
+}
+
+const { store, runs, selected, systems, databaseUrl, keep } = parseOptions();
+try {
+  progress(
+    `${await machine(store, databaseUrl)}; store ${store}; systems ${systems.join(', ')}; ${runs} run(s) per scenario, median reported; load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
+} catch (error) {
+  progress(`Cannot reach the database at ${databaseUrl}: ${(error as Error).message}`);
+  process.exit(1);
+}
 warnIfBusy('before the first run');
 const root = mkdtempSync(join(tmpdir(), 'hostwork-bench-'));
+/** PostgreSQL schemas of runs in progress, dropped also on Ctrl-C. */
+const liveSchemas = new Set<string>();
 process.once('SIGINT', () => {
-  // The terminal interrupts the children too; leave no temporary files behind.
+  // The terminal interrupts the children too; leave no temporary files or schemas behind.
   rmSync(root, { recursive: true, force: true });
-  process.exit(130);
+  void Promise.allSettled([...liveSchemas].map((s) => dropSchema(databaseUrl, s))).then(() =>
+    process.exit(130),
+  );
 });
 let failures = 0;
 const started = performance.now();
+/** Medians by contender label and figure name, for the summary. */
+const medians = new Map<string, Map<string, number>>();
+const detailMedians = new Map<string, Map<string, number>>();
 for (const { measurement, metrics } of selected) {
-  const samples = new Map<string, number[]>(metrics.map((m) => [m.name, []]));
+  const contenders = contendersOf(metrics, store, systems);
+  const samples = new Map(
+    contenders.map((c) => [label(c), new Map(metrics.map((m) => [m.name, [] as number[]]))]),
+  );
+  const details = new Map(contenders.map((c) => [label(c), new Map<string, number[]>()]));
   for (let run = 1; run <= runs; run++) {
-    const dir = mkdtempSync(join(root, `${measurement.name}-${run}-`));
-    const t0 = performance.now();
-    try {
-      const figures = await runChild(measurement, store, dir);
-      for (const m of metrics) {
-        const value = figures.get(m.name);
-        if (value === undefined || !Number.isFinite(value)) throw new Error(`no figure for ${m.name}`);
-        samples.get(m.name)!.push(value);
+    for (const contender of contenders) {
+      const name = label(contender);
+      const dir = mkdtempSync(join(root, `${measurement.name}-${run}-`));
+      const schema = store === 'postgres' ? freshSchema() : '';
+      if (schema) liveSchemas.add(schema);
+      const ctx: RunContext = {
+        system: contender.system,
+        store,
+        dir,
+        schema,
+        databaseUrl,
+        variant: contender.variant,
+      };
+      const t0 = performance.now();
+      try {
+        const report = await runChildRetryingOutages(measurement, ctx);
+        for (const m of metrics) {
+          const value = report.figures.get(m.name);
+          if (value === undefined || !Number.isFinite(value)) throw new Error(`no figure for ${m.name}`);
+          samples.get(name)!.get(m.name)!.push(value);
+        }
+        for (const [key, value] of report.details) {
+          const list = details.get(name)!.get(key) ?? [];
+          list.push(value);
+          details.get(name)!.set(key, list);
+        }
+        const shown = metrics
+          .map((m) => `${m.name} ${format(report.figures.get(m.name)!, m.unit)}`)
+          .join(', ');
+        const who = store === 'postgres' ? ` ${name}` : '';
+        progress(
+          `${measurement.name}${who} run ${run}/${runs}: ${shown} (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+        );
+      } catch (error) {
+        failures++;
+        progress(`${measurement.name} ${name} run ${run}/${runs} FAILED: ${(error as Error).message}`);
+      } finally {
+        if (!keep) rmSync(dir, { recursive: true, force: true });
+        if (schema) {
+          try {
+            await dropSchema(databaseUrl, schema);
+            liveSchemas.delete(schema);
+          } catch (error) {
+            progress(
+              `could not drop schema ${schema} (trying again at the end): ${(error as Error).message}`,
+            );
+          }
+        }
       }
-      const shown = metrics.map((m) => `${m.name} ${format(figures.get(m.name)!, m.unit)}`).join(', ');
-      progress(
-        `${measurement.name} run ${run}/${runs}: ${shown} (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
-      );
-    } catch (error) {
-      failures++;
-      progress(`${measurement.name} run ${run}/${runs} FAILED: ${(error as Error).message}`);
-    } finally {
-      if (!keep) rmSync(dir, { recursive: true, force: true });
     }
   }
-  for (const m of metrics) {
-    const values = samples.get(m.name)!;
-    if (values.length === 0) continue;
-    const line = {
-      system: 'hostwork',
-      store,
-      scenario: m.name,
-      value: roundFor(m.unit, median(values)),
-      unit: m.unit,
-    };
-    process.stdout.write(`${JSON.stringify(line)}\n`);
+  for (const contender of contenders) {
+    const name = label(contender);
+    for (const m of metrics) {
+      const values = samples.get(name)!.get(m.name)!;
+      if (values.length === 0) continue;
+      const value = roundFor(m.unit, median(values));
+      const line = {
+        system: contender.system,
+        ...(contender.variant ? { variant: contender.variant } : {}),
+        store,
+        scenario: m.name,
+        value,
+        unit: m.unit,
+      };
+      process.stdout.write(`${JSON.stringify(line)}\n`);
+      if (!medians.has(name)) medians.set(name, new Map());
+      medians.get(name)!.set(m.name, value);
+    }
+    for (const [key, values] of details.get(name)!) {
+      if (!detailMedians.has(name)) detailMedians.set(name, new Map());
+      detailMedians.get(name)!.set(key, median(values));
+    }
   }
 }
 if (keep) progress(`kept the run directories under ${root}`);
 else rmSync(root, { recursive: true, force: true });
+for (const schema of liveSchemas) {
+  await dropSchema(databaseUrl, schema).then(
+    () => liveSchemas.delete(schema),
+    (error: unknown) => progress(`schema ${schema} is left behind: ${(error as Error).message}`),
+  );
+}
+if (store === 'postgres') printSummary();
 progress(
-  `finished in ${((performance.now() - started) / 1000).toFixed(0)} s${failures > 0 ? `; ${failures} run(s) FAILED` : ''}`,
+  `finished in ${((performance.now() - started) / 1000).toFixed(0)} s${failures > 0 ? `; ${failures} run(s) FAILED` : ''}; load average ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}`,
 );
 process.exitCode = failures > 0 ? 1 : 0;
+
+/** The side-by-side table on stderr: every figure of every contender, Hostwork against graphile-worker, the targets. */
+function printSummary(): void {
+  const names = [...medians.keys()];
+  const figures = selected.flatMap((s) => s.metrics);
+  const header = ['scenario', ...names, 'hostwork vs graphile-worker', 'target', 'met?'];
+  const rows: string[][] = [];
+  for (const m of figures) {
+    const hw = medians.get('hostwork')?.get(m.name);
+    const gw = medians.get('graphile-worker')?.get(m.name);
+    let ratio = '–';
+    if (hw !== undefined && gw !== undefined && hw > 0 && gw > 0) {
+      // Throughput: Hostwork's over graphile-worker's; times: how many times shorter Hostwork's is.
+      ratio = m.unit === 'ms' ? `${(gw / hw).toFixed(2)}× shorter` : `${(hw / gw).toFixed(2)}×`;
+    }
+    const target = POSTGRES_TARGETS[m.name];
+    let targetText = '–';
+    let met = '–';
+    if (target?.atLeastTimesGraphile !== undefined) {
+      targetText = `≥ ${target.atLeastTimesGraphile}× graphile-worker`;
+      if (hw !== undefined && gw !== undefined) met = hw >= target.atLeastTimesGraphile * gw ? 'yes' : 'NO';
+    } else if (target?.atMostMs !== undefined) {
+      targetText = `≤ ${target.atMostMs} ms`;
+      if (hw !== undefined) met = hw <= target.atMostMs ? 'yes' : 'NO';
+    }
+    rows.push([
+      m.name,
+      ...names.map((n) => {
+        const v = medians.get(n)?.get(m.name);
+        return v === undefined ? '–' : format(v, m.unit);
+      }),
+      ratio,
+      targetText,
+      met,
+    ]);
+  }
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ');
+  progress('PostgreSQL, medians side by side:');
+  process.stderr.write(`${line(header)}\n${widths.map((w) => '-'.repeat(w)).join('-|-')}\n`);
+  for (const r of rows) process.stderr.write(`${line(r)}\n`);
+  const cpuKeys = [...new Set([...detailMedians.values()].flatMap((d) => [...d.keys()]))]
+    .filter((k) => k.endsWith('-cpu-client-pct'))
+    .map((k) => k.slice(0, -'-cpu-client-pct'.length));
+  if (cpuKeys.length > 0) {
+    progress(
+      'CPU during the timed section (medians; % of one core; this machine has 2): worker/client process + PostgreSQL server',
+    );
+    for (const key of cpuKeys) {
+      const parts = names.map((n) => {
+        const d = detailMedians.get(n);
+        const client = d?.get(`${key}-cpu-client-pct`);
+        const server = d?.get(`${key}-cpu-server-pct`);
+        return client === undefined ? `${n} –` : `${n} ${client.toFixed(0)} % + ${server!.toFixed(0)} %`;
+      });
+      process.stderr.write(`  ${key}: ${parts.join('; ')}\n`);
+    }
+  }
+}
