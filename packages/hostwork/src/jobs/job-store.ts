@@ -90,6 +90,11 @@ export interface ScheduleTick {
 export interface JobStore extends AsyncDisposable {
   /** A short name for logs and benchmarks: 'sqlite', 'postgres'. */
   readonly kind: string;
+  /**
+   * The claim size this store works best with, used when the worker's `batchSize` is not set: larger on a networked
+   * database, where each claim is a round trip, than on an embedded one, where a claim blocks the event loop.
+   */
+  readonly preferredBatchSize?: number;
   /** Creates or upgrades the schema. Safe to call from several processes at once. */
   migrate(): Promise<void>;
   /**

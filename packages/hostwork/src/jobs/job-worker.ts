@@ -47,6 +47,9 @@ interface Outcome {
   readonly durationMs: number;
 }
 
+/** Claim size when neither the options nor the store say otherwise. */
+const DEFAULT_BATCH_SIZE = 250;
+
 /** How often one outcome may fail to be written while others succeed before it is given up (its lease then expires). */
 const MAX_OUTCOME_WRITE_FAILURES = 5;
 
@@ -95,6 +98,8 @@ export class JobWorker implements HostedService {
   #lastPrune = 0;
   #idle: PromiseWithResolvers<void> | undefined;
   #debug = false;
+  /** Most jobs per claim: the option, else what the store works best with. */
+  readonly #batchSize: number;
   #leading = false;
 
   constructor(
@@ -115,6 +120,7 @@ export class JobWorker implements HostedService {
     this.#log = loggers.create('Hostwork.Jobs.Worker');
     this.#jobLog = loggers.create('Hostwork.Jobs');
     this.#schedules = new ScheduleRunner(store, registry, this.#log);
+    this.#batchSize = options.batchSize ?? store.preferredBatchSize ?? DEFAULT_BATCH_SIZE;
     this.#queues = Object.entries(options.queues).map(([name, q]) => ({
       name,
       concurrency: q.concurrency,
@@ -224,7 +230,7 @@ export class JobWorker implements HostedService {
 
   /**
    * Claims jobs for a queue. Slow jobs are claimed only for free slots; while jobs are short (a few ms) the worker
-   * also keeps up to `batchSize` claimed jobs in hand, so one claim and one settle serve a hundred jobs.
+   * also keeps up to `batchSize` claimed jobs in hand, so one claim and one settle serve hundreds of jobs.
    */
   async #fill(q: QueueState): Promise<void> {
     if (this.#stopping) return;
@@ -232,12 +238,13 @@ export class JobWorker implements HostedService {
       q.again = true;
       return;
     }
-    const prefetch = this.#options.prefetch && q.averageMs < PREFETCH_BELOW_MS ? this.#options.batchSize : 0;
-    const free = q.concurrency + prefetch - q.running - q.buffer.length;
-    // With jobs in hand for every slot there is nothing to gain from claiming yet.
-    if (free <= 0 || q.buffer.length >= q.concurrency) return;
+    const prefetching = this.#options.prefetch && q.averageMs < PREFETCH_BELOW_MS;
+    // Prefetching keeps up to a batch in hand beyond the running jobs, and claims again once half of it is free, so
+    // the next claim's round trip overlaps the work of the jobs still in hand instead of following it.
+    const free = q.concurrency + (prefetching ? this.#batchSize : 0) - q.running - q.buffer.length;
+    if (free < (prefetching ? this.#batchSize / 2 : 1)) return;
     q.claiming = true;
-    const limit = Math.min(free, this.#options.batchSize);
+    const limit = Math.min(free, this.#batchSize);
     try {
       const { jobs, nextRunAt } = await this.#store.claim({
         queue: q.name,
@@ -496,6 +503,8 @@ export class JobWorker implements HostedService {
       this.#outcomes.push({ settlement, ctx, durationMs: Math.round(elapsed), written });
     }
     this.#drain(q);
+    // Refill as soon as half a batch of room is free, without waiting for these outcomes to be written.
+    if (!q.claiming && q.buffer.length <= this.#batchSize / 2) void this.#fill(q);
     if (this.#running.size === 0 && this.#idle) {
       this.#idle.resolve();
       this.#idle = undefined;

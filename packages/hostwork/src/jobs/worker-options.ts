@@ -11,8 +11,8 @@ export interface QueueOptions {
 export interface WorkerOptions {
   /** The queues this worker consumes, with their concurrency. Default: `{ default: { concurrency: 10 } }`. */
   readonly queues: Readonly<Record<string, QueueOptions>>;
-  /** Most jobs claimed in one round trip. Default: 100. */
-  readonly batchSize: number;
+  /** Most jobs claimed in one round trip. Default: the store's `preferredBatchSize` (SQLite 250, PostgreSQL 500). */
+  readonly batchSize: number | undefined;
   /** Lease length in ms: a crashed worker's jobs return this long after its last heartbeat. Default: 15,000. */
   readonly leaseMs: number;
   /** How often leases of running jobs are renewed, in ms. Default: 5,000 (a third of the lease). */
@@ -39,7 +39,7 @@ export interface WorkerOptions {
 /** The defaults, in one place. */
 export const workerDefaults: WorkerOptions = {
   queues: { default: { concurrency: 10 } },
-  batchSize: 100,
+  batchSize: undefined,
   leaseMs: 15_000,
   heartbeatMs: 5_000,
   pollIntervalMs: 1_000,
@@ -54,8 +54,13 @@ export const workerDefaults: WorkerOptions = {
 export function resolveWorkerOptions(given: Partial<WorkerOptions> = {}): WorkerOptions {
   assertKnownKeys('worker options', given, Object.keys(workerDefaults));
   const o = { ...workerDefaults, ...given };
+  if (o.batchSize !== undefined && !(Number.isInteger(o.batchSize) && o.batchSize > 0)) {
+    throw new HostworkError(
+      ErrorCodes.INVALID_OPTION,
+      `worker options: batchSize must be an integer > 0, got ${o.batchSize}.`,
+    );
+  }
   const positive = [
-    'batchSize',
     'leaseMs',
     'heartbeatMs',
     'pollIntervalMs',
