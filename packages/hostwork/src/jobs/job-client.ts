@@ -111,7 +111,9 @@ export class JobClient {
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
       try {
-        rows.push(await prepareJob(this.#registry, job, item.payload, item.options ?? {}, now));
+        const prepared = prepareJob(this.#registry, job, item.payload, item.options ?? {}, now);
+        // Synchronous validators stay synchronous: no promise hop per item of a large batch.
+        rows.push(prepared instanceof Promise ? await prepared : prepared);
       } catch (error) {
         if (error instanceof HostworkError) {
           throw new HostworkError(error.code, `Item ${i} of enqueueMany('${job.name}'): ${error.message}`, {
