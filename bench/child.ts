@@ -31,6 +31,7 @@ import {
   seedInChild,
   sendPings,
   startCpuSplit,
+  systemScenarios,
   timeLoops,
   within,
 } from './kit.ts';
@@ -271,30 +272,19 @@ async function memoryFlat(ctx: RunContext): Promise<void> {
 // ---------------------------------------------------------------------------------------------------------------
 
 /** Hostwork's scenarios, on either store. */
-export const hostwork: SystemScenarios = {
-  run(measurement, ctx) {
-    switch (measurement) {
-      case 'enqueue-single':
-        return enqueueSingle(ctx);
-      case 'enqueue-bulk':
-        return enqueueBulk(ctx);
-      case 'drain-c10':
-        return drain(ctx, 10);
-      case 'drain-c50':
-        return drain(ctx, 50);
-      case 'latency':
-        return latencyInProcess(ctx);
-      case 'latency-xproc':
-        return latencyCrossProcess(ctx);
-      case 'memory-flat':
-        return memoryFlat(ctx);
-      default:
-        throw new Error(`Unknown measurement '${measurement}'.`);
-    }
+export const hostwork = systemScenarios(
+  'hostwork',
+  {
+    'enqueue-single': enqueueSingle,
+    'enqueue-bulk': enqueueBulk,
+    'drain-c10': (ctx) => drain(ctx, 10),
+    'drain-c50': (ctx) => drain(ctx, 50),
+    latency: latencyInProcess,
+    'latency-xproc': latencyCrossProcess,
+    'memory-flat': memoryFlat,
   },
-  seed,
-  enqueuer,
-};
+  { seed, enqueuer },
+);
 
 /** The scenarios of the run's system; the other libraries are loaded only when measured. */
 async function scenariosOf(ctx: RunContext): Promise<SystemScenarios> {

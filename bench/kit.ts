@@ -22,6 +22,25 @@ export interface SystemScenarios {
   enqueuer(ctx: RunContext, count: number, intervalMs: number): Promise<void>;
 }
 
+/** One system's measurements by name; a missing one is refused with the system's name. */
+export type Measurements = Readonly<Record<string, (ctx: RunContext) => Promise<void>>>;
+
+/** Builds a system's {@link SystemScenarios} from its measurements and roles. */
+export function systemScenarios(
+  system: string,
+  measurements: Measurements,
+  roles: Pick<SystemScenarios, 'seed' | 'enqueuer'>,
+): SystemScenarios {
+  return {
+    run(measurement, ctx) {
+      const run = measurements[measurement];
+      if (!run) throw new Error(`${system}: no scenario '${measurement}'.`);
+      return run(ctx);
+    },
+    ...roles,
+  };
+}
+
 function send(message: ChildMessage): void {
   if (!process.send) throw new Error('bench/child.ts runs under bench/run.ts (it needs an IPC channel).');
   process.send(message);

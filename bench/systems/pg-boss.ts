@@ -23,10 +23,10 @@ import {
   collectLatencies,
   reportLatencies,
   result,
-  type SystemScenarios,
   seedInChild,
   sendPings,
   startCpuSplit,
+  systemScenarios,
   timeLoops,
   within,
 } from '../kit.ts';
@@ -172,25 +172,15 @@ async function latencyCrossProcess(ctx: RunContext): Promise<void> {
   reportLatencies('latency-xproc', latencies.samples);
 }
 
-export const pgBoss: SystemScenarios = {
-  run(measurement, ctx) {
-    switch (measurement) {
-      case 'enqueue-single':
-        return enqueueSingle(ctx);
-      case 'enqueue-bulk':
-        return enqueueBulk(ctx);
-      case 'drain-c10':
-        return drain(ctx, 10);
-      case 'drain-c50':
-        return drain(ctx, 50);
-      case 'latency':
-        return latencyInProcess(ctx);
-      case 'latency-xproc':
-        return latencyCrossProcess(ctx);
-      default:
-        throw new Error(`pg-boss: no scenario '${measurement}'.`);
-    }
+export const pgBoss = systemScenarios(
+  'pg-boss',
+  {
+    'enqueue-single': enqueueSingle,
+    'enqueue-bulk': enqueueBulk,
+    'drain-c10': (ctx) => drain(ctx, 10),
+    'drain-c50': (ctx) => drain(ctx, 50),
+    latency: latencyInProcess,
+    'latency-xproc': latencyCrossProcess,
   },
-  seed,
-  enqueuer,
-};
+  { seed, enqueuer },
+);
