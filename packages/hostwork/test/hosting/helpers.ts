@@ -3,7 +3,6 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type ErrorCode, HostworkError } from '../../src/errors.ts';
 import { createHostBuilder, type HostBuilder, type HostOptions } from '../../src/hosting/index.ts';
 
 /** One parsed pino line. */
@@ -125,39 +124,7 @@ export async function settlesWithin(promise: Promise<unknown>, ms: number): Prom
   return winner !== timeout;
 }
 
-/** Asserts that `promise` rejects with a HostworkError of `code` whose message contains every fragment. */
-export async function expectRejection(
-  promise: Promise<unknown>,
-  code: ErrorCode,
-  ...fragments: string[]
-): Promise<HostworkError> {
-  const error = await promise.then(
-    () => assert.fail(`expected a rejection with code ${code}, but the promise resolved`),
-    (e: unknown) => e,
-  );
-  return checkError(error, code, fragments);
-}
-
-/** Asserts that `fn` throws a HostworkError of `code` whose message contains every fragment. */
-export function expectThrow(fn: () => unknown, code: ErrorCode, ...fragments: string[]): HostworkError {
-  let error: unknown;
-  try {
-    fn();
-  } catch (e) {
-    error = e;
-  }
-  assert.ok(error !== undefined, `expected an error with code ${code}, but nothing was thrown`);
-  return checkError(error, code, fragments);
-}
-
-function checkError(error: unknown, code: ErrorCode, fragments: string[]): HostworkError {
-  assert.ok(error instanceof HostworkError, `expected a HostworkError, got: ${String(error)}`);
-  assert.equal(error.code, code, `wrong code; message: ${error.message}`);
-  for (const fragment of fragments) {
-    assert.ok(error.message.includes(fragment), `message should contain "${fragment}": ${error.message}`);
-  }
-  return error;
-}
+export { expectRejection, expectThrow } from '../support/errors.ts';
 
 /**
  * Restores `process.exitCode` after `host.run()` set it, so that an expected non-zero code does not become the

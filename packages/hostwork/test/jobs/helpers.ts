@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type ErrorCode, HostworkError } from '../../src/errors.ts';
 import { createHostBuilder, type Host, type HostBuilder } from '../../src/hosting/index.ts';
 import { addJobs, type JobsSetup } from '../../src/jobs/add-jobs.ts';
 import { JobClient } from '../../src/jobs/job-client.ts';
@@ -237,39 +236,7 @@ export function recordEvents(events: JobEvents): Recorded[] {
 // ---------------------------------------------------------------------------------------------------------------
 // Errors and rows
 
-/** Asserts that `promise` rejects with a HostworkError of `code` whose message contains every fragment. */
-export async function expectRejection(
-  promise: Promise<unknown>,
-  code: ErrorCode,
-  ...fragments: string[]
-): Promise<HostworkError> {
-  const error = await promise.then(
-    () => assert.fail(`expected a rejection with code ${code}, but the promise resolved`),
-    (e: unknown) => e,
-  );
-  return checkError(error, code, fragments);
-}
-
-/** Asserts that `fn` throws a HostworkError of `code` whose message contains every fragment. */
-export function expectThrow(fn: () => unknown, code: ErrorCode, ...fragments: string[]): HostworkError {
-  let error: unknown;
-  try {
-    fn();
-  } catch (e) {
-    error = e;
-  }
-  assert.ok(error !== undefined, `expected an error with code ${code}, but nothing was thrown`);
-  return checkError(error, code, fragments);
-}
-
-function checkError(error: unknown, code: ErrorCode, fragments: string[]): HostworkError {
-  assert.ok(error instanceof HostworkError, `expected a HostworkError, got: ${String(error)}`);
-  assert.equal(error.code, code, `wrong code; message: ${error.message}`);
-  for (const fragment of fragments) {
-    assert.ok(error.message.includes(fragment), `message should contain "${fragment}": ${error.message}`);
-  }
-  return error;
-}
+export { expectRejection, expectThrow } from '../support/errors.ts';
 
 /** The total number of stored jobs, from `counts()`. */
 export async function totalJobs(client: JobClient): Promise<number> {

@@ -1,10 +1,7 @@
-/** Shared pieces of the SQLite store's own tests: temporary folders, stores that clean up, error assertions. */
-import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach } from 'node:test';
-import { type ErrorCode, HostworkError } from '../../../src/errors.ts';
 import type { NewJob } from '../../../src/jobs/job-record.ts';
 import { type SqliteStore, sqliteStore } from '../../../src/stores/sqlite/sqlite-store.ts';
 import type { SqliteStoreOptions } from '../../../src/stores/sqlite/sqlite-store-options.ts';
@@ -33,24 +30,7 @@ export function useTemp(): { dir(): string; store(options: SqliteStoreOptions): 
   };
 }
 
-/** Asserts that `promise` rejects with a HostworkError with `code` whose message contains every fragment. */
-export async function expectRejection(
-  promise: Promise<unknown>,
-  code: ErrorCode,
-  ...fragments: string[]
-): Promise<HostworkError> {
-  const thrown = await promise.then(
-    () => undefined,
-    (error: unknown) => error ?? new Error('rejected with nothing'),
-  );
-  assert.ok(thrown !== undefined, `expected a rejection with code ${code}, but it resolved`);
-  assert.ok(thrown instanceof HostworkError, `expected a HostworkError, got: ${String(thrown)}`);
-  assert.equal(thrown.code, code, `wrong code; message: ${thrown.message}`);
-  for (const fragment of fragments) {
-    assert.ok(thrown.message.includes(fragment), `message should contain "${fragment}": ${thrown.message}`);
-  }
-  return thrown;
-}
+export { expectRejection } from '../../support/errors.ts';
 
 /** A valid job, due now. */
 export function newJob(overrides: Partial<NewJob> = {}): NewJob {
