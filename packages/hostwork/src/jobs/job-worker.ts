@@ -503,8 +503,9 @@ export class JobWorker implements HostedService {
       this.#outcomes.push({ settlement, ctx, durationMs: Math.round(elapsed), written });
     }
     this.#drain(q);
-    // Refill as soon as half a batch of room is free, without waiting for these outcomes to be written.
-    if (!q.claiming && q.buffer.length <= this.#batchSize / 2) void this.#fill(q);
+    // While prefetching, refill as soon as half a batch of room is free, without waiting for these outcomes to be
+    // written; slow jobs keep claiming after each batch write, as before.
+    if (q.buffer.length > 0 && !q.claiming && q.buffer.length <= this.#batchSize / 2) void this.#fill(q);
     if (this.#running.size === 0 && this.#idle) {
       this.#idle.resolve();
       this.#idle = undefined;
