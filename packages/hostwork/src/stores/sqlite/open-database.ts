@@ -27,6 +27,21 @@ export interface OpenOptions {
  * Nothing is written to a file that turns out to be someone else's.
  */
 export function openDatabase(options: OpenOptions): DatabaseSync {
+  // Opening a new file while other processes open it too can report SQLITE_BUSY without waiting (switching to WAL
+  // needs a lock SQLite does not wait for): open again until the busy timeout is spent.
+  const deadline = Date.now() + options.busyTimeoutMs;
+  for (let pause = 5; ; pause = Math.min(pause * 2, 100)) {
+    try {
+      return openOnce(options);
+    } catch (error) {
+      const busy = ((error as { cause?: { errcode?: unknown } }).cause?.errcode ?? undefined) === SQLITE_BUSY;
+      if (!busy || Date.now() + pause > deadline) throw error;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, pause);
+    }
+  }
+}
+
+function openOnce(options: OpenOptions): DatabaseSync {
   const { path } = options;
   if (path !== IN_MEMORY) createFolder(path);
   let db: DatabaseSync;
