@@ -7,6 +7,7 @@
  * - `seed <ctx> <count>`: pre-enqueues `count` no-op jobs in bulk, in its own short-lived process, so the worker
  *   measured next starts with a clean heap.
  * - `enqueuer <ctx> <count> <intervalMs>`: the separate enqueuing process of latency-xproc.
+ * - `producer <ctx>`: the separate enqueuing process of memory-flat (Hostwork on SQLite only), steered over IPC.
  *
  * Hostwork's scenarios are here; graphile-worker's and pg-boss's (PostgreSQL only) in bench/systems/, loaded only
  * when measured. Hosts log at `warn` to stdout; the runner routes a child's stdout to its own stderr, so results
@@ -18,11 +19,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { defineJob, JobClient, JobEvents } from 'hostwork';
 import { z } from 'zod';
 import type { RunContext } from './common.ts';
-import { buildHost, latencyJobsOf, progress, rssAfterGc, SIZES } from './common.ts';
+import { buildHost, latencyJobsOf, progress, rssAfterGc, rssAfterLastResortGc, SIZES } from './common.ts';
 import {
   assertCount,
   awaitPingsFromEnqueuer,
   collectLatencies,
+  detail,
   done,
   items,
   reportLatencies,
@@ -30,6 +32,7 @@ import {
   type SystemScenarios,
   seedInChild,
   sendPings,
+  spawnRole,
   startCpuSplit,
   systemScenarios,
   timeLoops,
@@ -195,26 +198,27 @@ function rssParts(): string {
   }
 }
 
+/** Messages from the measured worker to the `producer` role of memory-flat. */
+type ProducerMessage = { readonly completed: number } | { readonly resume: true };
+
 /**
- * One worker processes 500,000 no-op jobs, enqueued in bulk (chunks of 1,000) by the same process while it runs, with
- * the backlog kept at or under 50,000. Completed jobs: `completedRetentionMs: 0` and `maxCompletedJobs: 10,000` (the
- * worker prunes at start and then once a minute, so within this run the table keeps every completed row).
+ * One worker process runs 500,000 no-op jobs that a separate `producer` process enqueues in bulk (chunks of 1,000)
+ * while it runs, as a web process feeds a worker process in a deployment; the backlog is kept at or under 50,000.
+ * Completed jobs: `completedRetentionMs: 0` and `maxCompletedJobs: 10,000` (the worker prunes at start and then once
+ * a minute, so within this run the table keeps every completed row).
  *
- * The checkpoints are taken alike: the producer stops at 100,000 (then 500,000) enqueued, waits for the worker to
- * complete them all, runs a full GC and reads the RSS. The worker is idle at both, so the figures compare retained
- * memory, not what happened to be in flight.
+ * The checkpoints are taken alike: the producer stops at 100,000 (then 500,000) enqueued, the worker completes them
+ * all, runs a full GC and reads its RSS, then lets the producer go on. The worker is idle at both, so the figures
+ * compare retained memory, not what happened to be in flight.
  */
 async function memoryFlat(ctx: RunContext): Promise<void> {
-  const { memoryJobs: total, memoryCheckpoint: checkpoint, memoryMaxBacklog: maxBacklog } = SIZES;
-  const chunk = SIZES.memoryChunk;
+  const { memoryJobs: total, memoryCheckpoint: checkpoint } = SIZES;
   const host = buildHost(ctx, JOBS, {
     queues: { default: { concurrency: 50 } },
     completedRetentionMs: 0,
     maxCompletedJobs: 10_000,
   });
-  const client = host.services.get(JobClient);
   let completed = 0;
-  let enqueued = 0;
   let peakHeapTotal = 0;
   /** Resolved when `completed` reaches `until`. */
   let waiter: { until: number; resolve: () => void } | undefined;
@@ -224,40 +228,46 @@ async function memoryFlat(ctx: RunContext): Promise<void> {
       waiter = { until, resolve };
     });
   };
+  const t0 = performance.now();
+  await host.start(); // creates the file before the producer opens it
+  const { child: producer, exited } = spawnRole('producer', ctx, [], true);
+  const tell = (message: ProducerMessage): void => {
+    // The producer disconnects once it has enqueued everything; a message after that is of no use to it.
+    if (producer.connected) producer.send(message, () => {});
+  };
   host.services.get(JobEvents).on('completed', () => {
     completed++;
+    if (completed % SIZES.memoryChunk === 0) tell({ completed });
     if (completed % 10_000 === 0) peakHeapTotal = Math.max(peakHeapTotal, process.memoryUsage().heapTotal);
     if (waiter && completed >= waiter.until) {
       waiter.resolve();
       waiter = undefined;
     }
   });
-  const t0 = performance.now();
-  await host.start();
+  const failed = exited.then((code) => {
+    if (code !== 0) throw new Error(`The producer process exited with code ${code}.`);
+    return new Promise<never>(() => {});
+  });
   const sample = async (at: number): Promise<number> => {
-    await waitFor(at);
-    const rss = rssAfterGc();
-    const m = process.memoryUsage();
+    await Promise.race([waitFor(at), failed]);
     const seconds = (performance.now() - t0) / 1000;
+    // First an ordinary full GC (the figure rss-mb uses elsewhere): its RSS still holds V8's free-page pool.
+    const rssGc = rssAfterGc();
+    const m = process.memoryUsage();
+    const parts = rssParts();
+    const rss = rssAfterLastResortGc();
+    const k = `${Math.round(at / 1000)}k`;
+    detail(`rss-after-plain-gc-at-${k}-mb`, rssGc);
     progress(
-      `memory-flat: ${completed.toLocaleString('en')} completed after ${seconds.toFixed(1)} s (${Math.round(completed / seconds).toLocaleString('en')} jobs/s); after GC: rss ${rss.toFixed(1)} MB${rssParts()}, heap used ${mb(m.heapUsed)} MB of ${mb(m.heapTotal)} MB, external ${mb(m.external)} MB; peak heap total so far ${mb(peakHeapTotal)} MB`,
+      `memory-flat: ${completed.toLocaleString('en')} completed after ${seconds.toFixed(1)} s (${Math.round(completed / seconds).toLocaleString('en')} jobs/s); after a full GC: rss ${rssGc.toFixed(1)} MB${parts}, heap used ${mb(m.heapUsed)} MB of ${mb(m.heapTotal)} MB, external ${mb(m.external)} MB, peak heap total so far ${mb(peakHeapTotal)} MB; after the last-resort GC: rss ${rss.toFixed(1)} MB${rssParts()}, heap ${mb(process.memoryUsage().heapTotal)} MB`,
     );
     return rss;
   };
-  const rss: number[] = [];
-  for (const stop of [checkpoint, total]) {
-    while (enqueued < stop) {
-      // Keep the backlog bounded: wait for room for a chunk (with some slack, so a refill is more than one chunk).
-      if (enqueued - completed + chunk > maxBacklog)
-        await waitFor(enqueued + chunk - maxBacklog + 10 * chunk);
-      const count = Math.min(chunk, stop - enqueued);
-      await client.enqueueMany(Noop, items(enqueued, count));
-      enqueued += count;
-    }
-    rss.push(await sample(stop));
-  }
-  const [at100k, at500k] = rss as [number, number];
-  const left = await totals(client);
+  const at100k = await sample(checkpoint);
+  tell({ resume: true });
+  const at500k = await sample(total);
+  assertCount('exit code of the producer', (await exited) ?? -1, 0);
+  const left = await totals(host.services.get(JobClient));
   const file = join(ctx.dir, 'jobs.db');
   const wal = statSync(`${file}-wal`, { throwIfNoEntry: false })?.size ?? 0;
   progress(
@@ -267,6 +277,43 @@ async function memoryFlat(ctx: RunContext): Promise<void> {
   result('rss-at-100k-mb', at100k);
   result('rss-at-500k-mb', at500k);
   result('rss-growth-pct', ((at500k - at100k) / at100k) * 100);
+}
+
+/**
+ * The `producer` role of memory-flat: enqueues the jobs in chunks, keeping the backlog (enqueued − completed, as the
+ * worker reports it) within bounds, and pauses at the checkpoint until the worker has sampled its memory.
+ */
+async function producer(ctx: RunContext): Promise<void> {
+  const { memoryJobs: total, memoryCheckpoint: checkpoint, memoryMaxBacklog: maxBacklog } = SIZES;
+  const chunk = SIZES.memoryChunk;
+  const host = buildHost(ctx, JOBS, false);
+  await host.start();
+  const client = host.services.get(JobClient);
+  let completed = 0;
+  let resumed = false;
+  let wake: (() => void) | undefined;
+  process.on('message', (message: ProducerMessage) => {
+    if ('completed' in message) completed = message.completed;
+    else resumed = true;
+    wake?.();
+  });
+  const until = async (condition: () => boolean): Promise<void> => {
+    while (!condition()) await new Promise<void>((resolve) => (wake = resolve));
+  };
+  let enqueued = 0;
+  for (const stop of [checkpoint, total]) {
+    while (enqueued < stop) {
+      // Wait for room for a chunk, with some slack, so that a refill is more than one chunk.
+      if (enqueued - completed + chunk > maxBacklog)
+        await until(() => enqueued - completed + chunk + 10 * chunk <= maxBacklog);
+      const count = Math.min(chunk, stop - enqueued);
+      await client.enqueueMany(Noop, items(enqueued, count));
+      enqueued += count;
+    }
+    if (stop === checkpoint) await until(() => resumed);
+  }
+  await host.stop();
+  process.disconnect?.();
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -312,11 +359,15 @@ switch (role) {
     await (await scenariosOf(ctx)).seed(ctx, Number(rest[1]));
     break;
   }
+  case 'producer': {
+    await producer(JSON.parse(rest[0]!) as RunContext);
+    break;
+  }
   case 'enqueuer': {
     const ctx = JSON.parse(rest[0]!) as RunContext;
     await (await scenariosOf(ctx)).enqueuer(ctx, Number(rest[1]), Number(rest[2]));
     break;
   }
   default:
-    throw new Error(`bench/child.ts: unknown role '${role}' (expected run, seed or enqueuer).`);
+    throw new Error(`bench/child.ts: unknown role '${role}' (expected run, seed, enqueuer or producer).`);
 }

@@ -292,6 +292,20 @@ export function rssAfterGc(): number {
   return process.memoryUsage.rss() / (1024 * 1024);
 }
 
+/**
+ * Resident set size in MB after V8's last-resort collection (the one it runs on a low-memory notification): a full
+ * GC that also compacts the heap and returns V8's pool of free pages to the operating system, so what is left is
+ * what the process holds, not the headroom V8 keeps after a busy period. Needs --expose-gc.
+ */
+export function rssAfterLastResortGc(): number {
+  (globalThis.gc as unknown as (options: object) => void)?.({
+    type: 'major',
+    execution: 'sync',
+    flavor: 'last-resort',
+  });
+  return process.memoryUsage.rss() / (1024 * 1024);
+}
+
 /** Writes a progress line to stderr (stdout carries only result lines). */
 export function progress(message: string): void {
   process.stderr.write(`[bench] ${message}\n`);

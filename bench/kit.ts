@@ -97,11 +97,14 @@ export function startCpuSplit(ctx: RunContext, label: string): () => void {
   };
 }
 
-/** Runs a role of bench/child.ts (`seed`, `enqueuer`) in its own process; resolves to the process's exit. */
-export function spawnRole(role: string, ctx: RunContext, ...args: string[]) {
+/**
+ * Runs a role of bench/child.ts (`seed`, `enqueuer`, `producer`) in its own process; resolves to the process's exit.
+ * `ipc` opens a message channel to it (`child.send`, `process.on('message')`).
+ */
+export function spawnRole(role: string, ctx: RunContext, args: readonly string[] = [], ipc = false) {
   // graphile-worker reads NO_LOG_SUCCESS when it loads; children inherit the runner's environment plus this.
   const child = spawn(process.execPath, [CHILD, role, JSON.stringify(ctx), ...args], {
-    stdio: ['ignore', 2, 2],
+    stdio: ipc ? ['ignore', 2, 2, 'ipc'] : ['ignore', 2, 2],
     env: { ...process.env, NO_LOG_SUCCESS: '1' },
   });
   const exited = new Promise<number | null>((resolve, reject) => {
@@ -113,7 +116,7 @@ export function spawnRole(role: string, ctx: RunContext, ...args: string[]) {
 
 /** Pre-enqueues `count` no-op jobs in bulk in a separate short-lived process, so the worker starts with a clean heap. */
 export async function seedInChild(ctx: RunContext, count: number): Promise<void> {
-  const code = await spawnRole('seed', ctx, String(count)).exited;
+  const code = await spawnRole('seed', ctx, [String(count)]).exited;
   if (code !== 0) throw new Error(`The seed process exited with code ${code}.`);
 }
 
@@ -185,7 +188,7 @@ export async function awaitPingsFromEnqueuer(
   intervalMs: number,
   latencies: { all: Promise<void>; samples: Float64Array },
 ): Promise<void> {
-  const { child, exited } = spawnRole('enqueuer', ctx, String(count), String(intervalMs));
+  const { child, exited } = spawnRole('enqueuer', ctx, [String(count), String(intervalMs)]);
   // A failed enqueuer ends the run at once; one that exits cleanly leaves the last jobs to arrive.
   const failed = exited.then((code) => {
     if (code !== 0) throw new Error(`The enqueuer process exited with code ${code}.`);

@@ -34,6 +34,8 @@ import {
 import { DEFAULT_DATABASE_URL, describeServer, dropSchema, freshSchema, withClient } from './postgres.ts';
 
 const CHILD = fileURLToPath(new URL('./child.ts', import.meta.url));
+/** Extra Node and V8 flags for the measured children, for investigations (e.g. BENCH_NODE_FLAGS=--trace-gc). */
+const NODE_FLAGS = process.env.BENCH_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? [];
 
 const USAGE = `Usage: npm run bench -- [options]
 
@@ -179,7 +181,7 @@ function runChild(measurement: Measurement, ctx: RunContext): Promise<ChildRepor
     // off graphile-worker's per-job success log line (read when it loads; nothing else reads it).
     const child = spawn(
       process.execPath,
-      ['--expose-gc', CHILD, 'run', measurement.name, JSON.stringify(ctx)],
+      ['--expose-gc', ...NODE_FLAGS, CHILD, 'run', measurement.name, JSON.stringify(ctx)],
       {
         stdio: ['ignore', 2, 2, 'ipc'],
         env: { ...process.env, NO_LOG_SUCCESS: '1' },

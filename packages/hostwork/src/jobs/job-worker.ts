@@ -26,6 +26,8 @@ interface QueueState {
   claiming: boolean;
   /** Set when a fill was asked for while a claim was in flight: claim again once it returns. */
   again: boolean;
+  /** A fill is scheduled for the next turn of the event loop. */
+  fillScheduled: boolean;
   timer: NodeJS.Timeout | undefined;
   /** Claimed jobs waiting for a free slot (prefetched), last to run first: `pop()` is O(1). */
   buffer: ClaimedJob[];
@@ -127,6 +129,7 @@ export class JobWorker implements HostedService {
       running: 0,
       claiming: false,
       again: false,
+      fillScheduled: false,
       timer: undefined,
       buffer: [],
       averageMs: PREFETCH_BELOW_MS * 2,
@@ -271,6 +274,20 @@ export class JobWorker implements HostedService {
       q.again = false;
       setImmediate(() => void this.#fill(q));
     }
+  }
+
+  /**
+   * Claims on the next turn of the event loop, not in this one: with a synchronous store and no-op jobs, claims and
+   * handlers chained by promises would otherwise run for as long as the backlog lasts without ever yielding, starving
+   * timers (heartbeats) and I/O and holding every finished job's objects until the chain ends.
+   */
+  #fillSoon(q: QueueState): void {
+    if (q.fillScheduled) return;
+    q.fillScheduled = true;
+    setImmediate(() => {
+      q.fillScheduled = false;
+      void this.#fill(q);
+    });
   }
 
   /** Starts buffered jobs while the queue has free slots. */
@@ -505,12 +522,15 @@ export class JobWorker implements HostedService {
     this.#drain(q);
     // While prefetching, refill as soon as half a batch of room is free, without waiting for these outcomes to be
     // written; slow jobs keep claiming after each batch write, as before.
-    if (q.buffer.length > 0 && !q.claiming && q.buffer.length <= this.#batchSize / 2) void this.#fill(q);
+    if (q.buffer.length > 0 && !q.claiming && q.buffer.length <= this.#batchSize / 2) this.#fillSoon(q);
     if (this.#running.size === 0 && this.#idle) {
       this.#idle.resolve();
       this.#idle = undefined;
     }
-    this.#scheduleFlush();
+    // A full batch is written at once: short jobs can run for many batches within one turn of the event loop
+    // (claims and handlers chained by promises), and outcomes held until the turn ends would pile up by thousands.
+    if (this.#outcomes.length >= this.#batchSize && !this.#flushing) void this.#flush();
+    else this.#scheduleFlush();
   }
 
   #scheduleFlush(): void {
