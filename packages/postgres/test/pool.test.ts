@@ -75,4 +75,24 @@ await describeWithDatabase('pool trouble (PostgreSQL)', () => {
     await waitUntil(() => seen.some((m) => m.includes('an idle pool connection failed')), 'the warning');
     assert.deepEqual(await store.counts(), [], 'the next query gets a new connection');
   });
+
+  it("a claim's asynchronous commit (synchronous_commit off) stays inside the claim's own transaction", async () => {
+    const store = stores.fresh({ poolSize: 1 });
+    await store.migrate();
+    await store.insert([job()]);
+    const { jobs } = await store.claim({
+      queue: 'default',
+      limit: 10,
+      owner: 'w1',
+      leaseMs: 60_000,
+      now: 10,
+    });
+    assert.equal(jobs.length, 1);
+    // The pool's only connection ran the claim: a setting leaked from it would show here.
+    const { rows } = await store.pool.query<{ synchronous_commit: string }>('SHOW synchronous_commit');
+    assert.equal(rows[0]!.synchronous_commit, 'on');
+    // The claim is visible to others at once, as any committed write.
+    const seen = await adminPool().query(`SELECT state FROM "${store.schema}".jobs`);
+    assert.equal(seen.rows[0]!.state, 'running');
+  });
 });
