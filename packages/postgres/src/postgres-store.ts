@@ -147,7 +147,9 @@ export class PostgresStore implements JobStore {
     const results = await this.#insertBatch(run, jobs, tx === undefined ? this.#self : '');
     // Inside the application's transaction the jobs do not exist before its commit: the NOTIFY (empty payload, so
     // this instance's LISTEN connection does not skip it) wakes everyone, this process included, at that moment.
-    if (tx === undefined && results.some((r) => r.outcome === 'inserted')) this.#wake.notifySoon();
+    // Jobs inserted already claimed (local dispatch) need no worker woken for them.
+    if (tx === undefined && results.some((r, i) => r.outcome === 'inserted' && !jobs[i]!.claimedBy))
+      this.#wake.notifySoon();
     return results;
   }
 
@@ -436,6 +438,8 @@ export class PostgresStore implements JobStore {
       createdAt,
       this.#channel,
       payload,
+      toArrayLiteral(jobs.map((j) => j.claimedBy?.owner ?? null)),
+      toArrayLiteral(jobs.map((j) => j.claimedBy?.leaseExpiresAt ?? null)),
     ]);
     const results: (InsertResult | undefined)[] = rows.map((row) =>
       row.id === null

@@ -28,27 +28,33 @@ import { quoteSchema, statementName } from './schema-names.ts';
  * statement's snapshot sees. A holder committed by another transaction after that snapshot stays unresolved (null
  * id); the store then looks it up with {@link SELECT_LIVE_JOBS_BY_UNIQUE_KEY}.
  *
- * $1..$9 arrays, one element per job; $10 created_at; $11 channel; $12 payload.
+ * A job with a lease owner is inserted already claimed (running, attempt 1) by a worker of the inserting process
+ * (local dispatch); only pending jobs wake other workers.
+ *
+ * $1..$9 and $13, $14 arrays, one element per job; $10 created_at; $11 channel; $12 payload.
  */
 export const INSERT_JOBS = `
   WITH input AS (
     SELECT nextval('{schema}.jobs_id_seq') AS id, t.*
     FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::bigint[], $6::integer[], $7::bigint[],
-                $8::text[], $9::text[])
-      WITH ORDINALITY AS t (name, queue, payload, priority, run_at, max_attempts, timeout_ms, unique_key, backoff, ord)
+                $8::text[], $9::text[], $13::text[], $14::bigint[])
+      WITH ORDINALITY AS t (name, queue, payload, priority, run_at, max_attempts, timeout_ms, unique_key, backoff,
+                            lease_owner, lease_expires_at, ord)
   ),
   inserted AS (
     INSERT INTO {schema}.jobs
-      (id, name, queue, payload, state, priority, run_at, max_attempts, timeout_ms, unique_key, backoff, created_at)
-    SELECT id, name, queue, payload, 'pending', priority, run_at, max_attempts, timeout_ms, unique_key, backoff,
-           $10::bigint
+      (id, name, queue, payload, state, priority, run_at, max_attempts, timeout_ms, unique_key, backoff, created_at,
+       attempt, lease_owner, lease_expires_at)
+    SELECT id, name, queue, payload, CASE WHEN lease_owner IS NULL THEN 'pending' ELSE 'running' END, priority,
+           run_at, max_attempts, timeout_ms, unique_key, backoff, $10::bigint,
+           CASE WHEN lease_owner IS NULL THEN 0 ELSE 1 END, lease_owner, lease_expires_at
     FROM input
     ORDER BY ord
     ON CONFLICT DO NOTHING
-    RETURNING id, unique_key
+    RETURNING id, unique_key, lease_owner
   ),
   wake AS (
-    SELECT pg_notify($11, $12) FROM inserted LIMIT 1
+    SELECT pg_notify($11, $12) FROM inserted WHERE lease_owner IS NULL LIMIT 1
   )
   SELECT COALESCE(mine.id, batch.id, live.id)::text AS id,
          mine.id IS NOT NULL AS inserted,

@@ -10,6 +10,7 @@ import { JobEvents } from './job-events.ts';
 import { JobRegistry } from './job-registry.ts';
 import { JobStore } from './job-store.ts';
 import { JobWorker } from './job-worker.ts';
+import { LocalDispatch } from './local-dispatch.ts';
 import type { ScheduleDefinition } from './schedule.ts';
 import { resolveWorkerOptions, WorkerOptions } from './worker-options.ts';
 
@@ -94,9 +95,11 @@ export function addJobs(builder: HostBuilder, setup: JobsSetup): void {
     },
     deps: [LoggerFactory],
   });
+  services.addSingleton(LocalDispatch, { value: new LocalDispatch() });
   services.addSingleton(JobClient, {
-    factory: (p) => new JobClient(p.get(JobStore), p.get(JobEvents), p.get(JobRegistry)),
-    deps: [JobStore, JobEvents, JobRegistry],
+    factory: (p) =>
+      new JobClient(p.get(JobStore), p.get(JobEvents), p.get(JobRegistry), p.get(LocalDispatch)),
+    deps: [JobStore, JobEvents, JobRegistry, LocalDispatch],
   });
   if (setup.worker !== false) {
     services.addSingleton(WorkerOptions, { value: resolveWorkerOptions(setup.worker ?? {}) });

@@ -25,6 +25,12 @@ export {
   type ScheduleTick,
 } from './job-store.ts';
 export { JobWorker } from './job-worker.ts';
+export {
+  LocalDispatch,
+  type LocalLease,
+  type LocalReceiver,
+  type LocalReservation,
+} from './local-dispatch.ts';
 export type { EnqueueOptions } from './prepare-job.ts';
 export { defineSchedule, type MisfirePolicy, type ScheduleDefinition } from './schedule.ts';
 export { type QueueOptions, WorkerOptions, workerDefaults } from './worker-options.ts';

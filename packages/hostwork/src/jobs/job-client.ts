@@ -13,6 +13,7 @@ import type {
 } from './job-record.ts';
 import type { JobRegistry } from './job-registry.ts';
 import type { CancelOutcome, JobStore } from './job-store.ts';
+import type { LocalDispatch, LocalReservation } from './local-dispatch.ts';
 import type { EnqueueOptions } from './prepare-job.ts';
 import { prepareJob } from './prepare-job.ts';
 import { nextTick } from './schedule.ts';
@@ -50,14 +51,17 @@ export class JobClient {
   readonly #store: JobStore;
   readonly #events: JobEvents;
   readonly #registry: JobRegistry;
+  readonly #dispatch: LocalDispatch | undefined;
   #ready: Promise<void> | undefined;
   #buffer: Pending[] = [];
   #flushing = false;
 
-  constructor(store: JobStore, events: JobEvents, registry: JobRegistry) {
+  /** `dispatch`: the link to a worker of this process, which may take jobs enqueued here without a claim. */
+  constructor(store: JobStore, events: JobEvents, registry: JobRegistry, dispatch?: LocalDispatch) {
     this.#store = store;
     this.#events = events;
     this.#registry = registry;
+    this.#dispatch = dispatch;
   }
 
   /** The store, for advanced use (and the conformance of custom stores). */
@@ -214,6 +218,57 @@ export class JobClient {
     p.resolve(result);
   }
 
+  /**
+   * Asks the local worker for an idle slot for each job that is due now; undefined when none was given (the common
+   * case on a busy worker, at the cost of one check per job).
+   */
+  #reserve(batch: readonly Pending[]): (LocalReservation | undefined)[] | undefined {
+    const dispatch = this.#dispatch;
+    if (dispatch === undefined) return undefined;
+    const now = Date.now();
+    let reservations: (LocalReservation | undefined)[] | undefined;
+    for (let i = 0; i < batch.length; i++) {
+      const job = batch[i]!.job;
+      if (job.runAt > now) continue;
+      const reservation = dispatch.reserve(job.queue, now);
+      if (reservation === undefined) continue;
+      reservations ??= new Array(batch.length);
+      reservations[i] = reservation;
+    }
+    return reservations;
+  }
+
+  /** Gives each job inserted under a reservation to the local worker; a duplicate gives its slot back. */
+  #handOver(
+    batch: readonly Pending[],
+    results: readonly InsertResult[],
+    reservations: readonly (LocalReservation | undefined)[],
+  ): void {
+    const now = Date.now();
+    for (let i = 0; i < batch.length; i++) {
+      const reservation = reservations[i];
+      if (reservation === undefined) continue;
+      const result = results[i]!;
+      if (result.outcome !== 'inserted') {
+        reservation.cancel();
+        continue;
+      }
+      const job = batch[i]!.job;
+      reservation.accept({
+        id: result.id,
+        name: job.name,
+        queue: job.queue,
+        payload: job.payload,
+        priority: job.priority,
+        attempt: 1,
+        maxAttempts: job.maxAttempts,
+        timeoutMs: job.timeoutMs,
+        backoff: job.backoff,
+        createdAt: now,
+      });
+    }
+  }
+
   /** Writes every buffered enqueue in one transaction; if that fails, row by row so each caller gets its own error. */
   async #flush(): Promise<void> {
     this.#flushing = true;
@@ -222,10 +277,20 @@ export class JobClient {
       while (this.#buffer.length > 0) {
         const batch = this.#buffer;
         this.#buffer = [];
+        const reservations = this.#reserve(batch);
         try {
-          const results = await this.#store.insert(batch.map((p) => p.job));
+          const rows = reservations
+            ? batch.map((p, i) => {
+                const r = reservations[i];
+                return r ? { ...p.job, claimedBy: r.lease } : p.job;
+              })
+            : batch.map((p) => p.job);
+          const results = await this.#store.insert(rows);
           for (let i = 0; i < batch.length; i++) this.#stored(batch[i]!, results[i]!);
+          // After the 'enqueued' events: a job handed to the local worker emits 'started' next.
+          if (reservations) this.#handOver(batch, results, reservations);
         } catch (error) {
+          if (reservations) for (const r of reservations) r?.cancel();
           if (batch.length === 1) {
             batch[0]!.reject(error);
             continue;

@@ -43,6 +43,11 @@ export interface NewJob {
   readonly uniqueKey: string | null;
   /** A per-job backoff override as JSON (`{"type":"fixed","delay":500}`), or null for the job definition's. */
   readonly backoff: string | null;
+  /**
+   * Insert it already claimed (state `running`, attempt 1) under this lease: a worker of the enqueuing process takes
+   * it without a claim round trip. Absent or null: inserted `pending`, as usual.
+   */
+  readonly claimedBy?: { readonly owner: string; readonly leaseExpiresAt: number } | null;
 }
 
 /** The result of inserting one job. */

@@ -15,6 +15,7 @@ import { JobEvents } from './job-events.ts';
 import type { AttemptError, ClaimedJob, JobId, Settlement } from './job-record.ts';
 import { JobRegistry } from './job-registry.ts';
 import { JobStore } from './job-store.ts';
+import { LocalDispatch, type LocalReservation } from './local-dispatch.ts';
 import { ScheduleRunner } from './schedule-runner.ts';
 import { WorkerOptions } from './worker-options.ts';
 
@@ -26,6 +27,8 @@ interface QueueState {
   claiming: boolean;
   /** Set when a fill was asked for while a claim was in flight: claim again once it returns. */
   again: boolean;
+  /** Slots set aside for jobs being inserted already claimed by this worker (local dispatch). */
+  reserved: number;
   /** A fill is scheduled for the next turn of the event loop. */
   fillScheduled: boolean;
   timer: NodeJS.Timeout | undefined;
@@ -75,6 +78,7 @@ export class JobWorker implements HostedService {
     LoggerFactory,
     HostOptions,
     WorkerOptions,
+    LocalDispatch,
   ] as const;
 
   /** This process's lease owner id: host, pid and a random suffix (pids repeat across containers). */
@@ -103,6 +107,9 @@ export class JobWorker implements HostedService {
   /** Most jobs per claim: the option, else what the store works best with. */
   readonly #batchSize: number;
   #leading = false;
+  readonly #dispatch: LocalDispatch | undefined;
+  /** Set once stop() has written its last outcomes: nothing handed over after that can be run or released. */
+  #stopped = false;
 
   constructor(
     store: JobStore,
@@ -112,7 +119,9 @@ export class JobWorker implements HostedService {
     loggers: LoggerFactory,
     hostOptions: HostOptions,
     options: WorkerOptions,
+    dispatch?: LocalDispatch,
   ) {
+    this.#dispatch = dispatch;
     this.#store = store;
     this.#registry = registry;
     this.#events = events;
@@ -129,6 +138,7 @@ export class JobWorker implements HostedService {
       running: 0,
       claiming: false,
       again: false,
+      reserved: 0,
       fillScheduled: false,
       timer: undefined,
       buffer: [],
@@ -147,6 +157,9 @@ export class JobWorker implements HostedService {
     await this.#schedules.sync(Date.now());
     this.#unsubscribe.push(this.#store.onWake(() => this.#fillAll()));
     this.#unsubscribe.push(this.#events.on('cancel-requested', ({ id }) => this.#cancelLocally(id)));
+    if (this.#dispatch && this.#options.localDispatch) {
+      this.#unsubscribe.push(this.#dispatch.attach({ reserve: (queue, now) => this.#reserve(queue, now) }));
+    }
     this.#every(this.#options.heartbeatMs, () => this.#heartbeat());
     this.#every(this.#options.pollIntervalMs, async () => this.#fillAll());
     this.#every(this.#options.maintenanceIntervalMs, () => this.#maintain());
@@ -188,6 +201,7 @@ export class JobWorker implements HostedService {
       );
     }
     await this.#flush();
+    this.#stopped = true;
     if (this.#leading) await this.#store.releaseLeadership(this.owner).catch(() => {});
     this.#log.info('Job worker stopped');
   }
@@ -244,7 +258,8 @@ export class JobWorker implements HostedService {
     const prefetching = this.#options.prefetch && q.averageMs < PREFETCH_BELOW_MS;
     // Prefetching keeps up to a batch in hand beyond the running jobs, and claims again once half of it is free, so
     // the next claim's round trip overlaps the work of the jobs still in hand instead of following it.
-    const free = q.concurrency + (prefetching ? this.#batchSize : 0) - q.running - q.buffer.length;
+    const free =
+      q.concurrency + (prefetching ? this.#batchSize : 0) - q.running - q.reserved - q.buffer.length;
     if (free < (prefetching ? this.#batchSize / 2 : 1)) return;
     q.claiming = true;
     const limit = Math.min(free, this.#batchSize);
@@ -290,9 +305,46 @@ export class JobWorker implements HostedService {
     });
   }
 
-  /** Starts buffered jobs while the queue has free slots. */
+  /**
+   * Local dispatch: sets aside a slot of `queue` for a job the client of this process is about to insert already
+   * claimed by this worker. Only when the worker would claim it at once anyway: a free slot, nothing in hand and no
+   * claim in flight (then the queue has no older due job this worker knows of).
+   */
+  #reserve(queue: string, now: number): LocalReservation | undefined {
+    if (this.#stopping) return undefined;
+    const q = this.#queues.find((candidate) => candidate.name === queue);
+    if (q === undefined || q.claiming || q.buffer.length > 0 || q.running + q.reserved >= q.concurrency)
+      return undefined;
+    q.reserved++;
+    let settled = false;
+    return {
+      lease: { owner: this.owner, leaseExpiresAt: now + this.#options.leaseMs },
+      accept: (job) => {
+        if (settled) return;
+        settled = true;
+        q.reserved--;
+        if (this.#stopped) {
+          // Inserted while the worker finished stopping: nobody here can run or release it; its lease expires.
+          this.#jobLog.warn(
+            { jobId: job.id, job: job.name },
+            `Job ${job.name}#${job.id} was enqueued for this worker as it stopped; it runs again once its lease expires`,
+          );
+          return;
+        }
+        this.#start(q, job);
+      },
+      cancel: () => {
+        if (settled) return;
+        settled = true;
+        q.reserved--;
+        this.#drain(q);
+      },
+    };
+  }
+
+  /** Starts buffered jobs while the queue has free slots (slots set aside for local dispatch included). */
   #drain(q: QueueState): void {
-    while (q.running < q.concurrency && q.buffer.length > 0 && !this.#stopping)
+    while (q.running + q.reserved < q.concurrency && q.buffer.length > 0 && !this.#stopping)
       this.#start(q, q.buffer.pop()!);
   }
 

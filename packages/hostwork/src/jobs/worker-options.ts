@@ -34,6 +34,13 @@ export interface WorkerOptions {
   readonly prefetch: boolean;
   /** After a job's signal aborts (timeout, cancel), how long to wait for its handler before settling anyway. Default: 5,000. */
   readonly abortGraceMs: number;
+  /**
+   * A job enqueued in this process (one at a time, due now, not in a transaction) while this worker has an idle slot
+   * for its queue is inserted already claimed by this worker and started as soon as the insert commits, without a
+   * claim round trip. Only jobs the worker would have claimed at once anyway are taken (idle slots, nothing in hand,
+   * no claim in flight), so the queue's order changes only among jobs enqueued at the same moment. Default: true.
+   */
+  readonly localDispatch: boolean;
 }
 
 /** The defaults, in one place. */
@@ -48,6 +55,7 @@ export const workerDefaults: WorkerOptions = {
   maxCompletedJobs: 100_000,
   abortGraceMs: 5_000,
   prefetch: true,
+  localDispatch: true,
 };
 
 /** Merges options over the defaults, refusing unknown keys and bad values with a message naming them. */
@@ -83,11 +91,13 @@ export function resolveWorkerOptions(given: Partial<WorkerOptions> = {}): Worker
       );
     }
   }
-  if (typeof o.prefetch !== 'boolean') {
-    throw new HostworkError(
-      ErrorCodes.INVALID_OPTION,
-      `worker options: prefetch must be true or false, got ${o.prefetch}.`,
-    );
+  for (const key of ['prefetch', 'localDispatch'] as const) {
+    if (typeof o[key] !== 'boolean') {
+      throw new HostworkError(
+        ErrorCodes.INVALID_OPTION,
+        `worker options: ${key} must be true or false, got ${o[key]}.`,
+      );
+    }
   }
   if (o.heartbeatMs >= o.leaseMs) {
     throw new HostworkError(

@@ -5,6 +5,7 @@
 import { describe } from 'node:test';
 import { cancelRetryCases } from './cases/cancel-retry.ts';
 import { claimCases } from './cases/claim.ts';
+import { claimedInsertCases } from './cases/claimed-insert.ts';
 import { insertCases } from './cases/insert.ts';
 import { inspectionCases } from './cases/inspection.ts';
 import { leadershipCases } from './cases/leadership.ts';
@@ -24,6 +25,7 @@ export function describeStoreConformance(storeName: string, factory: StoreFactor
   describe(`${storeName} store conformance`, () => {
     insertCases(factory);
     claimCases(factory);
+    claimedInsertCases(factory);
     settleCases(factory);
     leaseCases(factory);
     uniqueCases(factory);

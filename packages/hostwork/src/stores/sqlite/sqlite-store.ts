@@ -124,7 +124,8 @@ export class SqliteStore implements JobStore {
     const s = this.#ready();
     const createdAt = Date.now();
     const results = this.#transaction(s, () => jobs.map((job) => this.#insertOne(s, job, createdAt)));
-    if (results.some((r) => r.outcome === 'inserted')) this.#wake.notifySoon();
+    // Jobs inserted already claimed (local dispatch) need no worker woken for them.
+    if (results.some((r, i) => r.outcome === 'inserted' && !jobs[i]!.claimedBy)) this.#wake.notifySoon();
     return results;
   }
 
@@ -391,6 +392,8 @@ export class SqliteStore implements JobStore {
       job.uniqueKey ?? null,
       job.backoff ?? null,
       createdAt,
+      job.claimedBy?.owner ?? null,
+      job.claimedBy?.leaseExpiresAt ?? null,
     );
     if (Number(result.changes) === 1) return { id: String(result.lastInsertRowid), outcome: 'inserted' };
     // ON CONFLICT DO NOTHING stored nothing: the only possible conflict is a live job holding the unique key.

@@ -20,13 +20,16 @@ export const DATA_VERSION = 'PRAGMA data_version';
 
 /**
  * Inserts one job unless a live job has its unique key (then it changes no row). Positional parameters, in column
- * order: it runs once per job, and binding by name costs several times more than binding by position.
+ * order: it runs once per job, and binding by name costs several times more than binding by position. With a lease
+ * owner (?11) the job is inserted already claimed: running, attempt 1 (local dispatch).
  */
 export const INSERT_JOB = `
   INSERT INTO hw_jobs
-    (name, queue, payload, state, priority, run_at, max_attempts, timeout_ms, unique_key, backoff, created_at)
+    (name, queue, payload, priority, run_at, max_attempts, timeout_ms, unique_key, backoff, created_at,
+     lease_owner, lease_expires_at, state, attempt)
   VALUES
-    (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)
+    (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,
+     CASE WHEN ?11 IS NULL THEN 'pending' ELSE 'running' END, CASE WHEN ?11 IS NULL THEN 0 ELSE 1 END)
   ON CONFLICT DO NOTHING`;
 
 /** The live (pending or running) job holding a unique key; the condition matches the partial unique index. */
