@@ -172,6 +172,14 @@ export class PostgresStore implements JobStore {
   async settle(owner: string, settlements: readonly Settlement[], now: number): Promise<void> {
     if (settlements.length === 0) return;
     await this.#ensureReady();
+    if (settlements.every((s) => s.kind === 'completed')) {
+      await this.#pool.query(this.#sql.completeJobs, [
+        owner,
+        toArrayLiteral(settlements.map((s) => toKey(s.id))),
+        now,
+      ]);
+      return;
+    }
     const ids: string[] = [];
     const kinds: string[] = [];
     const runAts: (number | null)[] = [];
