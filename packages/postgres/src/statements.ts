@@ -396,10 +396,16 @@ export const TICK_SCHEDULE = `
 /**
  * Takes the maintenance leadership if it is free, expired, or already ours; returns a row only on success. Two
  * processes racing on a missing row: one inserts, the other waits for it and then sees a live foreign owner.
+ * The leader renews it every pass (every second by default), so its commit does not wait for the WAL flush
+ * (`synchronous_commit` off for this statement's transaction): a flush a second is load the server's other commits
+ * (an enqueue's, a settle's) would otherwise wait behind. A renewal lost in a server crash only lets another process
+ * take over sooner, and maintenance is safe to overlap (each of its writes checks the state it changes).
  * $1 owner, $2 expiry, $3 now.
  */
 export const ACQUIRE_LEADERSHIP = `
-  INSERT INTO {schema}.leader AS l (name, owner, expires_at) VALUES ('maintenance', $1, $2::bigint)
+  INSERT INTO {schema}.leader AS l (name, owner, expires_at)
+  SELECT 'maintenance', $1, $2::bigint
+  WHERE set_config('synchronous_commit', 'off', true) = 'off'
   ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
   WHERE l.owner = excluded.owner OR l.expires_at < $3::bigint
   RETURNING owner`;
