@@ -93,6 +93,7 @@ export class JobWorker implements HostedService {
   readonly #jobLog: Logger;
   readonly #schedules: ScheduleRunner;
   readonly #queues: QueueState[];
+  readonly #queueByName: ReadonlyMap<string, QueueState>;
   readonly #running = new Map<JobId, { ctx: AttemptContext; queue: QueueState }>();
   #outcomes: Outcome[] = [];
   #progress = new Map<JobId, string>();
@@ -144,6 +145,7 @@ export class JobWorker implements HostedService {
       buffer: [],
       averageMs: PREFETCH_BELOW_MS * 2,
     }));
+    this.#queueByName = new Map(this.#queues.map((q) => [q.name, q]));
   }
 
   /** How many jobs run right now in this process. */
@@ -312,7 +314,7 @@ export class JobWorker implements HostedService {
    */
   #reserve(queue: string, now: number): LocalReservation | undefined {
     if (this.#stopping) return undefined;
-    const q = this.#queues.find((candidate) => candidate.name === queue);
+    const q = this.#queueByName.get(queue);
     if (q === undefined || q.claiming || q.buffer.length > 0 || q.running + q.reserved >= q.concurrency)
       return undefined;
     q.reserved++;
@@ -581,7 +583,7 @@ export class JobWorker implements HostedService {
     }
     // A full batch is written at once: short jobs can run for many batches within one turn of the event loop
     // (claims and handlers chained by promises), and outcomes held until the turn ends would pile up by thousands.
-    if (this.#outcomes.length >= this.#batchSize && !this.#flushing) void this.#flush();
+    if (this.#outcomes.length >= this.#batchSize && !this.#flushing) this.#writeOutcomes();
     else this.#scheduleFlush();
   }
 
@@ -591,8 +593,13 @@ export class JobWorker implements HostedService {
     // setImmediate, not a microtask: outcomes of every job finishing in this turn share one write.
     setImmediate(() => {
       this.#flushScheduled = false;
-      void this.#flush().then(() => this.#fillAll());
+      this.#writeOutcomes();
     });
+  }
+
+  /** Writes the queued outcomes, then claims for the slots they freed (slow jobs claim after each write). */
+  #writeOutcomes(): void {
+    void this.#flush().then(() => this.#fillAll());
   }
 
   /** Writes queued outcomes and progress in one batch, then emits their events. */

@@ -163,6 +163,45 @@ describe('snooze', () => {
 });
 
 describe('concurrency and order', () => {
+  it(
+    'claims the next job right after writing an outcome, without waiting for the poll (batchSize 1)',
+    T,
+    async () => {
+      const One = defineJob({
+        name: 'one',
+        schema: z.object({ i: z.number() }),
+        async handle() {
+          await sleep(30); // still running when the claim's own follow-up looks for room
+        },
+      });
+      await withHost(
+        {
+          jobs: [One],
+          worker: {
+            queues: { default: { concurrency: 1 } },
+            batchSize: 1,
+            prefetch: false,
+            pollIntervalMs: 60_000,
+          },
+        },
+        async ({ client }) => {
+          const started = performance.now();
+          const results = await client.enqueueMany(One, [
+            { payload: { i: 0 } },
+            { payload: { i: 1 } },
+            { payload: { i: 2 } },
+          ]);
+          for (const { id } of results) await waitForState(client, id, 'completed', 5_000);
+          const ms = performance.now() - started;
+          assert.ok(
+            ms < 3_000,
+            `three one-job claims took ${Math.round(ms)} ms; each should follow the previous write`,
+          );
+        },
+      );
+    },
+  );
+
   it('runs at most `concurrency` handlers of a queue at once, and reaches that limit', T, async () => {
     let current = 0;
     let max = 0;
