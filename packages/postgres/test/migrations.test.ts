@@ -7,8 +7,20 @@ import { it } from 'node:test';
 import { ErrorCodes, HostworkError } from 'hostwork';
 import pg from 'pg';
 import { migrationSql, SCHEMA_VERSION } from '../src/migrations.ts';
+import { buildStatements } from '../src/statements.ts';
 import { adminPool, DATABASE_URL, describeWithDatabase } from './support/database.ts';
 import { job, useSchemas } from './support/stores.ts';
+
+/** A parameter value as an SQL literal (EXPLAIN EXECUTE takes no bind parameters). */
+function literal(client: pg.PoolClient, value: unknown): string {
+  if (value === null) return 'NULL';
+  if (Array.isArray(value)) {
+    return client.escapeLiteral(
+      `{${value.map((v) => (v === null ? 'NULL' : JSON.stringify(String(v)))).join(',')}}`,
+    );
+  }
+  return typeof value === 'string' ? client.escapeLiteral(value) : String(value);
+}
 
 async function versions(schema: string): Promise<number[]> {
   const { rows } = await adminPool().query<{ version: number }>(
@@ -131,5 +143,69 @@ await describeWithDatabase('schema and migrations (PostgreSQL)', () => {
     const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
     assert.match(plan, /Index Scan using jobs_claim/, plan);
     assert.doesNotMatch(plan, /Sort|Seq Scan/, plan);
+  });
+
+  it('the batch statements (insert, claim, settle, complete, renew) reach their rows by index, never by a scan of jobs', async () => {
+    const store = stores.fresh();
+    await store.migrate();
+    const s = `"${store.schema}"`;
+    // A backlog and a history, as a busy queue has them: the planner once hashed the whole table for each claim.
+    await adminPool().query(
+      `INSERT INTO ${s}.jobs (name, queue, payload, state, priority, run_at, max_attempts, timeout_ms, created_at, finished_at)
+       SELECT 'j', 'default', '{}', CASE WHEN g <= 20000 THEN 'completed' ELSE 'pending' END, 0, g, 1, 0, 0,
+              CASE WHEN g <= 20000 THEN g END
+       FROM generate_series(1, 40000) g`,
+    );
+    await adminPool().query(`ANALYZE ${s}.jobs`);
+    const ids = Array.from({ length: 500 }, (_, i) => String(20001 + i));
+    const statements = buildStatements(store.schema);
+    const cases: [string, string, unknown[]][] = [
+      ['claim', statements.claimJobs.text, ['default', Date.now(), 500, 'w', Date.now()]],
+      [
+        'settle',
+        statements.settleJobs.text,
+        ['w', ids, ids.map(() => 'completed'), ids.map(() => null), ids.map(() => null), 1, 'c', 'p', false],
+      ],
+      ['complete', statements.completeJobs.text, ['w', ids, 1]],
+      ['renew', statements.renewLeases.text, [ids, 'w', 1]],
+    ];
+    for (const keyed of [false, true]) {
+      const n = (v: unknown) => ids.map(() => v);
+      const keys = keyed ? ids.map((id) => `key-${id}`) : n(null);
+      cases.push([
+        keyed ? 'insert (unique keys)' : 'insert',
+        statements.insertJobs.text,
+        [n('j'), n('default'), n('{}'), n(0), n(1), n(1), n(0), keys, n(null), 1, 'c', 'p', n(null), n(null)],
+      ]);
+    }
+    const client = await adminPool().connect();
+    try {
+      for (const [name, text, values] of cases) {
+        // A prepared statement starts on custom plans and may settle on the generic one: both must hold.
+        await client.query(`PREPARE plan_probe AS ${text}`);
+        try {
+          const literals = values.map((v) => literal(client, v)).join(', ');
+          for (const mode of ['force_custom_plan', 'force_generic_plan']) {
+            await client.query(`SET plan_cache_mode = ${mode}`);
+            // Run for real (then rolled back): only the nodes a batch executes count, not a branch it skips.
+            await client.query('BEGIN');
+            const { rows } = await client.query<{ 'QUERY PLAN': string }>(
+              `EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) EXECUTE plan_probe(${literals})`,
+            );
+            await client.query('ROLLBACK');
+            const plan = rows.map((r) => r['QUERY PLAN']);
+            const scans = plan.filter(
+              (line) => /Seq Scan on jobs/.test(line) && !/never executed/.test(line),
+            );
+            assert.deepEqual(scans, [], `${name} (${mode}):\n${plan.join('\n')}`);
+          }
+        } finally {
+          await client.query('RESET plan_cache_mode');
+          await client.query('DEALLOCATE plan_probe');
+        }
+      }
+    } finally {
+      client.release();
+    }
   });
 });
