@@ -172,20 +172,28 @@ export class PostgresStore implements JobStore {
   async settle(owner: string, settlements: readonly Settlement[], now: number): Promise<void> {
     if (settlements.length === 0) return;
     await this.#ensureReady();
-    if (settlements.every((s) => s.kind === 'completed')) {
-      await this.#pool.query(this.#sql.completeJobs, [
-        owner,
-        toArrayLiteral(settlements.map((s) => toKey(s.id))),
-        now,
-      ]);
+    // The common batches: completions only, all kept or all removed.
+    const first = settlements[0]!;
+    if (
+      first.kind === 'completed' &&
+      settlements.every((s) => s.kind === 'completed' && s.remove === first.remove)
+    ) {
+      const ids = toArrayLiteral(settlements.map((s) => toKey(s.id)));
+      if (first.remove) await this.#pool.query(this.#sql.removeCompletedJobs, [owner, ids]);
+      else await this.#pool.query(this.#sql.completeJobs, [owner, ids, now]);
       return;
     }
     const ids: string[] = [];
     const kinds: string[] = [];
     const runAts: (number | null)[] = [];
     const errors: (string | null)[] = [];
+    const removed: string[] = [];
     let handedBack = false;
     for (const s of settlements) {
+      if (s.kind === 'completed' && s.remove) {
+        removed.push(toKey(s.id));
+        continue;
+      }
       ids.push(toKey(s.id));
       kinds.push(s.kind);
       runAts.push(s.kind === 'retry' || s.kind === 'release' ? s.runAt : null);
@@ -202,6 +210,7 @@ export class PostgresStore implements JobStore {
       this.#channel,
       this.#self,
       handedBack,
+      toArrayLiteral(removed),
     ]);
     if (handedBack) this.#wake.notifySoon();
   }

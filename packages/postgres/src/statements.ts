@@ -128,8 +128,10 @@ export const CLAIM_JOBS = `
  * `j.id = ANY($2)` repeats the join condition on purpose: it gives the planner the primary-key path to the rows.
  * Without it, a lease owner the statistics have never seen looked so rare that the planner scanned the whole table.
  *
+ * Completions with `remove` (a worker keeping no completed jobs) are not among them: `removed` deletes those rows.
+ *
  * $1 owner; $2 ids; $3 kinds; $4 run times (null but for retry/release); $5 errors as JSON (null but for
- * retry/dead); $6 now; $7 channel; $8 payload; $9 wake.
+ * retry/dead); $6 now; $7 channel; $8 payload; $9 wake; $10 ids of completions to delete.
  */
 export const SETTLE_JOBS = `
   WITH settled AS (
@@ -149,6 +151,9 @@ export const SETTLE_JOBS = `
     WHERE j.id = ANY($2::bigint[]) AND j.id = s.id AND j.lease_owner = $1
     RETURNING j.id
   ),
+  removed AS (
+    DELETE FROM {schema}.jobs WHERE id = ANY($10::bigint[]) AND lease_owner = $1
+  ),
   wake AS (
     SELECT pg_notify($7, $8) WHERE $9::boolean AND EXISTS (SELECT FROM settled)
   )
@@ -162,6 +167,14 @@ export const COMPLETE_JOBS = `
   UPDATE {schema}.jobs
   SET state = 'completed', finished_at = $3::bigint, lease_owner = NULL, lease_expires_at = NULL
   WHERE id = ANY($2::bigint[]) AND lease_owner = $1`;
+
+/**
+ * A batch of completions with `remove`, the common batch of a worker that keeps no completed jobs: the rows are
+ * deleted. A `DELETE` writes no new row version and no index entries, so it costs the server well under half of
+ * {@link COMPLETE_JOBS}'s update. $1 owner; $2 ids.
+ */
+export const REMOVE_COMPLETED_JOBS = `
+  DELETE FROM {schema}.jobs WHERE id = ANY($2::bigint[]) AND lease_owner = $1`;
 
 /**
  * Extends the leases the owner still holds, in one statement:
@@ -451,6 +464,7 @@ export function buildStatements(schema: string) {
     claimJobs: at('claim', CLAIM_JOBS),
     settleJobs: at('settle', SETTLE_JOBS),
     completeJobs: at('settle (completions only)', COMPLETE_JOBS),
+    removeCompletedJobs: at('settle (completions removed)', REMOVE_COMPLETED_JOBS),
     renewLeases: at('renew', RENEW_LEASES),
     recoverExpiredLeases: at('recoverExpired', RECOVER_EXPIRED_LEASES),
     updateProgress: at('progress', UPDATE_PROGRESS),

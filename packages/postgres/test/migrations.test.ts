@@ -145,7 +145,7 @@ await describeWithDatabase('schema and migrations (PostgreSQL)', () => {
     assert.doesNotMatch(plan, /Sort|Seq Scan/, plan);
   });
 
-  it('the batch statements (insert, claim, settle, complete, renew) reach their rows by index, never by a scan of jobs', async () => {
+  it('the batch statements (insert, claim, settle, complete, remove, renew) reach their rows by index, never by a scan of jobs', async () => {
     const store = stores.fresh();
     await store.migrate();
     const s = `"${store.schema}"`;
@@ -164,9 +164,21 @@ await describeWithDatabase('schema and migrations (PostgreSQL)', () => {
       [
         'settle',
         statements.settleJobs.text,
-        ['w', ids, ids.map(() => 'completed'), ids.map(() => null), ids.map(() => null), 1, 'c', 'p', false],
+        [
+          'w',
+          ids,
+          ids.map(() => 'completed'),
+          ids.map(() => null),
+          ids.map(() => null),
+          1,
+          'c',
+          'p',
+          false,
+          ids,
+        ],
       ],
       ['complete', statements.completeJobs.text, ['w', ids, 1]],
+      ['complete (removed)', statements.removeCompletedJobs.text, ['w', ids]],
       ['renew', statements.renewLeases.text, [ids, 'w', 1]],
     ];
     for (const keyed of [false, true]) {

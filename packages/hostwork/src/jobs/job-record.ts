@@ -97,7 +97,12 @@ export interface JobInfo {
 
 /** How a worker ends one attempt; many are written in one batch. */
 export type Settlement =
-  | { readonly id: JobId; readonly kind: 'completed' }
+  | {
+      readonly id: JobId;
+      readonly kind: 'completed';
+      /** Delete the job rather than keep it as completed: its worker keeps no completed jobs (retention 0). */
+      readonly remove?: boolean;
+    }
   /** Failed with attempts left: back to pending at `runAt`. */
   | { readonly id: JobId; readonly kind: 'retry'; readonly runAt: number; readonly error: AttemptError }
   /** Failed for good (last attempt, or poison). */

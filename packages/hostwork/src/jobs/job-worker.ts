@@ -111,6 +111,8 @@ export class JobWorker implements HostedService {
   readonly #dispatch: LocalDispatch | undefined;
   /** Set once stop() has written its last outcomes: nothing handed over after that can be run or released. */
   #stopped = false;
+  /** Retention 0: a completed job is deleted with its completion rather than kept until a prune pass. */
+  readonly #removeCompleted: boolean;
 
   constructor(
     store: JobStore,
@@ -129,6 +131,7 @@ export class JobWorker implements HostedService {
     this.#scopes = scopes;
     this.#hostOptions = hostOptions;
     this.#options = options;
+    this.#removeCompleted = options.completedRetentionMs === 0 || options.maxCompletedJobs === 0;
     this.#log = loggers.create('Hostwork.Jobs.Worker');
     this.#jobLog = loggers.create('Hostwork.Jobs');
     this.#schedules = new ScheduleRunner(store, registry, this.#log);
@@ -467,7 +470,10 @@ export class JobWorker implements HostedService {
       if (cause) settlement = this.#afterAbort(ctx, cause, undefined);
       else if (result instanceof SnoozeResult)
         settlement = { id: job.id, kind: 'release', runAt: Date.now() + result.snoozeMs };
-      else settlement = { id: job.id, kind: 'completed' };
+      else
+        settlement = this.#removeCompleted
+          ? { id: job.id, kind: 'completed', remove: true }
+          : { id: job.id, kind: 'completed' };
     } catch (error) {
       const cause = ctx.abortCause;
       settlement = cause ? this.#afterAbort(ctx, cause, error) : this.#failure(ctx, error, 'error');

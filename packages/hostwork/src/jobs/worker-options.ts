@@ -21,9 +21,12 @@ export interface WorkerOptions {
   readonly pollIntervalMs: number;
   /** How often expired leases are recovered and schedules checked, in ms. Default: 1,000. */
   readonly maintenanceIntervalMs: number;
-  /** How long to keep completed jobs, in ms. Default: 24 h. */
+  /**
+   * How long to keep completed jobs, in ms. Default: 24 h. With 0 (or `maxCompletedJobs: 0`) completed jobs are not
+   * kept at all: a job's row is deleted when its completion is written, which saves the store a write per job.
+   */
   readonly completedRetentionMs: number;
-  /** At most this many completed jobs are kept. Default: 100,000. */
+  /** At most this many completed jobs are kept; 0 keeps none (see `completedRetentionMs`). Default: 100,000. */
   readonly maxCompletedJobs: number;
   /**
    * While a queue's jobs take under 5 ms on average, keep up to `batchSize` claimed jobs in hand beyond the running
@@ -68,13 +71,7 @@ export function resolveWorkerOptions(given: Partial<WorkerOptions> = {}): Worker
       `worker options: batchSize must be an integer > 0, got ${o.batchSize}.`,
     );
   }
-  const positive = [
-    'leaseMs',
-    'heartbeatMs',
-    'pollIntervalMs',
-    'maintenanceIntervalMs',
-    'maxCompletedJobs',
-  ] as const;
+  const positive = ['leaseMs', 'heartbeatMs', 'pollIntervalMs', 'maintenanceIntervalMs'] as const;
   for (const key of positive) {
     if (!(Number.isFinite(o[key]) && o[key] > 0)) {
       throw new HostworkError(
@@ -83,7 +80,7 @@ export function resolveWorkerOptions(given: Partial<WorkerOptions> = {}): Worker
       );
     }
   }
-  for (const key of ['completedRetentionMs', 'abortGraceMs'] as const) {
+  for (const key of ['completedRetentionMs', 'maxCompletedJobs', 'abortGraceMs'] as const) {
     if (!(Number.isFinite(o[key]) && o[key] >= 0)) {
       throw new HostworkError(
         ErrorCodes.INVALID_OPTION,

@@ -184,6 +184,35 @@ describe('retention', () => {
     });
   });
 
+  for (const worker of [{ completedRetentionMs: 0 }, { maxCompletedJobs: 0 }]) {
+    it(
+      `deletes a job as it completes with ${JSON.stringify(worker)}, still reporting it; failures are kept`,
+      T,
+      async () => {
+        const h = jobHost({ jobs: [Maybe], worker });
+        const completed: string[] = [];
+        h.events.on('completed', (e) => completed.push(e.id));
+        try {
+          await h.host.start();
+          const ok = await h.client.enqueueMany(
+            Maybe,
+            Array.from({ length: 5 }, () => ({ payload: { fail: false } })),
+          );
+          const bad = await h.client.enqueue(Maybe, { fail: true });
+          await waitForState(h.client, bad.id, 'dead');
+          await waitFor(async () => completed.length === 5, 'five completed events');
+          assert.deepEqual(completed.sort(), ok.map((r) => r.id).sort());
+          for (const r of ok) assert.equal(await h.client.get(r.id), undefined, `job ${r.id} deleted`);
+          assert.equal((await h.client.get(bad.id))?.state, 'dead', 'a dead job stays for inspection');
+          const errors = h.logs.lines.filter((l) => l.level >= 50 && l.jobId !== bad.id);
+          assert.deepEqual(errors, [], "no error logged but the dead job's");
+        } finally {
+          await h.host.stop();
+        }
+      },
+    );
+  }
+
   it('keeps at most maxCompletedJobs completed jobs, the newest', T, async () => {
     const h = jobHost({ jobs: [Maybe] });
     let newestTwo: string[] = [];

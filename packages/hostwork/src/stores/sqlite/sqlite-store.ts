@@ -52,6 +52,7 @@ function prepareStatements(db: DatabaseSync) {
     claimJobs: db.prepare(sql.CLAIM_JOBS, { returnArrays: true }),
     nextRunAt: db.prepare(sql.NEXT_RUN_AT),
     completeJobs: db.prepare(sql.COMPLETE_JOBS),
+    removeCompletedJobs: db.prepare(sql.REMOVE_COMPLETED_JOBS),
     cancelRunningJobs: db.prepare(sql.CANCEL_RUNNING_JOBS),
     retryJobs: db.prepare(sql.RETRY_JOBS),
     killJobs: db.prepare(sql.KILL_JOBS),
@@ -150,6 +151,7 @@ export class SqliteStore implements JobStore {
     if (settlements.length === 0) return;
     const s = this.#ready();
     const completed: JobId[] = [];
+    const removed: JobId[] = [];
     const cancelled: JobId[] = [];
     const retries: Detailed[] = [];
     const dead: Detailed[] = [];
@@ -157,7 +159,7 @@ export class SqliteStore implements JobStore {
     for (const settlement of settlements) {
       switch (settlement.kind) {
         case 'completed':
-          completed.push(settlement.id);
+          (settlement.remove ? removed : completed).push(settlement.id);
           break;
         case 'cancelled':
           cancelled.push(settlement.id);
@@ -175,12 +177,15 @@ export class SqliteStore implements JobStore {
     }
     const write = (): void => {
       if (completed.length > 0) s.completeJobs.run({ ids: JSON.stringify(completed), owner, now });
+      if (removed.length > 0) s.removeCompletedJobs.run({ ids: JSON.stringify(removed), owner });
       if (cancelled.length > 0) s.cancelRunningJobs.run({ ids: JSON.stringify(cancelled), owner, now });
       if (retries.length > 0) s.retryJobs.run({ settlements: JSON.stringify(retries), owner, now });
       if (dead.length > 0) s.killJobs.run({ settlements: JSON.stringify(dead), owner, now });
       if (releases.length > 0) s.releaseJobs.run({ settlements: JSON.stringify(releases), owner, now });
     };
-    const kinds = [completed, cancelled, retries, dead, releases].filter((group) => group.length > 0).length;
+    const kinds = [completed, removed, cancelled, retries, dead, releases].filter(
+      (group) => group.length > 0,
+    ).length;
     // One statement is atomic on its own; only a mixed batch needs the explicit transaction.
     if (kinds === 1) write();
     else this.#transaction(s, write);

@@ -62,6 +62,11 @@ export const COMPLETE_JOBS = `
   SET state = 'completed', finished_at = :now, lease_owner = NULL, lease_expires_at = NULL
   WHERE id IN (SELECT value FROM json_each(:ids)) AND lease_owner = :owner AND state = 'running'`;
 
+/** settle 'completed' with `remove` (retention 0) for a JSON array of ids: the job is deleted, not kept. */
+export const REMOVE_COMPLETED_JOBS = `
+  DELETE FROM hw_jobs
+  WHERE id IN (SELECT value FROM json_each(:ids)) AND lease_owner = :owner AND state = 'running'`;
+
 /** settle 'cancelled' for a JSON array of ids. */
 export const CANCEL_RUNNING_JOBS = `
   UPDATE hw_jobs

@@ -152,6 +152,44 @@ export function settleCases(factory: StoreFactory): void {
       assert.deepEqual(done.errors, []);
     });
 
+    it('completed with remove: deletes the job, and only a job the owner holds', async () => {
+      const store = await stores.fresh();
+      const [mine, theirs, pending] = await insertMany(store, newJobs(3));
+      await claimOne(store, { owner: 'w1' });
+      await claimOne(store, { owner: 'w2' });
+      await store.settle(
+        'w1',
+        [mine, theirs, pending].map((id) => ({ id: id!, kind: 'completed' as const, remove: true })),
+        T0 + 5,
+      );
+      assert.equal(await store.get(mine!), undefined, 'removed');
+      assert.equal((await mustGet(store, theirs!)).state, 'running', "another owner's job stays");
+      assert.equal((await mustGet(store, pending!)).state, 'pending', 'a pending job stays');
+      assert.deepEqual(await countMap(store), { 'default/running': 1, 'default/pending': 1 });
+    });
+
+    it('a mixed batch removes the completions marked remove and writes every other outcome', async () => {
+      const store = await stores.fresh();
+      const [removed, kept, retried, dead] = await insertMany(store, newJobs(4, { maxAttempts: 3 }));
+      assert.equal((await claimIds(store, 4, { owner: 'w1' })).length, 4);
+      await store.settle(
+        'w1',
+        [
+          { id: removed!, kind: 'completed', remove: true },
+          { id: kept!, kind: 'completed' },
+          { id: retried!, kind: 'retry', runAt: T0 + 100, error: failure(1, T0 + 7, 'again') },
+          { id: dead!, kind: 'dead', error: failure(1, T0 + 7, 'gone') },
+        ],
+        T0 + 7,
+      );
+      assert.equal(await store.get(removed!), undefined);
+      const k = await mustGet(store, kept!);
+      assert.equal(k.state, 'completed');
+      assert.equal(k.finishedAt, T0 + 7);
+      assert.equal((await mustGet(store, retried!)).state, 'pending');
+      assert.deepEqual((await mustGet(store, dead!)).errors, [failure(1, T0 + 7, 'gone')]);
+    });
+
     it('accepts an empty batch', async () => {
       const store = await stores.fresh();
       await store.settle('w1', [], T0);
