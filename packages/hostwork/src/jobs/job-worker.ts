@@ -36,6 +36,12 @@ interface QueueState {
   buffer: ClaimedJob[];
   /** Moving average of job duration in ms: prefetching pays off only for short jobs. */
   averageMs: number;
+  /**
+   * The store may hold due jobs of this queue that this worker has not claimed: set by wake-ups, polls, timers and
+   * claims that came back full, cleared by a claim that came back short. Freed slots claim again after a write of
+   * outcomes only while it is set, so an idle queue costs no claim per finished job.
+   */
+  mayHaveDue: boolean;
 }
 
 /** Prefetch (claim more than the free slots) only while jobs take less than this on average. */
@@ -147,6 +153,7 @@ export class JobWorker implements HostedService {
       timer: undefined,
       buffer: [],
       averageMs: PREFETCH_BELOW_MS * 2,
+      mayHaveDue: true,
     }));
     this.#queueByName = new Map(this.#queues.map((q) => [q.name, q]));
   }
@@ -246,8 +253,12 @@ export class JobWorker implements HostedService {
     }
   }
 
+  /** Claims for every queue: something (a wake-up, a poll, recovered leases) says due jobs may be waiting. */
   #fillAll(): void {
-    for (const q of this.#queues) void this.#fill(q);
+    for (const q of this.#queues) {
+      q.mayHaveDue = true;
+      void this.#fill(q);
+    }
   }
 
   /**
@@ -280,6 +291,8 @@ export class JobWorker implements HostedService {
         q.buffer = q.buffer.length === 0 ? jobs.toReversed() : [...jobs.toReversed(), ...q.buffer];
         this.#drain(q);
       }
+      // A wake-up during the claim (q.again) may be for a job this claim's snapshot did not see.
+      q.mayHaveDue = jobs.length === limit || q.again;
       if (jobs.length === limit) q.again = true;
       else if (nextRunAt !== null) this.#wakeAt(q, nextRunAt);
     } catch (error) {
@@ -356,7 +369,13 @@ export class JobWorker implements HostedService {
   /** Sleeps until a delayed job (a retry, a `runAt`) becomes due. */
   #wakeAt(q: QueueState, at: number): void {
     clearTimeout(q.timer);
-    q.timer = setTimeout(() => void this.#fill(q), Math.max(0, at - Date.now()) + 1);
+    q.timer = setTimeout(
+      () => {
+        q.mayHaveDue = true;
+        void this.#fill(q);
+      },
+      Math.max(0, at - Date.now()) + 1,
+    );
     q.timer.unref();
   }
 
@@ -603,9 +622,14 @@ export class JobWorker implements HostedService {
     });
   }
 
-  /** Writes the queued outcomes, then claims for the slots they freed (slow jobs claim after each write). */
+  /**
+   * Writes the queued outcomes, then claims for the slots they freed (slow jobs claim after each write) in the queues
+   * where due jobs may be waiting.
+   */
   #writeOutcomes(): void {
-    void this.#flush().then(() => this.#fillAll());
+    void this.#flush().then(() => {
+      for (const q of this.#queues) if (q.mayHaveDue) void this.#fill(q);
+    });
   }
 
   /** Writes queued outcomes and progress in one batch, then emits their events. */

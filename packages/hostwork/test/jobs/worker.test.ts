@@ -6,6 +6,7 @@ import { defineJob } from '../../src/jobs/job-definition.ts';
 import {
   aborted,
   jobHost,
+  overrideStore,
   rawJob,
   recordEvents,
   T,
@@ -162,6 +163,8 @@ describe('snooze', () => {
   });
 });
 
+const Quick = defineJob({ name: 'quick', schema: z.object({ i: z.number() }), handle: () => {} });
+
 describe('concurrency and order', () => {
   it(
     'claims the next job right after writing an outcome, without waiting for the poll (batchSize 1)',
@@ -197,6 +200,64 @@ describe('concurrency and order', () => {
             ms < 3_000,
             `three one-job claims took ${Math.round(ms)} ms; each should follow the previous write`,
           );
+        },
+      );
+    },
+  );
+
+  it('an idle queue makes no claim after each finished job (no store round trip per job)', T, async () => {
+    let claims = 0;
+    await withHost(
+      {
+        jobs: [Quick],
+        worker: { pollIntervalMs: 60_000 },
+        wrapStore: (store) =>
+          overrideStore(store, {
+            async claim(real, request) {
+              claims++;
+              return real(request);
+            },
+          }),
+      },
+      async ({ client }) => {
+        await waitFor(async () => claims >= 1, 'the first claim at start');
+        const before = claims;
+        for (let i = 0; i < 5; i++) {
+          const { id } = await client.enqueue(Quick, { i });
+          await waitForState(client, id, 'completed');
+        }
+        await sleep(50); // room for a claim that would follow the last write
+        assert.equal(
+          claims - before,
+          0,
+          'jobs enqueued here ran without claims, and their writes claimed nothing',
+        );
+      },
+    );
+  });
+
+  it(
+    'a job enqueued while every slot is busy starts when one frees, without waiting for the poll',
+    T,
+    async () => {
+      const gate = Promise.withResolvers<void>();
+      const Gated = defineJob({
+        name: 'gated',
+        schema: z.object({}),
+        async handle() {
+          await gate.promise;
+        },
+      });
+      await withHost(
+        { jobs: [Gated, Quick], worker: { queues: { default: { concurrency: 1 } }, pollIntervalMs: 60_000 } },
+        async ({ client }) => {
+          const busy = await client.enqueue(Gated, {});
+          await waitForState(client, busy.id, 'running');
+          const waiting = await client.enqueue(Quick, { i: 1 });
+          await sleep(20); // its wake-up finds no free slot
+          assert.equal((await client.get(waiting.id))?.state, 'pending');
+          gate.resolve();
+          await waitForState(client, waiting.id, 'completed', 2_000);
         },
       );
     },
