@@ -222,8 +222,8 @@ type ProducerMessage = { readonly completed: number } | { readonly resume: true 
 /**
  * One worker process runs 500,000 no-op jobs that a separate `producer` process enqueues in bulk (chunks of 1,000)
  * while it runs, as a web process feeds a worker process in a deployment; the backlog is kept at or under 50,000.
- * Completed jobs: `completedRetentionMs: 0` and `maxCompletedJobs: 10,000` (the worker prunes at start and then once
- * a minute, so within this run the table keeps every completed row).
+ * Completed jobs: `maxCompletedJobs: 10,000` (the worker prunes at start and then once a minute, so the table keeps
+ * completed rows between prunes, as a deployment does).
  *
  * The checkpoints are taken alike: the producer stops at 100,000 (then 500,000) enqueued, the worker completes them
  * all, runs a full GC and reads its RSS, then lets the producer go on. The worker is idle at both, so the figures
@@ -233,7 +233,6 @@ async function memoryFlat(ctx: RunContext): Promise<void> {
   const { memoryJobs: total, memoryCheckpoint: checkpoint } = SIZES;
   const host = buildHost(ctx, JOBS, {
     queues: { default: { concurrency: 50 } },
-    completedRetentionMs: 0,
     maxCompletedJobs: 10_000,
   });
   let completed = 0;
