@@ -20,6 +20,7 @@ import {
   type Settlement,
 } from 'hostwork';
 import pg from 'pg';
+import { clockSkewMs, clockSkewWarning } from './clock-skew.ts';
 import { migrationSql, SCHEMA_VERSION } from './migrations.ts';
 import { type NotificationState, NotificationWake } from './notification-wake.ts';
 import {
@@ -81,6 +82,7 @@ export class PostgresStore implements JobStore {
   readonly #where: string;
   #migrated: Promise<void> | undefined;
   #ready = false;
+  #clockSkewMs: number | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(options: PostgresStoreOptions = {}) {
@@ -113,6 +115,14 @@ export class PostgresStore implements JobStore {
    */
   get pool(): pg.Pool {
     return this.#pool.pool;
+  }
+
+  /**
+   * This process's clock minus the database server's, in ms (positive: this process is ahead), measured once when
+   * the store becomes ready; undefined before. The store warns at start-up when it exceeds a second.
+   */
+  get clockSkewMs(): number | undefined {
+    return this.#clockSkewMs;
   }
 
   /** The state of the LISTEN connection behind `onWake` (for diagnostics and tests). */
@@ -498,6 +508,7 @@ export class PostgresStore implements JobStore {
   }
 
   async #migrate(): Promise<void> {
+    await this.#checkClock();
     const current = await this.#schemaVersion();
     if (current > SCHEMA_VERSION) {
       throw new HostworkError(
@@ -523,6 +534,17 @@ export class PostgresStore implements JobStore {
         throw error;
       }
     });
+  }
+
+  /** Compares this process's clock with the server's once, warning when they disagree (see clock-skew.ts). */
+  async #checkClock(): Promise<void> {
+    if (this.#clockSkewMs !== undefined) return;
+    const sentAt = Date.now();
+    const { rows } = await this.#pool.query<{ now: number }>(this.#sql.serverClock, []);
+    const reading = { sentAt, receivedAt: Date.now(), serverNow: Number(rows[0]!.now) };
+    this.#clockSkewMs = clockSkewMs(reading);
+    const warning = clockSkewWarning(this.#where, reading);
+    if (warning) this.#options.onWarning(warning);
   }
 
   /** The schema's version, 0 before the first migration. */

@@ -441,6 +441,10 @@ export const COMPLETE_WITHIN = `
 export const SCHEMA_VERSION = `
   SELECT max(version) AS version FROM {schema}.migrations`;
 
+/** The server's clock, in ms since the epoch (fractional), for the start-up clock check. */
+export const SERVER_CLOCK = `
+  SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now`;
+
 /** A statement ready for the driver: its text for one schema, and the name it is prepared under. */
 export interface Statement {
   /** What it does, for warnings ('claim', 'settle', ...). */
@@ -484,6 +488,7 @@ export function buildStatements(schema: string) {
     releaseLeadership: at('releaseLeadership', RELEASE_LEADERSHIP),
     completeWithin: at('completeWithin', COMPLETE_WITHIN),
     schemaVersion: at('migrate (version check)', SCHEMA_VERSION),
+    serverClock: at('migrate (clock check)', SERVER_CLOCK),
   };
 }
 
