@@ -414,10 +414,12 @@ export class PostgresStore implements JobStore {
    * and only if that transaction commits. False if `owner` no longer holds the job's lease; the caller should then
    * roll back.
    */
-  async completeWithin(tx: unknown, owner: string, id: JobId, now: number): Promise<boolean> {
+  async completeWithin(tx: unknown, owner: string, id: JobId, now: number, remove = false): Promise<boolean> {
     const run = this.#txRunner(tx, 'completeWithin');
     await this.#ensureReady();
-    const { rows } = await run(this.#sql.completeWithin, [toKey(id), owner, now]);
+    const { rows } = remove
+      ? await run(this.#sql.removeWithin, [toKey(id), owner])
+      : await run(this.#sql.completeWithin, [toKey(id), owner, now]);
     return rows.length === 1;
   }
 

@@ -437,6 +437,12 @@ export const COMPLETE_WITHIN = `
   WHERE id = $1::bigint AND lease_owner = $2 AND state = 'running'
   RETURNING id::text AS id`;
 
+/** {@link COMPLETE_WITHIN} for a worker that keeps no completed jobs: the job is deleted. $1 id, $2 owner. */
+export const REMOVE_WITHIN = `
+  DELETE FROM {schema}.jobs
+  WHERE id = $1::bigint AND lease_owner = $2 AND state = 'running'
+  RETURNING id::text AS id`;
+
 /** The schema version; fails with undefined_table or invalid_schema_name before the first migration. */
 export const SCHEMA_VERSION = `
   SELECT max(version) AS version FROM {schema}.migrations`;
@@ -487,6 +493,7 @@ export function buildStatements(schema: string) {
     acquireLeadership: at('acquireLeadership', ACQUIRE_LEADERSHIP),
     releaseLeadership: at('releaseLeadership', RELEASE_LEADERSHIP),
     completeWithin: at('completeWithin', COMPLETE_WITHIN),
+    removeWithin: at('completeWithin (removed)', REMOVE_WITHIN),
     schemaVersion: at('migrate (version check)', SCHEMA_VERSION),
     serverClock: at('migrate (clock check)', SERVER_CLOCK),
   };

@@ -220,6 +220,82 @@ await describeWithDatabase('transactional enqueue and completion (PostgreSQL)', 
     }
   });
 
+  for (const worker of [{}, { maxCompletedJobs: 0 }]) {
+    it(`a handler completes its job in its own transaction with its effects (${JSON.stringify(worker)})`, async () => {
+      const schema = stores.schema();
+      const store = stores.at(schema);
+      await store.migrate();
+      await store.pool.query(`CREATE TABLE "${schema}".effects (label text PRIMARY KEY)`);
+      const Effect = defineJob({
+        name: 'effect',
+        schema: z.object({ label: z.string() }),
+        async handle({ label }, ctx) {
+          const client = await store.pool.connect();
+          try {
+            await client.query('BEGIN');
+            await client.query(`INSERT INTO "${schema}".effects (label) VALUES ($1)`, [label]);
+            await ctx.completeWithin(client);
+            await client.query('COMMIT');
+          } finally {
+            client.release();
+          }
+        },
+      });
+      const builder = createHostBuilder({
+        env: {},
+        args: [],
+        logging: {
+          destination: new Writable({ write: (_c, _e, done) => done() }),
+          level: 'error',
+          pretty: false,
+        },
+      });
+      addJobs(builder, { jobs: [Effect], store, worker: { pollIntervalMs: 10_000, ...worker } });
+      const host = builder.build();
+      await host.start();
+      try {
+        const jobs = host.services.get(JobClient);
+        const completed = new Set<string>();
+        host.services.get(JobEvents).on('completed', ({ id }) => completed.add(id));
+        const { id } = await jobs.enqueue(Effect, { label: 'a' });
+        await waitUntil(() => completed.has(id), 'the job to complete');
+        const { rows } = await store.pool.query(`SELECT label FROM "${schema}".effects`);
+        assert.deepEqual(rows, [{ label: 'a' }], 'the effect committed once');
+        const info = await jobs.get(id);
+        if ('maxCompletedJobs' in worker) assert.equal(info, undefined, 'deleted with the commit');
+        else assert.equal(info?.state, 'completed');
+      } finally {
+        await host.stop();
+      }
+    });
+  }
+
+  it('completeWithin with remove (retention 0): deletes the job with the commit, not with a rollback', async () => {
+    const store = stores.fresh();
+    await store.insert([job()]);
+    const id = await claimOne(store, 'w1');
+    const client = await store.pool.connect();
+    try {
+      await client.query('BEGIN');
+      assert.equal(
+        await store.completeWithin(client, 'w2', id, Date.now(), true),
+        false,
+        'w2 does not hold it',
+      );
+      assert.equal(await store.completeWithin(client, 'w1', id, Date.now(), true), true);
+      await client.query('ROLLBACK');
+      assert.equal((await store.get(id))?.state, 'running', 'a rollback keeps it');
+
+      await client.query('BEGIN');
+      assert.equal(await store.completeWithin(client, 'w1', id, Date.now(), true), true);
+      assert.equal((await store.get(id))?.state, 'running', 'still there before the commit');
+      await client.query('COMMIT');
+      assert.equal(await store.get(id), undefined, 'deleted with the commit');
+    } finally {
+      client.release();
+    }
+  });
+
   it('completeWithin (postgres.js): completes with the commit, not with a rollback', async () => {
     const store = stores.fresh();
     await store.insert([job()]);

@@ -163,9 +163,10 @@ export interface JobStore extends AsyncDisposable {
   releaseLeadership(owner: string): Promise<void>;
   /**
    * Optional: completes a running job through the caller's own transaction `tx`, so the job's completion and the
-   * handler's database effects commit together. Returns false if `owner` no longer holds the job's lease.
+   * handler's database effects commit together. Returns false if `owner` no longer holds the job's lease. With
+   * `remove` (a worker keeping no completed jobs) the job is deleted rather than kept as completed.
    */
-  completeWithin?(tx: unknown, owner: string, id: JobId, now: number): Promise<boolean>;
+  completeWithin?(tx: unknown, owner: string, id: JobId, now: number, remove?: boolean): Promise<boolean>;
   /** Releases connections and timers. Idempotent; `[Symbol.asyncDispose]` does the same. */
   close(): Promise<void>;
 }

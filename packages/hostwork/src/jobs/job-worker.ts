@@ -767,7 +767,7 @@ export class JobWorker implements HostedService {
         `The ${this.#store.kind} store cannot complete a job inside the handler's transaction; use the PostgreSQL store.`,
       );
     }
-    const held = await this.#store.completeWithin(tx, this.owner, ctx.id, Date.now());
+    const held = await this.#store.completeWithin(tx, this.owner, ctx.id, Date.now(), this.#removeCompleted);
     if (!held) {
       throw new HostworkError(
         ErrorCodes.STORE_FAILED,
