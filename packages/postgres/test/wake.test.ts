@@ -35,7 +35,7 @@ async function listenerPid(store: PostgresStore): Promise<number> {
 await describeWithDatabase('wake-ups through LISTEN/NOTIFY (PostgreSQL)', () => {
   const stores = useSchemas();
 
-  it('an insert wakes a listener of another store within 100 ms', async () => {
+  it('an insert wakes a listener of another store through its NOTIFY, promptly', async () => {
     const store = stores.fresh();
     await store.migrate();
     const peer = stores.peer(store);
@@ -45,9 +45,12 @@ await describeWithDatabase('wake-ups through LISTEN/NOTIFY (PostgreSQL)', () => 
         woken.reset();
         const started = performance.now();
         await store.insert([job()]);
-        await waitUntil(() => woken.calls() > 0, 'the peer wake-up', 1_000);
+        await waitUntil(() => woken.calls() > 0, 'the peer wake-up', 2_000);
         const ms = performance.now() - started;
-        assert.ok(ms < 100, `round ${round}: woken after ${ms.toFixed(1)} ms`);
+        // A listening store does not poll, so this wake-up is the NOTIFY. Its latency is the benchmark's business
+        // (latency-xproc); the bound here only has to hold on a loaded CI machine.
+        assert.equal(peer.notificationState, 'listening');
+        assert.ok(ms < 500, `round ${round}: woken after ${ms.toFixed(1)} ms`);
       }
     } finally {
       woken.off();

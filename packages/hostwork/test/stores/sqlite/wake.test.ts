@@ -39,26 +39,27 @@ describe('sqlite store: wake-ups', () => {
     assert.equal(woken, 1, 'one wake for the batch, already delivered when insert resolves');
   });
 
-  it('wakes another instance on the same file within 100 ms, through data_version', async () => {
+  it('wakes another instance on the same file promptly, through data_version', async () => {
     const path = join(temp.dir(), 'jobs.db');
     const writer = temp.store({ path });
     const reader = temp.store({ path });
     await writer.migrate();
     await reader.migrate();
     await sleep(20); // let the reader's first polls pass: they must not count as the wake
-    const wake = calls(1, 100);
+    // Polled every few ms; the bounds are loose so a loaded CI machine cannot fail them, yet far below a slow poll.
+    const wake = calls(1, 2_000);
     reader.onWake(wake.listener);
     await sleep(10);
     await writer.insert([newJob()]);
     const elapsed = await wake.done;
-    assert.ok(elapsed < 100, `woken after ${elapsed} ms`);
+    assert.ok(elapsed < 500, `woken after ${elapsed} ms`);
   });
 
   it('is woken by a plain connection of another program committing to the file', async () => {
     const path = join(temp.dir(), 'jobs.db');
     const store = temp.store({ path });
     await store.migrate();
-    const wake = calls(1, 100);
+    const wake = calls(1, 2_000);
     store.onWake(wake.listener);
     await sleep(10);
     const other = new DatabaseSync(path);
@@ -129,8 +130,8 @@ describe('WakeSignal', () => {
   it('calls every listener when the check reports a change elsewhere', async () => {
     let changed = false;
     const signal = new WakeSignal(1, () => changed);
-    const a = calls(1, 200);
-    const b = calls(1, 200);
+    const a = calls(1, 2_000);
+    const b = calls(1, 2_000);
     signal.subscribe(a.listener);
     signal.subscribe(b.listener);
     changed = true;
