@@ -10,23 +10,7 @@ import {
   dropSchema,
   freshSchemaName,
 } from '../../../packages/postgres/test/support/database.ts';
-import { DemoProcess, request, tempDatabase } from './demo-process.ts';
-
-interface JobView {
-  readonly state: string;
-  readonly attempt: number;
-  readonly errors: Array<{ attempt: number; kind: string; message: string }>;
-}
-
-async function waitForJob(base: string, id: string, state: string, timeoutMs = 15_000): Promise<JobView> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const { status, body } = await request(`${base}/jobs/${id}`);
-    if (status === 200 && (body as JobView).state === state) return body as JobView;
-    if (performance.now() > deadline) throw new Error(`job ${id} not ${state}: ${JSON.stringify(body)}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+import { DemoProcess, request, tempDatabase, waitForJob } from './demo-process.ts';
 
 await describeWithDatabase('the demo on PostgreSQL, twice on one schema', () => {
   const schema = freshSchemaName();

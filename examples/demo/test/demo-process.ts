@@ -5,6 +5,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const MAIN = new URL('../main.ts', import.meta.url).pathname;
 
@@ -110,4 +111,28 @@ export async function request(
       : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
   });
   return { status: response.status, body: await response.json() };
+}
+
+/** A job as the demo's GET /jobs/:id shows it. */
+export interface JobView {
+  state: string;
+  attempt: number;
+  errors: Array<{ attempt: number; message: string; kind: string }>;
+}
+
+/** Polls the demo's GET /jobs/:id until the job reaches `state`. */
+export async function waitForJob(
+  base: string,
+  id: string,
+  state: string,
+  timeoutMs = 20_000,
+): Promise<JobView> {
+  const deadline = Date.now() + timeoutMs;
+  let last: JobView | undefined;
+  while (Date.now() < deadline) {
+    last = (await request(`${base}/jobs/${id}`)).body as JobView;
+    if (last.state === state) return last;
+    await sleep(50);
+  }
+  throw new Error(`job ${id} did not reach '${state}'; last seen ${JSON.stringify(last)}`);
 }

@@ -1,24 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { DemoProcess, request, tempDatabase } from './demo-process.ts';
-
-interface JobView {
-  state: string;
-  attempt: number;
-  errors: Array<{ attempt: number; message: string; kind: string }>;
-}
-
-async function waitForJob(base: string, id: string, state: string, timeoutMs = 20_000): Promise<JobView> {
-  const deadline = Date.now() + timeoutMs;
-  let last: JobView | undefined;
-  while (Date.now() < deadline) {
-    last = (await request(`${base}/jobs/${id}`)).body as JobView;
-    if (last.state === state) return last;
-    await sleep(50);
-  }
-  throw new Error(`job ${id} did not reach '${state}'; last seen ${JSON.stringify(last)}`);
-}
+import { DemoProcess, request, tempDatabase, waitForJob } from './demo-process.ts';
 
 describe('the demo (npm start) as a real process', { timeout: 60_000 }, () => {
   it('serves, then on SIGTERM logs the shutdown sequence in order and exits 0 quickly', async () => {

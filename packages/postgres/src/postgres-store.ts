@@ -186,7 +186,7 @@ export class PostgresStore implements JobStore {
     const first = settlements[0]!;
     if (
       first.kind === 'completed' &&
-      settlements.every((s) => s.kind === 'completed' && s.remove === first.remove)
+      settlements.every((s) => s.kind === 'completed' && !s.remove === !first.remove)
     ) {
       const ids = toArrayLiteral(settlements.map((s) => toKey(s.id)));
       if (first.remove) await this.#pool.query(this.#sql.removeCompletedJobs, [owner, ids]);

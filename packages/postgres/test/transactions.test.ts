@@ -20,6 +20,19 @@ import { z } from 'zod';
 import { DATABASE_URL, describeWithDatabase } from './support/database.ts';
 import { job, useSchemas, waitUntil } from './support/stores.ts';
 
+/** A host builder whose logs go nowhere (a worker's errors would only clutter the test output). */
+function quietHostBuilder(): ReturnType<typeof createHostBuilder> {
+  return createHostBuilder({
+    env: {},
+    args: [],
+    logging: {
+      destination: new Writable({ write: (_c, _e, done) => done() }),
+      level: 'error',
+      pretty: false,
+    },
+  });
+}
+
 const LONG = 60_000;
 
 /** A postgres.js client for one test, ended afterwards. */
@@ -110,15 +123,7 @@ await describeWithDatabase('transactional enqueue and completion (PostgreSQL)', 
         ran.push(label);
       },
     });
-    const builder = createHostBuilder({
-      env: {},
-      args: [],
-      logging: {
-        destination: new Writable({ write: (_c, _e, done) => done() }),
-        level: 'error',
-        pretty: false,
-      },
-    });
+    const builder = quietHostBuilder();
     const store = stores.at(schema);
     addJobs(builder, {
       jobs: [Record],
@@ -241,15 +246,7 @@ await describeWithDatabase('transactional enqueue and completion (PostgreSQL)', 
           }
         },
       });
-      const builder = createHostBuilder({
-        env: {},
-        args: [],
-        logging: {
-          destination: new Writable({ write: (_c, _e, done) => done() }),
-          level: 'error',
-          pretty: false,
-        },
-      });
+      const builder = quietHostBuilder();
       addJobs(builder, { jobs: [Effect], store, worker: { pollIntervalMs: 10_000, ...worker } });
       const host = builder.build();
       await host.start();

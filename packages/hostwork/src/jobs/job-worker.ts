@@ -489,10 +489,7 @@ export class JobWorker implements HostedService {
       if (cause) settlement = this.#afterAbort(ctx, cause, undefined);
       else if (result instanceof SnoozeResult)
         settlement = { id: job.id, kind: 'release', runAt: Date.now() + result.snoozeMs };
-      else
-        settlement = this.#removeCompleted
-          ? { id: job.id, kind: 'completed', remove: true }
-          : { id: job.id, kind: 'completed' };
+      else settlement = { id: job.id, kind: 'completed', remove: this.#removeCompleted };
     } catch (error) {
       const cause = ctx.abortCause;
       settlement = cause ? this.#afterAbort(ctx, cause, error) : this.#failure(ctx, error, 'error');
