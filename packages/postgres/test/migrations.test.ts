@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { ErrorCodes, HostworkError } from 'hostwork';
 import pg from 'pg';
-import { migrationSql, SCHEMA_VERSION } from '../src/migrations.ts';
+import { MIGRATIONS, migrationSql, SCHEMA_VERSION } from '../src/migrations.ts';
 import { buildStatements } from '../src/statements.ts';
 import { adminPool, DATABASE_URL, describeWithDatabase } from './support/database.ts';
 import { job, useSchemas } from './support/stores.ts';
@@ -29,6 +29,9 @@ async function versions(schema: string): Promise<number[]> {
   return rows.map((r) => r.version);
 }
 
+/** Every version this code applies, in order. */
+const ALL_VERSIONS = MIGRATIONS.map((m) => m.version);
+
 function isStoreOpenError(pattern: RegExp): (error: unknown) => boolean {
   return (error) => {
     assert.ok(error instanceof HostworkError, `a HostworkError, got ${String(error)}`);
@@ -45,7 +48,7 @@ await describeWithDatabase('schema and migrations (PostgreSQL)', () => {
     const schema = stores.schema();
     const racing = [1, 2, 3, 4].map(() => stores.at(schema));
     await Promise.all(racing.map((s) => s.migrate()));
-    assert.deepEqual(await versions(schema), [SCHEMA_VERSION]);
+    assert.deepEqual(await versions(schema), ALL_VERSIONS);
     const [r] = await racing[2]!.insert([job({ payload: '{"from":2}' })]);
     for (const s of racing) assert.deepEqual((await s.get(r!.id))?.payload, { from: 2 });
   });
@@ -62,12 +65,41 @@ await describeWithDatabase('schema and migrations (PostgreSQL)', () => {
     } finally {
       await client.end();
     }
-    assert.deepEqual(await versions(schema), [SCHEMA_VERSION]);
+    assert.deepEqual(await versions(schema), ALL_VERSIONS);
     // A store that may not migrate accepts the schema the script made, and works on it.
     const store = stores.at(schema, { migrate: false });
     await store.migrate();
     const [r] = await store.insert([job()]);
     assert.equal(r?.outcome, 'inserted');
+  });
+
+  it('upgrades a schema left at version 1 in place: rows kept, each later version applied once', async () => {
+    const schema = stores.schema();
+    // The script as the first release wrote it: version 1 only.
+    const v1 = migrationSql(schema).replace(/\n-- Version [2-9]\d*:[\s\S]*?\$migration\$;\n/g, '');
+    assert.doesNotMatch(v1, /Version 2:/);
+    await adminPool().query(v1);
+    assert.deepEqual(await versions(schema), [1]);
+    const old = stores.at(schema, { migrate: false });
+    await assert.rejects(old.migrate(), isStoreOpenError(/at version 1, this Hostwork needs/));
+    await adminPool().query(
+      `INSERT INTO "${schema}".jobs (name, queue, payload, state, priority, run_at, max_attempts, timeout_ms, created_at)
+       VALUES ('kept', 'default', '{}', 'pending', 0, 0, 3, 1000, 0)`,
+    );
+    const store = stores.at(schema);
+    await store.migrate();
+    assert.deepEqual(await versions(schema), ALL_VERSIONS);
+    const { rows } = await adminPool().query<{ reloptions: string[] | null }>(
+      `SELECT c.reloptions FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE n.nspname = $1 AND c.relname = 'jobs'`,
+      [schema],
+    );
+    assert.deepEqual(rows[0]?.reloptions, ['fillfactor=50']);
+    const claimed = await store.claim({ queue: 'default', limit: 10, owner: 'w', leaseMs: 1000, now: Date.now() });
+    assert.deepEqual(
+      claimed.jobs.map((j) => j.name),
+      ['kept'],
+    );
   });
 
   it('the script names only its own schema, with a lock key of its own', async () => {
