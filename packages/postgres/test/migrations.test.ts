@@ -95,7 +95,13 @@ await describeWithDatabase('schema and migrations (PostgreSQL)', () => {
       [schema],
     );
     assert.deepEqual(rows[0]?.reloptions, ['fillfactor=50']);
-    const claimed = await store.claim({ queue: 'default', limit: 10, owner: 'w', leaseMs: 1000, now: Date.now() });
+    const claimed = await store.claim({
+      queue: 'default',
+      limit: 10,
+      owner: 'w',
+      leaseMs: 1000,
+      now: Date.now(),
+    });
     assert.deepEqual(
       claimed.jobs.map((j) => j.name),
       ['kept'],
