@@ -454,6 +454,25 @@ export class PostgresStore implements JobStore {
     payload: string,
   ): Promise<InsertResult[]> {
     const createdAt = Date.now();
+    const only = jobs.length === 1 ? jobs[0]! : undefined;
+    if (only && only.uniqueKey === null) {
+      const { rows } = await run(this.#sql.insertJob, [
+        only.name,
+        only.queue,
+        only.payload,
+        only.priority,
+        only.runAt,
+        only.maxAttempts,
+        only.timeoutMs,
+        only.backoff,
+        createdAt,
+        this.#channel,
+        payload,
+        only.claimedBy?.owner ?? null,
+        only.claimedBy?.leaseExpiresAt ?? null,
+      ]);
+      return [{ id: String(rows[0]!.id), outcome: 'inserted' }];
+    }
     const { rows } = await run(this.#sql.insertJobs, [
       toArrayLiteral(jobs.map((j) => j.name)),
       toArrayLiteral(jobs.map((j) => j.queue)),

