@@ -66,6 +66,12 @@ const MAX_OUTCOME_WRITE_FAILURES = 5;
 
 /** Pruning runs less often than recovery: it is housekeeping, not correctness. */
 const PRUNE_EVERY_MS = 60_000;
+/**
+ * Batch writes of outcomes in flight at once. With one, outcomes finishing while a write waits for its commit wait
+ * for it too, and a drain's last batch waits behind the one before; a second write on another connection overlaps
+ * that wait (PostgreSQL drains at concurrency 10: about 10 % faster). Events of a later write may fire first.
+ */
+const MAX_WRITES_IN_FLIGHT = 2;
 
 /**
  * The durable job worker, a hosted service. Per queue it claims due jobs in batches under a lease, runs them up to
@@ -104,7 +110,10 @@ export class JobWorker implements HostedService {
   #outcomes: Outcome[] = [];
   #progress = new Map<JobId, string>();
   #flushScheduled = false;
-  #flushing: Promise<void> | undefined;
+  /** Batch writes of outcomes in flight (at most MAX_WRITES_IN_FLIGHT). */
+  #writes = new Set<Promise<void>>();
+  /** The latest write that carried progress, until it is done: a later write's settlements wait for it. */
+  #progressWrite: Promise<void> | undefined;
   #stopping = false;
   readonly #timers = new Set<NodeJS.Timeout>();
   #unsubscribe: Array<() => void> = [];
@@ -213,6 +222,7 @@ export class JobWorker implements HostedService {
       );
     }
     await this.#flush();
+    while (this.#writes.size > 0) await Promise.all(this.#writes);
     this.#stopped = true;
     if (this.#leading) await this.#store.releaseLeadership(this.owner).catch(() => {});
     this.#log.info('Job worker stopped');
@@ -605,7 +615,8 @@ export class JobWorker implements HostedService {
     }
     // A full batch is written at once: short jobs can run for many batches within one turn of the event loop
     // (claims and handlers chained by promises), and outcomes held until the turn ends would pile up by thousands.
-    if (this.#outcomes.length >= this.#batchSize && !this.#flushing) this.#writeOutcomes();
+    if (this.#outcomes.length >= this.#batchSize && this.#writes.size < MAX_WRITES_IN_FLIGHT)
+      this.#writeOutcomes();
     else this.#scheduleFlush();
   }
 
@@ -631,30 +642,37 @@ export class JobWorker implements HostedService {
 
   /** Writes queued outcomes and progress in one batch, then emits their events. */
   async #flush(): Promise<void> {
-    while (this.#flushing) await this.#flushing;
+    while (this.#writes.size >= MAX_WRITES_IN_FLIGHT) await Promise.race(this.#writes);
     if (this.#outcomes.length === 0 && this.#progress.size === 0) return;
     const outcomes = this.#outcomes;
     this.#outcomes = [];
     const progress = this.#progress;
     this.#progress = new Map();
+    const earlierProgress = this.#progressWrite;
     const write = (async () => {
+      // A job's completion must not overtake its last progress, still being written by an earlier batch.
+      if (earlierProgress) await earlierProgress;
       for (const [id, value] of progress) await this.#store.progress(id, value);
       const settlements: Settlement[] = [];
       for (const o of outcomes) if (!o.written) settlements.push(o.settlement);
       if (settlements.length > 0) await this.#store.settle(this.owner, settlements, Date.now());
     })();
-    this.#flushing = write.then(
+    const tracked = write.then(
       () => undefined,
       () => undefined,
     );
+    this.#writes.add(tracked);
+    if (progress.size > 0) this.#progressWrite = tracked;
     try {
       await write;
     } catch (error) {
-      this.#flushing = undefined;
+      this.#writes.delete(tracked);
+      if (this.#progressWrite === tracked) this.#progressWrite = undefined;
       await this.#writeOneByOne(outcomes, error);
       return;
     } finally {
-      this.#flushing = undefined;
+      this.#writes.delete(tracked);
+      if (this.#progressWrite === tracked) this.#progressWrite = undefined;
     }
     for (const o of outcomes) this.#report(o);
   }

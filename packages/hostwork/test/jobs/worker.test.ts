@@ -354,6 +354,84 @@ describe('concurrency and order', () => {
   });
 });
 
+describe('batch writes of outcomes', () => {
+  it('writes a second batch while the first waits for its commit, never a third', T, async () => {
+    let inFlight = 0;
+    let most = 0;
+    const batches: string[][] = [];
+    await withHost(
+      {
+        jobs: [Quick],
+        wrapStore: (store) =>
+          overrideStore(store, {
+            async settle(real, owner, settlements, now) {
+              inFlight++;
+              most = Math.max(most, inFlight);
+              batches.push(settlements.map((s) => s.id));
+              try {
+                await sleep(150); // a slow commit
+                return await real(owner, settlements, now);
+              } finally {
+                inFlight--;
+              }
+            },
+          }),
+      },
+      async ({ client }) => {
+        const ids: string[] = [];
+        for (let i = 0; i < 3; i++) {
+          ids.push((await client.enqueue(Quick, { i })).id);
+          await sleep(30); // each job finishes alone, while the writes before it are in flight
+        }
+        for (const id of ids) await waitForState(client, id, 'completed');
+        assert.equal(most, 2, 'two writes overlap, and the third waits for one of them');
+        assert.deepEqual(batches.flat().sort(), [...ids].sort(), 'each outcome written once');
+      },
+    );
+  });
+
+  it(
+    'a completion never overtakes the last progress of its job, written by an earlier batch',
+    T,
+    async () => {
+      const order: string[] = [];
+      const Reporting = defineJob({
+        name: 'reporting',
+        schema: z.object({}),
+        async handle(_payload, ctx) {
+          ctx.progress({ done: 1 });
+          await sleep(30); // the progress leaves in a batch of its own
+          ctx.progress({ done: 2 });
+          await sleep(30);
+        },
+      });
+      await withHost(
+        {
+          jobs: [Reporting],
+          wrapStore: (store) =>
+            overrideStore(store, {
+              async progress(real, id, value) {
+                await sleep(150); // slower than the rest of the job
+                await real(id, value);
+                order.push(`progress ${value}`);
+              },
+              async settle(real, owner, settlements, now) {
+                order.push('settle');
+                return real(owner, settlements, now);
+              },
+            }),
+        },
+        async ({ client }) => {
+          const { id } = await client.enqueue(Reporting, {});
+          const done = await waitForState(client, id, 'completed');
+          assert.deepEqual(order, ['progress {"done":1}', 'progress {"done":2}', 'settle']);
+          assert.deepEqual(done.progress, { done: 2 }, 'the last progress is kept with the completed job');
+        },
+      );
+    },
+  );
+});
+
 describe('timeouts', () => {
   it('aborts the signal at the timeout and counts a failed attempt of kind timeout', T, async () => {
     const reasons: unknown[] = [];
