@@ -68,8 +68,12 @@ const DUPLICATE_RESOLUTION_TRIES = 5;
  */
 export class PostgresStore implements JobStore {
   readonly kind = 'postgres';
-  /** Each claim is a round trip: larger batches measured 30–40 % faster drains than 100 here. */
-  readonly preferredBatchSize = 500;
+  /**
+   * Each claim and each write of outcomes is a statement with its own round trip, plan and commit: drains of tiny
+   * jobs measured 15–35 % faster with 2,000 than with 500 (and 500 was 30–40 % faster than 100). The worker keeps at
+   * most about 250 ms of work in hand, so longer jobs are claimed in smaller batches.
+   */
+  readonly preferredBatchSize = 2_000;
   /** The schema holding the store's tables. */
   readonly schema: string;
   readonly #options: ResolvedPostgresStoreOptions;

@@ -47,6 +47,13 @@ interface QueueState {
 /** Prefetch (claim more than the free slots) only while jobs take less than this on average. */
 const PREFETCH_BELOW_MS = 5;
 
+/**
+ * Jobs kept in hand beyond the running ones are at most about this much work at the queue's average duration and
+ * concurrency (and never more than `batchSize`): enough that claims of thousands serve a backlog of tiny jobs, while
+ * a process with few slots and jobs of a few ms does not hold seconds of work other processes could be running.
+ */
+const PREFETCH_WORK_MS = 250;
+
 /** A settlement waiting for the next batch write, with what its event needs. */
 interface Outcome {
   readonly settlement: Settlement;
@@ -281,12 +288,11 @@ export class JobWorker implements HostedService {
       q.again = true;
       return;
     }
-    const prefetching = this.#options.prefetch && q.averageMs < PREFETCH_BELOW_MS;
-    // Prefetching keeps up to a batch in hand beyond the running jobs, and claims again once half of it is free, so
+    // Prefetching keeps jobs in hand beyond the running ones, and claims again once half of that room is free, so
     // the next claim's round trip overlaps the work of the jobs still in hand instead of following it.
-    const free =
-      q.concurrency + (prefetching ? this.#batchSize : 0) - q.running - q.reserved - q.buffer.length;
-    if (free < (prefetching ? this.#batchSize / 2 : 1)) return;
+    const hand = this.#handSize(q);
+    const free = q.concurrency + hand - q.running - q.reserved - q.buffer.length;
+    if (free < Math.max(1, hand / 2)) return;
     q.claiming = true;
     const limit = Math.min(free, this.#batchSize);
     try {
@@ -317,6 +323,12 @@ export class JobWorker implements HostedService {
       q.again = false;
       setImmediate(() => void this.#fill(q));
     }
+  }
+
+  /** How many claimed jobs to keep in hand beyond the running ones: none unless jobs are short (prefetching). */
+  #handSize(q: QueueState): number {
+    if (!this.#options.prefetch || q.averageMs >= PREFETCH_BELOW_MS) return 0;
+    return Math.min(this.#batchSize, Math.ceil((q.concurrency * PREFETCH_WORK_MS) / q.averageMs));
   }
 
   /**
@@ -606,9 +618,9 @@ export class JobWorker implements HostedService {
       this.#outcomes.push({ settlement, ctx, durationMs: Math.round(elapsed), written });
     }
     this.#drain(q);
-    // While prefetching, refill as soon as half a batch of room is free, without waiting for these outcomes to be
+    // While prefetching, refill as soon as half the room in hand is free, without waiting for these outcomes to be
     // written; slow jobs keep claiming after each batch write, as before.
-    if (q.buffer.length > 0 && !q.claiming && q.buffer.length <= this.#batchSize / 2) this.#fillSoon(q);
+    if (q.buffer.length > 0 && !q.claiming && q.buffer.length <= this.#handSize(q) / 2) this.#fillSoon(q);
     if (this.#running.size === 0 && this.#idle) {
       this.#idle.resolve();
       this.#idle = undefined;

@@ -11,7 +11,7 @@ export interface QueueOptions {
 export interface WorkerOptions {
   /** The queues this worker consumes, with their concurrency. Default: `{ default: { concurrency: 10 } }`. */
   readonly queues: Readonly<Record<string, QueueOptions>>;
-  /** Most jobs claimed in one round trip. Default: the store's `preferredBatchSize` (SQLite 250, PostgreSQL 500). */
+  /** Most jobs claimed in one round trip. Default: the store's `preferredBatchSize` (SQLite 250, PostgreSQL 2,000). */
   readonly batchSize: number | undefined;
   /** Lease length in ms: a crashed worker's jobs return this long after its last heartbeat. Default: 15,000. */
   readonly leaseMs: number;
@@ -29,10 +29,11 @@ export interface WorkerOptions {
   /** At most this many completed jobs are kept; 0 keeps none (see `completedRetentionMs`). Default: 100,000. */
   readonly maxCompletedJobs: number;
   /**
-   * While a queue's jobs take under 5 ms on average, keep up to `batchSize` claimed jobs in hand beyond the running
-   * ones, so one claim and one write serve many jobs. Prefetched jobs count as `running` in the store, are renewed
-   * and handed back on shutdown like running ones; after a crash their attempt counts although they never started,
-   * so turn this off for queues whose jobs have `maxAttempts: 1`. Default: true.
+   * While a queue's jobs take under 5 ms on average, keep claimed jobs in hand beyond the running ones, so one claim
+   * and one write serve many jobs: about 250 ms of work at the queue's average duration and concurrency, at most
+   * `batchSize`. Prefetched jobs count as `running` in the store, are renewed and handed back on shutdown like
+   * running ones; after a crash their attempt counts although they never started, so turn this off for queues whose
+   * jobs have `maxAttempts: 1`. Default: true.
    */
   readonly prefetch: boolean;
   /** After a job's signal aborts (timeout, cancel), how long to wait for its handler before settling anyway. Default: 5,000. */

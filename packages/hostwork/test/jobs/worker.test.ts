@@ -263,6 +263,45 @@ describe('concurrency and order', () => {
     },
   );
 
+  it('keeps about 250 ms of short jobs in hand, not a whole batch, when slots are few', T, async () => {
+    const limits: number[] = [];
+    const Short = defineJob({
+      name: 'short',
+      schema: z.object({ i: z.number() }),
+      async handle() {
+        await sleep(1);
+      },
+    });
+    const h = jobHost({
+      jobs: [Short],
+      worker: { queues: { default: { concurrency: 1 } }, batchSize: 2_000 },
+      wrapStore: (store) =>
+        overrideStore(store, {
+          async claim(real, request) {
+            limits.push(request.limit);
+            return real(request);
+          },
+        }),
+    });
+    try {
+      const results = await h.client.enqueueMany(
+        Short,
+        Array.from({ length: 300 }, (_, i) => ({ payload: { i } })),
+      );
+      await h.host.start();
+      for (const r of results) await waitForState(h.client, r.id, 'completed', 10_000);
+      const most = Math.max(...limits);
+      // Jobs of 1–3 ms at concurrency 1: about 80–250 in hand. A whole batch would be 2,000 (all 300 at once).
+      assert.ok(most > 10, `short jobs are prefetched (largest claim ${most})`);
+      assert.ok(
+        most <= 260,
+        `largest claim ${most}: more than about 250 ms of work in hand (claims: ${limits})`,
+      );
+    } finally {
+      await h.host.stop();
+    }
+  });
+
   it('runs at most `concurrency` handlers of a queue at once, and reaches that limit', T, async () => {
     let current = 0;
     let max = 0;
