@@ -31,6 +31,8 @@ interface QueueState {
   reserved: number;
   /** A fill is scheduled for the next turn of the event loop. */
   fillScheduled: boolean;
+  /** A refill was already started directly in this turn of the event loop (see #fillSoon). */
+  filledThisTurn: boolean;
   timer: NodeJS.Timeout | undefined;
   /** Claimed jobs waiting for a free slot (prefetched), last to run first: `pop()` is O(1). */
   buffer: ClaimedJob[];
@@ -166,6 +168,7 @@ export class JobWorker implements HostedService {
       again: false,
       reserved: 0,
       fillScheduled: false,
+      filledThisTurn: false,
       timer: undefined,
       buffer: [],
       averageMs: PREFETCH_BELOW_MS * 2,
@@ -332,11 +335,22 @@ export class JobWorker implements HostedService {
   }
 
   /**
-   * Claims on the next turn of the event loop, not in this one: with a synchronous store and no-op jobs, claims and
+   * Refills the jobs in hand. The first refill of a turn of the event loop starts at once: short jobs run one after
+   * the other within a turn (handlers chained by promises), so a claim left for the next turn would start only once
+   * the whole batch in hand had run, and its round trip would follow the batch instead of overlapping its second half.
+   * Any further refill in the same turn waits for the next one: with a synchronous store and no-op jobs, claims and
    * handlers chained by promises would otherwise run for as long as the backlog lasts without ever yielding, starving
    * timers (heartbeats) and I/O and holding every finished job's objects until the chain ends.
    */
   #fillSoon(q: QueueState): void {
+    if (!q.filledThisTurn) {
+      q.filledThisTurn = true;
+      setImmediate(() => {
+        q.filledThisTurn = false;
+      });
+      void this.#fill(q);
+      return;
+    }
     if (q.fillScheduled) return;
     q.fillScheduled = true;
     setImmediate(() => {

@@ -302,6 +302,52 @@ describe('concurrency and order', () => {
     }
   });
 
+  it(
+    'starts the next claim while the jobs in hand still run, so its round trip overlaps them',
+    T,
+    async () => {
+      let handled = 0;
+      let claimed = 0;
+      const starts: Array<{ handled: number; claimed: number }> = [];
+      const Tiny = defineJob({
+        name: 'tiny',
+        schema: z.object({ i: z.number() }),
+        handle() {
+          handled++;
+        },
+      });
+      const h = jobHost({
+        jobs: [Tiny],
+        worker: { batchSize: 100, pollIntervalMs: 60_000 },
+        wrapStore: (store) =>
+          overrideStore(store, {
+            async claim(real, request) {
+              starts.push({ handled, claimed });
+              const result = await real(request);
+              claimed += result.jobs.length;
+              return result;
+            },
+          }),
+      });
+      try {
+        const results = await h.client.enqueueMany(
+          Tiny,
+          Array.from({ length: 600 }, (_, i) => ({ payload: { i } })),
+        );
+        await h.host.start();
+        for (const r of results) await waitForState(h.client, r.id, 'completed');
+        // Left for the next turn of the event loop, a refill would start only once every job in hand had run.
+        const early = starts.filter((s) => s.handled < s.claimed);
+        assert.ok(
+          early.length >= 2,
+          `claims started with jobs still in hand: ${early.length} of ${starts.length} (${JSON.stringify(starts)})`,
+        );
+      } finally {
+        await h.host.stop();
+      }
+    },
+  );
+
   it('runs at most `concurrency` handlers of a queue at once, and reaches that limit', T, async () => {
     let current = 0;
     let max = 0;
