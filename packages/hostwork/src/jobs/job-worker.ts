@@ -283,7 +283,7 @@ export class JobWorker implements HostedService {
 
   /**
    * Claims jobs for a queue. Slow jobs are claimed only for free slots; while jobs are short (a few ms) the worker
-   * also keeps up to `batchSize` claimed jobs in hand, so one claim and one settle serve hundreds of jobs.
+   * also keeps claimed jobs in hand (see #handSize), so one claim and one settle serve hundreds of jobs.
    */
   async #fill(q: QueueState): Promise<void> {
     if (this.#stopping) return;
