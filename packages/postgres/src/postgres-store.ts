@@ -533,7 +533,6 @@ export class PostgresStore implements JobStore {
   }
 
   async #migrate(): Promise<void> {
-    await this.#checkClock();
     const current = await this.#schemaVersion();
     if (current > SCHEMA_VERSION) {
       throw new HostworkError(
@@ -561,28 +560,41 @@ export class PostgresStore implements JobStore {
     });
   }
 
-  /** Compares this process's clock with the server's once, warning when they disagree (see clock-skew.ts). */
-  async #checkClock(): Promise<void> {
+  /**
+   * Compares this process's clock with the server's once, warning when they disagree (see clock-skew.ts). The
+   * reading comes with the version check's answer; `serverNow` is undefined when there was no schema to read, and the
+   * clock is then read on its own.
+   */
+  async #checkClock(sentAt: number, serverNow?: number): Promise<void> {
     if (this.#clockSkewMs !== undefined) return;
-    const sentAt = Date.now();
-    const { rows } = await this.#pool.query<{ now: number }>(this.#sql.serverClock, []);
-    const reading = { sentAt, receivedAt: Date.now(), serverNow: Number(rows[0]!.now) };
+    if (serverNow === undefined) {
+      const { rows } = await this.#pool.query<{ now: number }>(this.#sql.serverClock, []);
+      serverNow = Number(rows[0]!.now);
+    }
+    const reading = { sentAt, receivedAt: Date.now(), serverNow };
     this.#clockSkewMs = clockSkewMs(reading);
     const warning = clockSkewWarning(this.#where, reading);
     if (warning) this.#options.onWarning(warning);
   }
 
-  /** The schema's version, 0 before the first migration. */
+  /** The schema's version, 0 before the first migration; checks the clock in the same round trip. */
   async #schemaVersion(): Promise<number> {
+    const sentAt = Date.now();
     try {
-      const { rows } = await this.#pool.query<{ version: number | null }>(this.#sql.schemaVersion, []);
-      return rows[0]?.version ?? 0;
+      const { rows } = await this.#pool.query<{ version: number | null; now: number }>(
+        this.#sql.schemaVersion,
+        [],
+      );
+      await this.#checkClock(sentAt, Number(rows[0]!.now));
+      return rows[0]!.version ?? 0;
     } catch (error) {
       if (
         error instanceof pg.DatabaseError &&
         (error.code === UNDEFINED_TABLE || error.code === INVALID_SCHEMA_NAME)
-      )
+      ) {
+        await this.#checkClock(Date.now());
         return 0;
+      }
       throw error;
     }
   }

@@ -465,11 +465,15 @@ export const REMOVE_WITHIN = `
   WHERE id = $1::bigint AND lease_owner = $2 AND state = 'running'
   RETURNING id::text AS id`;
 
-/** The schema version; fails with undefined_table or invalid_schema_name before the first migration. */
+/**
+ * The schema version, and the server's clock for the start-up clock check in the same round trip; fails with
+ * undefined_table or invalid_schema_name before the first migration.
+ */
 export const SCHEMA_VERSION = `
-  SELECT max(version) AS version FROM {schema}.migrations`;
+  SELECT max(version) AS version, (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now
+  FROM {schema}.migrations`;
 
-/** The server's clock, in ms since the epoch (fractional), for the start-up clock check. */
+/** The server's clock, in ms since the epoch (fractional): the clock check when there is no schema to read yet. */
 export const SERVER_CLOCK = `
   SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now`;
 

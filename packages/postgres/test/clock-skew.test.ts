@@ -61,4 +61,16 @@ await describeWithDatabase('clock check at start-up (PostgreSQL)', () => {
     assert.ok(Math.abs(skew!) < CLOCK_SKEW_WARNING_MS, `skew ${skew} ms on one machine`);
     assert.deepEqual(seen, []);
   });
+
+  it('measures it with the version check on a schema that is already there', async () => {
+    const seen: string[] = [];
+    const first = stores.fresh();
+    await first.migrate();
+    const store = stores.peer(first, { onWarning: (m) => seen.push(m) });
+    await store.migrate();
+    const skew = store.clockSkewMs;
+    assert.equal(typeof skew, 'number');
+    assert.ok(Math.abs(skew!) < CLOCK_SKEW_WARNING_MS, `skew ${skew} ms on one machine`);
+    assert.deepEqual(seen, []);
+  });
 });

@@ -15,8 +15,10 @@ import {
   JobEvents,
   type JobStore,
 } from 'hostwork';
+import type pg from 'pg';
 import postgres from 'postgres';
 import { z } from 'zod';
+import type { PostgresStore } from '../src/postgres-store.ts';
 import { DATABASE_URL, describeWithDatabase } from './support/database.ts';
 import { job, useSchemas, waitUntil } from './support/stores.ts';
 
@@ -50,6 +52,37 @@ async function claimOne(store: JobStore, owner: string): Promise<string> {
   const { jobs } = await store.claim({ queue: 'default', limit: 1, owner, leaseMs: LONG, now: Date.now() });
   assert.equal(jobs.length, 1);
   return jobs[0]!.id;
+}
+
+/**
+ * What both completeWithin tests on a pg client start with: a job claimed by w1, completed in a transaction that
+ * another owner cannot complete it in and that is rolled back, which leaves it running under w1. Returns the job
+ * and the connection (checked out; the caller releases it).
+ */
+async function completedThenRolledBack(
+  store: PostgresStore,
+  remove: boolean,
+): Promise<{ id: string; client: pg.PoolClient }> {
+  await store.insert([job()]);
+  const id = await claimOne(store, 'w1');
+  const client = await store.pool.connect();
+  try {
+    await client.query('BEGIN');
+    assert.equal(
+      await store.completeWithin(client, 'w2', id, Date.now(), remove),
+      false,
+      'w2 does not hold it',
+    );
+    assert.equal(await store.completeWithin(client, 'w1', id, Date.now(), remove), true);
+    await client.query('ROLLBACK');
+    const info = await store.get(id);
+    assert.equal(info?.state, 'running', 'a rollback keeps it');
+    assert.equal(info?.leaseOwner, 'w1');
+  } catch (error) {
+    client.release();
+    throw error;
+  }
+  return { id, client };
 }
 
 await describeWithDatabase('transactional enqueue and completion (PostgreSQL)', () => {
@@ -195,24 +228,14 @@ await describeWithDatabase('transactional enqueue and completion (PostgreSQL)', 
 
   it('completeWithin (pg): completes with the commit, not with a rollback; false for another owner', async () => {
     const store = stores.fresh();
-    await store.insert([job()]);
-    const id = await claimOne(store, 'w1');
-    const client = await store.pool.connect();
+    const { id, client } = await completedThenRolledBack(store, false);
     try {
-      await client.query('BEGIN');
-      assert.equal(await store.completeWithin(client, 'w2', id, Date.now()), false, 'w2 does not hold it');
-      assert.equal(await store.completeWithin(client, 'w1', id, Date.now()), true);
-      await client.query('ROLLBACK');
-      let info = await store.get(id);
-      assert.equal(info?.state, 'running');
-      assert.equal(info?.leaseOwner, 'w1');
-
       await client.query('BEGIN');
       const now = Date.now();
       assert.equal(await store.completeWithin(client, 'w1', id, now), true);
       assert.equal((await store.get(id))?.state, 'running', 'not completed before the commit');
       await client.query('COMMIT');
-      info = await store.get(id);
+      const info = await store.get(id);
       assert.equal(info?.state, 'completed');
       assert.equal(info?.finishedAt, now);
       assert.equal(info?.leaseOwner, null);
@@ -269,20 +292,8 @@ await describeWithDatabase('transactional enqueue and completion (PostgreSQL)', 
 
   it('completeWithin with remove (retention 0): deletes the job with the commit, not with a rollback', async () => {
     const store = stores.fresh();
-    await store.insert([job()]);
-    const id = await claimOne(store, 'w1');
-    const client = await store.pool.connect();
+    const { id, client } = await completedThenRolledBack(store, true);
     try {
-      await client.query('BEGIN');
-      assert.equal(
-        await store.completeWithin(client, 'w2', id, Date.now(), true),
-        false,
-        'w2 does not hold it',
-      );
-      assert.equal(await store.completeWithin(client, 'w1', id, Date.now(), true), true);
-      await client.query('ROLLBACK');
-      assert.equal((await store.get(id))?.state, 'running', 'a rollback keeps it');
-
       await client.query('BEGIN');
       assert.equal(await store.completeWithin(client, 'w1', id, Date.now(), true), true);
       assert.equal((await store.get(id))?.state, 'running', 'still there before the commit');
