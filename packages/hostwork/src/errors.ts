@@ -36,6 +36,16 @@ export const ErrorCodes = {
   QUEUE_CLOSED: 'HW_QUEUE_CLOSED',
   /** A job payload failed its schema at enqueue; nothing was stored. */
   JOB_INVALID_PAYLOAD: 'HW_JOB_INVALID_PAYLOAD',
+  /**
+   * A running job's handler handed the engine a value it cannot store: a snooze delay that is not a finite number
+   * of ms >= 0 (or past the latest Date), a progress value JSON cannot hold. Thrown to the handler; the attempt fails.
+   */
+  JOB_INVALID_HANDLER_VALUE: 'HW_JOB_INVALID_HANDLER_VALUE',
+  /**
+   * A job's outcome was refused by the store for a reason retrying cannot cure; the attempt was recorded as failed
+   * with this code and the store's reason instead (retried after the default backoff, or dead on its last attempt).
+   */
+  JOB_OUTCOME_UNWRITABLE: 'HW_JOB_OUTCOME_UNWRITABLE',
   /** A job name was enqueued or defined twice, or not registered with the client. */
   JOB_NOT_REGISTERED: 'HW_JOB_NOT_REGISTERED',
   /** A schedule is invalid (bad cron expression, time zone, unknown job). */

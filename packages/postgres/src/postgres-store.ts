@@ -183,6 +183,16 @@ export class PostgresStore implements JobStore {
     return { jobs: claimed.map(toClaimedJob), nextRunAt };
   }
 
+  /**
+   * The server refused the data for good: SQLSTATE class 22 (data exception: a value out of range, invalid text, a
+   * NUL in JSON), 23 (integrity constraint), 42 (syntax or access rule) or 54 (program limit). Connection failures
+   * (class 08, no SQLSTATE at all), shutdowns (57), lock and serialization failures (40, 55) may pass.
+   */
+  isPermanentError(error: unknown): boolean {
+    const code = (error as { code?: unknown } | null)?.code;
+    return typeof code === 'string' && /^(?:22|23|42|54)[0-9A-Z]{3}$/.test(code);
+  }
+
   async settle(owner: string, settlements: readonly Settlement[], now: number): Promise<void> {
     if (settlements.length === 0) return;
     await this.#ensureReady();

@@ -1,6 +1,7 @@
 import type { Scope, ScopeFactory } from '../di/scope.ts';
 import type { ServiceProvider } from '../di/service-provider.ts';
 import type { Logger } from '../logging/logger-factory.ts';
+import { checkDelay } from './handler-values.ts';
 import type { JobContext, Snooze } from './job-definition.ts';
 import type { ClaimedJob, JobId } from './job-record.ts';
 
@@ -96,7 +97,7 @@ export class AttemptContext implements JobContext {
   }
 
   snooze(delayMs: number): Snooze {
-    return new SnoozeResult(Math.max(0, delayMs));
+    return new SnoozeResult(checkDelay(`ctx.snooze(${String(delayMs)})`, delayMs, Date.now()));
   }
 
   /** Aborts the attempt's signal with a cause the engine understands. */

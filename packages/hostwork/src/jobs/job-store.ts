@@ -167,6 +167,14 @@ export interface JobStore extends AsyncDisposable {
    * `remove` (a worker keeping no completed jobs) the job is deleted rather than kept as completed.
    */
   completeWithin?(tx: unknown, owner: string, id: JobId, now: number, remove?: boolean): Promise<boolean>;
+  /**
+   * Optional: whether `error`, thrown by a write of this store, is one retrying cannot cure (the database refused
+   * the data: a value out of range, a constraint, a malformed value) rather than one that may pass (a lost
+   * connection, a lock or busy timeout, a full disk). The worker records an outcome refused for good as a failed
+   * attempt instead of retrying its write forever. Without this method only JavaScript TypeErrors and RangeErrors
+   * count as permanent, and every other failed write is retried.
+   */
+  isPermanentError?(error: unknown): boolean;
   /** Releases connections and timers. Idempotent; `[Symbol.asyncDispose]` does the same. */
   close(): Promise<void>;
 }

@@ -10,6 +10,7 @@ import { LoggerFactory } from '../logging/logger-factory.ts';
 import { AttemptContext, SnoozeResult } from './attempt-context.ts';
 import type { Backoff } from './backoff.ts';
 import { backoffDelay, defaultBackoff } from './backoff.ts';
+import { delayProblem, progressJson } from './handler-values.ts';
 import { formatIssues } from './job-definition.ts';
 import { JobEvents } from './job-events.ts';
 import type { AttemptError, ClaimedJob, JobId, Settlement } from './job-record.ts';
@@ -17,6 +18,7 @@ import { JobRegistry } from './job-registry.ts';
 import { JobStore } from './job-store.ts';
 import { LocalDispatch, type LocalReservation } from './local-dispatch.ts';
 import { ScheduleRunner } from './schedule-runner.ts';
+import { describeThrown } from './thrown-value.ts';
 import { WorkerOptions } from './worker-options.ts';
 
 /** Per-queue loop state. */
@@ -137,6 +139,12 @@ export class JobWorker implements HostedService {
   #stopped = false;
   /** Retention 0: a completed job is deleted with its completion rather than kept until a prune pass. */
   readonly #removeCompleted: boolean;
+  /** Outcomes in batch writes that have not returned yet (the queued ones are `#outcomes`). */
+  #inFlight = 0;
+  /** No new job starts while this many outcomes are unwritten (queued or in flight): they would run again after a crash. */
+  readonly #maxUnwritten: number;
+  /** Set when every outcome write failed (the store is unreachable); cleared by the next write that succeeds. */
+  #holdingBack = false;
 
   constructor(
     store: JobStore,
@@ -160,6 +168,7 @@ export class JobWorker implements HostedService {
     this.#jobLog = loggers.create('Hostwork.Jobs');
     this.#schedules = new ScheduleRunner(store, registry, this.#log);
     this.#batchSize = options.batchSize ?? store.preferredBatchSize ?? DEFAULT_BATCH_SIZE;
+    this.#maxUnwritten = options.maxUnwrittenOutcomes ?? this.#batchSize;
     this.#queues = Object.entries(options.queues).map(([name, q]) => ({
       name,
       concurrency: q.concurrency,
@@ -367,7 +376,13 @@ export class JobWorker implements HostedService {
   #reserve(queue: string, now: number): LocalReservation | undefined {
     if (this.#stopping) return undefined;
     const q = this.#queueByName.get(queue);
-    if (q === undefined || q.claiming || q.buffer.length > 0 || q.running + q.reserved >= q.concurrency)
+    if (
+      q === undefined ||
+      q.claiming ||
+      q.buffer.length > 0 ||
+      q.running + q.reserved >= q.concurrency ||
+      !this.#mayStart()
+    )
       return undefined;
     q.reserved++;
     let settled = false;
@@ -398,8 +413,30 @@ export class JobWorker implements HostedService {
 
   /** Starts buffered jobs while the queue has free slots (slots set aside for local dispatch included). */
   #drain(q: QueueState): void {
-    while (q.running + q.reserved < q.concurrency && q.buffer.length > 0 && !this.#stopping)
+    while (
+      q.running + q.reserved < q.concurrency &&
+      q.buffer.length > 0 &&
+      !this.#stopping &&
+      this.#mayStart()
+    )
       this.#start(q, q.buffer.pop()!);
+  }
+
+  /**
+   * Whether another job may start: not while the store is unreachable, nor while `maxUnwrittenOutcomes` outcomes
+   * wait to be written. A job that ran but whose outcome is not written runs again if this process dies, so this
+   * bounds the duplicates of a crash to the running jobs plus that many.
+   */
+  #mayStart(): boolean {
+    return !this.#holdingBack && this.#outcomes.length + this.#inFlight < this.#maxUnwritten;
+  }
+
+  /** A write succeeded: if the worker was holding back, it starts jobs again. */
+  #resume(): void {
+    if (!this.#holdingBack) return;
+    this.#holdingBack = false;
+    this.#log.info('Job outcomes are being written again; starting jobs again');
+    for (const q of this.#queues) this.#drain(q);
   }
 
   /** Sleeps until a delayed job (a retry, a `runAt`) becomes due. */
@@ -448,9 +485,10 @@ export class JobWorker implements HostedService {
     this.#running.set(job.id, { ctx, queue: q });
     this.#execute(q, ctx).catch((error: unknown) => {
       // A bug of the engine, not of the handler (whose errors #execute settles): never leave the job running.
+      const thrown = describeThrown(error);
       this.#jobLog.error(
-        { err: error, jobId: job.id },
-        `Running job ${job.name}#${job.id} failed unexpectedly`,
+        { error: thrown.message, stack: thrown.stack, jobId: job.id },
+        `Running job ${job.name}#${job.id} failed unexpectedly: ${thrown.message}`,
       );
       this.#finish(q, ctx, this.#failure(ctx, error, 'error'));
     });
@@ -490,7 +528,7 @@ export class JobWorker implements HostedService {
         ctx,
         this.#dead(
           ctx,
-          `Validating the stored payload of '${job.name}' threw: ${error instanceof Error ? error.message : String(error)}`,
+          `Validating the stored payload of '${job.name}' threw: ${describeThrown(error).message}`,
         ),
       );
     }
@@ -535,9 +573,10 @@ export class JobWorker implements HostedService {
     try {
       await ctx.dispose();
     } catch (error) {
+      const thrown = describeThrown(error);
       this.#jobLog.error(
-        { err: error, jobId: job.id },
-        `Disposing the scope of job ${job.name}#${job.id} failed`,
+        { error: thrown.message, stack: thrown.stack, jobId: job.id },
+        `Disposing the scope of job ${job.name}#${job.id} failed: ${thrown.message}`,
       );
     }
     this.#finish(q, ctx, settlement);
@@ -577,12 +616,13 @@ export class JobWorker implements HostedService {
   }
 
   #failure(ctx: AttemptContext, error: unknown, kind: AttemptError['kind'], message?: string): Settlement {
-    const err = error instanceof Error ? error : new Error(String(error));
+    // Whatever was thrown (a Proxy whose traps throw, a BigInt, a Symbol, ...): describeThrown never throws.
+    const thrown = describeThrown(error);
     const attemptError: AttemptError = {
       attempt: ctx.attempt,
       at: Date.now(),
-      message: message ?? err.message,
-      ...(err.stack ? { stack: err.stack } : {}),
+      message: message ?? thrown.message,
+      ...(thrown.stack ? { stack: thrown.stack } : {}),
       kind,
     };
     if (ctx.attempt >= ctx.maxAttempts) return { id: ctx.id, kind: 'dead', error: attemptError };
@@ -601,12 +641,17 @@ export class JobWorker implements HostedService {
         ? (JSON.parse(ctx.job.backoff) as Backoff)
         : (this.#registry.job(ctx.name)?.defaults.backoff ?? defaultBackoff);
       const delay = backoffDelay(backoff, ctx.attempt, error);
-      if (Number.isFinite(delay)) return delay;
-      throw new Error(`the backoff returned ${delay}, not a number of ms`);
+      const problem = delayProblem(delay, Date.now());
+      if (problem === undefined) return delay;
+      throw new HostworkError(
+        ErrorCodes.JOB_INVALID_HANDLER_VALUE,
+        `the backoff returned ${String(delay)}; a backoff ${problem}`,
+      );
     } catch (failure) {
+      const thrown = describeThrown(failure);
       this.#jobLog.error(
-        { err: failure, jobId: ctx.id, job: ctx.name },
-        `Computing the backoff of job ${ctx.name}#${ctx.id} failed (${(failure as Error).message}); using the default backoff`,
+        { error: thrown.message, stack: thrown.stack, jobId: ctx.id, job: ctx.name },
+        `Computing the backoff of job ${ctx.name}#${ctx.id} failed (${thrown.message}); using the default backoff`,
       );
       return backoffDelay(defaultBackoff, ctx.attempt, error);
     }
@@ -689,6 +734,7 @@ export class JobWorker implements HostedService {
     );
     this.#writes.add(tracked);
     if (progress.size > 0) this.#progressWrite = tracked;
+    this.#inFlight += outcomes.length;
     try {
       await write;
     } catch (error) {
@@ -699,19 +745,27 @@ export class JobWorker implements HostedService {
     } finally {
       this.#writes.delete(tracked);
       if (this.#progressWrite === tracked) this.#progressWrite = undefined;
+      this.#inFlight -= outcomes.length;
     }
+    this.#resume();
     for (const o of outcomes) this.#report(o);
+    // Jobs held back while outcomes waited (maxUnwrittenOutcomes) may start now.
+    for (const q of this.#queues) if (q.buffer.length > 0) this.#drain(q);
   }
 
   /**
-   * After a failed batch write: write each outcome alone, so one bad row cannot block the others. If every write
-   * fails (the database is unreachable), keep them all and retry shortly: the leases stay ours until they expire.
-   * An outcome that fails alone while others succeed is dropped with an error: its lease expires and the job is
-   * recovered and run again (at-least-once), rather than blocking the worker forever.
+   * After a failed batch write: write each outcome alone, so one bad row cannot block the others.
+   * - An outcome the store refuses for good (`isPermanentError`: a value out of range, a constraint) is replaced by a
+   *   failed attempt carrying the store's reason (HW_JOB_OUTCOME_UNWRITABLE), so the job never stays running.
+   * - If every write fails for a reason that may pass (the store is unreachable), all are kept and retried every
+   *   500 ms, and no new job starts until a write succeeds (the leases stay ours until they expire).
+   * - An outcome that fails alone, for a reason that may pass, while others are written, is tried a few more times,
+   *   then dropped with an error: its lease expires and the job is recovered and run again (at-least-once).
    */
   async #writeOneByOne(outcomes: Outcome[], batchError: unknown): Promise<void> {
     const failed: Outcome[] = [];
     let lastError: unknown = batchError;
+    let wrote = false;
     for (const o of outcomes) {
       if (o.written) {
         this.#report(o);
@@ -719,33 +773,92 @@ export class JobWorker implements HostedService {
       }
       try {
         await this.#store.settle(this.owner, [o.settlement], Date.now());
+        wrote = true;
         this.#report(o);
       } catch (error) {
         lastError = error;
-        failed.push(o);
+        if (!this.#isPermanent(error)) {
+          failed.push(o);
+          continue;
+        }
+        const replaced = await this.#replaceUnwritable(o, error);
+        if (replaced === 'unreachable') failed.push(o);
+        else if (replaced === 'written') wrote = true;
       }
     }
+    if (wrote) this.#resume();
     if (failed.length === 0) return;
-    const outage = failed.length === outcomes.filter((o) => !o.written).length;
     const keep: Outcome[] = [];
     for (const o of failed) {
       // During an outage every write fails: nothing says the outcome itself is bad, so it is kept for good.
-      if (!outage) o.failures = (o.failures ?? 0) + 1;
+      if (wrote) o.failures = (o.failures ?? 0) + 1;
       if ((o.failures ?? 0) < MAX_OUTCOME_WRITE_FAILURES) keep.push(o);
       else {
         this.#jobLog.error(
-          { err: lastError, jobId: o.ctx.id, job: o.ctx.name },
+          { error: describeThrown(lastError).message, jobId: o.ctx.id, job: o.ctx.name },
           `Could not write the outcome of job ${o.ctx.name}#${o.ctx.id} after ${MAX_OUTCOME_WRITE_FAILURES} tries; it will run again once its lease expires`,
         );
       }
     }
     if (keep.length === 0) return;
+    const reason = describeThrown(lastError).message;
+    if (!wrote && !this.#holdingBack) {
+      this.#holdingBack = true;
+      this.#log.warn(
+        { error: reason, unwritten: keep.length + this.#outcomes.length, running: this.#running.size },
+        `Holding back: ${keep.length} job outcome(s) could not be written (the store is unreachable: ${reason}); no new job starts until a write succeeds`,
+      );
+    }
     this.#log.error(
-      { err: lastError, count: keep.length },
+      { error: reason, count: keep.length },
       `Writing ${keep.length} job outcome(s) failed; retrying in 500 ms`,
     );
     this.#outcomes.unshift(...keep);
     setTimeout(() => this.#scheduleFlush(), 500).unref();
+  }
+
+  /** Whether a failed write can never succeed as it is; TypeErrors and RangeErrors are bugs of the value written. */
+  #isPermanent(error: unknown): boolean {
+    if (error instanceof TypeError || error instanceof RangeError) return true;
+    try {
+      return this.#store.isPermanentError?.(error) === true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Writes a failed attempt in place of an outcome the store refused for good. 'written' when that worked,
+   * 'unreachable' when the store could not be reached (keep the original for later), 'dropped' when the store
+   * refused the replacement too (the job's lease then expires and it is recovered).
+   */
+  async #replaceUnwritable(o: Outcome, refusal: unknown): Promise<'written' | 'unreachable' | 'dropped'> {
+    const reason = describeThrown(refusal).message;
+    const error = new HostworkError(
+      ErrorCodes.JOB_OUTCOME_UNWRITABLE,
+      `The store refused this attempt's outcome (${o.settlement.kind}) for good, so the attempt counts as failed: ${reason}`,
+    );
+    const replacement: Outcome = {
+      settlement: this.#failure(o.ctx, error, 'error'),
+      ctx: o.ctx,
+      durationMs: o.durationMs,
+    };
+    try {
+      await this.#store.settle(this.owner, [replacement.settlement], Date.now());
+    } catch (again) {
+      if (!this.#isPermanent(again)) return 'unreachable';
+      this.#jobLog.error(
+        { error: describeThrown(again).message, jobId: o.ctx.id, job: o.ctx.name },
+        `The store refused both the outcome of job ${o.ctx.name}#${o.ctx.id} and a failed attempt in its place; it will run again once its lease expires`,
+      );
+      return 'dropped';
+    }
+    this.#jobLog.error(
+      { error: reason, jobId: o.ctx.id, job: o.ctx.name, code: ErrorCodes.JOB_OUTCOME_UNWRITABLE },
+      `The store refused the outcome (${o.settlement.kind}) of job ${o.ctx.name}#${o.ctx.id}: ${reason}; recorded as a failed attempt instead`,
+    );
+    this.#report(replacement);
+    return 'written';
   }
 
   /** Emits the event of an outcome and logs it at a level that matches its gravity. */
@@ -818,8 +931,10 @@ export class JobWorker implements HostedService {
   }
 
   #onProgress(ctx: AttemptContext, value: unknown): void {
+    // Checked before anything else: a value the store cannot hold fails here, in the handler, naming the problem.
+    const json = progressJson(value);
     if (!this.#running.has(ctx.id)) return;
-    this.#progress.set(ctx.id, JSON.stringify(value) ?? 'null');
+    this.#progress.set(ctx.id, json);
     if (this.#events.has('progress')) {
       this.#events.emit('progress', {
         id: ctx.id,

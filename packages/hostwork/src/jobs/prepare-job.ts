@@ -1,6 +1,7 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { assertKnownKeys, ErrorCodes, HostworkError } from '../errors.ts';
 import type { StorableBackoff } from './backoff.ts';
+import { LATEST_TIME } from './handler-values.ts';
 import type { JobDefinition } from './job-definition.ts';
 import { formatIssues, validateJobDefaults } from './job-definition.ts';
 import type { NewJob } from './job-record.ts';
@@ -65,13 +66,40 @@ export function prepareJob<Input, Output>(
   }
   const result = job.schema['~standard'].validate(payload);
   // Most validators answer synchronously: staying synchronous saves the enqueue hot path a promise hop.
-  if (result instanceof Promise) return result.then((r) => toRow(job, payload, options, now, r));
-  return toRow(job, payload, options, now, result);
+  if (result instanceof Promise) return result.then((r) => checkedOnce(job, toRow(job, options, now, r)));
+  return checkedOnce(job, toRow(job, options, now, result));
+}
+
+/** Definitions whose schema was seen to accept its own stored output in this process. */
+const acceptsItsOutput = new WeakSet<object>();
+
+/**
+ * The stored payload is the schema's output, and the worker validates it again before the handler runs. A schema
+ * whose output it does not accept itself (a transform that changes the type, `z.string().transform(Number)`) would
+ * make every job of it dead at run time; the first enqueue of each definition in a process checks this once and
+ * refuses with the fix, instead of storing jobs that cannot run.
+ */
+function checkedOnce<Input, Output>(
+  job: JobDefinition<Input, Output>,
+  row: NewJob,
+): NewJob | Promise<NewJob> {
+  if (acceptsItsOutput.has(job)) return row;
+  const again = job.schema['~standard'].validate(JSON.parse(row.payload));
+  const verdict = (r: StandardSchemaV1.Result<Output>): NewJob => {
+    if ((r as StandardSchemaV1.FailureResult).issues) {
+      throw new HostworkError(
+        ErrorCodes.JOB_INVALID_PAYLOAD,
+        `The schema of job '${job.name}' does not accept its own output, which is what is stored and validated again before the handler runs; nothing was stored:\n${formatIssues((r as StandardSchemaV1.FailureResult).issues)}\nFix: make the schema accept the stored form too (no transform that changes the type; e.g. z.coerce, or z.union of both forms).`,
+      );
+    }
+    acceptsItsOutput.add(job);
+    return row;
+  };
+  return again instanceof Promise ? again.then(verdict) : verdict(again);
 }
 
 function toRow<Input, Output>(
   job: JobDefinition<Input, Output>,
-  payload: Input,
   options: EnqueueOptions,
   now: number,
   result: StandardSchemaV1.Result<Output>,
@@ -87,16 +115,19 @@ function toRow<Input, Output>(
   if (options.runAt !== undefined)
     runAt = typeof options.runAt === 'number' ? options.runAt : options.runAt.getTime();
   else if (options.delay !== undefined) runAt = now + options.delay;
-  if (!Number.isFinite(runAt)) {
+  if (!Number.isFinite(runAt) || Math.abs(runAt) > LATEST_TIME) {
     throw new HostworkError(
       ErrorCodes.INVALID_OPTION,
-      `enqueue('${job.name}'): runAt/delay is not a valid time.`,
+      `enqueue('${job.name}'): runAt/delay is not a valid time (a Date, or ms within the range of a Date), got ${String(options.runAt ?? options.delay)}.`,
     );
   }
+  // What is stored is what the schema returned (unknown keys stripped, defaults filled in, values transformed), so a
+  // schema that strips a field (a secret) keeps it out of the store.
+  const value = (result as StandardSchemaV1.SuccessResult<Output>).value;
   return {
     name: job.name,
     queue: options.queue ?? d.queue,
-    payload: JSON.stringify(payload) ?? 'null',
+    payload: JSON.stringify(value) ?? 'null',
     priority: options.priority ?? d.priority,
     runAt,
     maxAttempts: options.maxAttempts ?? d.maxAttempts,

@@ -45,6 +45,13 @@ export interface WorkerOptions {
    * no claim in flight), so the queue's order changes only among jobs enqueued at the same moment. Default: true.
    */
   readonly localDispatch: boolean;
+  /**
+   * No new job starts while this many outcomes wait to be written (queued for the next batch write or in one), and
+   * none at all from the first write that fails because the store is unreachable until a write succeeds. A job that
+   * ran but whose outcome is not written runs again if the process dies, so a crash re-runs at most the running jobs
+   * plus this many. Default: `batchSize` (one batch).
+   */
+  readonly maxUnwrittenOutcomes: number | undefined;
 }
 
 /** The defaults, in one place. */
@@ -60,6 +67,7 @@ export const workerDefaults: WorkerOptions = {
   abortGraceMs: 5_000,
   prefetch: true,
   localDispatch: true,
+  maxUnwrittenOutcomes: undefined,
 };
 
 /** Merges options over the defaults, refusing unknown keys and bad values with a message naming them. */
@@ -70,6 +78,15 @@ export function resolveWorkerOptions(given: Partial<WorkerOptions> = {}): Worker
     throw new HostworkError(
       ErrorCodes.INVALID_OPTION,
       `worker options: batchSize must be an integer > 0, got ${o.batchSize}.`,
+    );
+  }
+  if (
+    o.maxUnwrittenOutcomes !== undefined &&
+    !(Number.isInteger(o.maxUnwrittenOutcomes) && o.maxUnwrittenOutcomes > 0)
+  ) {
+    throw new HostworkError(
+      ErrorCodes.INVALID_OPTION,
+      `worker options: maxUnwrittenOutcomes must be an integer > 0, got ${o.maxUnwrittenOutcomes}.`,
     );
   }
   const positive = ['leaseMs', 'heartbeatMs', 'pollIntervalMs', 'maintenanceIntervalMs'] as const;

@@ -340,3 +340,66 @@ describe('batches and concurrent callers', () => {
     }
   });
 });
+
+describe('what is stored', () => {
+  it(
+    "stores the schema's output: unknown keys stripped, defaults filled in; the handler gets it re-validated",
+    T,
+    async () => {
+      const received: unknown[] = [];
+      const Account = defineJob({
+        name: 'account',
+        schema: z.object({ s: z.string(), n: z.number(), plan: z.string().default('free') }),
+        handle(payload) {
+          received.push(payload);
+        },
+      });
+      await withHost({ jobs: [Account] }, async ({ client }) => {
+        const { id } = await client.enqueue(Account, { s: 'a', n: 1, password: 'hunter2' } as never);
+        const job = await waitForState(client, id, 'completed');
+        assert.deepEqual(job.payload, { s: 'a', n: 1, plan: 'free' });
+        assert.ok(
+          !JSON.stringify(await client.list()).includes('hunter2'),
+          'the secret is nowhere in the store',
+        );
+        assert.deepEqual(received, [{ s: 'a', n: 1, plan: 'free' }]);
+      });
+    },
+  );
+
+  it(
+    'refuses, before storing, a schema that does not accept its own output (a transform that changes the type)',
+    T,
+    async () => {
+      const Length = defineJob({
+        name: 'length',
+        schema: z.string().transform((s) => s.length),
+        handle() {},
+      });
+      const { host, client } = jobHost({ jobs: [Length], worker: false });
+      try {
+        const error = await expectRejection(client.enqueue(Length, 'abc'), ErrorCodes.JOB_INVALID_PAYLOAD);
+        assert.match(error.message, /does not accept its own output/);
+        assert.match(error.message, /Fix:/);
+        assert.equal(await totalJobs(client), 0);
+      } finally {
+        await host.stop();
+      }
+    },
+  );
+
+  it('stores a transform that keeps the type (trimmed, lower-cased)', T, async () => {
+    const Email = defineJob({
+      name: 'email',
+      schema: z.object({ to: z.string().trim().toLowerCase() }),
+      handle() {},
+    });
+    const { host, client } = jobHost({ jobs: [Email], worker: false });
+    try {
+      const { id } = await client.enqueue(Email, { to: '  Ada@Example.COM ' });
+      assert.deepEqual((await client.get(id))?.payload, { to: 'ada@example.com' });
+    } finally {
+      await host.stop();
+    }
+  });
+});

@@ -90,6 +90,9 @@ type Detailed = Extract<Settlement, { kind: 'retry' | 'dead' | 'release' }>;
  * process holds the write lock a call waits up to `busyTimeoutMs`, blocking this process's event loop. Every
  * statement is short, so waits are short too. The database opens on `migrate()` (or the first call that needs it).
  */
+/** Primary SQLite result codes of a write that can never succeed as it is (see isPermanentError). */
+const PERMANENT_SQLITE_CODES = new Set([1, 18, 19, 20, 25]);
+
 export class SqliteStore implements JobStore {
   readonly kind = 'sqlite';
   /** Claims run on the event loop: 250 rows keep one claim to a couple of milliseconds. */
@@ -145,6 +148,16 @@ export class SqliteStore implements JobStore {
     const nextRunAt =
       jobs.length < limit ? ((s.nextRunAt.get({ queue })?.next_run_at as number | null) ?? null) : null;
     return { jobs, nextRunAt };
+  }
+
+  /**
+   * SQLite refused the data for good: SQLITE_ERROR (malformed JSON, an SQL error), SQLITE_TOOBIG, SQLITE_CONSTRAINT,
+   * SQLITE_MISMATCH or SQLITE_RANGE (primary result codes 1, 18, 19, 20, 25). Busy and locked databases, I/O errors
+   * and a full disk may pass.
+   */
+  isPermanentError(error: unknown): boolean {
+    const code = (error as { errcode?: unknown } | null)?.errcode;
+    return typeof code === 'number' && PERMANENT_SQLITE_CODES.has(code & 0xff);
   }
 
   async settle(owner: string, settlements: readonly Settlement[], now: number): Promise<void> {
