@@ -48,7 +48,11 @@ function describe(value: unknown): ThrownDescription {
   const stack = read(value, 'stack');
   const stackText = typeof stack === 'string' && stack !== '' ? storable(stack) : undefined;
   if (typeof message === 'string') {
-    const text = message === '' ? nameOf(value) : storable(message);
+    // An error's code (HW_..., ECONNREFUSED, a SQLSTATE) is what callers branch on: keep it with the message.
+    const code = read(value, 'code');
+    const suffix =
+      typeof code === 'string' && code !== '' && !message.includes(code) ? ` [${storable(code)}]` : '';
+    const text = (message === '' ? nameOf(value) : storable(message)) + suffix;
     return stackText ? { message: text, stack: stackText } : { message: text };
   }
   // Not Error-like: show what the object holds, as JSON where possible (a plain object thrown by mistake).

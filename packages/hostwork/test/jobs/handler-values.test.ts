@@ -268,6 +268,7 @@ describe('outcomes the store refuses', () => {
           const job = await firstSettled(client, id);
           assert.equal(job.state, 'pending', 'retried: the attempt counts as failed');
           assert.match(job.errors[0]!.message, /refused this attempt's outcome \(completed\) for good/);
+          assert.ok(job.errors[0]!.message.endsWith(`[${ErrorCodes.JOB_OUTCOME_UNWRITABLE}]`));
           assert.match(job.errors[0]!.message, /value out of range/);
           assert.ok(logs.lines.some((l) => l.code === ErrorCodes.JOB_OUTCOME_UNWRITABLE));
           const seen = refusals;

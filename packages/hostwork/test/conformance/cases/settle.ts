@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { LATEST_TIME } from '../../../src/jobs/handler-values.ts';
 import type { AttemptError, JobState, Settlement } from '../../../src/jobs/job-record.ts';
 import {
   claimIds,
@@ -245,6 +246,36 @@ export function settleCases(factory: StoreFactory): void {
         'default/pending': 40,
         'others/running': 3,
       });
+    });
+
+    it('stores any message the engine produces (replacement characters, emoji, 16 KiB) and a run time as late as a Date', async () => {
+      const store = await stores.fresh();
+      const id = await insertOne(store, { maxAttempts: 5 });
+      await claimOne(store);
+      const message = `bad\uFFFDbyte 🙂 ${'x'.repeat(16_384)}`;
+      await store.settle(
+        'w1',
+        [{ id, kind: 'retry', runAt: LATEST_TIME, error: failure(1, T0 + 1, message, message) }],
+        T0 + 1,
+      );
+      const info = await mustGet(store, id);
+      assert.equal(info.errors[0]!.message, message);
+      assert.equal(info.errors[0]!.stack, message);
+      assert.equal(info.runAt, LATEST_TIME);
+    });
+
+    it('refuses an outcome it cannot hold with an error it calls permanent, and changes nothing', async () => {
+      const store = await stores.fresh();
+      const id = await insertOne(store);
+      await claimOne(store);
+      const refusal = await store.settle('w1', [{ id, kind: 'release', runAt: Number.NaN }], T0 + 1).then(
+        () => assert.fail('a run time of NaN was accepted'),
+        (error: unknown) => error,
+      );
+      assert.equal(typeof store.isPermanentError, 'function', 'the built-in stores classify their errors');
+      assert.equal(store.isPermanentError?.(refusal), true, `not called permanent: ${String(refusal)}`);
+      assert.equal(store.isPermanentError?.(new Error('Connection terminated unexpectedly')), false);
+      assert.equal((await mustGet(store, id)).state, 'running');
     });
   });
 }
