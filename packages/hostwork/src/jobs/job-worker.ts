@@ -431,6 +431,17 @@ export class JobWorker implements HostedService {
     return !this.#holdingBack && this.#outcomes.length + this.#inFlight < this.#maxUnwritten;
   }
 
+  /** A write failed for a reason that may pass: no job starts until a write succeeds (see #mayStart). */
+  #holdBack(error: unknown, unwritten: number): void {
+    if (this.#holdingBack) return;
+    this.#holdingBack = true;
+    const reason = describeThrown(error).message;
+    this.#log.warn(
+      { error: reason, unwritten: unwritten + this.#outcomes.length, running: this.#running.size },
+      `Holding back: ${unwritten} job outcome(s) could not be written (the store may be unreachable: ${reason}); no new job starts until a write succeeds`,
+    );
+  }
+
   /** A write succeeded: if the worker was holding back, it starts jobs again. */
   #resume(): void {
     if (!this.#holdingBack) return;
@@ -740,6 +751,8 @@ export class JobWorker implements HostedService {
     } catch (error) {
       this.#writes.delete(tracked);
       if (this.#progressWrite === tracked) this.#progressWrite = undefined;
+      // A failure that may pass (the store unreachable): start nothing more until a write succeeds.
+      if (!this.#isPermanent(error)) this.#holdBack(error, outcomes.length);
       await this.#writeOneByOne(outcomes, error);
       return;
     } finally {
@@ -766,9 +779,14 @@ export class JobWorker implements HostedService {
     const failed: Outcome[] = [];
     let lastError: unknown = batchError;
     let wrote = false;
+    let outage = false;
     for (const o of outcomes) {
       if (o.written) {
         this.#report(o);
+        continue;
+      }
+      if (outage) {
+        failed.push(o);
         continue;
       }
       try {
@@ -778,6 +796,9 @@ export class JobWorker implements HostedService {
       } catch (error) {
         lastError = error;
         if (!this.#isPermanent(error)) {
+          // Nothing written yet and this failure may pass: the store is unreachable, trying the rest one by one
+          // would only cost a failed connection attempt each.
+          if (!wrote) outage = true;
           failed.push(o);
           continue;
         }
@@ -802,13 +823,7 @@ export class JobWorker implements HostedService {
     }
     if (keep.length === 0) return;
     const reason = describeThrown(lastError).message;
-    if (!wrote && !this.#holdingBack) {
-      this.#holdingBack = true;
-      this.#log.warn(
-        { error: reason, unwritten: keep.length + this.#outcomes.length, running: this.#running.size },
-        `Holding back: ${keep.length} job outcome(s) could not be written (the store is unreachable: ${reason}); no new job starts until a write succeeds`,
-      );
-    }
+    if (!wrote) this.#holdBack(lastError, keep.length);
     this.#log.error(
       { error: reason, count: keep.length },
       `Writing ${keep.length} job outcome(s) failed; retrying in 500 ms`,

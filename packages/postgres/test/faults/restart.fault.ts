@@ -7,6 +7,8 @@
  *   server is back; every job ends completed, none lost, none left running.
  * - An outage longer than the job leases (the server stopped for 4 s, leases of 2 s): jobs whose lease ran out
  *   meanwhile are recovered and run again; none is lost, none left running.
+ * - The server stopped under a stream of 3 ms jobs: the worker holds back (starts no job) from its first failed
+ *   write until a write succeeds, so at most concurrency + maxUnwrittenOutcomes handlers finish unwritten.
  * - Pool exhaustion: with poolSize 1 and a handler holding the only connection in an open transaction, the worker's
  *   own queries wait, and a warning says so while they wait instead of the worker going silent.
  *
@@ -356,6 +358,105 @@ await describeWithDatabase('PostgreSQL faults', () => {
       process.stdout.write(
         `# server down ${upAt - stoppedAt} ms with 2 s leases: ${recovered} job(s) recovered after the outage, ` +
           `${again.length} ran again, ${lost} running handler(s) aborted on a lost lease; all ${total} completed\n`,
+      );
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('the server stopped under a stream of short jobs: the worker holds back, at most the bound finish unwritten', {
+    timeout: 180_000,
+  }, async (t) => {
+    if ('problem' in found) return unavailable(t, found.problem);
+    const version = found.version;
+    const schema = freshSchemaName();
+    schemas.push(schema);
+    const store = testStore(schema, { poolSize: 2 });
+    try {
+      await store.migrate();
+      await adminPool().query(sideTablesSql(schema));
+      // 3 ms jobs: the worker prefetches hundreds; leases (30 s) outlast the outage, so no job is recovered.
+      const concurrency = 4;
+      const maxUnwritten = 40;
+      const [worker] = await startWorkers(1, schema, {
+        HW_CONCURRENCY: String(concurrency),
+        HW_MAX_UNWRITTEN: String(maxUnwritten),
+        HW_LEASE_MS: '30000',
+        HW_HEARTBEAT_MS: '1000',
+        HW_POLL_MS: '500',
+      });
+      const w = worker!;
+      const total = 4_000;
+      await store.insert(
+        Array.from({ length: total }, () => job({ name: 'pg.work', payload: '{"ms":3}', maxAttempts: 5 })),
+      );
+      await waitUntil(
+        () => w.events('work-finished').length >= 300,
+        () => `the stream to flow\n${w.describe()}`,
+        20_000,
+      );
+      const stoppedAt = Date.now();
+      const stopped = await run('pg_ctlcluster', ['--skip-systemctl-redirect', version, 'main', 'stop']);
+      if (!stopped.ok) {
+        assert.ok(await serverAccepting(version));
+        await w.stop();
+        return unavailable(t, `pg_ctlcluster ${version} main stop failed: ${stopped.output}`);
+      }
+      await sleep(3_000);
+      const upFrom = Date.now();
+      const started = await run('pg_ctlcluster', ['--skip-systemctl-redirect', version, 'main', 'start']);
+      assert.ok(await serverAccepting(version), `the server accepts connections again (${started.output})`);
+
+      const held = w.logs('Holding back');
+      assert.ok(held.length > 0, `the worker said it holds back\n${w.describe(60)}`);
+      const heldAt = held[0]!.time;
+      const startedWhileHeld = w.events('work-started').filter((l) => l.time > heldAt && l.time < upFrom);
+      assert.equal(startedWhileHeld.length, 0, 'no job started while the worker held back');
+      // The outage as the worker saw it: from its first failed query (until then outcomes were written).
+      const downFrom = Math.min(
+        ...w
+          .problems()
+          .filter((l) => l.time >= stoppedAt)
+          .map((l) => l.time),
+      );
+      const finishedWhileDown = w
+        .events('work-finished')
+        .filter((l) => l.time >= downFrom && l.time < upFrom);
+      assert.ok(
+        finishedWhileDown.length <= concurrency + maxUnwritten,
+        `${finishedWhileDown.length} jobs finished unwritten while the server was down (bound ${concurrency + maxUnwritten})`,
+      );
+
+      const q = `"${schema}"`;
+      const db = adminPool();
+      const counts = async () =>
+        (
+          await db.query<{ state: string; n: number }>(
+            `SELECT state, count(*)::int AS n FROM ${q}.jobs GROUP BY state ORDER BY state`,
+          )
+        ).rows;
+      await waitUntil(
+        async () => {
+          const c = await counts().catch(() => []);
+          return c.length === 1 && c[0]!.state === 'completed' && c[0]!.n === total;
+        },
+        async () => `every job to complete: ${JSON.stringify(await counts())}\n${w.describe()}`,
+        60_000,
+        200,
+      );
+      assert.ok(w.logs('starting jobs again').length > 0, 'the worker said it starts jobs again');
+      const { rows } = await db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM ${q}.jobs WHERE attempt > 1`,
+      );
+      assert.equal(
+        rows[0]!.n,
+        0,
+        'no job ran twice: the outcomes kept were written once the server was back',
+      );
+      assert.deepEqual(await w.stop(), { code: 0, signal: null });
+      process.stdout.write(
+        `# server down ${upFrom - stoppedAt} ms under 3 ms jobs: first failed query ${downFrom - stoppedAt} ms after the stop began, held back ${heldAt - downFrom} ms later, ` +
+          `${finishedWhileDown.length} job(s) finished unwritten (bound ${concurrency + maxUnwritten}), all ${total} completed once\n`,
       );
     } finally {
       await store.close();
