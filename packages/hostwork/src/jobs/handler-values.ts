@@ -30,7 +30,7 @@ export function checkDelay(where: string, delayMs: unknown, now: number): number
 
 /**
  * A progress value as stored JSON. Throws HW_JOB_INVALID_HANDLER_VALUE for a value JSON cannot hold (a BigInt, a
- * cycle, a throwing `toJSON`) or a string with a NUL character or a lone surrogate, which PostgreSQL refuses.
+ * cycle, a throwing `toJSON`). Any string is fine: JSON.stringify escapes NUL and lone surrogates.
  */
 export function progressJson(value: unknown): string {
   let json: string | undefined;
@@ -42,19 +42,8 @@ export function progressJson(value: unknown): string {
       `ctx.progress(): the value cannot be stored as JSON (${error instanceof Error ? error.message : 'JSON.stringify threw'}). Pass plain data: numbers, strings, arrays, objects.`,
     );
   }
-  if (json === undefined) return 'null';
-  // JSON.stringify writes NUL as \u0000 and a lone surrogate as \udXXX: both are refused by PostgreSQL's jsonb.
-  if (UNSTORABLE_ESCAPE.test(json)) {
-    throw new HostworkError(
-      ErrorCodes.JOB_INVALID_HANDLER_VALUE,
-      'ctx.progress(): the value holds a NUL character (\\u0000) or a lone UTF-16 surrogate, which the store cannot hold. Remove it or encode the data (e.g. base64).',
-    );
-  }
-  return json;
+  return json ?? 'null';
 }
-
-/** `\u0000` or `\udXXX` as an escape of JSON.stringify's output (an odd run of backslashes before the `u`). */
-const UNSTORABLE_ESCAPE = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i;
 
 /** A value for an error message: numbers as JavaScript prints them (NaN, Infinity), the rest as JSON. */
 function show(value: unknown): string {
