@@ -8,6 +8,8 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const MAIN = new URL('../main.ts', import.meta.url).pathname;
+/** The repository root, where `npm start` runs the demo. */
+const ROOT = new URL('../../../', import.meta.url).pathname;
 
 /** One JSON log line of the demo. */
 export interface LogLine {
@@ -16,26 +18,51 @@ export interface LogLine {
   readonly [key: string]: unknown;
 }
 
+/** How {@link DemoProcess} starts the demo. */
+export interface DemoLaunch {
+  /**
+   * `node` (the default): main.ts under this test's Node, in Production. `npm-start`: `npm start` in the repository
+   * root, exactly as a user or a process manager runs it (the script picks the environment and the Node), in its own
+   * process group so that {@link DemoProcess.kill} also reaches a demo that `npm start` left behind.
+   */
+  readonly via?: 'node' | 'npm-start';
+}
+
 /** The demo running as a real child process with JSON logs, on a random port and its own job database. */
 export class DemoProcess {
+  /** The demo's node, or with `via: 'npm-start'` the npm process. */
   readonly child: ChildProcess;
+  /** With `via: 'npm-start'`, the process group of npm and everything it started (npm's pid). */
+  readonly processGroup: number | undefined;
   readonly lines: LogLine[] = [];
   readonly stderr: string[] = [];
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
   readonly #waiters: Array<{ match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
 
-  constructor(databasePath: string, extraArgs: string[] = []) {
-    this.child = spawn(
-      process.execPath,
-      [
-        MAIN,
-        '--Demo:Port=0',
-        `--Jobs:Sqlite:Path=${databasePath}`,
-        '--Demo:CleanupIntervalMs=200',
-        ...extraArgs,
-      ],
-      { env: { ...process.env, HOSTWORK_ENVIRONMENT: 'Production', NODE_ENV: 'production' }, stdio: 'pipe' },
-    );
+  constructor(databasePath: string, extraArgs: string[] = [], launch: DemoLaunch = {}) {
+    const args = [
+      '--Demo:Port=0',
+      `--Jobs:Sqlite:Path=${databasePath}`,
+      '--Demo:CleanupIntervalMs=200',
+      ...extraArgs,
+    ];
+    if (launch.via === 'npm-start') {
+      // npm appends the arguments after `--` to the script's command. The script sets the Development environment,
+      // whose logs are pretty; LOGGING__PRETTY=false keeps them JSON for `lines`. No stdin, as under a manager.
+      this.child = spawn('npm', ['start', '--', ...args], {
+        cwd: ROOT,
+        env: { ...process.env, LOGGING__PRETTY: 'false' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      });
+      this.processGroup = this.child.pid;
+    } else {
+      this.child = spawn(process.execPath, [MAIN, ...args], {
+        env: { ...process.env, HOSTWORK_ENVIRONMENT: 'Production', NODE_ENV: 'production' },
+        stdio: 'pipe',
+      });
+      this.processGroup = undefined;
+    }
     createInterface({ input: this.child.stdout! }).on('line', (text) => {
       let line: LogLine;
       try {
@@ -86,10 +113,34 @@ export class DemoProcess {
     return `http://127.0.0.1:${line.port as number}`;
   }
 
-  /** Makes sure the process is gone (for `finally` blocks). */
+  /** Makes sure the process is gone, with `via: 'npm-start'` every process of its group (for `finally` blocks). */
   async kill(): Promise<void> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
     await this.exited;
+    const group = this.processGroup;
+    if (group === undefined) return;
+    // An orphan is reaped by init (a zombie until then counts as alive): give up after a while rather than hide the
+    // test's own failure behind one from `finally`.
+    const deadline = Date.now() + 10_000;
+    while (processGroupAlive(group) && Date.now() < deadline) {
+      try {
+        process.kill(-group, 'SIGKILL');
+      } catch {
+        // Gone in the meantime.
+      }
+      await sleep(20);
+    }
+  }
+}
+
+/** True while any process of process group `group` lives (signal 0 checks without sending anything). */
+export function processGroupAlive(group: number): boolean {
+  try {
+    process.kill(-group, 0);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw error;
   }
 }
 
