@@ -19,6 +19,21 @@ export class JobAbortError extends Error {
 }
 
 /**
+ * What every attempt run by one worker shares, made once per worker: a context then holds one reference to it
+ * instead of a logger, a scope factory and two callbacks of its own.
+ */
+export interface AttemptEnvironment {
+  /** The logger that `ctx.logger` is a child of. */
+  readonly logger: Logger;
+  /** Where `ctx.services` gets its scope. */
+  readonly scopes: ScopeFactory;
+  /** Called by `ctx.progress(value)`. */
+  progress(ctx: AttemptContext, value: unknown): void;
+  /** Called by `ctx.completeWithin(tx)`. */
+  completeWithin(ctx: AttemptContext, tx: unknown): Promise<void>;
+}
+
+/**
  * The context of one attempt. The logger and the DI scope are created on first use only, so a handler that
  * needs neither costs neither: this object is made for every job on the hot path.
  */
@@ -30,25 +45,13 @@ export class AttemptContext implements JobContext {
   readonly startedAt = performance.now();
   #logger: Logger | undefined;
   #scope: Scope | undefined;
-  readonly #baseLogger: Logger;
-  readonly #scopes: ScopeFactory;
-  readonly #onProgress: (ctx: AttemptContext, value: unknown) => void;
-  readonly #onCompleteWithin: ((ctx: AttemptContext, tx: unknown) => Promise<void>) | undefined;
+  readonly #env: AttemptEnvironment;
   /** Set once the job was completed through the handler's own transaction: the engine then writes nothing. */
   completedWithin = false;
 
-  constructor(
-    job: ClaimedJob,
-    baseLogger: Logger,
-    scopes: ScopeFactory,
-    onProgress: (ctx: AttemptContext, value: unknown) => void,
-    onCompleteWithin?: (ctx: AttemptContext, tx: unknown) => Promise<void>,
-  ) {
+  constructor(job: ClaimedJob, env: AttemptEnvironment) {
     this.job = job;
-    this.#baseLogger = baseLogger;
-    this.#scopes = scopes;
-    this.#onProgress = onProgress;
-    this.#onCompleteWithin = onCompleteWithin;
+    this.#env = env;
   }
 
   get id(): JobId {
@@ -73,7 +76,7 @@ export class AttemptContext implements JobContext {
   }
 
   get logger(): Logger {
-    this.#logger ??= this.#baseLogger.child({
+    this.#logger ??= this.#env.logger.child({
       jobId: this.job.id,
       job: this.job.name,
       attempt: this.job.attempt,
@@ -82,17 +85,16 @@ export class AttemptContext implements JobContext {
   }
 
   get services(): ServiceProvider {
-    this.#scope ??= this.#scopes.createScope();
+    this.#scope ??= this.#env.scopes.createScope();
     return this.#scope.services;
   }
 
   progress(value: unknown): void {
-    this.#onProgress(this, value);
+    this.#env.progress(this, value);
   }
 
   async completeWithin(tx: unknown): Promise<void> {
-    if (!this.#onCompleteWithin) throw new Error('completeWithin is not available outside a running job');
-    await this.#onCompleteWithin(this, tx);
+    await this.#env.completeWithin(this, tx);
     this.completedWithin = true;
   }
 
@@ -112,9 +114,12 @@ export class AttemptContext implements JobContext {
     return this.#abortReason?.abortCause;
   }
 
-  /** Disposes the attempt's scope if one was created. */
-  async dispose(): Promise<void> {
-    if (this.#scope) await this.#scope.dispose();
+  /**
+   * Disposes the attempt's scope if one was created. Without a scope it returns `undefined`, not a promise, so the
+   * common job that never asked for services costs no promise and no extra turn of the microtask queue.
+   */
+  dispose(): Promise<void> | undefined {
+    return this.#scope?.dispose();
   }
 }
 

@@ -7,7 +7,7 @@ import { HostOptions } from '../hosting/host-options.ts';
 import type { HostedService } from '../hosting/hosted-service.ts';
 import type { Logger } from '../logging/logger-factory.ts';
 import { LoggerFactory } from '../logging/logger-factory.ts';
-import { AttemptContext, SnoozeResult } from './attempt-context.ts';
+import { AttemptContext, type AttemptEnvironment, SnoozeResult } from './attempt-context.ts';
 import type { Backoff } from './backoff.ts';
 import { backoffDelay, defaultBackoff } from './backoff.ts';
 import { delayProblem, progressJson } from './handler-values.ts';
@@ -65,7 +65,8 @@ interface Outcome {
   readonly written?: boolean;
   /** Failed writes of this outcome alone while others succeeded; after a few it is given up. */
   failures?: number;
-  readonly ctx: AttemptContext;
+  /** The job, not its attempt's context: an outcome may wait for its write long after the handler returned. */
+  readonly job: ClaimedJob;
   readonly durationMs: number;
 }
 
@@ -109,7 +110,6 @@ export class JobWorker implements HostedService {
   readonly #store: JobStore;
   readonly #registry: JobRegistry;
   readonly #events: JobEvents;
-  readonly #scopes: ScopeFactory;
   readonly #hostOptions: HostOptions;
   readonly #options: WorkerOptions;
   readonly #log: Logger;
@@ -145,6 +145,8 @@ export class JobWorker implements HostedService {
   readonly #maxUnwritten: number;
   /** Set when every outcome write failed (the store is unreachable); cleared by the next write that succeeds. */
   #holdingBack = false;
+  /** Shared by every attempt's context (see AttemptEnvironment). */
+  readonly #attemptEnv: AttemptEnvironment;
 
   constructor(
     store: JobStore,
@@ -160,12 +162,17 @@ export class JobWorker implements HostedService {
     this.#store = store;
     this.#registry = registry;
     this.#events = events;
-    this.#scopes = scopes;
     this.#hostOptions = hostOptions;
     this.#options = options;
     this.#removeCompleted = options.completedRetentionMs === 0 || options.maxCompletedJobs === 0;
     this.#log = loggers.create('Hostwork.Jobs.Worker');
     this.#jobLog = loggers.create('Hostwork.Jobs');
+    this.#attemptEnv = {
+      logger: this.#jobLog,
+      scopes,
+      progress: (ctx, value) => this.#onProgress(ctx, value),
+      completeWithin: (ctx, tx) => this.#completeWithin(ctx, tx),
+    };
     this.#schedules = new ScheduleRunner(store, registry, this.#log);
     this.#batchSize = options.batchSize ?? store.preferredBatchSize ?? DEFAULT_BATCH_SIZE;
     this.#maxUnwritten = options.maxUnwrittenOutcomes ?? this.#batchSize;
@@ -254,7 +261,7 @@ export class JobWorker implements HostedService {
       for (const job of q.buffer) {
         this.#outcomes.push({
           settlement: { id: job.id, kind: 'release', runAt: now },
-          ctx: new AttemptContext(job, this.#jobLog, this.#scopes, () => {}),
+          job,
           durationMs: 0,
         });
       }
@@ -468,7 +475,7 @@ export class JobWorker implements HostedService {
       // Claimed while shutdown began: hand it straight back.
       this.#outcomes.push({
         settlement: { id: job.id, kind: 'release', runAt: Date.now() },
-        ctx: new AttemptContext(job, this.#jobLog, this.#scopes, () => {}),
+        job,
         durationMs: 0,
       });
       this.#scheduleFlush();
@@ -486,13 +493,7 @@ export class JobWorker implements HostedService {
       this.#finish(stale.queue, stale.ctx, null);
     }
     q.running++;
-    const ctx = new AttemptContext(
-      job,
-      this.#jobLog,
-      this.#scopes,
-      (c, value) => this.#onProgress(c, value),
-      (c, tx) => this.#completeWithin(c, tx),
-    );
+    const ctx = new AttemptContext(job, this.#attemptEnv);
     this.#running.set(job.id, { ctx, queue: q });
     this.#execute(q, ctx).catch((error: unknown) => {
       // A bug of the engine, not of the handler (whose errors #execute settles): never leave the job running.
@@ -501,7 +502,7 @@ export class JobWorker implements HostedService {
         { error: thrown.message, stack: thrown.stack, jobId: job.id },
         `Running job ${job.name}#${job.id} failed unexpectedly: ${thrown.message}`,
       );
-      this.#finish(q, ctx, this.#failure(ctx, error, 'error'));
+      this.#finish(q, ctx, this.#failure(job, error, 'error'));
     });
   }
 
@@ -514,7 +515,7 @@ export class JobWorker implements HostedService {
         q,
         ctx,
         this.#dead(
-          ctx,
+          job,
           `No handler for job '${job.name}' in this worker (known: ${known}); a job is never retried when no worker can run it`,
         ),
       );
@@ -526,7 +527,7 @@ export class JobWorker implements HostedService {
       return this.#finish(
         q,
         ctx,
-        this.#dead(ctx, `Stored payload is not valid JSON: ${(error as Error).message}`),
+        this.#dead(job, `Stored payload is not valid JSON: ${(error as Error).message}`),
       );
     }
     let validated: StandardSchemaV1.Result<unknown>;
@@ -538,7 +539,7 @@ export class JobWorker implements HostedService {
         q,
         ctx,
         this.#dead(
-          ctx,
+          job,
           `Validating the stored payload of '${job.name}' threw: ${describeThrown(error).message}`,
         ),
       );
@@ -548,7 +549,7 @@ export class JobWorker implements HostedService {
         q,
         ctx,
         this.#dead(
-          ctx,
+          job,
           `Stored payload no longer matches the schema of '${job.name}':\n${formatIssues(validated.issues)}`,
         ),
       );
@@ -571,18 +572,19 @@ export class JobWorker implements HostedService {
     try {
       const result = await definition.handle(validated.value, ctx);
       const cause = ctx.abortCause;
-      if (cause) settlement = this.#afterAbort(ctx, cause, undefined);
+      if (cause) settlement = this.#afterAbort(job, cause, undefined);
       else if (result instanceof SnoozeResult)
         settlement = { id: job.id, kind: 'release', runAt: Date.now() + result.snoozeMs };
       else settlement = { id: job.id, kind: 'completed', remove: this.#removeCompleted };
     } catch (error) {
       const cause = ctx.abortCause;
-      settlement = cause ? this.#afterAbort(ctx, cause, error) : this.#failure(ctx, error, 'error');
+      settlement = cause ? this.#afterAbort(job, cause, error) : this.#failure(job, error, 'error');
     } finally {
       clearTimeout(timeout);
     }
     try {
-      await ctx.dispose();
+      const disposing = ctx.dispose();
+      if (disposing) await disposing;
     } catch (error) {
       const thrown = describeThrown(error);
       this.#jobLog.error(
@@ -602,56 +604,56 @@ export class JobWorker implements HostedService {
         { jobId: ctx.id, job: ctx.name },
         `Job ${ctx.name}#${ctx.id} ignored its abort signal for ${this.#options.abortGraceMs} ms; settling it without waiting`,
       );
-      this.#finish(q, ctx, this.#afterAbort(ctx, cause, undefined));
+      this.#finish(q, ctx, this.#afterAbort(ctx.job, cause, undefined));
     }, this.#options.abortGraceMs);
     grace.unref();
   }
 
-  #afterAbort(ctx: AttemptContext, cause: string, error: unknown): Settlement | null {
+  #afterAbort(job: ClaimedJob, cause: string, error: unknown): Settlement | null {
     switch (cause) {
       case 'cancelled':
-        return { id: ctx.id, kind: 'cancelled' };
+        return { id: job.id, kind: 'cancelled' };
       case 'timeout':
         return this.#failure(
-          ctx,
-          error ?? new Error(`timed out after ${ctx.job.timeoutMs} ms`),
+          job,
+          error ?? new Error(`timed out after ${job.timeoutMs} ms`),
           'timeout',
-          `Timed out after ${ctx.job.timeoutMs} ms`,
+          `Timed out after ${job.timeoutMs} ms`,
         );
       case 'shutdown':
-        return { id: ctx.id, kind: 'release', runAt: Date.now() };
+        return { id: job.id, kind: 'release', runAt: Date.now() };
       default:
         // lease lost: another worker owns the job now; writing anything would be wrong.
         return null;
     }
   }
 
-  #failure(ctx: AttemptContext, error: unknown, kind: AttemptError['kind'], message?: string): Settlement {
+  #failure(job: ClaimedJob, error: unknown, kind: AttemptError['kind'], message?: string): Settlement {
     // Whatever was thrown (a Proxy whose traps throw, a BigInt, a Symbol, ...): describeThrown never throws.
     const thrown = describeThrown(error);
     const attemptError: AttemptError = {
-      attempt: ctx.attempt,
+      attempt: job.attempt,
       at: Date.now(),
       message: message ?? thrown.message,
       ...(thrown.stack ? { stack: thrown.stack } : {}),
       kind,
     };
-    if (ctx.attempt >= ctx.maxAttempts) return { id: ctx.id, kind: 'dead', error: attemptError };
+    if (job.attempt >= job.maxAttempts) return { id: job.id, kind: 'dead', error: attemptError };
     return {
-      id: ctx.id,
+      id: job.id,
       kind: 'retry',
-      runAt: Date.now() + this.#retryDelay(ctx, error),
+      runAt: Date.now() + this.#retryDelay(job, error),
       error: attemptError,
     };
   }
 
   /** The backoff before the next attempt; a backoff that throws (a bug) falls back to the default one, logged. */
-  #retryDelay(ctx: AttemptContext, error: unknown): number {
+  #retryDelay(job: ClaimedJob, error: unknown): number {
     try {
-      const backoff: Backoff = ctx.job.backoff
-        ? (JSON.parse(ctx.job.backoff) as Backoff)
-        : (this.#registry.job(ctx.name)?.defaults.backoff ?? defaultBackoff);
-      const delay = backoffDelay(backoff, ctx.attempt, error);
+      const backoff: Backoff = job.backoff
+        ? (JSON.parse(job.backoff) as Backoff)
+        : (this.#registry.job(job.name)?.defaults.backoff ?? defaultBackoff);
+      const delay = backoffDelay(backoff, job.attempt, error);
       const problem = delayProblem(delay, Date.now());
       if (problem === undefined) return delay;
       throw new HostworkError(
@@ -661,18 +663,18 @@ export class JobWorker implements HostedService {
     } catch (failure) {
       const thrown = describeThrown(failure);
       this.#jobLog.error(
-        { error: thrown.message, stack: thrown.stack, jobId: ctx.id, job: ctx.name },
-        `Computing the backoff of job ${ctx.name}#${ctx.id} failed (${thrown.message}); using the default backoff`,
+        { error: thrown.message, stack: thrown.stack, jobId: job.id, job: job.name },
+        `Computing the backoff of job ${job.name}#${job.id} failed (${thrown.message}); using the default backoff`,
       );
-      return backoffDelay(defaultBackoff, ctx.attempt, error);
+      return backoffDelay(defaultBackoff, job.attempt, error);
     }
   }
 
-  #dead(ctx: AttemptContext, message: string): Settlement {
+  #dead(job: ClaimedJob, message: string): Settlement {
     return {
-      id: ctx.id,
+      id: job.id,
       kind: 'dead',
-      error: { attempt: ctx.attempt, at: Date.now(), message, kind: 'poison' },
+      error: { attempt: job.attempt, at: Date.now(), message, kind: 'poison' },
     };
   }
 
@@ -685,7 +687,7 @@ export class JobWorker implements HostedService {
     q.averageMs = q.averageMs * 0.9 + elapsed * 0.1;
     if (settlement) {
       const written = ctx.completedWithin && settlement.kind === 'completed';
-      this.#outcomes.push({ settlement, ctx, durationMs: Math.round(elapsed), written });
+      this.#outcomes.push({ settlement, job: ctx.job, durationMs: Math.round(elapsed), written });
     }
     this.#drain(q);
     // While prefetching, refill as soon as half the room in hand is free, without waiting for these outcomes to be
@@ -816,8 +818,8 @@ export class JobWorker implements HostedService {
       if ((o.failures ?? 0) < MAX_OUTCOME_WRITE_FAILURES) keep.push(o);
       else {
         this.#jobLog.error(
-          { error: describeThrown(lastError).message, jobId: o.ctx.id, job: o.ctx.name },
-          `Could not write the outcome of job ${o.ctx.name}#${o.ctx.id} after ${MAX_OUTCOME_WRITE_FAILURES} tries; it will run again once its lease expires`,
+          { error: describeThrown(lastError).message, jobId: o.job.id, job: o.job.name },
+          `Could not write the outcome of job ${o.job.name}#${o.job.id} after ${MAX_OUTCOME_WRITE_FAILURES} tries; it will run again once its lease expires`,
         );
       }
     }
@@ -854,8 +856,8 @@ export class JobWorker implements HostedService {
       `The store refused this attempt's outcome (${o.settlement.kind}) for good, so the attempt counts as failed: ${reason}`,
     );
     const replacement: Outcome = {
-      settlement: this.#failure(o.ctx, error, 'error'),
-      ctx: o.ctx,
+      settlement: this.#failure(o.job, error, 'error'),
+      job: o.job,
       durationMs: o.durationMs,
     };
     try {
@@ -863,30 +865,30 @@ export class JobWorker implements HostedService {
     } catch (again) {
       if (!this.#isPermanent(again)) return 'unreachable';
       this.#jobLog.error(
-        { error: describeThrown(again).message, jobId: o.ctx.id, job: o.ctx.name },
-        `The store refused both the outcome of job ${o.ctx.name}#${o.ctx.id} and a failed attempt in its place; it will run again once its lease expires`,
+        { error: describeThrown(again).message, jobId: o.job.id, job: o.job.name },
+        `The store refused both the outcome of job ${o.job.name}#${o.job.id} and a failed attempt in its place; it will run again once its lease expires`,
       );
       return 'dropped';
     }
     this.#jobLog.error(
-      { error: reason, jobId: o.ctx.id, job: o.ctx.name, code: ErrorCodes.JOB_OUTCOME_UNWRITABLE },
-      `The store refused the outcome (${o.settlement.kind}) of job ${o.ctx.name}#${o.ctx.id}: ${reason}; recorded as a failed attempt instead`,
+      { error: reason, jobId: o.job.id, job: o.job.name, code: ErrorCodes.JOB_OUTCOME_UNWRITABLE },
+      `The store refused the outcome (${o.settlement.kind}) of job ${o.job.name}#${o.job.id}: ${reason}; recorded as a failed attempt instead`,
     );
     this.#report(replacement);
     return 'written';
   }
 
   /** Emits the event of an outcome and logs it at a level that matches its gravity. */
-  #report({ settlement, ctx, durationMs }: Outcome): void {
-    const base = { id: ctx.id, name: ctx.name, queue: ctx.queue, attempt: ctx.attempt };
+  #report({ settlement, job, durationMs }: Outcome): void {
+    const base = { id: job.id, name: job.name, queue: job.queue, attempt: job.attempt };
     const e = this.#events;
     switch (settlement.kind) {
       case 'completed':
         if (e.has('completed')) e.emit('completed', { ...base, durationMs });
         if (this.#debug)
           this.#jobLog.debug(
-            { jobId: ctx.id, job: ctx.name, attempt: ctx.attempt, durationMs },
-            `Job ${ctx.name}#${ctx.id} completed in ${durationMs} ms`,
+            { jobId: job.id, job: job.name, attempt: job.attempt, durationMs },
+            `Job ${job.name}#${job.id} completed in ${durationMs} ms`,
           );
         return;
       case 'retry':
@@ -894,37 +896,37 @@ export class JobWorker implements HostedService {
           e.emit('failed', { ...base, durationMs, error: settlement.error, retryAt: settlement.runAt });
         this.#jobLog.warn(
           {
-            jobId: ctx.id,
-            job: ctx.name,
-            attempt: ctx.attempt,
+            jobId: job.id,
+            job: job.name,
+            attempt: job.attempt,
             error: settlement.error.message,
             retryAt: new Date(settlement.runAt).toISOString(),
           },
-          `Job ${ctx.name}#${ctx.id} failed attempt ${ctx.attempt}/${ctx.maxAttempts}: ${settlement.error.message}; retrying at ${new Date(settlement.runAt).toISOString()}`,
+          `Job ${job.name}#${job.id} failed attempt ${job.attempt}/${job.maxAttempts}: ${settlement.error.message}; retrying at ${new Date(settlement.runAt).toISOString()}`,
         );
         return;
       case 'dead':
         if (e.has('dead')) e.emit('dead', { ...base, durationMs, error: settlement.error });
         this.#jobLog.error(
           {
-            jobId: ctx.id,
-            job: ctx.name,
-            attempt: ctx.attempt,
+            jobId: job.id,
+            job: job.name,
+            attempt: job.attempt,
             error: settlement.error.message,
             stack: settlement.error.stack,
           },
-          `Job ${ctx.name}#${ctx.id} is dead after attempt ${ctx.attempt}/${ctx.maxAttempts}: ${settlement.error.message}`,
+          `Job ${job.name}#${job.id} is dead after attempt ${job.attempt}/${job.maxAttempts}: ${settlement.error.message}`,
         );
         return;
       case 'cancelled':
         if (e.has('cancelled')) e.emit('cancelled', base);
-        this.#jobLog.info({ jobId: ctx.id, job: ctx.name }, `Job ${ctx.name}#${ctx.id} cancelled`);
+        this.#jobLog.info({ jobId: job.id, job: job.name }, `Job ${job.name}#${job.id} cancelled`);
         return;
       case 'release':
         if (this.#stopping) return;
         if (e.has('snoozed')) e.emit('snoozed', { ...base, runAt: settlement.runAt });
         if (this.#debug)
-          this.#jobLog.debug({ jobId: ctx.id, job: ctx.name }, `Job ${ctx.name}#${ctx.id} snoozed`);
+          this.#jobLog.debug({ jobId: job.id, job: job.name }, `Job ${job.name}#${job.id} snoozed`);
         return;
     }
   }
@@ -996,7 +998,7 @@ export class JobWorker implements HostedService {
     if (buffered) {
       this.#outcomes.push({
         settlement: { id, kind: 'cancelled' },
-        ctx: new AttemptContext(buffered, this.#jobLog, this.#scopes, () => {}),
+        job: buffered,
         durationMs: 0,
       });
       this.#scheduleFlush();

@@ -1,7 +1,17 @@
+import { createRequire } from 'node:module';
 import type { DestinationStream, Level, Logger as PinoLogger } from 'pino';
 import { pino } from 'pino';
-import { build as pretty } from 'pino-pretty';
+import type { PrettyOptions } from 'pino-pretty';
 import { createToken } from '../di/token.ts';
+
+/**
+ * pino-pretty (and its dependencies, a few MB of memory) is loaded only when pretty lines are asked for: Production
+ * processes, which log JSON, never load it. It is CommonJS, so `require` keeps the factory synchronous.
+ */
+function pretty(options: PrettyOptions): DestinationStream {
+  const load = createRequire(import.meta.url);
+  return (load('pino-pretty') as typeof import('pino-pretty')).build(options);
+}
 
 /** A structured logger (pino's). Call `.child({ ... })` to carry context such as a job id. */
 export type Logger = PinoLogger;
