@@ -1,11 +1,9 @@
 /**
  * Shared by the benchmark runner (bench/run.ts) and its child processes (bench/child.ts): the catalogue of scenarios,
- * the stores, the systems measured, host construction and small statistics helpers.
+ * the stores, the systems measured and small statistics helpers. It loads no job library: each system's module does.
  */
-import { join } from 'node:path';
-import { postgresStore } from '@hostwork/postgres';
-import type { Host, JobDefinition, JobStore, WorkerOptions } from 'hostwork';
-import { addJobs, createHostBuilder, sqliteStore } from 'hostwork';
+// Types only (erased when the file is loaded): a competitor's process never loads Hostwork through this module.
+import type { WorkerOptions } from 'hostwork';
 
 /** The stores the harness knows. */
 export const STORES = ['sqlite', 'postgres'] as const;
@@ -24,37 +22,53 @@ export function systemsOf(store: StoreKind): readonly SystemName[] {
 }
 
 /**
- * A labelled Hostwork configuration other than the defaults, run in addition to them (never instead), with its own
- * result lines (`"variant": name`).
+ * A labelled configuration of one system other than the one it is normally measured in, run in addition to it (never
+ * instead), with its own result lines (`"variant": name`).
  */
-export interface HostworkVariant {
+export interface Variant {
+  readonly system: SystemName;
   readonly name: string;
   /** Only on this store. */
   readonly store: StoreKind;
   /** Only these scenarios (figure names). */
   readonly scenarios: readonly string[];
-  /** Options of the PostgreSQL store beyond the schema and URL. */
+  /** Hostwork: options of the PostgreSQL store beyond the schema and URL. */
   readonly postgres?: { readonly poolSize?: number };
-  /** Worker options beyond the scenario's concurrency. */
+  /** Hostwork: worker options beyond the scenario's concurrency. */
   readonly worker?: Partial<Omit<WorkerOptions, 'queues'>>;
+  /** graphile-worker: the size of its local queue (its performance page's configuration uses 500). */
+  readonly localQueueSize?: number;
 }
 
-export const HOSTWORK_VARIANTS: readonly HostworkVariant[] = [
+const DRAIN_FIGURES = ['drain-c10', 'drain-c50', 'drain-c10-peak-rss', 'drain-c50-peak-rss', 'rss-mb'];
+
+export const VARIANTS: readonly Variant[] = [
   {
     // No completed jobs kept: a job's row is deleted as it completes, which is what graphile-worker always does.
     // The defaults keep completed jobs for 24 h, at the price of a second row update per job.
+    system: 'hostwork',
     name: 'maxCompletedJobs=0',
     store: 'postgres',
-    scenarios: ['drain-c10', 'drain-c50', 'rss-mb'],
+    scenarios: DRAIN_FIGURES,
     worker: { maxCompletedJobs: 0 },
   },
   {
-    // PostgreSQL's claim size before it became 2,000, and the size of graphile-worker's local queue in its documented
-    // fastest configuration: shows, run after run, what the larger default claims are worth.
+    // The size of graphile-worker's local queue in its documented configuration: what Hostwork's larger default
+    // claims (2,000 on PostgreSQL) are worth, run after run.
+    system: 'hostwork',
     name: 'batchSize=500',
     store: 'postgres',
     scenarios: ['drain-c10', 'drain-c50'],
     worker: { batchSize: 500 },
+  },
+  {
+    // Beyond graphile-worker's documentation: a local queue as large as Hostwork's default claims. Its drain rate
+    // grows with the local queue on this workload, so the comparison is shown against this too.
+    system: 'graphile-worker',
+    name: 'localQueue=2000',
+    store: 'postgres',
+    scenarios: DRAIN_FIGURES,
+    localQueueSize: 2_000,
   },
 ];
 
@@ -68,15 +82,15 @@ export interface RunContext {
   readonly schema: string;
   /** postgres: the database URL. */
   readonly databaseUrl: string;
-  /** A Hostwork variant's name, or undefined for the defaults. */
+  /** A variant's name (see {@link VARIANTS}), or undefined for the system's normal configuration. */
   readonly variant?: string;
 }
 
-/** The variant a context names (undefined for the defaults). */
-export function variantOf(ctx: RunContext): HostworkVariant | undefined {
+/** The variant a context names (undefined for the system's normal configuration). */
+export function variantOf(ctx: RunContext): Variant | undefined {
   if (ctx.variant === undefined) return undefined;
-  const v = HOSTWORK_VARIANTS.find((x) => x.name === ctx.variant && x.store === ctx.store);
-  if (!v) throw new Error(`Unknown Hostwork variant '${ctx.variant}' for store ${ctx.store}.`);
+  const v = VARIANTS.find((x) => x.system === ctx.system && x.name === ctx.variant && x.store === ctx.store);
+  if (!v) throw new Error(`Unknown ${ctx.system} variant '${ctx.variant}' for store ${ctx.store}.`);
   return v;
 }
 
@@ -125,7 +139,10 @@ export const MEASUREMENTS: readonly Measurement[] = [
   },
   {
     name: 'drain-c10',
-    metrics: [{ name: 'drain-c10', unit: 'jobs/s' }],
+    metrics: [
+      { name: 'drain-c10', unit: 'jobs/s' },
+      { name: 'drain-c10-peak-rss', unit: 'MB' },
+    ],
     inDefaultSuite: true,
     timeoutMs: 3 * MINUTE,
   },
@@ -133,6 +150,7 @@ export const MEASUREMENTS: readonly Measurement[] = [
     name: 'drain-c50',
     metrics: [
       { name: 'drain-c50', unit: 'jobs/s' },
+      { name: 'drain-c50-peak-rss', unit: 'MB' },
       { name: 'rss-mb', unit: 'MB' },
     ],
     inDefaultSuite: true,
@@ -229,45 +247,6 @@ export function now(): number {
   return performance.timeOrigin + performance.now();
 }
 
-/**
- * The job store of a run: SQLite in the run's own fresh directory; PostgreSQL in the run's own fresh schema, with the
- * store's defaults (pool of 10) unless a variant says otherwise.
- */
-export function createStore(ctx: RunContext): JobStore {
-  switch (ctx.store) {
-    case 'sqlite':
-      return sqliteStore({ path: join(ctx.dir, 'jobs.db') });
-    case 'postgres':
-      return postgresStore({
-        connectionString: ctx.databaseUrl,
-        schema: ctx.schema,
-        ...variantOf(ctx)?.postgres,
-      });
-  }
-}
-
-/**
- * A Hostwork host with jobs on the run's store, quiet (warnings only), reading no configuration files or env. A
- * variant's worker options are applied over `worker` (never to a client-only host).
- */
-export function buildHost(
-  ctx: RunContext,
-  // biome-ignore lint/suspicious/noExplicitAny: jobs of every payload type live in one list.
-  jobs: readonly JobDefinition<any, any>[],
-  worker: Partial<WorkerOptions> | false,
-): Host {
-  const builder = createHostBuilder({
-    env: {},
-    args: [],
-    contentRoot: ctx.dir,
-    environmentName: 'Production',
-    logging: { level: 'warn' },
-  });
-  const options = worker === false ? false : { ...worker, ...variantOf(ctx)?.worker };
-  addJobs(builder, { jobs, store: createStore(ctx), worker: options });
-  return builder.build();
-}
-
 /** The value at quantile `q` (0..1) by the nearest-rank method. */
 export function percentile(sorted: readonly number[], q: number): number {
   if (sorted.length === 0) return Number.NaN;
@@ -292,6 +271,15 @@ export function roundFor(unit: Metric['unit'], value: number): number {
     default:
       return Math.round(value * 10) / 10;
   }
+}
+
+/**
+ * The process's peak resident set size so far in MB (`process.resourceUsage().maxRSS`, kB on Linux): read right after
+ * a drain, in the fresh worker process that ran it (the jobs were enqueued by another process), it is the most memory
+ * the worker held at any moment, start-up and the drain included, with no GC forced before it.
+ */
+export function peakRssMb(): number {
+  return process.resourceUsage().maxRSS / 1024;
 }
 
 /** Resident set size in MB, after a full GC when the process runs with --expose-gc. */

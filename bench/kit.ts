@@ -1,5 +1,5 @@
 /**
- * What every system's scenarios share inside a child process (bench/child.ts and bench/systems/*): sending figures to
+ * What every system's scenarios share inside a child process (bench/child.ts and bench/systems/*.ts): sending figures to
  * the runner, timing a fixed amount of work from several async loops, latency samples, the separate seeding and
  * enqueuing processes, and the CPU split of a timed section on PostgreSQL.
  */

@@ -20,7 +20,6 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { ChildMessage, Measurement, Metric, RunContext, StoreKind, SystemName } from './common.ts';
 import {
-  HOSTWORK_VARIANTS,
   inDefaultSuiteOf,
   MEASUREMENTS,
   median,
@@ -30,6 +29,7 @@ import {
   STORES,
   SYSTEMS,
   systemsOf,
+  VARIANTS,
 } from './common.ts';
 import { DEFAULT_DATABASE_URL, describeServer, dropSchema, freshSchema, withClient } from './postgres.ts';
 
@@ -76,7 +76,7 @@ interface Selected {
   readonly metrics: readonly Metric[];
 }
 
-/** One configuration measured: a system, or a labelled Hostwork variant. */
+/** One configuration measured: a system, or a labelled variant of it. */
 interface Contender {
   readonly system: SystemName;
   readonly variant?: string;
@@ -274,7 +274,7 @@ function warnIfBusy(when: string): void {
   }
 }
 
-/** The configurations measuring `metrics`: each system, and the Hostwork variants that apply to them. */
+/** The configurations measuring `metrics`: each system, and the variants of it that apply to them. */
 function contendersOf(
   metrics: readonly Metric[],
   store: StoreKind,
@@ -283,9 +283,8 @@ function contendersOf(
   const out: Contender[] = [];
   for (const system of systems) {
     out.push({ system });
-    if (system !== 'hostwork') continue;
-    for (const v of HOSTWORK_VARIANTS)
-      if (v.store === store && metrics.some((m) => v.scenarios.includes(m.name)))
+    for (const v of VARIANTS)
+      if (v.system === system && v.store === store && metrics.some((m) => v.scenarios.includes(m.name)))
         out.push({ system, variant: v.name });
   }
   return out;
@@ -420,16 +419,22 @@ process.exitCode = failures > 0 ? 1 : 0;
 function printSummary(): void {
   const names = [...medians.keys()];
   const figures = selected.flatMap((s) => s.metrics);
-  const header = ['scenario', ...names, 'hostwork vs graphile-worker', 'target', 'met?'];
+  // Hostwork (its defaults) against each graphile-worker configuration measured: the documented one first.
+  const anchors = names.filter((n) => n.startsWith('graphile-worker'));
+  const header = ['scenario', ...names, ...anchors.map((a) => `hostwork vs ${a}`), 'target', 'met?'];
   const rows: string[][] = [];
   for (const m of figures) {
     const hw = medians.get('hostwork')?.get(m.name);
     const gw = medians.get('graphile-worker')?.get(m.name);
-    let ratio = '–';
-    if (hw !== undefined && gw !== undefined && hw > 0 && gw > 0) {
-      // Throughput: Hostwork's over graphile-worker's; times: how many times shorter Hostwork's is.
-      ratio = m.unit === 'ms' ? `${(gw / hw).toFixed(2)}× shorter` : `${(hw / gw).toFixed(2)}×`;
-    }
+    const ratios = anchors.map((a) => {
+      const other = medians.get(a)?.get(m.name);
+      if (hw === undefined || other === undefined || hw <= 0 || other <= 0) return '–';
+      // Throughput: Hostwork's over graphile-worker's; times: how many times shorter Hostwork's is; memory: Hostwork's
+      // over graphile-worker's (below 1: Hostwork holds less).
+      if (m.unit === 'ms') return `${(other / hw).toFixed(2)}× shorter`;
+      if (m.unit === 'MB') return `${(hw / other).toFixed(2)}× the memory`;
+      return `${(hw / other).toFixed(2)}×`;
+    });
     const target = POSTGRES_TARGETS[m.name];
     let targetText = '–';
     let met = '–';
@@ -446,7 +451,7 @@ function printSummary(): void {
         const v = medians.get(n)?.get(m.name);
         return v === undefined ? '–' : format(v, m.unit);
       }),
-      ratio,
+      ...ratios,
       targetText,
       met,
     ]);

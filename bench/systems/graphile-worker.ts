@@ -1,5 +1,5 @@
 /**
- * graphile-worker's side of the PostgreSQL benchmark: the same scenarios as Hostwork's (bench/child.ts), in the
+ * graphile-worker's side of the PostgreSQL benchmark: the same scenarios as Hostwork's (bench/systems/hostwork.ts), in the
  * configuration graphile-worker's performance page documents as its fastest (worker.graphile.org/docs/performance):
  * a local queue of 500 jobs and batched completions and failures (`completeJobBatchDelay: 0`, `failJobBatchDelay: 0`),
  * with `maxPoolSize` as its option docs recommend (`concurrency + 2`, at least 10) and success logging off
@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Runner, RunnerOptions, TaskList, WorkerUtils } from 'graphile-worker';
 import { Logger, makeWorkerUtils, run } from 'graphile-worker';
 import type { RunContext } from '../common.ts';
-import { latencyJobsOf, progress, rssAfterGc, SIZES } from '../common.ts';
+import { latencyJobsOf, peakRssMb, progress, rssAfterGc, SIZES, variantOf } from '../common.ts';
 import {
   assertCount,
   awaitPingsFromEnqueuer,
@@ -55,7 +55,12 @@ function runnerOptions(ctx: RunContext, concurrency: number, taskList: TaskList)
     noHandleSignals: true,
     logger,
     taskList,
-    preset: { worker: { ...GRAPHILE_SETTINGS } },
+    preset: {
+      worker: {
+        ...GRAPHILE_SETTINGS,
+        localQueue: { size: variantOf(ctx)?.localQueueSize ?? GRAPHILE_SETTINGS.localQueue.size },
+      },
+    },
   };
 }
 
@@ -129,13 +134,15 @@ async function drain(ctx: RunContext, concurrency: number): Promise<void> {
     const empty = `SELECT NOT EXISTS (SELECT FROM "${ctx.schema}"._private_jobs) AS empty`;
     while (!(await watcher.query<{ empty: boolean }>(empty)).rows[0]!.empty) await sleep(1);
     const seconds = (performance.now() - t0) / 1000;
+    const peak = peakRssMb(); // before anything else allocates
     cpu();
     const rss = rssAfterGc();
     progress(
-      `drain-c${concurrency}: RSS ${rssBefore.toFixed(1)} MB before start, ${rss.toFixed(1)} MB after the drain and a GC`,
+      `drain-c${concurrency}: RSS ${rssBefore.toFixed(1)} MB before start, peak ${peak.toFixed(1)} MB, ${rss.toFixed(1)} MB after the drain and a GC`,
     );
     await runner.stop();
     result(`drain-c${concurrency}`, n / seconds);
+    result(`drain-c${concurrency}-peak-rss`, peak);
     if (concurrency === 50) result('rss-mb', rss);
   });
 }

@@ -1,5 +1,5 @@
 /**
- * pg-boss's side of the PostgreSQL benchmark: the same scenarios as Hostwork's (bench/child.ts), in the fastest
+ * pg-boss's side of the PostgreSQL benchmark: the same scenarios as Hostwork's (bench/systems/hostwork.ts), in the fastest
  * configuration its documentation describes for short jobs:
  * - LISTEN/NOTIFY on: `useListenNotify: true` on the instance and `notify: true` on the queue, so an idle worker is
  *   woken by the insert instead of its poll (pg-boss's default is polling every 2 s);
@@ -16,7 +16,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Job, PgBoss } from 'pg-boss';
 import type { RunContext } from '../common.ts';
-import { latencyJobsOf, progress, rssAfterGc, SIZES } from '../common.ts';
+import { latencyJobsOf, peakRssMb, progress, rssAfterGc, SIZES } from '../common.ts';
 import {
   assertCount,
   awaitPingsFromEnqueuer,
@@ -123,14 +123,16 @@ async function drain(ctx: RunContext, concurrency: number): Promise<void> {
     const pending = `SELECT NOT EXISTS (SELECT FROM "${ctx.schema}".job WHERE name = 'noop' AND state < 'completed') AS done`;
     while (!(await watcher.query<{ done: boolean }>(pending)).rows[0]!.done) await sleep(1);
     const seconds = (performance.now() - t0) / 1000;
+    const peak = peakRssMb(); // before anything else allocates
     cpu();
     const rss = rssAfterGc();
     progress(
-      `drain-c${concurrency}: RSS ${rssBefore.toFixed(1)} MB before start, ${rss.toFixed(1)} MB after the drain and a GC`,
+      `drain-c${concurrency}: RSS ${rssBefore.toFixed(1)} MB before start, peak ${peak.toFixed(1)} MB, ${rss.toFixed(1)} MB after the drain and a GC`,
     );
     await boss.stop();
     assertCount('completed jobs after the drain', await countJobs(ctx, 'noop', 'completed'), n);
     result(`drain-c${concurrency}`, n / seconds);
+    result(`drain-c${concurrency}-peak-rss`, peak);
     if (concurrency === 50) result('rss-mb', rss);
   });
 }
