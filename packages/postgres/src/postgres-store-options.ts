@@ -6,37 +6,39 @@ import { emitProcessWarning, safeWarningListener, type WarningListener } from '.
 
 /** How the PostgreSQL job store connects and behaves. Every option is optional. */
 export interface PostgresStoreOptions {
+  // `| undefined` on optional options: with exactOptionalPropertyTypes, `{ key: process.env.X }` still type-checks
+  // (an undefined value means the default).
   /**
    * The database, as a URL (`postgres://user:password@host:5432/database`). Default: the `DATABASE_URL` environment
    * variable. Give either this or `pool`.
    */
-  readonly connectionString?: string;
+  readonly connectionString?: string | undefined;
   /**
    * An existing node-postgres pool to use instead of creating one (e.g. the application's). The store does not end
    * it on close. Its connection settings also open the store's LISTEN connection.
    */
-  readonly pool?: pg.Pool;
+  readonly pool?: pg.Pool | undefined;
   /** The schema holding the store's tables, created by `migrate()` if missing. Default: `'hostwork'`. */
-  readonly schema?: string;
+  readonly schema?: string | undefined;
   /** Connections of the pool the store creates (not allowed with `pool`). Default: 10. */
-  readonly poolSize?: number;
+  readonly poolSize?: number | undefined;
   /**
    * While the LISTEN connection is down (and reconnecting), how often listeners are woken anyway, in ms, so workers
    * still find new jobs. Default: 1,000.
    */
-  readonly pollIntervalMs?: number;
+  readonly pollIntervalMs?: number | undefined;
   /**
    * `true` (default): `migrate()` creates or upgrades the schema. `false`: it only checks that the schema is
    * current and fails otherwise, for databases whose schema a DBA applies (`hostwork-postgres sql`).
    */
-  readonly migrate?: boolean;
+  readonly migrate?: boolean | undefined;
   /**
    * Receives warnings about trouble the store recovers from by itself: a lost LISTEN connection, an idle pool
    * connection failing, a query waiting or running longer than `slowQueryWarningMs`. Default: `process.emitWarning`.
    */
-  readonly onWarning?: WarningListener;
+  readonly onWarning?: WarningListener | undefined;
   /** How long a query may wait for a pool connection, or run, before a warning is raised, in ms. Default: 5,000. */
-  readonly slowQueryWarningMs?: number;
+  readonly slowQueryWarningMs?: number | undefined;
 }
 
 /** The options with every default applied. */

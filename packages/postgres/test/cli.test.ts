@@ -8,7 +8,7 @@ import { migrationSql, SCHEMA_VERSION } from '../src/migrations.ts';
 import { adminPool, DATABASE_URL, describeWithDatabase } from './support/database.ts';
 import { useSchemas } from './support/stores.ts';
 
-const BIN = fileURLToPath(new URL('../bin/hostwork-postgres.ts', import.meta.url));
+const BIN = fileURLToPath(new URL('../src/hostwork-postgres.ts', import.meta.url));
 
 /** Runs the command; resolves with its exit code and output (never rejects on a non-zero exit). */
 async function run(

@@ -166,7 +166,8 @@ export class FixtureProcess {
     const childEnv: Record<string, string | undefined> = { ...process.env, NODE_ENV: 'production', ...env };
     // Nothing of the test runner's or the machine's Hostwork settings should leak into the fixture.
     delete childEnv.NODE_TEST_CONTEXT;
-    delete childEnv.NODE_OPTIONS;
+    // Nothing else the runner put there, but the condition that resolves Hostwork's packages to their sources.
+    childEnv.NODE_OPTIONS = '--conditions=hostwork-source';
     delete childEnv.HOSTWORK_ENVIRONMENT;
     for (const key of Object.keys(childEnv)) {
       if (/^(HOST|LOGGING)__/i.test(key) && !(key in env)) delete childEnv[key];

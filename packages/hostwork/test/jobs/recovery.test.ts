@@ -264,7 +264,8 @@ class Fixture {
   constructor(name: string, env: Record<string, string>) {
     const childEnv: Record<string, string | undefined> = { ...process.env, NODE_ENV: 'production', ...env };
     delete childEnv.NODE_TEST_CONTEXT;
-    delete childEnv.NODE_OPTIONS;
+    // Nothing else the runner put there, but the condition that resolves Hostwork's packages to their sources.
+    childEnv.NODE_OPTIONS = '--conditions=hostwork-source';
     this.child = spawn(process.execPath, [join(import.meta.dirname, 'fixtures', `${name}.ts`)], {
       env: childEnv,
       cwd: join(import.meta.dirname, 'fixtures'),

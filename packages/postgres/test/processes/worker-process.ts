@@ -42,7 +42,8 @@ export class WorkerProcess {
     };
     // The test runner's variables would make the child report to it as a test file.
     delete childEnv.NODE_TEST_CONTEXT;
-    delete childEnv.NODE_OPTIONS;
+    // Nothing else the runner put there, but the condition that resolves Hostwork's packages to their sources.
+    childEnv.NODE_OPTIONS = '--conditions=hostwork-source';
     this.child = spawn(process.execPath, [join(import.meta.dirname, 'fixtures', 'worker.ts')], {
       env: childEnv,
       cwd: join(import.meta.dirname, 'fixtures'),

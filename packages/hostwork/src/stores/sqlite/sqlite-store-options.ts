@@ -4,6 +4,8 @@ import { IN_MEMORY } from './open-database.ts';
 
 /** How the SQLite job store opens its database. */
 export interface SqliteStoreOptions {
+  // `| undefined` on optional options: with exactOptionalPropertyTypes, `{ key: process.env.X }` still type-checks
+  // (an undefined value means the default).
   /**
    * The database file; relative paths resolve against the working directory, and a missing parent folder is
    * created. The file must be new (or empty) or a Hostwork job database. `':memory:'` keeps the jobs in memory
@@ -11,14 +13,14 @@ export interface SqliteStoreOptions {
    */
   readonly path: string;
   /** How long a statement waits for another process's write lock before failing, in ms. Default: 5,000. */
-  readonly busyTimeoutMs?: number;
+  readonly busyTimeoutMs?: number | undefined;
   /** How often other processes' writes are polled for, while someone waits for work, in ms. Default: 4. */
-  readonly pollIntervalMs?: number;
+  readonly pollIntervalMs?: number | undefined;
   /**
    * `'normal'` (default): a commit does not wait for the disk, so a power cut (not a process crash) may lose the
    * last commits. `'full'`: every commit is flushed to disk, at a cost in throughput.
    */
-  readonly synchronous?: 'normal' | 'full';
+  readonly synchronous?: 'normal' | 'full' | undefined;
 }
 
 /** The options with every default applied and the path made absolute. */

