@@ -126,6 +126,8 @@ export class JobWorker implements HostedService {
   /** The latest write that carried progress, until it is done: a later write's settlements wait for it. */
   #progressWrite: Promise<void> | undefined;
   #stopping = false;
+  /** Housekeeping passes under way; `stop()` waits for them so none reaches a store that has closed. */
+  readonly #housekeeping = new Set<Promise<void>>();
   readonly #timers = new Set<NodeJS.Timeout>();
   #unsubscribe: Array<() => void> = [];
   #lastPrune = 0;
@@ -233,7 +235,14 @@ export class JobWorker implements HostedService {
         `Waiting up to ${graceMs} ms for ${this.#running.size} running job(s)`,
       );
       this.#idle ??= Promise.withResolvers<void>();
-      await waitFor(this.#idle.promise, graceMs, signal);
+      // Leases keep renewing while running jobs finish: a job outliving its lease during shutdown would otherwise
+      // be recovered and run a second time by another worker.
+      const renewing = this.#renewWhileStopping();
+      try {
+        await waitFor(this.#idle.promise, graceMs, signal);
+      } finally {
+        renewing.stop();
+      }
     }
     if (this.#running.size > 0) {
       const now = Date.now();
@@ -249,9 +258,30 @@ export class JobWorker implements HostedService {
     }
     await this.#flush();
     while (this.#writes.size > 0) await Promise.all(this.#writes);
+    // A housekeeping pass already under way (the one started with the worker, say) finishes before the store may close.
+    while (this.#housekeeping.size > 0) await Promise.all(this.#housekeeping);
     this.#stopped = true;
     if (this.#leading) await this.#store.releaseLeadership(this.owner).catch(() => {});
     this.#log.info('Job worker stopped');
+  }
+
+  /** Renews the leases of running jobs every `heartbeatMs` (never overlapping) until `stop()` is called. */
+  #renewWhileStopping(): { stop(): void } {
+    let timer: NodeJS.Timeout | undefined;
+    let stopped = false;
+    const next = () => {
+      timer = setTimeout(async () => {
+        await this.#safely(() => this.#heartbeat());
+        if (!stopped) next();
+      }, this.#options.heartbeatMs);
+    };
+    next();
+    return {
+      stop: () => {
+        stopped = true;
+        clearTimeout(timer);
+      },
+    };
   }
 
   /** Hands prefetched jobs that never started back to the queue, attempt not counted. */
@@ -282,11 +312,16 @@ export class JobWorker implements HostedService {
 
   /** Runs housekeeping, logging a failure instead of letting it reject (an unhandled rejection ends the process). */
   async #safely(work: () => Promise<unknown>): Promise<void> {
-    try {
-      await work();
-    } catch (error) {
-      this.#log.error({ err: error }, `Job worker housekeeping failed: ${(error as Error).message}`);
-    }
+    const pass = (async () => {
+      try {
+        await work();
+      } catch (error) {
+        this.#log.error({ err: error }, `Job worker housekeeping failed: ${(error as Error).message}`);
+      }
+    })();
+    this.#housekeeping.add(pass);
+    await pass;
+    this.#housekeeping.delete(pass);
   }
 
   /** Claims for every queue: something (a wake-up, a poll, recovered leases) says due jobs may be waiting. */
@@ -1033,14 +1068,15 @@ export class JobWorker implements HostedService {
         leading ? 'This worker now leads maintenance' : 'This worker no longer leads maintenance',
       );
     }
-    if (!leading) return;
+    if (!leading || this.#stopping) return;
     const recovered = await this.#store.recoverExpired(now);
     if (recovered > 0) {
       this.#log.warn({ recovered }, `Recovered ${recovered} job(s) whose worker stopped renewing its lease`);
       this.#fillAll();
     }
+    if (this.#stopping) return;
     await this.#schedules.tick(now);
-    if (now - this.#lastPrune >= PRUNE_EVERY_MS) {
+    if (now - this.#lastPrune >= PRUNE_EVERY_MS && !this.#stopping) {
       this.#lastPrune = now;
       const policy = {
         completedBefore: now - this.#options.completedRetentionMs,

@@ -9,6 +9,7 @@ import {
   aborted,
   type JobHost,
   jobHost,
+  overrideStore,
   recordEvents,
   T,
   waitFor,
@@ -111,6 +112,74 @@ describe('graceful shutdown', () => {
       await reader.host.stop();
     }
   });
+
+  it('keeps renewing the leases of running jobs while it waits for them at shutdown', T, async () => {
+    const started = Promise.withResolvers<void>();
+    const Slow = defineJob({
+      name: 'slow',
+      schema: z.object({}),
+      async handle() {
+        started.resolve();
+        await sleep(1_500); // well past the 300 ms lease
+      },
+    });
+    const h = jobHost({ jobs: [Slow], shutdownTimeout: 5_000, worker: { leaseMs: 300, heartbeatMs: 100 } });
+    const reader = jobHost({ jobs: [Slow], worker: false, path: h.path });
+    await h.host.start();
+    const id = (await h.client.enqueue(Slow, {})).id;
+    await started.promise;
+    const stopping = h.host.stop();
+    const expiries: number[] = [];
+    try {
+      // Sample the lease during the grace period: it must always lie in the future.
+      for (let i = 0; i < 10; i++) {
+        await sleep(100);
+        const info = await reader.client.get(id);
+        if (info?.state !== 'running') break;
+        assert.ok(
+          info.leaseExpiresAt !== null && info.leaseExpiresAt > Date.now(),
+          `the lease expired during shutdown (${info.leaseExpiresAt} <= ${Date.now()})`,
+        );
+        expiries.push(info.leaseExpiresAt);
+      }
+      assert.ok(expiries.length >= 5, `the job ran on while stopping (${expiries.length} samples)`);
+      assert.ok(expiries.at(-1)! > expiries[0]!, 'the lease was renewed during shutdown');
+    } finally {
+      await stopping;
+      await reader.host.stop();
+    }
+    const info = await jobHost({ jobs: [Slow], worker: false, path: h.path }).client.get(id);
+    assert.equal(info?.state, 'completed');
+    assert.ok(!h.logs.find('housekeeping failed'), 'no housekeeping reached the closed store');
+  });
+
+  it(
+    'lets the housekeeping pass under way finish before the store closes (stop right after start)',
+    T,
+    async () => {
+      // The store answers slowly (a remote database), so the first pass is still under way when the host stops.
+      let prunes = 0;
+      const h = jobHost({
+        jobs: [],
+        wrapStore: (store) =>
+          overrideStore(store, {
+            acquireLeadership: async (real, ...args) => {
+              await sleep(100);
+              return real(...args);
+            },
+            prune: (real, policy) => {
+              prunes++;
+              return real(policy);
+            },
+          }),
+      });
+      await h.host.start();
+      await h.host.stop();
+      await sleep(300); // a pass left running would reach the closed store in this time
+      assert.equal(h.logs.find('housekeeping failed'), undefined, 'housekeeping ran against a closed store');
+      assert.equal(prunes, 0, 'a stopping worker started pruning');
+    },
+  );
 
   it('hands back a job that ignores its signal too, and its late end changes nothing', T, async () => {
     const started = Promise.withResolvers<void>();
