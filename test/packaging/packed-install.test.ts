@@ -69,6 +69,9 @@ function assertRan(output: string, store: string): void {
   // The order of the first two lines depends on how fast the worker picks the job up.
   assert.match(output, /^background service enqueued job \S+$/m);
   assert.match(output, /^job ran: hello packed world \(attempt 1 of \d+\)$/m);
+  // The backlog is claimed from the store (the claim path), not handed over in process.
+  for (const n of [1, 2, 3])
+    assert.match(output, new RegExp(`^job ran: hello backlog ${n} \\(attempt 1 of \\d+\\)$`, 'm'));
   const rest = output.slice(output.indexOf(`job completed on ${store}`));
   assert.deepEqual(rest.trim().split('\n'), [
     `job completed on ${store}`,

@@ -1,6 +1,6 @@
 /**
  * A consumer of the packed Hostwork packages, outside the repository: a host with a BackgroundService that enqueues
- * a durable job and waits for it. Run with Node (type stripping) and type-checked with tsc by packed-install.test.ts.
+ * a durable job and waits for it, after a backlog enqueued by a client-only host. Run with Node (type stripping) and type-checked with tsc by packed-install.test.ts.
  * The store is SQLite in the working directory, or PostgreSQL when CONSUMER_STORE=postgres (DATABASE_URL, SCHEMA).
  * Erasable syntax and no `using` declarations, so the floor version of Node runs it as it is.
  */
@@ -72,19 +72,33 @@ function store(): JobStore {
   return sqliteStore({ path: join(process.cwd(), 'jobs.db') });
 }
 
+// A backlog written by another process's client (here a client-only host on its own store instance): the worker
+// below must claim these from the store, where the job its own process enqueues may be handed over directly.
+const BACKLOG = 3;
+const producer = createHostBuilder({ environmentName: 'Production', logging: { level: 'warn' } });
+addJobs(producer, { jobs: [Greet], store: store(), worker: false });
+const producerHost = producer.build();
+await producerHost.start();
+await producerHost.services.get(JobClient).enqueueMany(
+  Greet,
+  Array.from({ length: BACKLOG }, (_, i) => ({ payload: { name: `backlog ${i + 1}` } })),
+);
+await producerHost.stop();
+
 const builder = createHostBuilder({ environmentName: 'Production', logging: { level: 'warn' } });
 builder.services.addHostedService(Announcer);
 const jobStore = store();
 addJobs(builder, { jobs: [Greet], store: jobStore });
 const host = builder.build();
 const completed = new Promise<void>((resolve) => {
+  let left = BACKLOG + 1;
   host.services.get(JobEvents).on('completed', ({ name }) => {
-    if (name === 'greet') resolve();
+    if (name === 'greet' && --left === 0) resolve();
   });
 });
 await host.start();
 const timeout = setTimeout(() => {
-  console.error('the job did not complete within 20 s');
+  console.error('the jobs did not complete within 20 s');
   process.exit(1);
 }, 20_000);
 await completed;

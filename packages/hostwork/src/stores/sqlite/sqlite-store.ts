@@ -1,4 +1,4 @@
-import type { DatabaseSync } from 'node:sqlite';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { ErrorCodes, HostworkError } from '../../errors.ts';
 import type {
   InsertResult,
@@ -38,6 +38,15 @@ import {
 import * as sql from './statements.ts';
 import { WakeSignal } from './wake-signal.ts';
 
+/**
+ * Rows as arrays (no object per row on the claim path). Set by the method rather than by `prepare`'s
+ * `returnArrays` option, which Node.js 22.20 accepts and ignores.
+ */
+function arrayRows(statement: StatementSync): StatementSync {
+  statement.setReturnArrays(true);
+  return statement;
+}
+
 /** Every statement of the store, prepared once per connection. */
 type Statements = ReturnType<typeof prepareStatements>;
 
@@ -49,7 +58,7 @@ function prepareStatements(db: DatabaseSync) {
     dataVersion: db.prepare(sql.DATA_VERSION),
     insertJob: db.prepare(sql.INSERT_JOB),
     selectLiveJobByUniqueKey: db.prepare(sql.SELECT_LIVE_JOB_BY_UNIQUE_KEY),
-    claimJobs: db.prepare(sql.CLAIM_JOBS, { returnArrays: true }),
+    claimJobs: arrayRows(db.prepare(sql.CLAIM_JOBS)),
     nextRunAt: db.prepare(sql.NEXT_RUN_AT),
     completeJobs: db.prepare(sql.COMPLETE_JOBS),
     removeCompletedJobs: db.prepare(sql.REMOVE_COMPLETED_JOBS),
