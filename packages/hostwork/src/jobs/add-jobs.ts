@@ -5,7 +5,7 @@ import type { HostBuilder } from '../hosting/host-builder.ts';
 import { LoggerFactory } from '../logging/logger-factory.ts';
 import { sqliteStore } from '../stores/sqlite/sqlite-store.ts';
 import { JobClient } from './job-client.ts';
-import type { JobDefinition } from './job-definition.ts';
+import type { JobContract } from './job-contract.ts';
 import { JobEvents } from './job-events.ts';
 import { JobRegistry } from './job-registry.ts';
 import { JobStore } from './job-store.ts';
@@ -19,9 +19,12 @@ export const DEFAULT_SQLITE_PATH = '.data/hostwork-jobs.db';
 
 /** What {@link addJobs} sets up. */
 export interface JobsSetup {
-  /** Every job this application enqueues or runs. */
-  // biome-ignore lint/suspicious/noExplicitAny: definitions of every payload type live in one list.
-  readonly jobs: readonly JobDefinition<any, any>[];
+  /**
+   * Every job this application enqueues or runs: definitions (`defineJob`), and contracts (`defineJobContract`) of
+   * jobs it only enqueues. A process with a worker needs a handler for every job of the queues its worker consumes.
+   */
+  // biome-ignore lint/suspicious/noExplicitAny: contracts of every payload type live in one list.
+  readonly jobs: readonly JobContract<any, any>[];
   /** Recurring jobs. */
   // biome-ignore lint/suspicious/noExplicitAny: schedules of every payload type live in one list.
   readonly schedules?: readonly ScheduleDefinition<any>[];
@@ -53,6 +56,20 @@ function assertKnownConfigurationKeys(configuration: Configuration): void {
         `Unknown configuration key '${key}' (from ${configuration.origin(key)}). Known keys of the Jobs:Sqlite section: ${CONFIGURATION_KEYS.join(', ')}.`,
       );
     }
+  }
+}
+
+/**
+ * A worker claims every job of its queues: a job of one of them registered here by its contract only would end dead
+ * when claimed (no handler). Refuse that at setup, naming the job and both fixes.
+ */
+function assertHandlersFor(registry: JobRegistry, options: WorkerOptions): void {
+  for (const { contract, hasHandler } of registry.contracts()) {
+    if (hasHandler || !Object.hasOwn(options.queues, contract.defaults.queue)) continue;
+    throw new HostworkError(
+      ErrorCodes.JOB_HANDLER_MISSING,
+      `Job '${contract.name}' is registered by its contract only, but this process's worker consumes its queue '${contract.defaults.queue}' and would claim its jobs with no handler to run them. Fix: register its handler, defineJob(contract, handle), in this process, or remove '${contract.defaults.queue}' from worker.queues (or use worker: false) and run its handler in the workers of that queue.`,
+    );
   }
 }
 
@@ -102,7 +119,9 @@ export function addJobs(builder: HostBuilder, setup: JobsSetup): void {
     deps: [JobStore, JobEvents, JobRegistry, LocalDispatch],
   });
   if (setup.worker !== false) {
-    services.addSingleton(WorkerOptions, { value: resolveWorkerOptions(setup.worker ?? {}) });
+    const options = resolveWorkerOptions(setup.worker ?? {});
+    assertHandlersFor(registry, options);
+    services.addSingleton(WorkerOptions, { value: options });
     services.addHostedService(JobWorker);
   }
 }

@@ -2,6 +2,11 @@ export { addJobs, DEFAULT_SQLITE_PATH, type JobsSetup } from './add-jobs.ts';
 export { type Backoff, defaultBackoff, type StorableBackoff } from './backoff.ts';
 export { type BulkItem, type EnqueueResult, JobClient, type ScheduleInfo } from './job-client.ts';
 export {
+  defineJobContract,
+  type JobContract,
+  type JobContractInput,
+} from './job-contract.ts';
+export {
   defineJob,
   type JobContext,
   type JobDefaults,

@@ -1,5 +1,5 @@
 import { ErrorCodes, HostworkError } from '../errors.ts';
-import type { JobDefinition } from './job-definition.ts';
+import type { JobContract } from './job-contract.ts';
 import type { JobEvents } from './job-events.ts';
 import type {
   InsertResult,
@@ -79,11 +79,12 @@ export class JobClient {
   }
 
   /**
-   * Validates the payload against the job's schema and stores the job. An invalid payload is refused with an
-   * error naming each failing field (code HW_JOB_INVALID_PAYLOAD), and nothing is stored.
+   * Validates the payload against the job's schema and stores the job (the schema's output). An invalid payload is
+   * refused with an error naming each failing field (code HW_JOB_INVALID_PAYLOAD), and nothing is stored. `job` is a
+   * definition or a contract (`defineJobContract`): a producer needs no handler code.
    */
   async enqueue<Input, Output>(
-    job: JobDefinition<Input, Output>,
+    job: JobContract<Input, Output>,
     payload: NoInfer<Input>,
     options: EnqueueOptions = {},
   ): Promise<EnqueueResult> {
@@ -106,7 +107,7 @@ export class JobClient {
 
   /** Validates every payload first, then stores all jobs in one transaction (all or nothing). */
   async enqueueMany<Input, Output>(
-    job: JobDefinition<Input, Output>,
+    job: JobContract<Input, Output>,
     items: readonly BulkItem<NoInfer<Input>>[],
     options: { readonly tx?: unknown } = {},
   ): Promise<EnqueueResult[]> {

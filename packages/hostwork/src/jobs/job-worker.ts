@@ -543,18 +543,8 @@ export class JobWorker implements HostedService {
 
   async #execute(q: QueueState, ctx: AttemptContext): Promise<void> {
     const job = ctx.job;
-    const definition = this.#registry.job(job.name);
-    if (!definition) {
-      const known = this.#registry.jobNames().join(', ') || '(none)';
-      return this.#finish(
-        q,
-        ctx,
-        this.#dead(
-          job,
-          `No handler for job '${job.name}' in this worker (known: ${known}); a job is never retried when no worker can run it`,
-        ),
-      );
-    }
+    const definition = this.#registry.handler(job.name);
+    if (!definition) return this.#finish(q, ctx, this.#noHandler(job));
     let payload: unknown;
     try {
       payload = JSON.parse(job.payload);
@@ -703,6 +693,24 @@ export class JobWorker implements HostedService {
       );
       return backoffDelay(defaultBackoff, job.attempt, error);
     }
+  }
+
+  /**
+   * A claimed job this worker cannot run (an unknown name, or a name registered here by its contract only) ends dead
+   * at once, with the reason stored and logged: releasing it would loop between workers that cannot run it either,
+   * and an operator can `retry` it once a worker with its handler runs.
+   */
+  #noHandler(job: ClaimedJob): Settlement {
+    const contractOnly = this.#registry.job(job.name) !== undefined;
+    const names = this.#registry
+      .contracts()
+      .filter((c) => c.hasHandler)
+      .map((c) => c.contract.name);
+    const message = contractOnly
+      ? `Job '${job.name}' has only a contract in this worker, no handler: register defineJob(contract, handle) in the workers consuming queue '${job.queue}'; retry the job once one runs`
+      : `No handler for job '${job.name}' in this worker (known: ${names.join(', ') || '(none)'}); a job is never retried when no worker can run it`;
+    this.#jobLog.error({ jobId: job.id, job: job.name, queue: job.queue }, message);
+    return this.#dead(job, message);
   }
 
   #dead(job: ClaimedJob, message: string): Settlement {
