@@ -94,13 +94,18 @@ export function addJobs(builder: HostBuilder, setup: JobsSetup): void {
   services.addSingleton(JobStore, {
     factory: (provider) => {
       const configuration = provider.get(ConfigurationKey);
+      let resolved: JobStore;
       if (store === undefined) {
         const path = configuration.get('Jobs:Sqlite:Path');
-        return sqliteStore({ path: typeof path === 'string' ? path : DEFAULT_SQLITE_PATH });
+        resolved = sqliteStore({ path: typeof path === 'string' ? path : DEFAULT_SQLITE_PATH });
+      } else {
+        resolved = typeof store === 'function' ? store(configuration) : store;
       }
-      return typeof store === 'function' ? store(configuration) : store;
+      // The store's own warnings (slow queries, lost connections) go through the host's logger.
+      resolved.attachLogger?.(provider.get(LoggerFactory));
+      return resolved;
     },
-    deps: [ConfigurationKey],
+    deps: [ConfigurationKey, LoggerFactory],
   });
   services.addSingleton(JobRegistry, { value: registry });
   services.addSingleton(JobEvents, {

@@ -1,4 +1,5 @@
 import { createToken } from '../di/token.ts';
+import type { LoggerFactory } from '../logging/logger-factory.ts';
 import type {
   ClaimedJob,
   InsertResult,
@@ -175,6 +176,12 @@ export interface JobStore extends AsyncDisposable {
    * count as permanent, and every other failed write is retried.
    */
   isPermanentError?(error: unknown): boolean;
+  /**
+   * Optional: gives the store the host's loggers, for the trouble it recovers from by itself (slow queries, lost
+   * connections, clock skew), logged as structured lines under a category of its own. `addJobs` calls it once, when
+   * the store is resolved.
+   */
+  attachLogger?(loggers: LoggerFactory): void;
   /** Releases connections and timers. Idempotent; `[Symbol.asyncDispose]` does the same. */
   close(): Promise<void>;
 }
