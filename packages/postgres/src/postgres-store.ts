@@ -435,6 +435,22 @@ export class PostgresStore implements JobStore {
     await this.#pool.query(this.#sql.releaseLeadership, [owner]);
   }
 
+  async announceWorker(owner: string, queues: readonly string[], ttlMs: number, now: number): Promise<void> {
+    await this.#ensureReady();
+    await this.#pool.query(this.#sql.announceWorker, [owner, queues, now + ttlMs, now]);
+  }
+
+  async withdrawWorker(owner: string): Promise<void> {
+    await this.#ensureReady();
+    await this.#pool.query(this.#sql.withdrawWorker, [owner]);
+  }
+
+  async liveQueues(now: number): Promise<string[]> {
+    await this.#ensureReady();
+    const { rows } = await this.#pool.query<{ queue: string }>(this.#sql.liveQueues, [now]);
+    return rows.map((r) => r.queue);
+  }
+
   /**
    * Completes a running job through the application's transaction `tx` (as for `insert`): the job is completed if
    * and only if that transaction commits. False if `owner` no longer holds the job's lease; the caller should then

@@ -11,6 +11,7 @@ import { JobRegistry } from './job-registry.ts';
 import { JobStore } from './job-store.ts';
 import { JobWorker } from './job-worker.ts';
 import { LocalDispatch } from './local-dispatch.ts';
+import { QueueConsumers } from './queue-consumers.ts';
 import type { ScheduleDefinition } from './schedule.ts';
 import { resolveWorkerOptions, WorkerOptions } from './worker-options.ts';
 
@@ -118,13 +119,28 @@ export function addJobs(builder: HostBuilder, setup: JobsSetup): void {
     deps: [LoggerFactory],
   });
   services.addSingleton(LocalDispatch, { value: new LocalDispatch() });
+  const options = setup.worker === false ? undefined : resolveWorkerOptions(setup.worker ?? {});
+  services.addSingleton(QueueConsumers, {
+    factory: (p) =>
+      new QueueConsumers(
+        p.get(JobStore),
+        p.get(LoggerFactory).create('Hostwork.Jobs.Client'),
+        Object.keys(options?.queues ?? {}),
+      ),
+    deps: [JobStore, LoggerFactory],
+  });
   services.addSingleton(JobClient, {
     factory: (p) =>
-      new JobClient(p.get(JobStore), p.get(JobEvents), p.get(JobRegistry), p.get(LocalDispatch)),
-    deps: [JobStore, JobEvents, JobRegistry, LocalDispatch],
+      new JobClient(
+        p.get(JobStore),
+        p.get(JobEvents),
+        p.get(JobRegistry),
+        p.get(LocalDispatch),
+        p.get(QueueConsumers),
+      ),
+    deps: [JobStore, JobEvents, JobRegistry, LocalDispatch, QueueConsumers],
   });
-  if (setup.worker !== false) {
-    const options = resolveWorkerOptions(setup.worker ?? {});
+  if (options !== undefined) {
     assertHandlersFor(registry, options);
     services.addSingleton(WorkerOptions, { value: options });
     services.addHostedService(JobWorker);

@@ -37,5 +37,10 @@ export {
   type LocalReservation,
 } from './local-dispatch.ts';
 export type { EnqueueOptions } from './prepare-job.ts';
+export {
+  QueueConsumers,
+  type QueueConsumersTiming,
+  queueConsumersDefaults,
+} from './queue-consumers.ts';
 export { defineSchedule, type MisfirePolicy, type ScheduleDefinition } from './schedule.ts';
 export { type QueueOptions, WorkerOptions, workerDefaults } from './worker-options.ts';

@@ -17,6 +17,7 @@ import type { AttemptError, ClaimedJob, JobId, Settlement } from './job-record.t
 import { JobRegistry } from './job-registry.ts';
 import { JobStore } from './job-store.ts';
 import { LocalDispatch, type LocalReservation } from './local-dispatch.ts';
+import { unconsumedDefinitions } from './queue-consumers.ts';
 import { ScheduleRunner } from './schedule-runner.ts';
 import { describeThrown } from './thrown-value.ts';
 import { WorkerOptions } from './worker-options.ts';
@@ -117,6 +118,9 @@ export class JobWorker implements HostedService {
   readonly #schedules: ScheduleRunner;
   readonly #queues: QueueState[];
   readonly #queueByName: ReadonlyMap<string, QueueState>;
+  readonly #queueNames: readonly string[];
+  /** Set while announcing the worker fails, so the failure is logged once. */
+  #announceFailed = false;
   readonly #running = new Map<JobId, { ctx: AttemptContext; queue: QueueState }>();
   #outcomes: Outcome[] = [];
   #progress = new Map<JobId, string>();
@@ -193,6 +197,7 @@ export class JobWorker implements HostedService {
       mayHaveDue: true,
     }));
     this.#queueByName = new Map(this.#queues.map((q) => [q.name, q]));
+    this.#queueNames = this.#queues.map((q) => q.name);
   }
 
   /** How many jobs run right now in this process. */
@@ -212,6 +217,9 @@ export class JobWorker implements HostedService {
     this.#every(this.#options.heartbeatMs, () => this.#heartbeat());
     this.#every(this.#options.pollIntervalMs, async () => this.#fillAll());
     this.#every(this.#options.maintenanceIntervalMs, () => this.#maintain());
+    for (const unconsumed of unconsumedDefinitions(this.#registry, Object.keys(this.#options.queues))) {
+      this.#log.warn({ job: unconsumed.job, queue: unconsumed.queue }, unconsumed.message);
+    }
     this.#log.info(
       { owner: this.owner, store: this.#store.kind, queues: this.#options.queues },
       `Job worker started on ${this.#store.kind} (${this.#queues.map((q) => `${q.name}×${q.concurrency}`).join(', ')})`,
@@ -261,6 +269,8 @@ export class JobWorker implements HostedService {
     // A housekeeping pass already under way (the one started with the worker, say) finishes before the store may close.
     while (this.#housekeeping.size > 0) await Promise.all(this.#housekeeping);
     this.#stopped = true;
+    // Clients stop counting on this worker's queues at once rather than when its announcement expires.
+    await this.#store.withdrawWorker?.(this.owner).catch(() => {});
     if (this.#leading) await this.#store.releaseLeadership(this.owner).catch(() => {});
     this.#log.info('Job worker stopped');
   }
@@ -1062,12 +1072,32 @@ export class JobWorker implements HostedService {
   }
 
   /**
+   * Every worker, leader or not, announces the queues it consumes (one statement a pass), for clients' warnings of
+   * queues nobody consumes. A failure only costs those warnings: logged once, it never stops maintenance.
+   */
+  async #announce(ttlMs: number, now: number): Promise<void> {
+    try {
+      await this.#store.announceWorker?.(this.owner, this.#queueNames, ttlMs, now);
+      this.#announceFailed = false;
+    } catch (error) {
+      if (!this.#announceFailed) {
+        this.#log.warn(
+          { err: error },
+          `Could not announce this worker's queues in the store (${(error as Error).message}); clients may warn that its queues have no worker`,
+        );
+      }
+      this.#announceFailed = true;
+    }
+  }
+
+  /**
    * Periodic maintenance: lease recovery, schedule ticks, pruning. It runs on the elected leader only (a lease on
    * leadership renewed every pass), so many workers do not all scan for the same expired leases.
    */
   async #maintain(): Promise<void> {
     const now = Date.now();
     const ttl = Math.max(5_000, this.#options.maintenanceIntervalMs * 3);
+    await this.#announce(ttl, now);
     const leading = await this.#store.acquireLeadership(this.owner, ttl, now);
     if (leading !== this.#leading) {
       this.#leading = leading;
