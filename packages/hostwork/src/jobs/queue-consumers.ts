@@ -40,6 +40,8 @@ export class QueueConsumers implements Disposable {
   readonly #queues = new Map<string, QueueState>();
   readonly #timers = new Set<NodeJS.Timeout>();
   #live: { readonly at: number; readonly queues: Promise<ReadonlySet<string>> } | undefined;
+  /** Set once disposed: no check starts after the host stopped (its store is closing). */
+  #closed = false;
 
   /** `local`: the queues this process's own worker consumes. */
   constructor(
@@ -56,7 +58,7 @@ export class QueueConsumers implements Disposable {
 
   /** Notes an enqueue to `queue`: synchronous and cheap; a check, when one is due, runs in the background. */
   enqueued(queue: string): void {
-    if (this.#local.has(queue) || this.#store.liveQueues === undefined) return;
+    if (this.#local.has(queue) || this.#closed || this.#store.liveQueues === undefined) return;
     const known = this.#queues.get(queue);
     if (known !== undefined) {
       if (known.state !== 'consumed' || Date.now() - known.at < this.#timing.recheckMs) return;
@@ -68,11 +70,13 @@ export class QueueConsumers implements Disposable {
 
   /** Stops pending re-checks (the host is stopping; its container disposes this). */
   [Symbol.dispose](): void {
+    this.#closed = true;
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
   }
 
   async #check(queue: string, first: boolean): Promise<void> {
+    if (this.#closed) return;
     let live: ReadonlySet<string>;
     try {
       live = await this.#liveQueues(!first);
