@@ -121,6 +121,8 @@ export class JobWorker implements HostedService {
   readonly #queueNames: readonly string[];
   /** Set while announcing the worker fails, so the failure is logged once. */
   #announceFailed = false;
+  /** When this worker last announced its queues (0: never). */
+  #announcedAt = 0;
   readonly #running = new Map<JobId, { ctx: AttemptContext; queue: QueueState }>();
   #outcomes: Outcome[] = [];
   #progress = new Map<JobId, string>();
@@ -1072,12 +1074,15 @@ export class JobWorker implements HostedService {
   }
 
   /**
-   * Every worker, leader or not, announces the queues it consumes (one statement a pass), for clients' warnings of
+   * Every worker, leader or not, announces the queues it consumes (one statement), for clients' warnings of
    * queues nobody consumes. A failure only costs those warnings: logged once, it never stops maintenance.
    */
   async #announce(ttlMs: number, now: number): Promise<void> {
+    // Renewed at half its validity rather than every pass: each write also wakes other processes on SQLite.
+    if (now - this.#announcedAt < ttlMs / 2) return;
     try {
       await this.#store.announceWorker?.(this.owner, this.#queueNames, ttlMs, now);
+      this.#announcedAt = now;
       this.#announceFailed = false;
     } catch (error) {
       if (!this.#announceFailed) {
