@@ -81,6 +81,9 @@ describe('queues no worker consumes', () => {
         assert.equal(warningsOf(producer!.logs, "queue 'reports'").length, 1);
         assert.equal(warningsOf(producer!.logs, "queue 'emails'").length, 0, 'emails has a worker');
         assert.equal(worker!.logs.lines.filter((l) => l.msg.includes('no running worker')).length, 0);
+        // A worker that stops withdraws its announcement at once, not when it expires.
+        await worker!.host.stop();
+        assert.deepEqual(await client.store.liveQueues!(Date.now()), []);
       },
     );
   });
