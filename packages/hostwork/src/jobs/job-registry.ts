@@ -65,15 +65,15 @@ export class JobRegistry {
     this.#schedules.set(schedule.name, resolved);
   }
 
-  /** The contract registered under a name (with the handler's definition when there is one), for its defaults. */
-  job(name: string): JobContract | undefined {
-    const entry = this.#jobs.get(name);
-    return entry?.definition ?? entry?.contract;
+  /** The definition that runs stored jobs of this name, or undefined when this process has only its contract. */
+  job(name: string): JobDefinition | undefined {
+    return this.#jobs.get(name)?.definition;
   }
 
-  /** The definition that runs stored jobs of this name, or undefined when this process has only its contract. */
-  handler(name: string): JobDefinition | undefined {
-    return this.#jobs.get(name)?.definition;
+  /** What is registered under a name: the definition when there is one, else the contract (for its defaults). */
+  contract(name: string): JobContract | undefined {
+    const entry = this.#jobs.get(name);
+    return entry?.definition ?? entry?.contract;
   }
 
   /** Whether `job` is the registered contract or definition of its name (not another object of the same name). */

@@ -555,7 +555,7 @@ export class JobWorker implements HostedService {
 
   async #execute(q: QueueState, ctx: AttemptContext): Promise<void> {
     const job = ctx.job;
-    const definition = this.#registry.handler(job.name);
+    const definition = this.#registry.job(job.name);
     if (!definition) return this.#finish(q, ctx, this.#noHandler(job));
     let payload: unknown;
     try {
@@ -689,7 +689,7 @@ export class JobWorker implements HostedService {
     try {
       const backoff: Backoff = job.backoff
         ? (JSON.parse(job.backoff) as Backoff)
-        : (this.#registry.job(job.name)?.defaults.backoff ?? defaultBackoff);
+        : (this.#registry.contract(job.name)?.defaults.backoff ?? defaultBackoff);
       const delay = backoffDelay(backoff, job.attempt, error);
       const problem = delayProblem(delay, Date.now());
       if (problem === undefined) return delay;
@@ -713,7 +713,7 @@ export class JobWorker implements HostedService {
    * and an operator can `retry` it once a worker with its handler runs.
    */
   #noHandler(job: ClaimedJob): Settlement {
-    const contractOnly = this.#registry.job(job.name) !== undefined;
+    const contractOnly = this.#registry.contract(job.name) !== undefined;
     const names = this.#registry
       .contracts()
       .filter((c) => c.hasHandler)
