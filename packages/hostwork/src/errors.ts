@@ -48,6 +48,11 @@ export const ErrorCodes = {
   JOB_OUTCOME_UNWRITABLE: 'HW_JOB_OUTCOME_UNWRITABLE',
   /** A job name was enqueued or defined twice, or not registered with the client. */
   JOB_NOT_REGISTERED: 'HW_JOB_NOT_REGISTERED',
+  /**
+   * A process's worker consumes a queue whose job is registered there by its contract only (`defineJobContract`),
+   * with no handler to run its jobs.
+   */
+  JOB_HANDLER_MISSING: 'HW_JOB_HANDLER_MISSING',
   /** A schedule is invalid (bad cron expression, time zone, unknown job). */
   SCHEDULE_INVALID: 'HW_SCHEDULE_INVALID',
   /** The job store cannot be opened or is not a Hostwork job store. */

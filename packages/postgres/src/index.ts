@@ -15,4 +15,4 @@ export type { NotificationState } from './notification-wake.ts';
 export { PostgresStore, postgresStore } from './postgres-store.ts';
 export type { PostgresStoreOptions } from './postgres-store-options.ts';
 export { DEFAULT_SCHEMA } from './schema-names.ts';
-export type { WarningListener } from './warnings.ts';
+export type { WarningDetails, WarningListener } from './warnings.ts';

@@ -2,7 +2,7 @@
  * The PostgreSQL job store's schema, as numbered migrations, and the one script that applies them.
  *
  * Everything lives in the store's own schema (default `hostwork`): `jobs`, `schedules`, `leader`, and `migrations`,
- * which records the versions applied. {@link migrationSql} renders the whole script for a schema; the store runs
+ * `workers` (the live workers and their queues), and `migrations`, which records the versions applied. {@link migrationSql} renders the whole script for a schema; the store runs
  * exactly that script, and a DBA can review it or apply it by hand (`hostwork-postgres sql | psql`). It is
  * idempotent and safe to run from several processes at once:
  * - one transaction, so a failed migration leaves nothing half-done;
@@ -113,6 +113,19 @@ export const MIGRATIONS: readonly Migration[] = [
       -- smaller table afterwards (724 pages instead of 979), since rows no longer migrate to the end of the table.
       -- Applies to pages written from now on; existing rows keep their place.
       ALTER TABLE {schema}.jobs SET (fillfactor = 50);
+    `,
+  },
+  {
+    version: 3,
+    description: 'the live workers and the queues they consume',
+    sql: `
+      -- Each worker renews its row on the maintenance cadence until expires_at; a client reads the live rows to warn
+      -- of jobs enqueued to a queue no worker consumes. A handful of rows, rewritten about once a second per worker.
+      CREATE TABLE {schema}.workers (
+        owner text PRIMARY KEY,
+        expires_at bigint NOT NULL,
+        queues text[] NOT NULL
+      );
     `,
   },
 ];

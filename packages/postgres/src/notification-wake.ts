@@ -137,6 +137,7 @@ export class NotificationWake {
     this.#options.warn(
       `${this.#options.where}: the LISTEN connection for wake-ups was lost; reconnecting, and polling every ${this.#options.pollIntervalMs} ms meanwhile.`,
       error,
+      { warning: 'listen-lost', pollIntervalMs: this.#options.pollIntervalMs },
     );
     this.#retryLater();
   }
@@ -149,6 +150,7 @@ export class NotificationWake {
       this.#options.warn(
         `${this.#options.where}: cannot open the LISTEN connection for wake-ups; retrying with backoff up to ${MAX_RETRY_MS / 1000} s, and polling every ${this.#options.pollIntervalMs} ms meanwhile.`,
         error,
+        { warning: 'listen-failed', pollIntervalMs: this.#options.pollIntervalMs, maxRetryMs: MAX_RETRY_MS },
       );
     }
     this.#retryLater();
@@ -186,7 +188,9 @@ export class NotificationWake {
         listener();
       } catch (error) {
         // Called from a driver event or a timer, where a throw would crash the process.
-        this.#options.warn(`${this.#options.where}: a wake-up listener threw.`, error);
+        this.#options.warn(`${this.#options.where}: a wake-up listener threw.`, error, {
+          warning: 'wake-listener-threw',
+        });
       }
     }
   };

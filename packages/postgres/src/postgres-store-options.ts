@@ -2,7 +2,7 @@ import { assertKnownKeys, ErrorCodes, HostworkError } from 'hostwork';
 import type pg from 'pg';
 import { assertSchemaName, DEFAULT_SCHEMA } from './schema-names.ts';
 import type { PoolSource } from './store-pool.ts';
-import { emitProcessWarning, safeWarningListener, type WarningListener } from './warnings.ts';
+import type { WarningListener } from './warnings.ts';
 
 /** How the PostgreSQL job store connects and behaves. Every option is optional. */
 export interface PostgresStoreOptions {
@@ -34,7 +34,9 @@ export interface PostgresStoreOptions {
   readonly migrate?: boolean | undefined;
   /**
    * Receives warnings about trouble the store recovers from by itself: a lost LISTEN connection, an idle pool
-   * connection failing, a query waiting or running longer than `slowQueryWarningMs`. Default: `process.emitWarning`.
+   * connection failing, a query waiting or running longer than `slowQueryWarningMs`, a clock far from the server's.
+   * Default: in a host (`addJobs`), the host's logger, category `Hostwork.Postgres`, one structured line per warning;
+   * outside a host, `process.emitWarning`. Given, it receives every warning, in a host too.
    */
   readonly onWarning?: WarningListener | undefined;
   /** How long a query may wait for a pool connection, or run, before a warning is raised, in ms. Default: 5,000. */
@@ -47,7 +49,8 @@ export interface ResolvedPostgresStoreOptions {
   readonly schema: string;
   readonly pollIntervalMs: number;
   readonly migrate: boolean;
-  readonly onWarning: WarningListener;
+  /** The application's listener, if it gave one. */
+  readonly onWarning: WarningListener | undefined;
   readonly slowQueryWarningMs: number;
 }
 
@@ -77,7 +80,7 @@ export function resolvePostgresStoreOptions(
     poolSize,
     pollIntervalMs = 1_000,
     migrate = true,
-    onWarning = emitProcessWarning,
+    onWarning,
     slowQueryWarningMs = 5_000,
   } = given;
   assertSchemaName(schema, WHERE);
@@ -97,7 +100,7 @@ export function resolvePostgresStoreOptions(
     throw invalid(`pollIntervalMs must be a number >= 1, got ${pollIntervalMs}`);
   }
   if (typeof migrate !== 'boolean') throw invalid(`migrate must be true or false, got ${String(migrate)}`);
-  if (typeof onWarning !== 'function')
+  if (onWarning !== undefined && typeof onWarning !== 'function')
     throw invalid('onWarning must be a function (message, error?) => void');
   if (!(Number.isFinite(slowQueryWarningMs) && slowQueryWarningMs >= 1)) {
     throw invalid(`slowQueryWarningMs must be a number >= 1, got ${slowQueryWarningMs}`);
@@ -121,7 +124,7 @@ export function resolvePostgresStoreOptions(
     schema,
     pollIntervalMs,
     migrate,
-    onWarning: safeWarningListener(onWarning),
+    onWarning,
     slowQueryWarningMs,
   };
 }

@@ -12,6 +12,7 @@ import {
   type JobId,
   type JobInfo,
   type JobStore,
+  type LoggerFactory,
   type NewJob,
   type RenewResult,
   type RetentionPolicy,
@@ -44,6 +45,7 @@ import { channelName } from './schema-names.ts';
 import { buildStatements, type Statements } from './statements.ts';
 import { StorePool } from './store-pool.ts';
 import { type StatementRunner, transactionRunner } from './transaction-runner.ts';
+import { WarningRoute } from './warnings.ts';
 
 /** SQLSTATEs the store handles. */
 const UNIQUE_VIOLATION = '23505';
@@ -84,6 +86,7 @@ export class PostgresStore implements JobStore {
   /** The payload of this instance's notifications, which its own LISTEN connection skips. */
   readonly #self = randomUUID();
   readonly #where: string;
+  readonly #warnings: WarningRoute;
   #migrated: Promise<void> | undefined;
   #ready = false;
   #clockSkewMs: number | undefined;
@@ -93,12 +96,13 @@ export class PostgresStore implements JobStore {
     this.#options = resolvePostgresStoreOptions(options);
     this.schema = this.#options.schema;
     this.#where = `PostgresStore (schema "${this.schema}")`;
+    this.#warnings = new WarningRoute(this.#options.onWarning, this.schema);
     this.#sql = buildStatements(this.schema);
     this.#channel = channelName(this.schema);
     this.#pool = new StorePool(
       this.#options.source,
       this.#where,
-      this.#options.onWarning,
+      this.#warnings.warn,
       this.#options.slowQueryWarningMs,
     );
     const poolOptions = this.#pool.pool.options;
@@ -109,7 +113,7 @@ export class PostgresStore implements JobStore {
         new pg.Client({ ...poolOptions, application_name: 'hostwork-listener', keepAlive: true }),
       pollIntervalMs: this.#options.pollIntervalMs,
       where: this.#where,
-      warn: this.#options.onWarning,
+      warn: this.#warnings.warn,
     });
   }
 
@@ -127,6 +131,14 @@ export class PostgresStore implements JobStore {
    */
   get clockSkewMs(): number | undefined {
     return this.#clockSkewMs;
+  }
+
+  /**
+   * Sends the store's warnings to the host's logger, category `Hostwork.Postgres` (`addJobs` calls it), unless the
+   * application gave `onWarning`.
+   */
+  attachLogger(loggers: LoggerFactory): void {
+    this.#warnings.attach(loggers.create('Hostwork.Postgres'));
   }
 
   /** The state of the LISTEN connection behind `onWake` (for diagnostics and tests). */
@@ -423,6 +435,22 @@ export class PostgresStore implements JobStore {
     await this.#pool.query(this.#sql.releaseLeadership, [owner]);
   }
 
+  async announceWorker(owner: string, queues: readonly string[], ttlMs: number, now: number): Promise<void> {
+    await this.#ensureReady();
+    await this.#pool.query(this.#sql.announceWorker, [owner, queues, now + ttlMs, now]);
+  }
+
+  async withdrawWorker(owner: string): Promise<void> {
+    await this.#ensureReady();
+    await this.#pool.query(this.#sql.withdrawWorker, [owner]);
+  }
+
+  async liveQueues(now: number): Promise<string[]> {
+    await this.#ensureReady();
+    const { rows } = await this.#pool.query<{ queue: string }>(this.#sql.liveQueues, [now]);
+    return rows.map((r) => r.queue);
+  }
+
   /**
    * Completes a running job through the application's transaction `tx` (as for `insert`): the job is completed if
    * and only if that transaction commits. False if `owner` no longer holds the job's lease; the caller should then
@@ -584,7 +612,13 @@ export class PostgresStore implements JobStore {
     const reading = { sentAt, receivedAt: Date.now(), serverNow };
     this.#clockSkewMs = clockSkewMs(reading);
     const warning = clockSkewWarning(this.#where, reading);
-    if (warning) this.#options.onWarning(warning);
+    if (warning) {
+      this.#warnings.warn(warning, undefined, {
+        warning: 'clock-skew',
+        skewMs: Math.round(this.#clockSkewMs),
+        roundTripMs: reading.receivedAt - reading.sentAt,
+      });
+    }
   }
 
   /** The schema's version, 0 before the first migration; checks the clock in the same round trip. */

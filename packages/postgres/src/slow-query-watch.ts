@@ -83,10 +83,22 @@ export class SlowQueryWatch {
         const pool = this.#pool();
         this.#warn(
           `${this.#where}: ${query.label} has waited ${seconds} s for a pool connection (${pool.totalCount} of ${pool.max} open, ${pool.idleCount} idle, ${pool.waitingCount} waiting). Raise poolSize, or look for work holding connections (long transactions, slow queries).`,
+          undefined,
+          {
+            warning: 'pool-wait',
+            query: query.label,
+            waitedMs: elapsed,
+            poolOpen: pool.totalCount,
+            poolMax: pool.max,
+            poolIdle: pool.idleCount,
+            poolWaiting: pool.waitingCount,
+          },
         );
       } else {
         this.#warn(
           `${this.#where}: ${query.label} has been running for ${seconds} s. The database may be overloaded, or a lock held by another session blocks it (see pg_stat_activity and pg_locks).`,
+          undefined,
+          { warning: 'slow-query', query: query.label, runningMs: elapsed },
         );
       }
     }

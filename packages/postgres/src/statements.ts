@@ -452,6 +452,28 @@ export const ACQUIRE_LEADERSHIP = `
 export const RELEASE_LEADERSHIP = `
   DELETE FROM {schema}.leader WHERE name = 'maintenance' AND owner = $1`;
 
+/**
+ * Announces a worker and its queues until $3, and forgets other workers whose announcement expired, in one statement.
+ * Like the leadership, renewed every maintenance pass, so its commit does not wait for the WAL flush: a lost renewal
+ * costs at most a warning that comes too soon. $1 owner, $2 queues (text[]), $3 expiry, $4 now.
+ */
+export const ANNOUNCE_WORKER = `
+  WITH forgotten AS (
+    DELETE FROM {schema}.workers WHERE expires_at < $4::bigint AND owner <> $1
+  )
+  INSERT INTO {schema}.workers AS w (owner, queues, expires_at)
+  SELECT $1, $2::text[], $3::bigint
+  WHERE set_config('synchronous_commit', 'off', true) = 'off'
+  ON CONFLICT (owner) DO UPDATE SET queues = excluded.queues, expires_at = excluded.expires_at`;
+
+/** Withdraws a worker's announcement (graceful shutdown). $1 owner. */
+export const WITHDRAW_WORKER = `
+  DELETE FROM {schema}.workers WHERE owner = $1`;
+
+/** The queues consumed by the workers whose announcement is live. $1 now. */
+export const LIVE_QUEUES = `
+  SELECT DISTINCT unnest(queues) AS queue FROM {schema}.workers WHERE expires_at > $1::bigint`;
+
 /** Completes a running job inside the caller's transaction; a row only if the owner still holds it. $1 id, $2 owner, $3 now. */
 export const COMPLETE_WITHIN = `
   UPDATE {schema}.jobs
@@ -519,6 +541,9 @@ export function buildStatements(schema: string) {
     tickSchedule: at('tickSchedule', TICK_SCHEDULE),
     acquireLeadership: at('acquireLeadership', ACQUIRE_LEADERSHIP),
     releaseLeadership: at('releaseLeadership', RELEASE_LEADERSHIP),
+    announceWorker: at('announceWorker', ANNOUNCE_WORKER),
+    withdrawWorker: at('withdrawWorker', WITHDRAW_WORKER),
+    liveQueues: at('liveQueues', LIVE_QUEUES),
     completeWithin: at('completeWithin', COMPLETE_WITHIN),
     removeWithin: at('completeWithin (removed)', REMOVE_WITHIN),
     schemaVersion: at('migrate (version check)', SCHEMA_VERSION),

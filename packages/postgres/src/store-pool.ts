@@ -137,6 +137,7 @@ export class StorePool {
     this.#warn(
       `${this.#where}: an idle pool connection failed; the pool replaces it on the next query.`,
       error,
+      { warning: 'idle-connection-failed' },
     );
   };
 }

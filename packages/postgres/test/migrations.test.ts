@@ -106,6 +106,9 @@ await describeWithDatabase('schema and migrations (PostgreSQL)', () => {
       claimed.jobs.map((j) => j.name),
       ['kept'],
     );
+    // Version 3: the workers table.
+    await store.announceWorker('w', ['default', 'emails'], 1_000, 1);
+    assert.deepEqual((await store.liveQueues(2)).sort(), ['default', 'emails']);
   });
 
   it('the script names only its own schema, with a lock key of its own', async () => {

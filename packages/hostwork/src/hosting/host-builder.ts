@@ -29,7 +29,10 @@ export interface HostBuilderSettings {
   readonly validateServices?: boolean;
   /** Host options in code; the `Host` configuration section overrides them. */
   readonly host?: Partial<HostOptions>;
-  /** Logging in code; the `Logging` configuration section (`Level`, `Pretty`) overrides it. */
+  /**
+   * Logging in code; the `Logging` configuration section (`Level`, `Pretty`) overrides it. `logging.logger` is the
+   * application's own pino logger, used as it is (see {@link LoggingOptions.logger}).
+   */
   readonly logging?: LoggingOptions;
 }
 
@@ -114,15 +117,18 @@ export class HostBuilder {
       ...this.#settings.host,
       ...hostOptionsFromConfiguration(this.configuration),
     });
-    const loggerFactory = createLoggerFactory(this.#loggingOptions());
     const lifetime = new ApplicationLifetime();
     const services = this.services;
+    // A LoggerFactory the application registered itself wins over the host's default.
+    const own = services.has(LoggerFactory);
+    const defaultFactory = own ? undefined : createLoggerFactory(this.#loggingOptions());
     services.addSingleton(ConfigurationClass, { value: this.configuration });
     services.addSingleton(HostEnvironment, { value: this.environment });
     services.addSingleton(HostOptionsKey, { value: options });
-    services.addSingleton(LoggerFactory, { value: loggerFactory });
+    if (defaultFactory) services.addSingleton(LoggerFactory, { value: defaultFactory });
     services.addSingleton(ApplicationLifetime, { value: lifetime });
     const container = services.build({ validate: this.#settings.validateServices ?? true });
+    const loggerFactory = defaultFactory ?? container.root.services.get(LoggerFactory);
     return new Host({
       container,
       configuration: this.configuration,
@@ -137,6 +143,8 @@ export class HostBuilder {
   }
 
   #loggingOptions(): LoggingOptions {
+    // The application's own logger is used as it is: its level and destination are the application's choice.
+    if (this.#settings.logging?.logger !== undefined) return { logger: this.#settings.logging.logger };
     const defaults = loggingDefaults(this.environment.isDevelopment);
     const level = this.configuration.get('Logging:Level');
     const pretty = this.configuration.get('Logging:Pretty');

@@ -5,12 +5,13 @@ import type { HostBuilder } from '../hosting/host-builder.ts';
 import { LoggerFactory } from '../logging/logger-factory.ts';
 import { sqliteStore } from '../stores/sqlite/sqlite-store.ts';
 import { JobClient } from './job-client.ts';
-import type { JobDefinition } from './job-definition.ts';
+import type { JobContract } from './job-contract.ts';
 import { JobEvents } from './job-events.ts';
 import { JobRegistry } from './job-registry.ts';
 import { JobStore } from './job-store.ts';
 import { JobWorker } from './job-worker.ts';
 import { LocalDispatch } from './local-dispatch.ts';
+import { QueueConsumers } from './queue-consumers.ts';
 import type { ScheduleDefinition } from './schedule.ts';
 import { resolveWorkerOptions, WorkerOptions } from './worker-options.ts';
 
@@ -19,9 +20,12 @@ export const DEFAULT_SQLITE_PATH = '.data/hostwork-jobs.db';
 
 /** What {@link addJobs} sets up. */
 export interface JobsSetup {
-  /** Every job this application enqueues or runs. */
-  // biome-ignore lint/suspicious/noExplicitAny: definitions of every payload type live in one list.
-  readonly jobs: readonly JobDefinition<any, any>[];
+  /**
+   * Every job this application enqueues or runs: definitions (`defineJob`), and contracts (`defineJobContract`) of
+   * jobs it only enqueues. A process with a worker needs a handler for every job of the queues its worker consumes.
+   */
+  // biome-ignore lint/suspicious/noExplicitAny: contracts of every payload type live in one list.
+  readonly jobs: readonly JobContract<any, any>[];
   /** Recurring jobs. */
   // biome-ignore lint/suspicious/noExplicitAny: schedules of every payload type live in one list.
   readonly schedules?: readonly ScheduleDefinition<any>[];
@@ -57,6 +61,20 @@ function assertKnownConfigurationKeys(configuration: Configuration): void {
 }
 
 /**
+ * A worker claims every job of its queues: a job of one of them registered here by its contract only would end dead
+ * when claimed (no handler). Refuse that at setup, naming the job and both fixes.
+ */
+function assertHandlersFor(registry: JobRegistry, options: WorkerOptions): void {
+  for (const { contract, hasHandler } of registry.contracts()) {
+    if (hasHandler || !Object.hasOwn(options.queues, contract.defaults.queue)) continue;
+    throw new HostworkError(
+      ErrorCodes.JOB_HANDLER_MISSING,
+      `Job '${contract.name}' is registered by its contract only, but this process's worker consumes its queue '${contract.defaults.queue}' and would claim its jobs with no handler to run them. Fix: register its handler, defineJob(contract, handle), in this process, or remove '${contract.defaults.queue}' from worker.queues (or use worker: false) and run its handler in the workers of that queue.`,
+    );
+  }
+}
+
+/**
  * Adds durable jobs to a host: the store (closed last, when the host stops), {@link JobClient} for enqueueing and
  * inspection, {@link JobEvents}, and the {@link JobWorker} hosted service. Bad job definitions, cron expressions and
  * option keys fail here, before the host is built.
@@ -77,13 +95,18 @@ export function addJobs(builder: HostBuilder, setup: JobsSetup): void {
   services.addSingleton(JobStore, {
     factory: (provider) => {
       const configuration = provider.get(ConfigurationKey);
+      let resolved: JobStore;
       if (store === undefined) {
         const path = configuration.get('Jobs:Sqlite:Path');
-        return sqliteStore({ path: typeof path === 'string' ? path : DEFAULT_SQLITE_PATH });
+        resolved = sqliteStore({ path: typeof path === 'string' ? path : DEFAULT_SQLITE_PATH });
+      } else {
+        resolved = typeof store === 'function' ? store(configuration) : store;
       }
-      return typeof store === 'function' ? store(configuration) : store;
+      // The store's own warnings (slow queries, lost connections) go through the host's logger.
+      resolved.attachLogger?.(provider.get(LoggerFactory));
+      return resolved;
     },
-    deps: [ConfigurationKey],
+    deps: [ConfigurationKey, LoggerFactory],
   });
   services.addSingleton(JobRegistry, { value: registry });
   services.addSingleton(JobEvents, {
@@ -96,13 +119,30 @@ export function addJobs(builder: HostBuilder, setup: JobsSetup): void {
     deps: [LoggerFactory],
   });
   services.addSingleton(LocalDispatch, { value: new LocalDispatch() });
+  const options = setup.worker === false ? undefined : resolveWorkerOptions(setup.worker ?? {});
+  services.addSingleton(QueueConsumers, {
+    factory: (p) =>
+      new QueueConsumers(
+        p.get(JobStore),
+        p.get(LoggerFactory).create('Hostwork.Jobs.Client'),
+        Object.keys(options?.queues ?? {}),
+      ),
+    deps: [JobStore, LoggerFactory],
+  });
   services.addSingleton(JobClient, {
     factory: (p) =>
-      new JobClient(p.get(JobStore), p.get(JobEvents), p.get(JobRegistry), p.get(LocalDispatch)),
-    deps: [JobStore, JobEvents, JobRegistry, LocalDispatch],
+      new JobClient(
+        p.get(JobStore),
+        p.get(JobEvents),
+        p.get(JobRegistry),
+        p.get(LocalDispatch),
+        p.get(QueueConsumers),
+      ),
+    deps: [JobStore, JobEvents, JobRegistry, LocalDispatch, QueueConsumers],
   });
-  if (setup.worker !== false) {
-    services.addSingleton(WorkerOptions, { value: resolveWorkerOptions(setup.worker ?? {}) });
+  if (options !== undefined) {
+    assertHandlersFor(registry, options);
+    services.addSingleton(WorkerOptions, { value: options });
     services.addHostedService(JobWorker);
   }
 }

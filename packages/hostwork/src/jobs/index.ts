@@ -2,6 +2,11 @@ export { addJobs, DEFAULT_SQLITE_PATH, type JobsSetup } from './add-jobs.ts';
 export { type Backoff, defaultBackoff, type StorableBackoff } from './backoff.ts';
 export { type BulkItem, type EnqueueResult, JobClient, type ScheduleInfo } from './job-client.ts';
 export {
+  defineJobContract,
+  type JobContract,
+  type JobContractInput,
+} from './job-contract.ts';
+export {
   defineJob,
   type JobContext,
   type JobDefaults,
@@ -32,5 +37,10 @@ export {
   type LocalReservation,
 } from './local-dispatch.ts';
 export type { EnqueueOptions } from './prepare-job.ts';
+export {
+  QueueConsumers,
+  type QueueConsumersTiming,
+  queueConsumersDefaults,
+} from './queue-consumers.ts';
 export { defineSchedule, type MisfirePolicy, type ScheduleDefinition } from './schedule.ts';
 export { type QueueOptions, WorkerOptions, workerDefaults } from './worker-options.ts';

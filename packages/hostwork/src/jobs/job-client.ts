@@ -1,5 +1,5 @@
 import { ErrorCodes, HostworkError } from '../errors.ts';
-import type { JobDefinition } from './job-definition.ts';
+import type { JobContract } from './job-contract.ts';
 import type { JobEvents } from './job-events.ts';
 import type {
   InsertResult,
@@ -16,6 +16,7 @@ import type { CancelOutcome, JobStore } from './job-store.ts';
 import type { LocalDispatch, LocalReservation } from './local-dispatch.ts';
 import type { EnqueueOptions } from './prepare-job.ts';
 import { prepareJob } from './prepare-job.ts';
+import type { QueueConsumers } from './queue-consumers.ts';
 import { nextTick } from './schedule.ts';
 
 /** What `enqueue` returns. */
@@ -52,16 +53,27 @@ export class JobClient {
   readonly #events: JobEvents;
   readonly #registry: JobRegistry;
   readonly #dispatch: LocalDispatch | undefined;
+  readonly #consumers: QueueConsumers | undefined;
   #ready: Promise<void> | undefined;
   #buffer: Pending[] = [];
   #flushing = false;
 
-  /** `dispatch`: the link to a worker of this process, which may take jobs enqueued here without a claim. */
-  constructor(store: JobStore, events: JobEvents, registry: JobRegistry, dispatch?: LocalDispatch) {
+  /**
+   * `dispatch`: the link to a worker of this process, which may take jobs enqueued here without a claim.
+   * `consumers`: warns of jobs enqueued to a queue no live worker consumes.
+   */
+  constructor(
+    store: JobStore,
+    events: JobEvents,
+    registry: JobRegistry,
+    dispatch?: LocalDispatch,
+    consumers?: QueueConsumers,
+  ) {
     this.#store = store;
     this.#events = events;
     this.#registry = registry;
     this.#dispatch = dispatch;
+    this.#consumers = consumers;
   }
 
   /** The store, for advanced use (and the conformance of custom stores). */
@@ -79,11 +91,12 @@ export class JobClient {
   }
 
   /**
-   * Validates the payload against the job's schema and stores the job. An invalid payload is refused with an
-   * error naming each failing field (code HW_JOB_INVALID_PAYLOAD), and nothing is stored.
+   * Validates the payload against the job's schema and stores the job (the schema's output). An invalid payload is
+   * refused with an error naming each failing field (code HW_JOB_INVALID_PAYLOAD), and nothing is stored. `job` is a
+   * definition or a contract (`defineJobContract`): a producer needs no handler code.
    */
   async enqueue<Input, Output>(
-    job: JobDefinition<Input, Output>,
+    job: JobContract<Input, Output>,
     payload: NoInfer<Input>,
     options: EnqueueOptions = {},
   ): Promise<EnqueueResult> {
@@ -106,7 +119,7 @@ export class JobClient {
 
   /** Validates every payload first, then stores all jobs in one transaction (all or nothing). */
   async enqueueMany<Input, Output>(
-    job: JobDefinition<Input, Output>,
+    job: JobContract<Input, Output>,
     items: readonly BulkItem<NoInfer<Input>>[],
     options: { readonly tx?: unknown } = {},
   ): Promise<EnqueueResult[]> {
@@ -129,6 +142,7 @@ export class JobClient {
     }
     await this.ready();
     const results = await this.#store.insert(rows, options.tx === undefined ? undefined : { tx: options.tx });
+    if (this.#consumers) for (const row of rows) this.#consumers.enqueued(row.queue);
     if (this.#events.has('enqueued')) {
       results.forEach((r, i) => {
         this.#events.emit('enqueued', {
@@ -215,6 +229,7 @@ export class JobClient {
         outcome: result.outcome,
       });
     }
+    this.#consumers?.enqueued(p.job.queue);
     p.resolve(result);
   }
 

@@ -4,6 +4,7 @@ import { assertKnownKeys, ErrorCodes, HostworkError } from '../errors.ts';
 import type { Logger } from '../logging/logger-factory.ts';
 import type { Backoff } from './backoff.ts';
 import { defaultBackoff, validateBackoff } from './backoff.ts';
+import type { JobContract } from './job-contract.ts';
 import type { JobId } from './job-record.ts';
 
 /** Returned by `ctx.snooze()`: retry later without counting a failed attempt. */
@@ -72,19 +73,18 @@ export interface JobDefinitionInput<S extends StandardSchemaV1> extends Partial<
   readonly handle: JobHandler<StandardSchemaV1.InferOutput<S>>;
 }
 
-/** A job definition: typed by its schema from `enqueue` to the handler. */
-export interface JobDefinition<Input = unknown, Output = Input> {
-  readonly name: string;
-  readonly schema: StandardSchemaV1<Input, Output>;
+/** A job definition: typed by its schema from `enqueue` to the handler. It is also a {@link JobContract}. */
+export interface JobDefinition<Input = unknown, Output = Input> extends JobContract<Input, Output> {
   readonly handle: JobHandler<Output>;
-  readonly defaults: JobDefaults;
+  /** The contract this definition implements, when made with `defineJob(contract, handle)`. */
+  readonly contract?: JobContract<Input, Output>;
 }
 
 const KEYS = ['name', 'schema', 'handle', 'queue', 'priority', 'maxAttempts', 'backoff', 'timeout'];
 
 /**
- * Defines a job. Enqueueing it with a payload of the wrong type does not compile; a payload that fails the schema
- * at run time is refused at enqueue, before anything is stored.
+ * Defines a job: its name, payload schema, defaults and handler. Enqueueing it with a payload of the wrong type does
+ * not compile; a payload that fails the schema at run time is refused at enqueue, before anything is stored.
  *
  * @example
  * ```ts
@@ -98,24 +98,91 @@ const KEYS = ['name', 'schema', 'handle', 'queue', 'priority', 'maxAttempts', 'b
  */
 export function defineJob<S extends StandardSchemaV1>(
   input: JobDefinitionInput<S>,
-): JobDefinition<StandardSchemaV1.InferInput<S>, StandardSchemaV1.InferOutput<S>> {
-  const where = `defineJob('${input.name}')`;
-  assertKnownKeys(where, input, KEYS);
-  if (typeof input.name !== 'string' || input.name.length === 0) {
+): JobDefinition<StandardSchemaV1.InferInput<S>, StandardSchemaV1.InferOutput<S>>;
+/**
+ * Implements a contract made with `defineJobContract`: the handler receives the contract's schema output, and the
+ * job keeps the contract's name and defaults. Producers enqueue the contract; this definition runs its jobs.
+ *
+ * @example
+ * ```ts
+ * import { SendEmail } from './contracts.ts';
+ * export const SendEmailJob = defineJob(SendEmail, async ({ to, subject }, ctx) => {
+ *   await ctx.services.get(Mailer).send(to, subject, ctx.signal);
+ * });
+ * ```
+ */
+export function defineJob<Input, Output>(
+  contract: JobContract<Input, Output>,
+  handle: JobHandler<NoInfer<Output>>,
+): JobDefinition<Input, Output>;
+export function defineJob(
+  input: JobDefinitionInput<StandardSchemaV1> | JobContract,
+  handle?: JobHandler<unknown>,
+): JobDefinition {
+  // A contract (or a spread of one) carries resolved `defaults`; options never do.
+  if (handle !== undefined || 'defaults' in input) return implementContract(input as JobContract, handle);
+  const options = input as JobDefinitionInput<StandardSchemaV1>;
+  const where = `defineJob('${options.name}')`;
+  assertKnownKeys(where, options, KEYS);
+  if (typeof options.name !== 'string' || options.name.length === 0) {
     throw new HostworkError(ErrorCodes.INVALID_OPTION, 'defineJob: name must be a non-empty string.');
   }
-  if (!input.schema || typeof input.schema['~standard']?.validate !== 'function') {
+  assertSchema(options.schema, where);
+  assertHandler(options.handle, where);
+  const defaults = resolveJobDefaults(options, where);
+  return { name: options.name, schema: options.schema, handle: options.handle, defaults };
+}
+
+/** `defineJob(contract, handle)`: checks both and keeps the contract's name, schema and defaults. */
+function implementContract(contract: JobContract, handle: JobHandler<unknown> | undefined): JobDefinition {
+  const name = (contract as Partial<JobContract> | null)?.name;
+  const where = `defineJob(contract '${String(name)}', handle)`;
+  if (
+    typeof contract !== 'object' ||
+    contract === null ||
+    typeof name !== 'string' ||
+    typeof contract.defaults !== 'object'
+  ) {
     throw new HostworkError(
       ErrorCodes.INVALID_OPTION,
-      `${where}: schema must be a Standard Schema (zod, valibot, arktype, ...).`,
+      `${where}: the first argument must be a contract made with defineJobContract({ name, schema, ... }); to define a job in one piece, pass only defineJob({ name, schema, handle }).`,
     );
   }
-  if (typeof input.handle !== 'function') {
+  if (typeof (contract as { handle?: unknown }).handle === 'function') {
+    throw new HostworkError(
+      ErrorCodes.INVALID_OPTION,
+      handle === undefined
+        ? `${where}: pass the handler as the second argument, defineJob(contract, handle), not inside the contract.`
+        : `${where}: '${name}' is already a job definition with a handler; implement a contract made with defineJobContract instead.`,
+    );
+  }
+  assertSchema(contract.schema, where);
+  assertHandler(handle, where);
+  return { name, schema: contract.schema, handle: handle!, defaults: contract.defaults, contract };
+}
+
+function assertHandler(handle: unknown, where: string): void {
+  if (typeof handle !== 'function') {
     throw new HostworkError(
       ErrorCodes.INVALID_OPTION,
       `${where}: handle must be a function (payload, ctx) => ...`,
     );
   }
+}
+
+/** Refuses a schema that is not a Standard Schema, naming where. */
+export function assertSchema(schema: unknown, where: string): void {
+  const standard = (schema as Partial<StandardSchemaV1> | null | undefined)?.['~standard'];
+  if (!schema || typeof standard?.validate !== 'function') {
+    throw new HostworkError(
+      ErrorCodes.INVALID_OPTION,
+      `${where}: schema must be a Standard Schema (zod, valibot, arktype, ...).`,
+    );
+  }
+}
+
+/** The defaults of a definition or contract: each given value checked, each missing one from {@link jobDefaults}. */
+export function resolveJobDefaults(input: Partial<JobDefaults>, where: string): JobDefaults {
   const defaults: JobDefaults = {
     queue: input.queue ?? jobDefaults.queue,
     priority: input.priority ?? jobDefaults.priority,
@@ -124,7 +191,7 @@ export function defineJob<S extends StandardSchemaV1>(
     timeout: input.timeout ?? jobDefaults.timeout,
   };
   validateJobDefaults(defaults, where);
-  return { name: input.name, schema: input.schema, handle: input.handle, defaults };
+  return defaults;
 }
 
 /** Checks queue, priority, attempts, timeout and backoff values, naming the bad one. */

@@ -1,4 +1,5 @@
 import { createToken } from '../di/token.ts';
+import type { LoggerFactory } from '../logging/logger-factory.ts';
 import type {
   ClaimedJob,
   InsertResult,
@@ -175,6 +176,22 @@ export interface JobStore extends AsyncDisposable {
    * count as permanent, and every other failed write is retried.
    */
   isPermanentError?(error: unknown): boolean;
+  /**
+   * Optional: announces that the worker `owner` consumes `queues` until `now + ttlMs` (a worker renews it on its
+   * maintenance cadence, one statement a pass), and may forget other announcements that expired. With
+   * {@link liveQueues}, it lets a client in another process warn of jobs enqueued to a queue no worker consumes.
+   */
+  announceWorker?(owner: string, queues: readonly string[], ttlMs: number, now: number): Promise<void>;
+  /** Optional: withdraws the announcement of `owner` (graceful shutdown). */
+  withdrawWorker?(owner: string): Promise<void>;
+  /** Optional: the queues consumed by workers whose announcement has not expired at `now`, in any order. */
+  liveQueues?(now: number): Promise<string[]>;
+  /**
+   * Optional: gives the store the host's loggers, for the trouble it recovers from by itself (slow queries, lost
+   * connections, clock skew), logged as structured lines under a category of its own. `addJobs` calls it once, when
+   * the store is resolved.
+   */
+  attachLogger?(loggers: LoggerFactory): void;
   /** Releases connections and timers. Idempotent; `[Symbol.asyncDispose]` does the same. */
   close(): Promise<void>;
 }

@@ -17,6 +17,7 @@ import type { AttemptError, ClaimedJob, JobId, Settlement } from './job-record.t
 import { JobRegistry } from './job-registry.ts';
 import { JobStore } from './job-store.ts';
 import { LocalDispatch, type LocalReservation } from './local-dispatch.ts';
+import { unconsumedDefinitions } from './queue-consumers.ts';
 import { ScheduleRunner } from './schedule-runner.ts';
 import { describeThrown } from './thrown-value.ts';
 import { WorkerOptions } from './worker-options.ts';
@@ -117,6 +118,11 @@ export class JobWorker implements HostedService {
   readonly #schedules: ScheduleRunner;
   readonly #queues: QueueState[];
   readonly #queueByName: ReadonlyMap<string, QueueState>;
+  readonly #queueNames: readonly string[];
+  /** Set while announcing the worker fails, so the failure is logged once. */
+  #announceFailed = false;
+  /** When this worker last announced its queues (0: never). */
+  #announcedAt = 0;
   readonly #running = new Map<JobId, { ctx: AttemptContext; queue: QueueState }>();
   #outcomes: Outcome[] = [];
   #progress = new Map<JobId, string>();
@@ -193,6 +199,7 @@ export class JobWorker implements HostedService {
       mayHaveDue: true,
     }));
     this.#queueByName = new Map(this.#queues.map((q) => [q.name, q]));
+    this.#queueNames = this.#queues.map((q) => q.name);
   }
 
   /** How many jobs run right now in this process. */
@@ -212,6 +219,9 @@ export class JobWorker implements HostedService {
     this.#every(this.#options.heartbeatMs, () => this.#heartbeat());
     this.#every(this.#options.pollIntervalMs, async () => this.#fillAll());
     this.#every(this.#options.maintenanceIntervalMs, () => this.#maintain());
+    for (const unconsumed of unconsumedDefinitions(this.#registry, Object.keys(this.#options.queues))) {
+      this.#log.warn({ job: unconsumed.job, queue: unconsumed.queue }, unconsumed.message);
+    }
     this.#log.info(
       { owner: this.owner, store: this.#store.kind, queues: this.#options.queues },
       `Job worker started on ${this.#store.kind} (${this.#queues.map((q) => `${q.name}×${q.concurrency}`).join(', ')})`,
@@ -261,6 +271,8 @@ export class JobWorker implements HostedService {
     // A housekeeping pass already under way (the one started with the worker, say) finishes before the store may close.
     while (this.#housekeeping.size > 0) await Promise.all(this.#housekeeping);
     this.#stopped = true;
+    // Clients stop counting on this worker's queues at once rather than when its announcement expires.
+    await this.#store.withdrawWorker?.(this.owner).catch(() => {});
     if (this.#leading) await this.#store.releaseLeadership(this.owner).catch(() => {});
     this.#log.info('Job worker stopped');
   }
@@ -544,17 +556,7 @@ export class JobWorker implements HostedService {
   async #execute(q: QueueState, ctx: AttemptContext): Promise<void> {
     const job = ctx.job;
     const definition = this.#registry.job(job.name);
-    if (!definition) {
-      const known = this.#registry.jobNames().join(', ') || '(none)';
-      return this.#finish(
-        q,
-        ctx,
-        this.#dead(
-          job,
-          `No handler for job '${job.name}' in this worker (known: ${known}); a job is never retried when no worker can run it`,
-        ),
-      );
-    }
+    if (!definition) return this.#finish(q, ctx, this.#noHandler(job));
     let payload: unknown;
     try {
       payload = JSON.parse(job.payload);
@@ -687,7 +689,7 @@ export class JobWorker implements HostedService {
     try {
       const backoff: Backoff = job.backoff
         ? (JSON.parse(job.backoff) as Backoff)
-        : (this.#registry.job(job.name)?.defaults.backoff ?? defaultBackoff);
+        : (this.#registry.contract(job.name)?.defaults.backoff ?? defaultBackoff);
       const delay = backoffDelay(backoff, job.attempt, error);
       const problem = delayProblem(delay, Date.now());
       if (problem === undefined) return delay;
@@ -703,6 +705,24 @@ export class JobWorker implements HostedService {
       );
       return backoffDelay(defaultBackoff, job.attempt, error);
     }
+  }
+
+  /**
+   * A claimed job this worker cannot run (an unknown name, or a name registered here by its contract only) ends dead
+   * at once, with the reason stored and logged: releasing it would loop between workers that cannot run it either,
+   * and an operator can `retry` it once a worker with its handler runs.
+   */
+  #noHandler(job: ClaimedJob): Settlement {
+    const contractOnly = this.#registry.contract(job.name) !== undefined;
+    const names = this.#registry
+      .contracts()
+      .filter((c) => c.hasHandler)
+      .map((c) => c.contract.name);
+    const message = contractOnly
+      ? `Job '${job.name}' has only a contract in this worker, no handler: register defineJob(contract, handle) in the workers consuming queue '${job.queue}'; retry the job once one runs`
+      : `No handler for job '${job.name}' in this worker (known: ${names.join(', ') || '(none)'}); a job is never retried when no worker can run it`;
+    this.#jobLog.error({ jobId: job.id, job: job.name, queue: job.queue }, message);
+    return this.#dead(job, message);
   }
 
   #dead(job: ClaimedJob, message: string): Settlement {
@@ -1054,12 +1074,35 @@ export class JobWorker implements HostedService {
   }
 
   /**
+   * Every worker, leader or not, announces the queues it consumes (one statement), for clients' warnings of
+   * queues nobody consumes. A failure only costs those warnings: logged once, it never stops maintenance.
+   */
+  async #announce(ttlMs: number, now: number): Promise<void> {
+    // Renewed at half its validity rather than every pass: each write also wakes other processes on SQLite.
+    if (now - this.#announcedAt < ttlMs / 2) return;
+    try {
+      await this.#store.announceWorker?.(this.owner, this.#queueNames, ttlMs, now);
+      this.#announcedAt = now;
+      this.#announceFailed = false;
+    } catch (error) {
+      if (!this.#announceFailed) {
+        this.#log.warn(
+          { err: error },
+          `Could not announce this worker's queues in the store (${(error as Error).message}); clients may warn that its queues have no worker`,
+        );
+      }
+      this.#announceFailed = true;
+    }
+  }
+
+  /**
    * Periodic maintenance: lease recovery, schedule ticks, pruning. It runs on the elected leader only (a lease on
    * leadership renewed every pass), so many workers do not all scan for the same expired leases.
    */
   async #maintain(): Promise<void> {
     const now = Date.now();
     const ttl = Math.max(5_000, this.#options.maintenanceIntervalMs * 3);
+    await this.#announce(ttl, now);
     const leading = await this.#store.acquireLeadership(this.owner, ttl, now);
     if (leading !== this.#leading) {
       this.#leading = leading;

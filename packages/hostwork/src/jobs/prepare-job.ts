@@ -2,7 +2,7 @@ import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { assertKnownKeys, ErrorCodes, HostworkError } from '../errors.ts';
 import type { StorableBackoff } from './backoff.ts';
 import { LATEST_TIME } from './handler-values.ts';
-import type { JobDefinition } from './job-definition.ts';
+import type { JobContract } from './job-contract.ts';
 import { formatIssues, validateJobDefaults } from './job-definition.ts';
 import type { NewJob } from './job-record.ts';
 import type { JobRegistry } from './job-registry.ts';
@@ -46,18 +46,18 @@ const ENQUEUE_KEYS = [
  */
 export function prepareJob<Input, Output>(
   registry: JobRegistry,
-  job: JobDefinition<Input, Output>,
+  job: JobContract<Input, Output>,
   payload: Input,
   options: EnqueueOptions,
   now: number,
 ): NewJob | Promise<NewJob> {
-  const known = registry.job(job.name);
-  if (known !== job) {
+  const known = registry.accepts(job);
+  if (known !== 'yes') {
     throw new HostworkError(
       ErrorCodes.JOB_NOT_REGISTERED,
-      known
-        ? `A different definition named '${job.name}' is registered. Import the same definition object everywhere.`
-        : `Job '${job.name}' is not registered. Fix: add it to addJobs(builder, { jobs: [...] }).`,
+      known === 'other'
+        ? `A different definition named '${job.name}' is registered. Import the same contract or definition object everywhere.`
+        : `Job '${job.name}' is not registered. Fix: add it (its contract or definition) to addJobs(builder, { jobs: [...] }).`,
     );
   }
   if (options !== undefined && Object.keys(options).length > 0) {
@@ -79,10 +79,7 @@ const acceptsItsOutput = new WeakSet<object>();
  * make every job of it dead at run time; the first enqueue of each definition in a process checks this once and
  * refuses with the fix, instead of storing jobs that cannot run.
  */
-function checkedOnce<Input, Output>(
-  job: JobDefinition<Input, Output>,
-  row: NewJob,
-): NewJob | Promise<NewJob> {
+function checkedOnce<Input, Output>(job: JobContract<Input, Output>, row: NewJob): NewJob | Promise<NewJob> {
   if (acceptsItsOutput.has(job)) return row;
   const again = job.schema['~standard'].validate(JSON.parse(row.payload));
   const verdict = (r: StandardSchemaV1.Result<Output>): NewJob => {
@@ -99,7 +96,7 @@ function checkedOnce<Input, Output>(
 }
 
 function toRow<Input, Output>(
-  job: JobDefinition<Input, Output>,
+  job: JobContract<Input, Output>,
   options: EnqueueOptions,
   now: number,
   result: StandardSchemaV1.Result<Output>,

@@ -1,6 +1,6 @@
 import { Cron } from 'croner';
 import { assertKnownKeys, ErrorCodes, HostworkError } from '../errors.ts';
-import type { JobDefinition } from './job-definition.ts';
+import type { JobContract } from './job-contract.ts';
 
 /** What to do with ticks missed while no worker ran (downtime, a paused host). */
 export type MisfirePolicy =
@@ -15,8 +15,9 @@ export interface ScheduleDefinition<Input = unknown> {
   readonly name: string;
   /** A cron expression (croner syntax: 5 or 6 fields, seconds optional; nicknames like '@hourly'). */
   readonly cron: string;
+  /** The job to enqueue at each tick: its definition, or its contract when the handler is registered elsewhere. */
   // biome-ignore lint/suspicious/noExplicitAny: the output type of the job is irrelevant to scheduling.
-  readonly job: JobDefinition<Input, any>;
+  readonly job: JobContract<Input, any>;
   readonly payload: Input;
   /** IANA time zone, e.g. 'Europe/Paris'; daylight-saving changes follow croner's rules. Default: the process's. */
   readonly timezone?: string;

@@ -3,6 +3,7 @@ import type { DestinationStream, Level, Logger as PinoLogger } from 'pino';
 import { pino } from 'pino';
 import type { PrettyOptions } from 'pino-pretty';
 import { createToken } from '../di/token.ts';
+import { ErrorCodes, HostworkError } from '../errors.ts';
 
 /**
  * pino-pretty (and its dependencies, a few MB of memory) is loaded only when pretty lines are asked for: Production
@@ -24,10 +25,18 @@ export interface LoggingOptions {
   readonly pretty?: boolean;
   /** Where lines go. Default: standard output, written synchronously so nothing is lost at exit. */
   readonly destination?: DestinationStream;
+  /**
+   * The application's own pino logger: every category logger derives from it (`logger.child({ category })`), so
+   * Hostwork's lines carry its base bindings, level, serializers and destination. With it, `level`, `pretty`,
+   * `destination` and the `Logging` configuration section are not used.
+   */
+  readonly logger?: Logger;
 }
 
 /** The defaults for an environment: pretty debug logs in Development, JSON info logs elsewhere. */
-export function loggingDefaults(development: boolean): Required<Omit<LoggingOptions, 'destination'>> {
+export function loggingDefaults(
+  development: boolean,
+): Required<Omit<LoggingOptions, 'destination' | 'logger'>> {
   return development ? { level: 'debug', pretty: true } : { level: 'info', pretty: false };
 }
 
@@ -39,11 +48,25 @@ export interface LoggerFactory {
   create(category: string, bindings?: Record<string, unknown>): Logger;
 }
 
-/** The key of the {@link LoggerFactory}; the host registers one built from configuration. */
+/**
+ * The key of the {@link LoggerFactory}. The host registers one built from its logging settings and configuration,
+ * unless the application registered its own before `build()`: the application's registration wins.
+ */
 export const LoggerFactory = createToken<LoggerFactory>('LoggerFactory');
 
-/** Builds a {@link LoggerFactory} on pino. */
+/**
+ * Builds a {@link LoggerFactory} on pino: on the application's own logger when `options.logger` is given, else on
+ * one it creates.
+ *
+ * @example
+ * ```ts
+ * const builder = createHostBuilder({ logging: { logger: pino({ base: { app: 'billing' } }) } });
+ * // or, equally, a registration of the application's (it replaces the host's):
+ * builder.services.addSingleton(LoggerFactory, { value: createLoggerFactory({ logger: appLogger }) });
+ * ```
+ */
 export function createLoggerFactory(options: LoggingOptions = {}): LoggerFactory {
+  if (options.logger !== undefined) return factoryOn(options.logger);
   const level = options.level ?? 'info';
   const destination =
     options.destination ??
@@ -57,7 +80,14 @@ export function createLoggerFactory(options: LoggingOptions = {}): LoggerFactory
           translateTime: 'HH:MM:ss.l',
         })
       : pino.destination({ dest: 1, sync: true }));
-  const root = pino({ level, base: { pid: process.pid } }, destination);
+  return factoryOn(pino({ level, base: { pid: process.pid } }, destination));
+}
+
+/** Category loggers as children of `root`. */
+function factoryOn(root: Logger): LoggerFactory {
+  if (typeof root?.child !== 'function' || typeof root.info !== 'function') {
+    throw new HostworkError(ErrorCodes.INVALID_OPTION, 'logging.logger must be a pino logger (pino(...)).');
+  }
   return {
     root,
     create: (category, bindings) => root.child({ category, ...bindings }),

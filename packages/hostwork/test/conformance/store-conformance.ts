@@ -15,6 +15,7 @@ import { scheduleCases } from './cases/schedules.ts';
 import { settleCases } from './cases/settle.ts';
 import { uniqueCases } from './cases/unique.ts';
 import { wakeCases } from './cases/wake.ts';
+import { workerCases } from './cases/workers.ts';
 import type { StoreFactory } from './harness.ts';
 
 export type { StoreFactory } from './harness.ts';
@@ -35,5 +36,6 @@ export function describeStoreConformance(storeName: string, factory: StoreFactor
     scheduleCases(factory);
     wakeCases(factory);
     leadershipCases(factory);
+    workerCases(factory);
   });
 }

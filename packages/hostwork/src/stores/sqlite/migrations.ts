@@ -85,6 +85,18 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    sql: `
+      -- The live workers and the queues each consumes (a JSON array), renewed on the maintenance cadence until
+      -- expires_at; a client reads it to warn of jobs enqueued to a queue no worker consumes.
+      CREATE TABLE hw_workers (
+        owner TEXT PRIMARY KEY,
+        queues TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
+      );
+    `,
+  },
 ];
 
 /** The schema version this code writes and understands. */

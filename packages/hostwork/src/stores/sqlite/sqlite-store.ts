@@ -84,6 +84,10 @@ function prepareStatements(db: DatabaseSync) {
     advanceSchedule: db.prepare(sql.ADVANCE_SCHEDULE),
     acquireLeadership: db.prepare(sql.ACQUIRE_LEADERSHIP),
     releaseLeadership: db.prepare(sql.RELEASE_LEADERSHIP),
+    announceWorker: db.prepare(sql.ANNOUNCE_WORKER),
+    forgetExpiredWorkers: db.prepare(sql.FORGET_EXPIRED_WORKERS),
+    withdrawWorker: db.prepare(sql.WITHDRAW_WORKER),
+    liveQueues: db.prepare(sql.LIVE_QUEUES),
   };
 }
 
@@ -329,6 +333,24 @@ export class SqliteStore implements JobStore {
   async releaseLeadership(owner: string): Promise<void> {
     const s = this.#ready();
     s.releaseLeadership.run({ owner });
+  }
+
+  async announceWorker(owner: string, queues: readonly string[], ttlMs: number, now: number): Promise<void> {
+    const s = this.#ready();
+    this.#transaction(s, () => {
+      s.forgetExpiredWorkers.run({ now });
+      s.announceWorker.run({ owner, queues: JSON.stringify(queues), expiresAt: now + ttlMs });
+    });
+  }
+
+  async withdrawWorker(owner: string): Promise<void> {
+    const s = this.#ready();
+    s.withdrawWorker.run({ owner });
+  }
+
+  async liveQueues(now: number): Promise<string[]> {
+    const s = this.#ready();
+    return s.liveQueues.all({ now }).map((r) => String(r.queue));
   }
 
   async tickSchedule(tick: ScheduleTick, now: number): Promise<boolean> {

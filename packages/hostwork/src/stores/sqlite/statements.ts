@@ -258,3 +258,20 @@ export const ACQUIRE_LEADERSHIP = `
 /** Gives the leadership up (graceful shutdown). */
 export const RELEASE_LEADERSHIP = `
   DELETE FROM hw_leader WHERE name = 'maintenance' AND owner = :owner`;
+
+/** Announces a worker and the queues it consumes (a JSON array) until :expiresAt. */
+export const ANNOUNCE_WORKER = `
+  INSERT INTO hw_workers (owner, queues, expires_at) VALUES (:owner, :queues, :expiresAt)
+  ON CONFLICT (owner) DO UPDATE SET queues = excluded.queues, expires_at = excluded.expires_at`;
+
+/** Forgets workers whose announcement expired (they stopped without withdrawing, or died). */
+export const FORGET_EXPIRED_WORKERS = `
+  DELETE FROM hw_workers WHERE expires_at < :now`;
+
+/** Withdraws a worker's announcement (graceful shutdown). */
+export const WITHDRAW_WORKER = `
+  DELETE FROM hw_workers WHERE owner = :owner`;
+
+/** The queues consumed by the workers whose announcement is live. */
+export const LIVE_QUEUES = `
+  SELECT DISTINCT q.value AS queue FROM hw_workers AS w, json_each(w.queues) AS q WHERE w.expires_at > :now`;

@@ -110,4 +110,35 @@ describe('sqlite store: migrations', () => {
     await a.insert([newJob()]);
     assert.deepEqual(await b.counts(), [{ queue: 'default', state: 'pending', count: 1 }]);
   });
+
+  it('upgrades a version 1 file in place: rows kept, the workers table added', async () => {
+    const path = join(temp.dir(), 'jobs.db');
+    // A file as the first release left it: migration 1 only.
+    const old = new DatabaseSync(path);
+    old.exec('PRAGMA journal_mode = WAL');
+    old.exec(MIGRATIONS[0]!.sql);
+    old.exec(`PRAGMA application_id = ${APPLICATION_ID}`);
+    old.exec('PRAGMA user_version = 1');
+    old.exec(
+      `INSERT INTO hw_jobs (name, queue, payload, state, priority, run_at, max_attempts, timeout_ms, created_at)
+       VALUES ('kept', 'default', '{}', 'pending', 0, 0, 3, 0, 0)`,
+    );
+    old.close();
+    const store = temp.store({ path });
+    await store.migrate();
+    assert.equal(header(path).version, SCHEMA_VERSION);
+    const claimed = await store.claim({
+      queue: 'default',
+      limit: 5,
+      owner: 'w',
+      leaseMs: 1_000,
+      now: Date.now(),
+    });
+    assert.deepEqual(
+      claimed.jobs.map((j) => j.name),
+      ['kept'],
+    );
+    await store.announceWorker!('w', ['default', 'emails'], 1_000, 1);
+    assert.deepEqual((await store.liveQueues!(2)).sort(), ['default', 'emails']);
+  });
 });
