@@ -28,6 +28,11 @@ export interface PostgresStoreOptions {
    */
   readonly pollIntervalMs?: number | undefined;
   /**
+   * While a `JobClient.waitFor` of this process waits, how often the jobs it waits for are read again (one query for
+   * all of them), in ms: the delay with which a job completed by another process is seen. Default: 250.
+   */
+  readonly settledPollIntervalMs?: number | undefined;
+  /**
    * `true` (default): `migrate()` creates or upgrades the schema. `false`: it only checks that the schema is
    * current and fails otherwise, for databases whose schema a DBA applies (`hostwork-postgres sql`).
    */
@@ -46,6 +51,7 @@ export interface ResolvedPostgresStoreOptions {
   readonly source: PoolSource;
   readonly schema: string;
   readonly pollIntervalMs: number;
+  readonly settledPollIntervalMs: number;
   readonly migrate: boolean;
   readonly onWarning: WarningListener;
   readonly slowQueryWarningMs: number;
@@ -57,6 +63,7 @@ const KNOWN_KEYS = [
   'schema',
   'poolSize',
   'pollIntervalMs',
+  'settledPollIntervalMs',
   'migrate',
   'onWarning',
   'slowQueryWarningMs',
@@ -76,6 +83,7 @@ export function resolvePostgresStoreOptions(
     schema = DEFAULT_SCHEMA,
     poolSize,
     pollIntervalMs = 1_000,
+    settledPollIntervalMs = 250,
     migrate = true,
     onWarning = emitProcessWarning,
     slowQueryWarningMs = 5_000,
@@ -95,6 +103,9 @@ export function resolvePostgresStoreOptions(
   }
   if (!(Number.isFinite(pollIntervalMs) && pollIntervalMs >= 1)) {
     throw invalid(`pollIntervalMs must be a number >= 1, got ${pollIntervalMs}`);
+  }
+  if (!(Number.isFinite(settledPollIntervalMs) && settledPollIntervalMs >= 1)) {
+    throw invalid(`settledPollIntervalMs must be a number >= 1, got ${settledPollIntervalMs}`);
   }
   if (typeof migrate !== 'boolean') throw invalid(`migrate must be true or false, got ${String(migrate)}`);
   if (typeof onWarning !== 'function')
@@ -120,6 +131,7 @@ export function resolvePostgresStoreOptions(
     source,
     schema,
     pollIntervalMs,
+    settledPollIntervalMs,
     migrate,
     onWarning: safeWarningListener(onWarning),
     slowQueryWarningMs,

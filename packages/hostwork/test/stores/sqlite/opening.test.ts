@@ -4,6 +4,7 @@ import { join, relative } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, it } from 'node:test';
 import { ErrorCodes } from '../../../src/errors.ts';
+import { SCHEMA_VERSION } from '../../../src/stores/sqlite/migrations.ts';
 import { sqliteStore } from '../../../src/stores/sqlite/sqlite-store.ts';
 import { expectRejection, newJob, useTemp } from './helpers.ts';
 
@@ -148,7 +149,7 @@ describe('sqlite store: opening the file', () => {
       temp.store({ path }).migrate(),
       ErrorCodes.STORE_OPEN,
       path,
-      'has schema version 99, written by a newer Hostwork; this version understands up to 1',
+      `has schema version 99, written by a newer Hostwork; this version understands up to ${SCHEMA_VERSION}`,
       'Fix: upgrade Hostwork',
     );
   });
