@@ -476,7 +476,8 @@ export class PostgresStore implements JobStore {
   /**
    * Calls `listener` when jobs may have finished or been deleted: on the next microtask after this instance settles,
    * cancels, recovers or purges jobs, and every `settledPollIntervalMs` (default 250 ms) while anyone listens, for
-   * other processes' writes. Completions send no notification (see settled-poll.ts).
+   * other processes' writes. Completions send no notification (see settled-poll.ts). Closing the store calls the
+   * listeners a last time.
    */
   onSettled(listener: () => void): () => void {
     return this.#settled.subscribe(listener);

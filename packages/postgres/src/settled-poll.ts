@@ -50,8 +50,12 @@ export class SettledPoll {
     queueMicrotask(this.#fire);
   }
 
-  /** Stops polling and drops every listener. */
+  /**
+   * Stops polling and drops every listener, after calling each of them once more: a listener that reads the store
+   * then learns it is closed, instead of waiting for a signal that will never come.
+   */
   close(): void {
+    if (!this.#closed) this.#fire();
     this.#closed = true;
     this.#subscriptions.clear();
     this.#stop();

@@ -161,8 +161,8 @@ export interface JobStore extends AsyncDisposable {
   /**
    * Optional: calls `listener` when jobs may have finished (completed, dead, cancelled) or been deleted: at once after
    * this instance's own writes, and after other processes' writes within the store's own delay (a poll or a
-   * notification). `JobClient.waitFor` reads its jobs again then. Without it, waiters poll every second.
-   * Returns the unsubscribe function.
+   * notification), and a last time when the store closes. `JobClient.waitFor` reads its jobs again then. Without
+   * it, waiters poll every second. Returns the unsubscribe function.
    */
   onSettled?(listener: () => void): () => void;
   /**

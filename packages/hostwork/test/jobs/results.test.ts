@@ -299,6 +299,28 @@ describe('waitFor on SQLite', () => {
     });
   });
 
+  it('rejects with HW_HOST_STATE when the host stops (its store closes) during the wait', T, async () => {
+    const { host, client } = jobHost({ jobs: [Echo], worker: false });
+    await host.start();
+    const { id } = await client.enqueue(Echo, { kind: 'nothing' });
+    const waiting = client.waitFor(id);
+    waiting.catch(() => {}); // awaited below, after the stop
+    await host.stop();
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      waiting.then(
+        () => 'resolved',
+        (error: unknown) => error,
+      ),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, 5_000, 'still waiting 5 s after the store closed');
+      }),
+    ]);
+    clearTimeout(timer);
+    assert.ok(outcome instanceof Error, String(outcome));
+    assert.equal((outcome as { code?: string }).code, ErrorCodes.HOST_STATE, outcome.message);
+  });
+
   it('refuses bad options with HW_INVALID_OPTION', T, async () => {
     await withHost({ jobs: [Echo], worker: false }, async ({ client }) => {
       const bad = ErrorCodes.INVALID_OPTION;

@@ -375,7 +375,8 @@ export class SqliteStore implements JobStore {
   /**
    * Calls `listener` when jobs may have finished or been deleted: on the next microtask after this instance settles,
    * cancels, recovers or purges jobs, and within about `pollIntervalMs` after another connection (another process or
-   * store instance) commits any write, read from the same cheap `PRAGMA data_version` poll as `onWake`.
+   * store instance) commits any write, read from the same cheap `PRAGMA data_version` poll as `onWake`. Closing the
+   * store calls the listeners a last time.
    */
   onSettled(listener: () => void): () => void {
     return this.#settled.subscribe(listener);
@@ -386,7 +387,7 @@ export class SqliteStore implements JobStore {
     if (this.#closed) return;
     this.#closed = true;
     this.#wake.close();
-    this.#settled.close();
+    this.#settled.close(true); // a waiting waitFor reads once more, and learns that the store is closed
     const db = this.#db;
     this.#db = undefined;
     this.#sql = undefined;

@@ -190,5 +190,19 @@ export function resultCases(factory: StoreFactory): void {
         off();
       }
     });
+
+    it('onSettled: closing the store calls the listeners a last time', async () => {
+      const store = await stores.fresh();
+      assert.equal(typeof store.onSettled, 'function', 'the built-in stores signal settled jobs');
+      if (store.onSettled === undefined) return;
+      const closed = waitFor('the last signal at close', OWN_SIGNAL_MS);
+      let closing = false;
+      store.onSettled(() => {
+        if (closing) closed.resolve();
+      });
+      closing = true;
+      await store.close();
+      await closed.promise;
+    });
   });
 }
