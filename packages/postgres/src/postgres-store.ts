@@ -678,13 +678,9 @@ export function postgresStore(options: PostgresStoreOptions = {}): PostgresStore
 
 /** The results of a batch of completions as an array literal, or undefined when no handler returned one. */
 function resultsOf(settlements: readonly Settlement[]): string | undefined {
-  let any = false;
-  const results = settlements.map((s) => {
-    const result = s.kind === 'completed' ? (s.result ?? null) : null;
-    if (result !== null) any = true;
-    return result;
-  });
-  return any ? toArrayLiteral(results) : undefined;
+  // Most handlers return nothing: then no array is built at all.
+  if (!settlements.some((s) => s.kind === 'completed' && s.result != null)) return undefined;
+  return toArrayLiteral(settlements.map((s) => (s.kind === 'completed' ? (s.result ?? null) : null)));
 }
 
 /** A count for LIMIT/OFFSET: a non-negative integer, with Infinity as "no limit". */
