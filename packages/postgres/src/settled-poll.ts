@@ -5,8 +5,9 @@
  *   listeners run on the next microtask (once, however many writes before it).
  * - Other processes' completions are found by a poll: every `intervalMs`, only while someone listens (that is, while
  *   a `waitFor` is waiting), the listeners run and read the waited jobs in one query. Completions send no
- *   notification: a NOTIFY in every settle batch cost drains of tiny jobs 15 to 30 % of their throughput (alternated
- *   runs of drain-c10), paid by every worker on the hot path whether anyone waits or not.
+ *   notification: with a NOTIFY in every settle batch, four connections writing completions at once managed about
+ *   30 % fewer per second (each commit that notifies takes one server-wide lock), a cost every worker would pay on
+ *   the hot path whether anyone waits or not.
  * The timer is unref'd: it never keeps the process alive on its own.
  */
 export class SettledPoll {
