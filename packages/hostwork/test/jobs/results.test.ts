@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { z } from 'zod';
 import { ErrorCodes } from '../../src/errors.ts';
 import { defineJob } from '../../src/jobs/job-definition.ts';
+import type { JobStore } from '../../src/jobs/job-store.ts';
 import { resolveWorkerOptions } from '../../src/jobs/worker-options.ts';
 import {
   expectRejection,
@@ -202,6 +203,33 @@ describe('waitFor on SQLite', () => {
       });
     },
   );
+
+  it('works with a store that has neither onSettled nor getMany (a custom store): it polls', T, async () => {
+    const path = tempDb();
+    let gets = 0;
+    // The SQLite store without its optional methods, as a minimal custom store would be.
+    const minimal = (store: JobStore): JobStore =>
+      new Proxy(store, {
+        get(target, key) {
+          if (key === 'onSettled' || key === 'getMany') return undefined;
+          if (key === 'get') gets++;
+          const value = Reflect.get(target, key, target) as unknown;
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+    await withHosts([{ jobs: [Echo], path, worker: false, wrapStore: minimal }], async ([client]) => {
+      const { id } = await client!.client.enqueue(Echo, { kind: 'value', value: 'polled' });
+      const waiting = client!.client.waitFor(id, { timeout: 10_000 });
+      const worker = jobHost({ jobs: [Echo], path });
+      await worker.host.start();
+      try {
+        assert.equal((await waiting).result, 'polled');
+        assert.ok(gets >= 2, 'read with get, once at the start and again by the poll');
+      } finally {
+        await worker.host.stop();
+      }
+    });
+  });
 
   it('many waits in one process resolve together, each with its own job', T, async () => {
     const path = tempDb();
