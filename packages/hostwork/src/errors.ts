@@ -38,7 +38,8 @@ export const ErrorCodes = {
   JOB_INVALID_PAYLOAD: 'HW_JOB_INVALID_PAYLOAD',
   /**
    * A running job's handler handed the engine a value it cannot store: a snooze delay that is not a finite number
-   * of ms >= 0 (or past the latest Date), a progress value JSON cannot hold. Thrown to the handler; the attempt fails.
+   * of ms >= 0 (or past the latest Date), a progress value JSON cannot hold, a returned result JSON cannot hold or
+   * larger than the worker's `maxResultBytes`. Thrown to the handler, or recorded for a result; the attempt fails.
    */
   JOB_INVALID_HANDLER_VALUE: 'HW_JOB_INVALID_HANDLER_VALUE',
   /**
@@ -46,6 +47,10 @@ export const ErrorCodes = {
    * with this code and the store's reason instead (retried after the default backoff, or dead on its last attempt).
    */
   JOB_OUTCOME_UNWRITABLE: 'HW_JOB_OUTCOME_UNWRITABLE',
+  /** No job with the given id is stored (never existed, purged, or removed at completion by retention 0). */
+  JOB_NOT_FOUND: 'HW_JOB_NOT_FOUND',
+  /** `JobClient.waitFor` gave up: the job did not finish within the timeout. The job itself is unchanged. */
+  JOB_WAIT_TIMEOUT: 'HW_JOB_WAIT_TIMEOUT',
   /** A job name was enqueued or defined twice, or not registered with the client. */
   JOB_NOT_REGISTERED: 'HW_JOB_NOT_REGISTERED',
   /**

@@ -128,6 +128,15 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    description: 'the result of a completed job',
+    sql: `
+      -- What a completed job's handler returned, as JSON text (as the payload: stored as given); NULL when it returned
+      -- nothing. A nullable column without a default: adding it rewrites no row and holds its lock only for a moment.
+      ALTER TABLE {schema}.jobs ADD COLUMN result text;
+    `,
+  },
 ];
 
 /** The schema version this code writes and understands. */

@@ -28,6 +28,11 @@ export interface PostgresStoreOptions {
    */
   readonly pollIntervalMs?: number | undefined;
   /**
+   * While a `JobClient.waitFor` of this process waits, how often the jobs it waits for are read again (one query for
+   * all of them), in ms: the delay with which a job completed by another process is seen. Default: 250.
+   */
+  readonly settledPollIntervalMs?: number | undefined;
+  /**
    * `true` (default): `migrate()` creates or upgrades the schema. `false`: it only checks that the schema is
    * current and fails otherwise, for databases whose schema a DBA applies (`hostwork-postgres sql`).
    */
@@ -48,6 +53,7 @@ export interface ResolvedPostgresStoreOptions {
   readonly source: PoolSource;
   readonly schema: string;
   readonly pollIntervalMs: number;
+  readonly settledPollIntervalMs: number;
   readonly migrate: boolean;
   /** The application's listener, if it gave one. */
   readonly onWarning: WarningListener | undefined;
@@ -60,6 +66,7 @@ const KNOWN_KEYS = [
   'schema',
   'poolSize',
   'pollIntervalMs',
+  'settledPollIntervalMs',
   'migrate',
   'onWarning',
   'slowQueryWarningMs',
@@ -79,6 +86,7 @@ export function resolvePostgresStoreOptions(
     schema = DEFAULT_SCHEMA,
     poolSize,
     pollIntervalMs = 1_000,
+    settledPollIntervalMs = 250,
     migrate = true,
     onWarning,
     slowQueryWarningMs = 5_000,
@@ -98,6 +106,9 @@ export function resolvePostgresStoreOptions(
   }
   if (!(Number.isFinite(pollIntervalMs) && pollIntervalMs >= 1)) {
     throw invalid(`pollIntervalMs must be a number >= 1, got ${pollIntervalMs}`);
+  }
+  if (!(Number.isFinite(settledPollIntervalMs) && settledPollIntervalMs >= 1)) {
+    throw invalid(`settledPollIntervalMs must be a number >= 1, got ${settledPollIntervalMs}`);
   }
   if (typeof migrate !== 'boolean') throw invalid(`migrate must be true or false, got ${String(migrate)}`);
   if (onWarning !== undefined && typeof onWarning !== 'function')
@@ -123,6 +134,7 @@ export function resolvePostgresStoreOptions(
     source,
     schema,
     pollIntervalMs,
+    settledPollIntervalMs,
     migrate,
     onWarning,
     slowQueryWarningMs,

@@ -42,6 +42,7 @@ import {
   toScheduleRecord,
 } from './rows.ts';
 import { channelName } from './schema-names.ts';
+import { SettledPoll } from './settled-poll.ts';
 import { buildStatements, type Statements } from './statements.ts';
 import { StorePool } from './store-pool.ts';
 import { type StatementRunner, transactionRunner } from './transaction-runner.ts';
@@ -82,6 +83,7 @@ export class PostgresStore implements JobStore {
   readonly #pool: StorePool;
   readonly #sql: Statements;
   readonly #wake: NotificationWake;
+  readonly #settled: SettledPoll;
   readonly #channel: string;
   /** The payload of this instance's notifications, which its own LISTEN connection skips. */
   readonly #self = randomUUID();
@@ -104,6 +106,9 @@ export class PostgresStore implements JobStore {
       this.#where,
       this.#warnings.warn,
       this.#options.slowQueryWarningMs,
+    );
+    this.#settled = new SettledPoll(this.#options.settledPollIntervalMs, (error) =>
+      this.#warnings.warn(`${this.#where}: a listener of settled jobs threw.`, error, { warning: 'listener' }),
     );
     const poolOptions = this.#pool.pool.options;
     this.#wake = new NotificationWake({
@@ -215,14 +220,18 @@ export class PostgresStore implements JobStore {
       settlements.every((s) => s.kind === 'completed' && !s.remove === !first.remove)
     ) {
       const ids = toArrayLiteral(settlements.map((s) => toKey(s.id)));
+      const results = first.remove ? undefined : resultsOf(settlements);
       if (first.remove) await this.#pool.query(this.#sql.removeCompletedJobs, [owner, ids]);
-      else await this.#pool.query(this.#sql.completeJobs, [owner, ids, now]);
+      else if (results === undefined) await this.#pool.query(this.#sql.completeJobs, [owner, ids, now]);
+      else await this.#pool.query(this.#sql.completeJobsWithResults, [owner, ids, now, results]);
+      this.#settled.notifySoon();
       return;
     }
     const ids: string[] = [];
     const kinds: string[] = [];
     const runAts: (number | null)[] = [];
     const errors: (string | null)[] = [];
+    const results: (string | null)[] = [];
     const removed: string[] = [];
     let handedBack = false;
     for (const s of settlements) {
@@ -234,6 +243,7 @@ export class PostgresStore implements JobStore {
       kinds.push(s.kind);
       runAts.push(s.kind === 'retry' || s.kind === 'release' ? s.runAt : null);
       errors.push(s.kind === 'retry' || s.kind === 'dead' ? JSON.stringify(s.error) : null);
+      results.push(s.kind === 'completed' ? (s.result ?? null) : null);
       if (s.kind === 'retry' || s.kind === 'release') handedBack = true;
     }
     await this.#pool.query(this.#sql.settleJobs, [
@@ -247,8 +257,10 @@ export class PostgresStore implements JobStore {
       this.#self,
       handedBack,
       toArrayLiteral(removed),
+      toArrayLiteral(results),
     ]);
     if (handedBack) this.#wake.notifySoon();
+    this.#settled.notifySoon();
   }
 
   async renew(owner: string, ids: readonly JobId[], leaseMs: number, now: number): Promise<RenewResult> {
@@ -277,7 +289,10 @@ export class PostgresStore implements JobStore {
       this.#self,
     ]);
     const recovered = rows[0]?.recovered ?? 0;
-    if (recovered > 0) this.#wake.notifySoon();
+    if (recovered > 0) {
+      this.#wake.notifySoon();
+      this.#settled.notifySoon(); // some may be dead or cancelled now
+    }
     return recovered;
   }
 
@@ -291,7 +306,10 @@ export class PostgresStore implements JobStore {
     const { rows } = await this.#pool.query<{ state: string }>(this.#sql.cancelJob, [toKey(id), now]);
     const state = rows[0]?.state;
     if (state === undefined) return 'not-found';
-    if (state === 'pending') return 'cancelled';
+    if (state === 'pending') {
+      this.#settled.notifySoon();
+      return 'cancelled';
+    }
     if (state === 'running') return 'cancelling';
     return 'finished';
   }
@@ -322,6 +340,14 @@ export class PostgresStore implements JobStore {
     return rows[0] === undefined ? undefined : toJobInfo(rows[0]);
   }
 
+  /** The jobs among `ids` that exist, in one statement, in no particular order. */
+  async getMany(ids: readonly JobId[]): Promise<JobInfo[]> {
+    if (ids.length === 0) return [];
+    await this.#ensureReady();
+    const { rows } = await this.#pool.query<JobRow>(this.#sql.selectJobs, [toArrayLiteral(ids.map(toKey))]);
+    return rows.map(toJobInfo);
+  }
+
   async list(filter: JobFilter & { readonly limit: number; readonly before?: JobId }): Promise<JobInfo[]> {
     await this.#ensureReady();
     const { rows } = await this.#pool.query<JobRow>(this.#sql.listJobs, [
@@ -347,7 +373,9 @@ export class PostgresStore implements JobStore {
       filter.state ?? null,
       filter.name ?? null,
     ]);
-    return result.rowCount ?? 0;
+    const purged = result.rowCount ?? 0;
+    if (purged > 0) this.#settled.notifySoon(); // a waiter learns its job is gone
+    return purged;
   }
 
   async prune(policy: RetentionPolicy): Promise<number> {
@@ -474,11 +502,22 @@ export class PostgresStore implements JobStore {
   }
 
   /**
+   * Calls `listener` when jobs may have finished or been deleted: on the next microtask after this instance settles,
+   * cancels, recovers or purges jobs, and every `settledPollIntervalMs` (default 250 ms) while anyone listens, for
+   * other processes' writes. Completions send no notification (see settled-poll.ts). Closing the store calls the
+   * listeners a last time.
+   */
+  onSettled(listener: () => void): () => void {
+    return this.#settled.subscribe(listener);
+  }
+
+  /**
    * Stops listening and ends the pool the store created (a pool given in the options stays open). Safe to call
    * twice; the store cannot be used afterwards.
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      this.#settled.close();
       await Promise.all([this.#wake.close(), this.#pool.end()]);
     })();
     return this.#closing;
@@ -669,6 +708,13 @@ export class PostgresStore implements JobStore {
 /** Creates the PostgreSQL job store; it connects on first use. */
 export function postgresStore(options: PostgresStoreOptions = {}): PostgresStore {
   return new PostgresStore(options);
+}
+
+/** The results of a batch of completions as an array literal, or undefined when no handler returned one. */
+function resultsOf(settlements: readonly Settlement[]): string | undefined {
+  // Most handlers return nothing: then no array is built at all.
+  if (!settlements.some((s) => s.kind === 'completed' && s.result != null)) return undefined;
+  return toArrayLiteral(settlements.map((s) => (s.kind === 'completed' ? (s.result ?? null) : null)));
 }
 
 /** A count for LIMIT/OFFSET: a non-negative integer, with Infinity as "no limit". */

@@ -96,6 +96,7 @@ export interface JobRow {
   readonly lease_expires_at: number | null;
   readonly cancel_requested: boolean;
   readonly progress: string | null;
+  readonly result: string | null;
   readonly errors: AttemptError[];
   readonly created_at: number;
   readonly finished_at: number | null;
@@ -118,6 +119,7 @@ export function toJobInfo(r: JobRow): JobInfo {
     leaseExpiresAt: r.lease_expires_at,
     cancelRequested: r.cancel_requested,
     progress: r.progress === null ? null : parseJson(r.progress),
+    result: r.result === null ? null : parseJson(r.result),
     errors: r.errors,
     createdAt: r.created_at,
     finishedAt: r.finished_at,

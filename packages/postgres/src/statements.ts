@@ -140,7 +140,7 @@ export const CLAIM_JOBS = `
 
 /**
  * Writes a batch of settlements of every kind in one statement, from parallel arrays (one element per settlement):
- * - completed, dead, cancelled: finished at $6 (dead appends its error);
+ * - completed, dead, cancelled: finished at $6 (dead appends its error, completed stores its result);
  * - retry: back to pending at its run time with its error appended;
  * - release: back to pending at its run time, the attempt given back.
  * A retried or released job an operator asked to cancel while it ran is cancelled instead of run again.
@@ -153,7 +153,8 @@ export const CLAIM_JOBS = `
  * Completions with `remove` (a worker keeping no completed jobs) are not among them: `removed` deletes those rows.
  *
  * $1 owner; $2 ids; $3 kinds; $4 run times (null but for retry/release); $5 errors as JSON (null but for
- * retry/dead); $6 now; $7 channel; $8 payload; $9 wake; $10 ids of completions to delete.
+ * retry/dead); $6 now; $7 channel; $8 payload; $9 wake; $10 ids of completions to delete; $11 results as JSON text
+ * (null but for a completion whose handler returned one).
  */
 export const SETTLE_JOBS = `
   WITH settled AS (
@@ -167,9 +168,10 @@ export const SETTLE_JOBS = `
         run_at = COALESCE(s.run_at, j.run_at),
         attempt = CASE WHEN s.kind = 'release' THEN j.attempt - 1 ELSE j.attempt END,
         errors = CASE WHEN s.error IS NULL THEN j.errors ELSE j.errors || jsonb_build_array(s.error::jsonb) END,
+        result = CASE WHEN s.kind = 'completed' THEN s.result ELSE j.result END,
         lease_owner = NULL,
         lease_expires_at = NULL
-    FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::text[]) AS s (id, kind, run_at, error)
+    FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::text[], $11::text[]) AS s (id, kind, run_at, error, result)
     WHERE j.id = ANY($2::bigint[]) AND j.id = s.id AND j.lease_owner = $1
     RETURNING j.id
   ),
@@ -189,6 +191,16 @@ export const COMPLETE_JOBS = `
   UPDATE {schema}.jobs
   SET state = 'completed', finished_at = $3::bigint, lease_owner = NULL, lease_expires_at = NULL
   WHERE id = ANY($2::bigint[]) AND lease_owner = $1`;
+
+/**
+ * {@link COMPLETE_JOBS} for a batch where some handlers returned a result: $4 the results' JSON text, one per id (null
+ * for none), unnested beside the ids as {@link SETTLE_JOBS} does. $1 owner; $2 ids; $3 now; $4 results.
+ */
+export const COMPLETE_JOBS_WITH_RESULTS = `
+  UPDATE {schema}.jobs AS j
+  SET state = 'completed', finished_at = $3::bigint, lease_owner = NULL, lease_expires_at = NULL, result = s.result
+  FROM unnest($2::bigint[], $4::text[]) AS s (id, result)
+  WHERE j.id = ANY($2::bigint[]) AND j.id = s.id AND j.lease_owner = $1`;
 
 /**
  * A batch of completions with `remove`, the common batch of a worker that keeps no completed jobs: the rows are
@@ -314,13 +326,19 @@ export const RETRY_FINISHED_JOB = `
 
 const JOB_COLUMNS = `
   id::text AS id, name, queue, state, payload, priority, attempt, max_attempts, timeout_ms, run_at, unique_key,
-  lease_owner, lease_expires_at, cancel_requested, progress, errors, created_at, finished_at`;
+  lease_owner, lease_expires_at, cancel_requested, progress, result, errors, created_at, finished_at`;
 
 /** $1 id. */
 export const SELECT_JOB = `
   SELECT ${JOB_COLUMNS}
   FROM {schema}.jobs
   WHERE id = $1::bigint`;
+
+/** The jobs among $1 (ids), in any order: the waiters of `JobClient.waitFor` read theirs in one statement. */
+export const SELECT_JOBS = `
+  SELECT ${JOB_COLUMNS}
+  FROM {schema}.jobs
+  WHERE id = ANY($1::bigint[])`;
 
 /** A page of jobs, newest first (a backward walk of the primary key); a null filter matches everything. */
 export const LIST_JOBS = `
@@ -523,6 +541,7 @@ export function buildStatements(schema: string) {
     claimJobs: at('claim', CLAIM_JOBS),
     settleJobs: at('settle', SETTLE_JOBS),
     completeJobs: at('settle (completions only)', COMPLETE_JOBS),
+    completeJobsWithResults: at('settle (completions with results)', COMPLETE_JOBS_WITH_RESULTS),
     removeCompletedJobs: at('settle (completions removed)', REMOVE_COMPLETED_JOBS),
     renewLeases: at('renew', RENEW_LEASES),
     recoverExpiredLeases: at('recoverExpired', RECOVER_EXPIRED_LEASES),
@@ -530,6 +549,7 @@ export function buildStatements(schema: string) {
     cancelJob: at('cancel', CANCEL_JOB),
     retryFinishedJob: at('retry', RETRY_FINISHED_JOB),
     selectJob: at('get', SELECT_JOB),
+    selectJobs: at('getMany', SELECT_JOBS),
     listJobs: at('list', LIST_JOBS),
     countJobs: at('counts', COUNT_JOBS),
     purgeJobs: at('purge', PURGE_JOBS),

@@ -111,6 +111,36 @@ await describeWithDatabase('schema and migrations (PostgreSQL)', () => {
     assert.deepEqual((await store.liveQueues(2)).sort(), ['default', 'emails']);
   });
 
+  it('upgrades a schema left at version 2 in place: rows kept, completions then store results', async () => {
+    const schema = stores.schema();
+    const v2 = migrationSql(schema).replace(/\n-- Version (?:[3-9]|\d{2,}):[\s\S]*?\$migration\$;\n/g, '');
+    assert.match(v2, /Version 2:/);
+    assert.doesNotMatch(v2, /Version 3:/);
+    await adminPool().query(v2);
+    assert.deepEqual(await versions(schema), [1, 2]);
+    await adminPool().query(
+      `INSERT INTO "${schema}".jobs (name, queue, payload, state, priority, run_at, max_attempts, timeout_ms, created_at)
+       VALUES ('kept', 'default', '{"v":2}', 'pending', 0, 0, 3, 1000, 0)`,
+    );
+    const store = stores.at(schema);
+    await store.migrate();
+    assert.deepEqual(await versions(schema), ALL_VERSIONS);
+    const [kept] = await store.list({ limit: 10 });
+    assert.equal(kept?.name, 'kept');
+    assert.deepEqual(kept?.payload, { v: 2 });
+    assert.equal(kept?.result, null);
+    const claimed = await store.claim({
+      queue: 'default',
+      limit: 1,
+      owner: 'w',
+      leaseMs: 60_000,
+      now: Date.now(),
+    });
+    assert.equal(claimed.jobs[0]?.id, kept?.id);
+    await store.settle('w', [{ id: kept!.id, kind: 'completed', result: '{"done":true}' }], Date.now());
+    assert.deepEqual((await store.get(kept!.id))?.result, { done: true });
+  });
+
   it('the script names only its own schema, with a lock key of its own', async () => {
     const a = migrationSql('alpha');
     assert.match(a, /^-- Hostwork job store: schema "alpha", version \d+\./);
@@ -216,9 +246,15 @@ await describeWithDatabase('schema and migrations (PostgreSQL)', () => {
           'p',
           false,
           ids,
+          ids.map(() => '{"r":1}'),
         ],
       ],
       ['complete', statements.completeJobs.text, ['w', ids, 1]],
+      [
+        'complete (results)',
+        statements.completeJobsWithResults.text,
+        ['w', ids, 1, ids.map(() => '{"r":1}')],
+      ],
       ['complete (removed)', statements.removeCompletedJobs.text, ['w', ids]],
       ['renew', statements.renewLeases.text, [ids, 'w', 1]],
     ];

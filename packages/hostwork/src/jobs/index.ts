@@ -29,6 +29,7 @@ export {
   type RetentionPolicy,
   type ScheduleTick,
 } from './job-store.ts';
+export type { WaitOptions } from './job-waiter.ts';
 export { JobWorker } from './job-worker.ts';
 export {
   LocalDispatch,

@@ -13,6 +13,7 @@ import type {
 } from './job-record.ts';
 import type { JobRegistry } from './job-registry.ts';
 import type { CancelOutcome, JobStore } from './job-store.ts';
+import { JobWaiter, type WaitOptions } from './job-waiter.ts';
 import type { LocalDispatch, LocalReservation } from './local-dispatch.ts';
 import type { EnqueueOptions } from './prepare-job.ts';
 import { prepareJob } from './prepare-job.ts';
@@ -57,6 +58,7 @@ export class JobClient {
   #ready: Promise<void> | undefined;
   #buffer: Pending[] = [];
   #flushing = false;
+  #waiter: JobWaiter | undefined;
 
   /**
    * `dispatch`: the link to a worker of this process, which may take jobs enqueued here without a claim.
@@ -159,6 +161,26 @@ export class JobClient {
   /** One job with its attempts and errors. */
   get(id: JobId): Promise<JobInfo | undefined> {
     return this.ready().then(() => this.#store.get(id));
+  }
+
+  /**
+   * Waits until job `id` is finished (completed, dead or cancelled) and resolves with its info, `result` included:
+   * check `state`, a dead job resolves too. Works across processes: a worker in another process finishing the job is
+   * seen through the store (SQLite within a few ms; PostgreSQL within `settledPollIntervalMs`, 250 ms by default); a
+   * worker in this process, at once. Rejects with HW_JOB_WAIT_TIMEOUT after `timeout` ms, with the signal's reason when
+   * `signal` aborts, and with HW_JOB_NOT_FOUND for an id that is not stored (or no longer: a worker that keeps no
+   * completed jobs deletes a job as it completes).
+   *
+   * @example
+   * ```ts
+   * const { id } = await jobs.enqueue(Resize, { image: 'a.png' });
+   * const info = await jobs.waitFor(id, { timeout: 30_000 });
+   * if (info.state === 'completed') console.log(info.result);
+   * ```
+   */
+  waitFor(id: JobId, options: WaitOptions = {}): Promise<JobInfo> {
+    this.#waiter ??= new JobWaiter(this.#store, this.#events, () => this.ready());
+    return this.#waiter.waitFor(id, options);
   }
 
   /** Jobs by queue, state and name, newest first; page with `before` (the last id of the previous page). */

@@ -12,7 +12,12 @@ export interface JobEventMap {
   enqueued: JobEventBase & { readonly outcome: 'inserted' | 'duplicate' };
   started: JobEventBase & { readonly attempt: number };
   progress: JobEventBase & { readonly attempt: number; readonly progress: unknown };
-  completed: JobEventBase & { readonly attempt: number; readonly durationMs: number };
+  /** `result`: what the handler returned, as stored with the job (undefined when it returned nothing). */
+  completed: JobEventBase & {
+    readonly attempt: number;
+    readonly durationMs: number;
+    readonly result: unknown;
+  };
   /** A failed attempt that will be retried at `retryAt`. */
   failed: JobEventBase & {
     readonly attempt: number;

@@ -90,6 +90,11 @@ export interface JobInfo {
   readonly leaseExpiresAt: number | null;
   readonly cancelRequested: boolean;
   readonly progress: unknown;
+  /**
+   * What the handler returned, parsed from its stored JSON; null when it returned nothing (undefined), while the job
+   * has not completed, and for a job completed through `ctx.completeWithin` (which keeps no result).
+   */
+  readonly result: unknown;
   readonly errors: readonly AttemptError[];
   readonly createdAt: number;
   readonly finishedAt: number | null;
@@ -102,6 +107,8 @@ export type Settlement =
       readonly kind: 'completed';
       /** Delete the job rather than keep it as completed: its worker keeps no completed jobs (retention 0). */
       readonly remove?: boolean;
+      /** What the handler returned, as JSON text (validated, at most `maxResultBytes`); absent or null: none. */
+      readonly result?: string | null;
     }
   /** Failed with attempts left: back to pending at `runAt`. */
   | { readonly id: JobId; readonly kind: 'retry'; readonly runAt: number; readonly error: AttemptError }

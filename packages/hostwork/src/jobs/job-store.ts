@@ -129,6 +129,11 @@ export interface JobStore extends AsyncDisposable {
   retry(id: JobId, now: number): Promise<boolean>;
   /** One job with its attempt history. */
   get(id: JobId): Promise<JobInfo | undefined>;
+  /**
+   * Optional: the jobs among `ids` that exist, in any order, read in one query (the waiters of
+   * `JobClient.waitFor` in a process read all their jobs at once). Without it, each id is read with `get`.
+   */
+  getMany?(ids: readonly JobId[]): Promise<JobInfo[]>;
   /** Jobs matching the filter, newest first, paged by id (`before` = the last id of the previous page). */
   list(filter: JobFilter & { readonly limit: number; readonly before?: JobId }): Promise<JobInfo[]>;
   /** Job counts per queue and state. */
@@ -154,6 +159,13 @@ export interface JobStore extends AsyncDisposable {
    * poll or a notification). Returns the unsubscribe function.
    */
   onWake(listener: () => void): () => void;
+  /**
+   * Optional: calls `listener` when jobs may have finished (completed, dead, cancelled) or been deleted: at once after
+   * this instance's own writes, and after other processes' writes within the store's own delay (a poll or a
+   * notification), and a last time when the store closes. `JobClient.waitFor` reads its jobs again then. Without
+   * it, waiters poll every second. Returns the unsubscribe function.
+   */
+  onSettled?(listener: () => void): () => void;
   /**
    * Takes or keeps the maintenance leadership for `ttlMs`: true if `owner` leads now. Periodic maintenance (lease
    * recovery, schedule ticks, pruning) runs on the leader only; when it dies, another owner takes over once the

@@ -10,7 +10,7 @@ import { LoggerFactory } from '../logging/logger-factory.ts';
 import { AttemptContext, type AttemptEnvironment, SnoozeResult } from './attempt-context.ts';
 import type { Backoff } from './backoff.ts';
 import { backoffDelay, defaultBackoff } from './backoff.ts';
-import { delayProblem, progressJson } from './handler-values.ts';
+import { delayProblem, progressJson, resultJson } from './handler-values.ts';
 import { formatIssues } from './job-definition.ts';
 import { JobEvents } from './job-events.ts';
 import type { AttemptError, ClaimedJob, JobId, Settlement } from './job-record.ts';
@@ -69,6 +69,8 @@ interface Outcome {
   /** The job, not its attempt's context: an outcome may wait for its write long after the handler returned. */
   readonly job: ClaimedJob;
   readonly durationMs: number;
+  /** What the handler returned, for the 'completed' event (its JSON is in the settlement). */
+  readonly result?: unknown;
 }
 
 /** Claim size when neither the options nor the store say otherwise. */
@@ -606,13 +608,18 @@ export class JobWorker implements HostedService {
         `Job ${job.name}#${job.id} started`,
       );
     let settlement: Settlement | null;
+    let returned: unknown;
     try {
       const result = await definition.handle(validated.value, ctx);
       const cause = ctx.abortCause;
       if (cause) settlement = this.#afterAbort(job, cause, undefined);
       else if (result instanceof SnoozeResult)
         settlement = { id: job.id, kind: 'release', runAt: Date.now() + result.snoozeMs };
-      else settlement = { id: job.id, kind: 'completed', remove: this.#removeCompleted };
+      else {
+        // A result JSON cannot hold, or one over the limit, throws here: the attempt fails like any other.
+        settlement = this.#completion(ctx, result);
+        if (!ctx.completedWithin) returned = result;
+      }
     } catch (error) {
       const cause = ctx.abortCause;
       settlement = cause ? this.#afterAbort(job, cause, error) : this.#failure(job, error, 'error');
@@ -629,7 +636,19 @@ export class JobWorker implements HostedService {
         `Disposing the scope of job ${job.name}#${job.id} failed: ${thrown.message}`,
       );
     }
-    this.#finish(q, ctx, settlement);
+    this.#finish(q, ctx, settlement, returned);
+  }
+
+  /**
+   * The completion of an attempt whose handler returned `value`, carrying it as the job's result (JSON text). Checked
+   * even when the worker keeps no completed jobs, so whether a result is valid never depends on retention. A job
+   * completed through `ctx.completeWithin` was written by the handler's transaction and keeps no result.
+   */
+  #completion(ctx: AttemptContext, value: unknown): Settlement {
+    const remove = this.#removeCompleted;
+    if (value === undefined || ctx.completedWithin) return { id: ctx.id, kind: 'completed', remove };
+    const result = resultJson(ctx.job, value, this.#options.maxResultBytes);
+    return remove ? { id: ctx.id, kind: 'completed', remove } : { id: ctx.id, kind: 'completed', result };
   }
 
   /** Aborts a running job and, if its handler ignores the signal, settles it anyway after `abortGraceMs`. */
@@ -734,7 +753,7 @@ export class JobWorker implements HostedService {
   }
 
   /** Ends an attempt (once): frees its slot and queues its outcome for the next batch write. */
-  #finish(q: QueueState, ctx: AttemptContext, settlement: Settlement | null): void {
+  #finish(q: QueueState, ctx: AttemptContext, settlement: Settlement | null, result?: unknown): void {
     if (this.#running.get(ctx.id)?.ctx !== ctx) return;
     this.#running.delete(ctx.id);
     q.running--;
@@ -742,7 +761,11 @@ export class JobWorker implements HostedService {
     q.averageMs = q.averageMs * 0.9 + elapsed * 0.1;
     if (settlement) {
       const written = ctx.completedWithin && settlement.kind === 'completed';
-      this.#outcomes.push({ settlement, job: ctx.job, durationMs: Math.round(elapsed), written });
+      this.#outcomes.push(
+        result === undefined
+          ? { settlement, job: ctx.job, durationMs: Math.round(elapsed), written }
+          : { settlement, job: ctx.job, durationMs: Math.round(elapsed), written, result },
+      );
     }
     this.#drain(q);
     // While prefetching, refill as soon as half the room in hand is free, without waiting for these outcomes to be
@@ -934,12 +957,12 @@ export class JobWorker implements HostedService {
   }
 
   /** Emits the event of an outcome and logs it at a level that matches its gravity. */
-  #report({ settlement, job, durationMs }: Outcome): void {
+  #report({ settlement, job, durationMs, result }: Outcome): void {
     const base = { id: job.id, name: job.name, queue: job.queue, attempt: job.attempt };
     const e = this.#events;
     switch (settlement.kind) {
       case 'completed':
-        if (e.has('completed')) e.emit('completed', { ...base, durationMs });
+        if (e.has('completed')) e.emit('completed', { ...base, durationMs, result });
         if (this.#debug)
           this.#jobLog.debug(
             { jobId: job.id, job: job.name, attempt: job.attempt, durationMs },

@@ -1,5 +1,6 @@
 import { createToken } from '../di/token.ts';
 import { assertKnownKeys, ErrorCodes, HostworkError } from '../errors.ts';
+import { DEFAULT_MAX_RESULT_BYTES } from './handler-values.ts';
 
 /** A queue a worker consumes. */
 export interface QueueOptions {
@@ -52,6 +53,12 @@ export interface WorkerOptions {
    * plus this many. Default: `batchSize` (one batch).
    */
   readonly maxUnwrittenOutcomes: number | undefined;
+  /**
+   * The largest result a handler may return, in bytes of its UTF-8 JSON: what a handler returns is stored with the
+   * job as its result, and a larger one fails the attempt (HW_JOB_INVALID_HANDLER_VALUE). Store large results
+   * elsewhere and return a reference to them. Default: 65,536 (64 KiB).
+   */
+  readonly maxResultBytes: number;
 }
 
 /** The defaults, in one place. */
@@ -68,6 +75,7 @@ export const workerDefaults: WorkerOptions = {
   prefetch: true,
   localDispatch: true,
   maxUnwrittenOutcomes: undefined,
+  maxResultBytes: DEFAULT_MAX_RESULT_BYTES,
 };
 
 /** Merges options over the defaults, refusing unknown keys and bad values with a message naming them. */
@@ -87,6 +95,12 @@ export function resolveWorkerOptions(given: Partial<WorkerOptions> = {}): Worker
     throw new HostworkError(
       ErrorCodes.INVALID_OPTION,
       `worker options: maxUnwrittenOutcomes must be an integer > 0, got ${o.maxUnwrittenOutcomes}.`,
+    );
+  }
+  if (!(Number.isSafeInteger(o.maxResultBytes) && o.maxResultBytes > 0)) {
+    throw new HostworkError(
+      ErrorCodes.INVALID_OPTION,
+      `worker options: maxResultBytes must be an integer number of bytes > 0, got ${o.maxResultBytes}.`,
     );
   }
   const positive = ['leaseMs', 'heartbeatMs', 'pollIntervalMs', 'maintenanceIntervalMs'] as const;

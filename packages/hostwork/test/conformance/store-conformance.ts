@@ -11,6 +11,7 @@ import { inspectionCases } from './cases/inspection.ts';
 import { leadershipCases } from './cases/leadership.ts';
 import { leaseCases } from './cases/leases.ts';
 import { pruneCases } from './cases/prune.ts';
+import { resultCases } from './cases/results.ts';
 import { scheduleCases } from './cases/schedules.ts';
 import { settleCases } from './cases/settle.ts';
 import { uniqueCases } from './cases/unique.ts';
@@ -28,6 +29,7 @@ export function describeStoreConformance(storeName: string, factory: StoreFactor
     claimCases(factory);
     claimedInsertCases(factory);
     settleCases(factory);
+    resultCases(factory);
     leaseCases(factory);
     uniqueCases(factory);
     cancelRetryCases(factory);

@@ -97,6 +97,13 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    sql: `
+      -- What a completed job's handler returned, as JSON text; NULL when it returned nothing.
+      ALTER TABLE hw_jobs ADD COLUMN result TEXT;
+    `,
+  },
 ];
 
 /** The schema version this code writes and understands. */

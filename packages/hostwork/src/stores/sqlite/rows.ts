@@ -48,6 +48,7 @@ interface JobRow {
   readonly lease_expires_at: number | null;
   readonly cancel_requested: number;
   readonly progress: string | null;
+  readonly result: string | null;
   readonly errors: string;
   readonly created_at: number;
   readonly finished_at: number | null;
@@ -110,6 +111,7 @@ export function toJobInfo(row: Row): JobInfo {
     leaseExpiresAt: r.lease_expires_at,
     cancelRequested: r.cancel_requested === 1,
     progress: r.progress === null ? null : parseJson(r.progress),
+    result: r.result === null ? null : parseJson(r.result),
     errors: parseJson(r.errors) as AttemptError[],
     createdAt: r.created_at,
     finishedAt: r.finished_at,

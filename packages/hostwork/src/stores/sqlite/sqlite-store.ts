@@ -61,6 +61,7 @@ function prepareStatements(db: DatabaseSync) {
     claimJobs: arrayRows(db.prepare(sql.CLAIM_JOBS)),
     nextRunAt: db.prepare(sql.NEXT_RUN_AT),
     completeJobs: db.prepare(sql.COMPLETE_JOBS),
+    completeJobsWithResults: db.prepare(sql.COMPLETE_JOBS_WITH_RESULTS),
     removeCompletedJobs: db.prepare(sql.REMOVE_COMPLETED_JOBS),
     cancelRunningJobs: db.prepare(sql.CANCEL_RUNNING_JOBS),
     retryJobs: db.prepare(sql.RETRY_JOBS),
@@ -74,6 +75,7 @@ function prepareStatements(db: DatabaseSync) {
     requestCancel: db.prepare(sql.REQUEST_CANCEL),
     retryFinishedJob: db.prepare(sql.RETRY_FINISHED_JOB),
     selectJob: db.prepare(sql.SELECT_JOB),
+    selectJobs: db.prepare(sql.SELECT_JOBS),
     listJobs: db.prepare(sql.LIST_JOBS),
     countJobs: db.prepare(sql.COUNT_JOBS),
     purgeJobs: db.prepare(sql.PURGE_JOBS),
@@ -114,15 +116,17 @@ export class SqliteStore implements JobStore {
   readonly path: string;
   readonly #options: ResolvedSqliteStoreOptions;
   readonly #wake: WakeSignal;
+  /** Behind `onSettled`: its own poll of the data version, so the two signals never take each other's changes. */
+  readonly #settled: WakeSignal;
   #db: DatabaseSync | undefined;
   #sql: Statements | undefined;
   #closed = false;
-  #dataVersion = -1;
 
   constructor(options: SqliteStoreOptions) {
     this.#options = resolveSqliteStoreOptions(options);
     this.path = this.#options.path;
-    this.#wake = new WakeSignal(this.#options.pollIntervalMs, this.#changedElsewhere);
+    this.#wake = new WakeSignal(this.#options.pollIntervalMs, this.#watchDataVersion());
+    this.#settled = new WakeSignal(this.#options.pollIntervalMs, this.#watchDataVersion());
   }
 
   /** Opens the database (creating its folder and file if missing) and brings its schema up to date. */
@@ -177,6 +181,7 @@ export class SqliteStore implements JobStore {
     if (settlements.length === 0) return;
     const s = this.#ready();
     const completed: JobId[] = [];
+    const withResults: { id: JobId; result: string }[] = [];
     const removed: JobId[] = [];
     const cancelled: JobId[] = [];
     const retries: Detailed[] = [];
@@ -185,7 +190,9 @@ export class SqliteStore implements JobStore {
     for (const settlement of settlements) {
       switch (settlement.kind) {
         case 'completed':
-          (settlement.remove ? removed : completed).push(settlement.id);
+          if (settlement.remove) removed.push(settlement.id);
+          else if (settlement.result == null) completed.push(settlement.id);
+          else withResults.push({ id: settlement.id, result: settlement.result });
           break;
         case 'cancelled':
           cancelled.push(settlement.id);
@@ -203,19 +210,22 @@ export class SqliteStore implements JobStore {
     }
     const write = (): void => {
       if (completed.length > 0) s.completeJobs.run({ ids: JSON.stringify(completed), owner, now });
+      if (withResults.length > 0)
+        s.completeJobsWithResults.run({ settlements: JSON.stringify(withResults), owner, now });
       if (removed.length > 0) s.removeCompletedJobs.run({ ids: JSON.stringify(removed), owner });
       if (cancelled.length > 0) s.cancelRunningJobs.run({ ids: JSON.stringify(cancelled), owner, now });
       if (retries.length > 0) s.retryJobs.run({ settlements: JSON.stringify(retries), owner, now });
       if (dead.length > 0) s.killJobs.run({ settlements: JSON.stringify(dead), owner, now });
       if (releases.length > 0) s.releaseJobs.run({ settlements: JSON.stringify(releases), owner, now });
     };
-    const kinds = [completed, removed, cancelled, retries, dead, releases].filter(
+    const kinds = [completed, withResults, removed, cancelled, retries, dead, releases].filter(
       (group) => group.length > 0,
     ).length;
     // One statement is atomic on its own; only a mixed batch needs the explicit transaction.
     if (kinds === 1) write();
     else this.#transaction(s, write);
     if (retries.length > 0 || releases.length > 0) this.#wake.notifySoon();
+    this.#settled.notifySoon();
   }
 
   async renew(owner: string, ids: readonly JobId[], leaseMs: number, now: number): Promise<RenewResult> {
@@ -236,7 +246,10 @@ export class SqliteStore implements JobStore {
   async recoverExpired(now: number): Promise<number> {
     const s = this.#ready();
     const recovered = Number(s.recoverExpiredLeases.run({ now }).changes);
-    if (recovered > 0) this.#wake.notifySoon();
+    if (recovered > 0) {
+      this.#wake.notifySoon();
+      this.#settled.notifySoon(); // some may be dead or cancelled now
+    }
     return recovered;
   }
 
@@ -253,6 +266,7 @@ export class SqliteStore implements JobStore {
       if (state === undefined) return 'not-found';
       if (state === 'pending') {
         s.cancelPendingJob.run({ id: rowId, now });
+        this.#settled.notifySoon();
         return 'cancelled';
       }
       if (state === 'running') {
@@ -275,6 +289,14 @@ export class SqliteStore implements JobStore {
     return row === undefined ? undefined : toJobInfo(row);
   }
 
+  /** The jobs among `ids` that exist, in one statement, in no particular order. */
+  async getMany(ids: readonly JobId[]): Promise<JobInfo[]> {
+    if (ids.length === 0) return [];
+    return this.#ready()
+      .selectJobs.all({ ids: JSON.stringify(ids) })
+      .map(toJobInfo);
+  }
+
   async list(filter: JobFilter & { readonly limit: number; readonly before?: JobId }): Promise<JobInfo[]> {
     const rows = this.#ready().listJobs.all({
       ...filterParameters(filter),
@@ -289,7 +311,9 @@ export class SqliteStore implements JobStore {
   }
 
   async purge(filter: JobFilter): Promise<number> {
-    return Number(this.#ready().purgeJobs.run(filterParameters(filter)).changes);
+    const purged = Number(this.#ready().purgeJobs.run(filterParameters(filter)).changes);
+    if (purged > 0) this.#settled.notifySoon(); // a waiter learns its job is gone
+    return purged;
   }
 
   async prune(policy: RetentionPolicy): Promise<number> {
@@ -379,11 +403,22 @@ export class SqliteStore implements JobStore {
     return this.#wake.subscribe(listener);
   }
 
+  /**
+   * Calls `listener` when jobs may have finished or been deleted: on the next microtask after this instance settles,
+   * cancels, recovers or purges jobs, and within about `pollIntervalMs` after another connection (another process or
+   * store instance) commits any write, read from the same cheap `PRAGMA data_version` poll as `onWake`. Closing the
+   * store calls the listeners a last time.
+   */
+  onSettled(listener: () => void): () => void {
+    return this.#settled.subscribe(listener);
+  }
+
   /** Stops the poll timer and closes the connection. Safe to call twice; the store cannot be used afterwards. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#wake.close();
+    this.#settled.close(true); // a waiting waitFor reads once more, and learns that the store is closed
     const db = this.#db;
     this.#db = undefined;
     this.#sql = undefined;
@@ -456,18 +491,24 @@ export class SqliteStore implements JobStore {
     return { id: String(existing.id), outcome: 'duplicate' };
   }
 
-  /** True when another connection committed since the last call (cheap: reads no table). Never throws. */
-  #changedElsewhere = (): boolean => {
-    if (this.#sql === undefined) return false;
-    try {
-      const version = this.#sql.dataVersion.get()?.data_version as number;
-      const changed = version !== this.#dataVersion;
-      this.#dataVersion = version;
-      return changed;
-    } catch {
-      return false; // e.g. the file is briefly locked: the next poll looks again
-    }
-  };
+  /**
+   * A check, with a baseline of its own, that is true when another connection committed since its last call (cheap:
+   * reads no table). Never throws.
+   */
+  #watchDataVersion(): () => boolean {
+    let seen = -1;
+    return () => {
+      if (this.#sql === undefined) return false;
+      try {
+        const version = this.#sql.dataVersion.get()?.data_version as number;
+        const changed = version !== seen;
+        seen = version;
+        return changed;
+      } catch {
+        return false; // e.g. the file is briefly locked: the next poll looks again
+      }
+    };
+  }
 }
 
 /** Creates the embedded SQLite job store; the file opens on `migrate()`. */

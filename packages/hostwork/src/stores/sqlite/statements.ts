@@ -62,6 +62,16 @@ export const COMPLETE_JOBS = `
   SET state = 'completed', finished_at = :now, lease_owner = NULL, lease_expires_at = NULL
   WHERE id IN (SELECT value FROM json_each(:ids)) AND lease_owner = :owner AND state = 'running'`;
 
+/**
+ * settle 'completed' for a JSON array of `{id, result}`, `result` being the result's JSON text as a JSON string (read
+ * back unchanged by `->>`). Completions without a result take {@link COMPLETE_JOBS}.
+ */
+export const COMPLETE_JOBS_WITH_RESULTS = `
+  UPDATE hw_jobs
+  SET state = 'completed', finished_at = :now, lease_owner = NULL, lease_expires_at = NULL, result = s.result
+  FROM (SELECT value ->> 'id' AS id, value ->> 'result' AS result FROM json_each(:settlements)) AS s
+  WHERE hw_jobs.id = s.id AND hw_jobs.lease_owner = :owner AND hw_jobs.state = 'running'`;
+
 /** settle 'completed' with `remove` (retention 0) for a JSON array of ids: the job is deleted, not kept. */
 export const REMOVE_COMPLETED_JOBS = `
   DELETE FROM hw_jobs
@@ -171,14 +181,21 @@ export const RETRY_FINISHED_JOB = `
 
 export const SELECT_JOB = `
   SELECT id, name, queue, state, payload, priority, attempt, max_attempts, timeout_ms, run_at, unique_key,
-         lease_owner, lease_expires_at, cancel_requested, progress, errors, created_at, finished_at
+         lease_owner, lease_expires_at, cancel_requested, progress, result, errors, created_at, finished_at
   FROM hw_jobs
   WHERE id = :id`;
+
+/** The jobs among a JSON array of ids (any order): the waiters of `JobClient.waitFor` read theirs in one statement. */
+export const SELECT_JOBS = `
+  SELECT id, name, queue, state, payload, priority, attempt, max_attempts, timeout_ms, run_at, unique_key,
+         lease_owner, lease_expires_at, cancel_requested, progress, result, errors, created_at, finished_at
+  FROM hw_jobs
+  WHERE id IN (SELECT value FROM json_each(:ids))`;
 
 /** A page of jobs, newest first; a null filter value matches everything. */
 export const LIST_JOBS = `
   SELECT id, name, queue, state, payload, priority, attempt, max_attempts, timeout_ms, run_at, unique_key,
-         lease_owner, lease_expires_at, cancel_requested, progress, errors, created_at, finished_at
+         lease_owner, lease_expires_at, cancel_requested, progress, result, errors, created_at, finished_at
   FROM hw_jobs
   WHERE id < :before
     AND (:queue IS NULL OR queue = :queue)

@@ -52,8 +52,12 @@ export class WakeSignal {
     queueMicrotask(this.#fire);
   }
 
-  /** Stops polling and drops every listener. */
-  close(): void {
+  /**
+   * Stops polling and drops every listener; with `notify`, after calling each of them once more (so a listener that
+   * reads the store learns it is closed instead of waiting for a signal that will never come).
+   */
+  close(notify = false): void {
+    if (notify && !this.#closed) this.#fire();
     this.#closed = true;
     this.#subscriptions.clear();
     this.#stopPolling();

@@ -141,4 +141,29 @@ describe('sqlite store: migrations', () => {
     await store.announceWorker!('w', ['default', 'emails'], 1_000, 1);
     assert.deepEqual((await store.liveQueues!(2)).sort(), ['default', 'emails']);
   });
+
+  it('upgrades a version-1 file in place: its jobs are kept, and completions store results', async () => {
+    const path = join(temp.dir(), 'jobs.db');
+    const db = new DatabaseSync(path);
+    db.exec(MIGRATIONS[0]!.sql);
+    db.exec(`PRAGMA application_id = ${APPLICATION_ID}`);
+    db.exec('PRAGMA user_version = 1');
+    db.prepare(
+      `INSERT INTO hw_jobs (name, queue, payload, state, priority, run_at, max_attempts, timeout_ms, created_at)
+       VALUES ('old', 'default', '{"v":1}', 'pending', 0, 0, 3, 0, 0)`,
+    ).run();
+    db.close();
+
+    const store = temp.store({ path });
+    await store.migrate();
+    assert.equal(header(path).version, SCHEMA_VERSION);
+    const [old] = await store.list({ limit: 10 });
+    assert.equal(old?.name, 'old');
+    assert.deepEqual(old?.payload, { v: 1 });
+    assert.equal(old?.result, null);
+    const claimed = await store.claim({ queue: 'default', limit: 1, owner: 'w', leaseMs: 60_000, now: 1 });
+    assert.equal(claimed.jobs[0]?.id, old?.id);
+    await store.settle('w', [{ id: old!.id, kind: 'completed', result: '{"done":true}' }], 2);
+    assert.deepEqual((await store.get(old!.id))?.result, { done: true });
+  });
 });
