@@ -112,6 +112,15 @@ class ThreadPeerStore implements JobStore {
   recoverExpired(now: number): Promise<number> {
     return this.#call('recoverExpired', now);
   }
+  announceWorker(owner: string, queues: readonly string[], ttlMs: number, now: number): Promise<void> {
+    return this.#call('announceWorker', owner, queues, ttlMs, now);
+  }
+  withdrawWorker(owner: string): Promise<void> {
+    return this.#call('withdrawWorker', owner);
+  }
+  liveQueues(now: number): Promise<string[]> {
+    return this.#call('liveQueues', now);
+  }
   progress(id: JobId, progress: string): Promise<void> {
     return this.#call('progress', id, progress);
   }
