@@ -12,6 +12,7 @@ import {
   type JobId,
   type JobInfo,
   type JobStore,
+  type MigrationStatus,
   type NewJob,
   type RenewResult,
   type RetentionPolicy,
@@ -151,6 +152,15 @@ export class PostgresStore implements JobStore {
       },
     );
     return this.#migrated;
+  }
+
+  /**
+   * The schema's version and the one `migrate()` brings it to, read without changing anything (a schema that does
+   * not exist is at version 0). For deploy pipelines (`hostwork migrate status`).
+   */
+  async migrationStatus(): Promise<MigrationStatus> {
+    this.#assertOpen();
+    return { current: await this.#schemaVersion(), latest: SCHEMA_VERSION };
   }
 
   async insert(jobs: readonly NewJob[], options?: InsertOptions): Promise<InsertResult[]> {
@@ -554,7 +564,7 @@ export class PostgresStore implements JobStore {
     if (!this.#options.migrate) {
       throw new HostworkError(
         ErrorCodes.STORE_OPEN,
-        `${this.#where}: the schema is at version ${current}, this Hostwork needs ${SCHEMA_VERSION}, and the store was created with migrate: false. Fix: apply the migrations (\`hostwork-postgres migrate --schema ${this.schema}\`, or review \`hostwork-postgres sql --schema ${this.schema}\` and run it), or create the store with migrate: true.`,
+        `${this.#where}: the schema is at version ${current}, this Hostwork needs ${SCHEMA_VERSION}, and the store was created with migrate: false. Fix: apply the migrations (\`hostwork migrate --database-url <url> --schema ${this.schema}\`, or review \`hostwork migrate --sql --database-url <url> --schema ${this.schema}\` and run it), or create the store with migrate: true.`,
       );
     }
     const script = migrationSql(this.schema);

@@ -31,6 +31,7 @@ export {
   type LocalReceiver,
   type LocalReservation,
 } from './local-dispatch.ts';
+export type { MigrationStatus } from './migration-status.ts';
 export type { EnqueueOptions } from './prepare-job.ts';
 export { defineSchedule, type MisfirePolicy, type ScheduleDefinition } from './schedule.ts';
 export { type QueueOptions, WorkerOptions, workerDefaults } from './worker-options.ts';
