@@ -167,7 +167,7 @@ export function chooseStore(
     kind: 'sqlite',
     path: resolve(cwd, DEFAULT_SQLITE_PATH),
     origin:
-      'the default path: no --sqlite, --database-url, Jobs:Postgres:ConnectionString or Jobs:Sqlite:Path',
+      'the default; no store configured',
   });
 }
 
