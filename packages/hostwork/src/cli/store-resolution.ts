@@ -166,8 +166,7 @@ export function chooseStore(
   return withoutSchema(values, {
     kind: 'sqlite',
     path: resolve(cwd, DEFAULT_SQLITE_PATH),
-    origin:
-      'the default; no store configured',
+    origin: 'the default; no store configured',
   });
 }
 

@@ -111,7 +111,10 @@ describe('the hostwork command finds the store as the application does', () => {
     assertExit(await hostwork(['migrate'], { cwd: app }), 0);
     assert.ok(existsSync(join(app, '.data', 'hostwork-jobs.db')));
     const run = await hostwork(['queues'], { cwd: app });
-    assert.match(run.err, /^store: SQLite .*\.data\/hostwork-jobs\.db \(the default; no store configured\)$/m);
+    assert.match(
+      run.err,
+      /^store: SQLite .*\.data\/hostwork-jobs\.db \(the default; no store configured\)$/m,
+    );
     assert.deepEqual(await hostworkJson(['queues'], { cwd: app }), { queues: [] });
   });
 });
