@@ -82,8 +82,20 @@ export function cliScenarios(target: () => Promise<CliTarget>): void {
     );
     await host.stop();
 
+    // Read-only runs, started together (each is a process of its own).
+    const [all, deadOnly, laterOnly, table, shown, text, missing, queues, queueTable] = await Promise.all([
+      hostworkJson<{ jobs: JobJson[]; next: string | null }>(['jobs', 'list', ...t.args]),
+      hostworkJson<{ jobs: JobJson[] }>(['jobs', 'list', ...t.args, '--state', 'dead']),
+      hostworkJson<{ jobs: JobJson[] }>(['jobs', 'list', ...t.args, '--queue', 'later', '--name', 'succeed']),
+      hostwork(['jobs', 'list', ...t.args, '--limit', '2']),
+      hostworkJson<JobJson>(['jobs', 'show', dead.id, ...t.args]),
+      hostwork(['jobs', 'show', dead.id, ...t.args]),
+      hostwork(['jobs', 'show', '987654', ...t.args]),
+      hostworkJson<{ queues: Record<string, unknown>[] }>(['queues', ...t.args]),
+      hostwork(['queues', ...t.args]),
+    ]);
+
     // list: newest first, filters, and paging by --before through every job.
-    const all = await hostworkJson<{ jobs: JobJson[]; next: string | null }>(['jobs', 'list', ...t.args]);
     const ids = [...done, dead, ...later].map((r) => r.id).reverse();
     assert.deepEqual(
       all.jobs.map((j) => j.id),
@@ -106,22 +118,11 @@ export function cliScenarios(target: () => Promise<CliTarget>): void {
       if (before === null) break;
     }
     assert.deepEqual(paged, ids);
-    const deadOnly = await hostworkJson<{ jobs: JobJson[] }>(['jobs', 'list', ...t.args, '--state', 'dead']);
     assert.deepEqual(
       deadOnly.jobs.map((j) => [j.id, j.name, j.state]),
       [[dead.id, 'fail', 'dead']],
     );
-    const laterOnly = await hostworkJson<{ jobs: JobJson[] }>([
-      'jobs',
-      'list',
-      ...t.args,
-      '--queue',
-      'later',
-      '--name',
-      'succeed',
-    ]);
     assert.deepEqual(laterOnly.jobs.map((j) => j.id).sort(), later.map((r) => r.id).sort());
-    const table = await hostwork(['jobs', 'list', ...t.args, '--limit', '2']);
     assertExit(table, 0);
     const lines = table.out.trimEnd().split('\n');
     assert.match(
@@ -132,7 +133,6 @@ export function cliScenarios(target: () => Promise<CliTarget>): void {
     assert.match(lines[3]!, new RegExp(`^More: add --before ${ids[1]} for the next page\\.$`));
 
     // show: the dead job with both attempts, their errors and stacks.
-    const shown = await hostworkJson<JobJson>(['jobs', 'show', dead.id, ...t.args]);
     assert.equal(shown.state, 'dead');
     assert.deepEqual(shown.payload, { n: 7 });
     assert.deepEqual(
@@ -144,24 +144,20 @@ export function cliScenarios(target: () => Promise<CliTarget>): void {
     );
     assert.match(shown.errors[0]!.at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     assert.match(shown.errors[0]!.stack ?? '', /at Object.handle \(.*scenarios.ts/);
-    const text = await hostwork(['jobs', 'show', dead.id, ...t.args]);
     assertExit(text, 0);
     assert.match(text.out, /^state:\s+dead$/m);
     assert.match(text.out, /^attempts:\s+2 of 2$/m);
     assert.match(text.out, /Payload:\n {2}\{\n {4}"n": 7\n {2}\}/);
     assert.match(text.out, /attempt 1 at \S+Z \(error\): boom 7\n\s+at Object.handle \(.*scenarios.ts/);
     assert.match(text.out, /attempt 2 at \S+Z \(error\): boom 7/);
-    const missing = await hostwork(['jobs', 'show', '987654', ...t.args]);
     assertExit(missing, 1);
     assert.match(missing.err, /No job with id 987654/);
 
     // queues: counts per queue and state.
-    const queues = await hostworkJson<{ queues: Record<string, unknown>[] }>(['queues', ...t.args]);
     assert.deepEqual(queues.queues, [
       { queue: 'default', pending: 0, running: 0, completed: 3, dead: 1, cancelled: 0, total: 4 },
       { queue: 'later', pending: 2, running: 0, completed: 0, dead: 0, cancelled: 0, total: 2 },
     ]);
-    const queueTable = await hostwork(['queues', ...t.args]);
     assert.match(
       queueTable.out,
       /^QUEUE\s+PENDING\s+RUNNING\s+COMPLETED\s+DEAD\s+CANCELLED\s+TOTAL\ndefault\s+0\s+0\s+3\s+1\s+0\s+4\nlater\s+2\s+0\s+0\s+0\s+0\s+2\n$/,
@@ -191,13 +187,15 @@ export function cliScenarios(target: () => Promise<CliTarget>): void {
     assert.match(finished.out, /not cancelled: it had already finished/);
 
     // purge: refused without --yes when stdin is no terminal, and for running jobs; then deletes by filter.
-    const unconfirmed = await hostwork(['jobs', 'purge', '--state', 'completed', ...t.args]);
+    const [unconfirmed, running, noState] = await Promise.all([
+      hostwork(['jobs', 'purge', '--state', 'completed', ...t.args]),
+      hostwork(['jobs', 'purge', '--state', 'running', '--yes', ...t.args]),
+      hostwork(['jobs', 'purge', '--yes', ...t.args]),
+    ]);
     assertExit(unconfirmed, 2);
     assert.match(unconfirmed.err, /add --yes/);
-    const running = await hostwork(['jobs', 'purge', '--state', 'running', '--yes', ...t.args]);
     assertExit(running, 2);
     assert.match(running.err, /--state must be one of pending, completed, dead, cancelled/);
-    const noState = await hostwork(['jobs', 'purge', '--yes', ...t.args]);
     assertExit(noState, 2);
     assert.match(noState.err, /needs --state/);
     assert.equal(
