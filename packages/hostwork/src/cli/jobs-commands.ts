@@ -200,15 +200,51 @@ interface BulkResult {
   readonly detail: string;
 }
 
-/** Runs `action` on each id, with a progress bar on a terminal for long runs; prints one line (or JSON) per job. */
+/**
+ * Runs `action` on the jobs named by id, or on every job matching the filter options (after a confirmation, as for
+ * purge), with a progress bar on a terminal for long runs. Prints one line per job named by id, a summary for a
+ * filter (and a line per job left unchanged), or the results as JSON.
+ */
 async function bulk(
   context: CommandContext,
-  label: string,
-  ids: readonly string[],
+  verb: {
+    readonly command: string;
+    /** `Retry`, for the question; `label` (`Retrying`) for the progress bar; `past` (`Retried`) for the summary. */
+    readonly verb: string;
+    readonly label: string;
+    readonly past: string;
+    readonly states: readonly JobState[];
+  },
   action: (store: JobStore, id: string) => Promise<BulkResult>,
 ): Promise<number> {
+  const filter = filterOf(context, verb.states);
+  const byFilter = Object.keys(filter).length > 0;
+  if (byFilter && context.args.length > 0) {
+    throw usageError(`${verb.command} takes job ids or --state (with --queue, --name), not both.`);
+  }
+  if (byFilter && filter.state === undefined) {
+    throw usageError(`${verb.command} by filter needs --state (one of ${verb.states.join(', ')}).`);
+  }
+  if (!byFilter && context.args.length === 0) {
+    throw usageError(
+      `${verb.command} needs job ids, or --state (with --queue, --name) for every matching job.`,
+    );
+  }
+  const named = byFilter ? [] : jobIds(context.args, verb.command);
+  if (byFilter) assertConfirmable(context, verb.command);
   await using store = await context.store.open('use');
-  const bar = new ProgressBar(context.io, label, ids.length, !context.json && ids.length >= 20);
+  const ids = byFilter ? await matchingIds(store, filter) : named;
+  if (byFilter) {
+    if (ids.length === 0) {
+      if (context.json) context.io.out(formatJson({ results: [] }));
+      else context.io.out(`No ${describeFilter(filter, 0).slice(2)}.\n`);
+      return ExitCode.ok;
+    }
+    if (!(await confirmed(context, `${verb.verb} ${describeFilter(filter, ids.length)}?`))) {
+      return ExitCode.failure;
+    }
+  }
+  const bar = new ProgressBar(context.io, verb.label, ids.length, !context.json && ids.length >= 20);
   const results: BulkResult[] = [];
   for (const id of ids) {
     results.push(await action(store, id));
@@ -217,37 +253,86 @@ async function bulk(
   bar.finish();
   if (context.json) {
     context.io.out(formatJson({ results: results.map(({ id, outcome }) => ({ id, outcome })) }));
+  } else if (byFilter) {
+    const changed = results.filter((r) => r.changed).length;
+    context.io.out(`${verb.past} ${changed} of ${ids.length} job${ids.length === 1 ? '' : 's'}.\n`);
+    for (const r of results) if (!r.changed) context.io.out(`${r.id}: ${r.detail}\n`);
   } else {
     for (const r of results) context.io.out(`${r.id}: ${r.detail}\n`);
   }
   return results.every((r) => r.changed) ? ExitCode.ok : ExitCode.failure;
 }
 
+/** `12 dead jobs of queue emails named send-email`. */
+function describeFilter(filter: JobFilter, count: number): string {
+  return `${count} ${filter.state ?? ''} job${count === 1 ? '' : 's'}${filter.queue === undefined ? '' : ` of queue ${filter.queue}`}${filter.name === undefined ? '' : ` named ${filter.name}`}`;
+}
+
+/** A bulk action by filter asks first on a terminal; elsewhere it runs only with --yes. */
+function assertConfirmable(context: CommandContext, command: string): void {
+  if (context.values.yes !== true && !context.io.interactive) {
+    throw usageError(
+      `${command} acts on every matching job: add --yes to run it without a terminal to confirm on.`,
+    );
+  }
+}
+
+/** True with --yes, or when the user answers y. */
+async function confirmed(context: CommandContext, question: string): Promise<boolean> {
+  if (context.values.yes === true) return true;
+  const answer = await context.io.ask(`${question} [y/N] `);
+  if (/^y(es)?$/i.test(answer.trim())) return true;
+  context.io.err('Nothing done.\n');
+  return false;
+}
+
+/** The ids of every job matching the filter, newest first, read a page at a time. */
+async function matchingIds(store: JobStore, filter: JobFilter): Promise<string[]> {
+  const ids: string[] = [];
+  let before: string | undefined;
+  for (;;) {
+    const page = await store.list({ ...filter, limit: 1000, ...(before === undefined ? {} : { before }) });
+    for (const job of page) ids.push(job.id);
+    if (page.length < 1000) return ids;
+    before = page.at(-1)!.id;
+  }
+}
+
 const retry: Command = {
   words: ['jobs', 'retry'],
   args: '<id>...',
   summary: 'Puts dead or cancelled jobs back in their queue with a fresh set of attempts.',
-  details: `Exits 1 when any of the jobs was not found or could not be retried (it was not dead or cancelled, or a live job
-now holds its unique key).
+  details: `Give job ids, or --state dead|cancelled (with --queue, --name) to retry every matching job: that asks first on
+a terminal, and runs without one only with --yes. Exits 1 when any job was not found or could not be retried (it
+was not dead or cancelled, or a live job now holds its unique key).
 
-Example:
-  hostwork jobs retry 42 43`,
-  options: [],
-  async run(context) {
-    const ids = jobIds(context.args, 'jobs retry');
-    return bulk(context, 'Retrying', ids, async (store, id) => {
-      if (await store.retry(id, Date.now())) {
-        return { id, outcome: 'retried', changed: true, detail: 'retried' };
-      }
-      const job = await store.get(id);
-      if (job === undefined) return { id, outcome: 'not-found', changed: false, detail: 'not found' };
-      const detail =
-        job.state === 'dead' || job.state === 'cancelled'
-          ? `not retried: a pending or running job holds its unique key ${JSON.stringify(job.uniqueKey)}`
-          : `not retried: it is ${job.state} (only dead or cancelled jobs are retried)`;
-      return { id, outcome: 'not-retryable', changed: false, detail };
-    });
-  },
+Examples:
+  hostwork jobs retry 42 43
+  hostwork jobs retry --state dead --queue emails --yes`,
+  options: ['state', 'queue', 'name', 'yes'],
+  run: (context) =>
+    bulk(
+      context,
+      {
+        command: 'jobs retry',
+        verb: 'Retry',
+        label: 'Retrying',
+        past: 'Retried',
+        states: ['dead', 'cancelled'],
+      },
+      async (store, id) => {
+        if (await store.retry(id, Date.now())) {
+          return { id, outcome: 'retried', changed: true, detail: 'retried' };
+        }
+        const job = await store.get(id);
+        if (job === undefined) return { id, outcome: 'not-found', changed: false, detail: 'not found' };
+        const detail =
+          job.state === 'dead' || job.state === 'cancelled'
+            ? `not retried: a pending or running job holds its unique key ${JSON.stringify(job.uniqueKey)}`
+            : `not retried: it is ${job.state} (only dead or cancelled jobs are retried)`;
+        return { id, outcome: 'not-retryable', changed: false, detail };
+      },
+    ),
 };
 
 const CANCEL_DETAIL: Record<CancelOutcome, string> = {
@@ -261,23 +346,33 @@ const cancel: Command = {
   words: ['jobs', 'cancel'],
   args: '<id>...',
   summary: 'Cancels pending jobs (they never run) and asks running ones to stop (they end cancelled).',
-  details: `Exits 1 when any of the jobs was not found or had already finished.
+  details: `Give job ids, or --state pending|running (with --queue, --name) to cancel every matching job: that asks first
+on a terminal, and runs without one only with --yes. Exits 1 when any job was not found or had already finished.
 
-Example:
-  hostwork jobs cancel 42`,
-  options: [],
-  async run(context) {
-    const ids = jobIds(context.args, 'jobs cancel');
-    return bulk(context, 'Cancelling', ids, async (store, id) => {
-      const outcome = await store.cancel(id, Date.now());
-      return {
-        id,
-        outcome,
-        changed: outcome === 'cancelled' || outcome === 'cancelling',
-        detail: CANCEL_DETAIL[outcome],
-      };
-    });
-  },
+Examples:
+  hostwork jobs cancel 42
+  hostwork jobs cancel --state pending --name send-newsletter --yes`,
+  options: ['state', 'queue', 'name', 'yes'],
+  run: (context) =>
+    bulk(
+      context,
+      {
+        command: 'jobs cancel',
+        verb: 'Cancel',
+        label: 'Cancelling',
+        past: 'Cancelled',
+        states: ['pending', 'running'],
+      },
+      async (store, id) => {
+        const outcome = await store.cancel(id, Date.now());
+        return {
+          id,
+          outcome,
+          changed: outcome === 'cancelled' || outcome === 'cancelling',
+          detail: CANCEL_DETAIL[outcome],
+        };
+      },
+    ),
 };
 
 /** The states purge may delete: a running job belongs to a worker. */
@@ -300,25 +395,15 @@ Example:
     if (state === undefined) {
       throw usageError(`jobs purge needs --state (one of ${PURGEABLE.join(', ')}).`);
     }
-    const yes = context.values.yes === true;
-    if (!yes && !context.io.interactive) {
-      throw usageError('jobs purge deletes jobs: add --yes to run it without a terminal to confirm on.');
-    }
+    assertConfirmable(context, 'jobs purge');
     await using store = await context.store.open('use');
     const count = await countMatching(store, filter);
-    const what = `${count} ${state} job${count === 1 ? '' : 's'}${filter.queue === undefined ? '' : ` of queue ${filter.queue}`}${filter.name === undefined ? '' : ` named ${filter.name}`}`;
     if (count === 0) {
       if (context.json) context.io.out(formatJson({ purged: 0 }));
-      else context.io.out(`Nothing to purge: no ${what.slice(2)}.\n`);
+      else context.io.out(`Nothing to purge: no ${describeFilter(filter, 0).slice(2)}.\n`);
       return ExitCode.ok;
     }
-    if (!yes) {
-      const answer = await context.io.ask(`Purge ${what}? [y/N] `);
-      if (!/^y(es)?$/i.test(answer.trim())) {
-        context.io.err('Not purged.\n');
-        return ExitCode.failure;
-      }
-    }
+    if (!(await confirmed(context, `Purge ${describeFilter(filter, count)}?`))) return ExitCode.failure;
     // The store deletes in one statement; on a terminal a line says it is under way.
     const bar = new ProgressBar(context.io, 'Purging', count, !context.json && count >= 1000);
     bar.update(0);

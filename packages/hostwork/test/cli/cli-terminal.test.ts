@@ -57,7 +57,7 @@ describe('the hostwork command on a terminal', () => {
       1,
     );
     assert.deepEqual(declined.recorded.questions, ['Purge 2 pending jobs of queue default? [y/N] ']);
-    assert.match(declined.recorded.err, /Not purged\./);
+    assert.match(declined.recorded.err, /Nothing done\./);
     assert.equal((await store.list({ limit: 10 })).length, 3);
 
     const accepted = terminal(['y']);
@@ -92,9 +92,15 @@ describe('the hostwork command on a terminal', () => {
       recorded.out.split('\n').filter((l) => l.endsWith('cancelled (it will not run)')).length,
       25,
     );
+    // By filter: asks first, then draws its bar and prints a summary.
+    const retry = terminal(['y']);
+    assert.equal(await runCli(['jobs', 'retry', '--state', 'cancelled', ...t.args], {}, retry.io), 0);
+    assert.deepEqual(retry.recorded.questions, ['Retry 25 cancelled jobs? [y/N] ']);
+    assert.match(retry.recorded.err, /\rRetrying \[#{30}\] 25\/25/);
+    assert.equal(retry.recorded.out, 'Retried 25 of 25 jobs.\n');
     // --json draws no bar.
     const quiet = terminal();
-    await runCli(['jobs', 'retry', ...ids, ...t.args, '--json'], {}, quiet.io);
+    await runCli(['jobs', 'cancel', ...ids, ...t.args, '--json'], {}, quiet.io);
     assert.equal(quiet.recorded.err, '');
     assert.equal(JSON.parse(quiet.recorded.out).results.length, 25);
   });

@@ -222,6 +222,31 @@ export function cliScenarios(target: () => Promise<CliTarget>): void {
     assert.equal(nothing.out, 'Nothing to purge: no dead jobs.\n');
     const left = await hostworkJson<{ jobs: JobJson[] }>(['jobs', 'list', ...t.args]);
     assert.deepEqual(left.jobs.map((j) => j.id).sort(), [dead.id, later[1]!.id].sort());
+
+    // retry and cancel by filter: every matching job, with --yes when there is no terminal.
+    const [unconfirmedCancel, both, wrongState] = await Promise.all([
+      hostwork(['jobs', 'cancel', '--state', 'pending', '--queue', 'later', ...t.args]),
+      hostwork(['jobs', 'retry', dead.id, '--state', 'dead', ...t.args]),
+      hostwork(['jobs', 'retry', '--state', 'pending', '--yes', ...t.args]),
+    ]);
+    assertExit(unconfirmedCancel, 2);
+    assert.match(unconfirmedCancel.err, /acts on every matching job: add --yes/);
+    assertExit(both, 2);
+    assert.match(both.err, /takes job ids or --state \(with --queue, --name\), not both/);
+    assertExit(wrongState, 2);
+    assert.match(wrongState.err, /--state must be one of dead, cancelled/);
+    const cancelledAll = await hostwork(['jobs', 'cancel', '--state', 'pending', '--yes', ...t.args]);
+    assertExit(cancelledAll, 0);
+    assert.equal(cancelledAll.out, 'Cancelled 2 of 2 jobs.\n');
+    assert.deepEqual(
+      await hostworkJson(['jobs', 'retry', '--state', 'cancelled', '--queue', 'later', '--yes', ...t.args]),
+      { results: [{ id: later[1]!.id, outcome: 'retried' }] },
+    );
+    const states = await hostworkJson<{ jobs: JobJson[] }>(['jobs', 'list', ...t.args]);
+    assert.deepEqual(Object.fromEntries(states.jobs.map((j) => [j.id, j.state])), {
+      [dead.id]: 'cancelled',
+      [later[1]!.id]: 'pending',
+    });
   });
 
   it('schedules list, pause and resume the schedules a host stored', T, async () => {
