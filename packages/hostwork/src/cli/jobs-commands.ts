@@ -300,7 +300,7 @@ async function matchingIds(store: JobStore, filter: JobFilter): Promise<string[]
 
 const retry: Command = {
   words: ['jobs', 'retry'],
-  args: '<id>...',
+  args: '<id>... | --state <state>',
   summary: 'Puts dead or cancelled jobs back in their queue with a fresh set of attempts.',
   details: `Give job ids, or --state dead|cancelled (with --queue, --name) to retry every matching job: that asks first on
 a terminal, and runs without one only with --yes. Exits 1 when any job was not found or could not be retried (it
@@ -344,7 +344,7 @@ const CANCEL_DETAIL: Record<CancelOutcome, string> = {
 
 const cancel: Command = {
   words: ['jobs', 'cancel'],
-  args: '<id>...',
+  args: '<id>... | --state <state>',
   summary: 'Cancels pending jobs (they never run) and asks running ones to stop (they end cancelled).',
   details: `Give job ids, or --state pending|running (with --queue, --name) to cancel every matching job: that asks first
 on a terminal, and runs without one only with --yes. Exits 1 when any job was not found or had already finished.
@@ -380,7 +380,7 @@ const PURGEABLE: readonly JobState[] = ['pending', 'completed', 'dead', 'cancell
 
 const purge: Command = {
   words: ['jobs', 'purge'],
-  args: '',
+  args: '--state <state>',
   summary: 'Deletes jobs in a state (never running ones), optionally only of a queue or name.',
   details: `--state is required. On a terminal it asks before deleting; elsewhere (a script, a pipeline) it refuses to run
 without --yes.

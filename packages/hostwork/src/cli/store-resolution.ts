@@ -199,7 +199,6 @@ async function loadPostgres(choice: StoreChoice): Promise<PostgresModule> {
       throw new HostworkError(
         ErrorCodes.STORE_OPEN,
         `The job store is PostgreSQL (from ${choice.origin}), which needs the package ${POSTGRES_PACKAGE}. Fix: npm install ${POSTGRES_PACKAGE}`,
-        { cause: error },
       );
     }
     throw error;

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { migrationSql } from '../../../postgres/src/migrations.ts';
 import { assertExit, hostwork, hostworkJson, tempFolder } from './support.ts';
 
@@ -135,6 +136,18 @@ describe('the hostwork command explains what to fix', () => {
     assert.equal(existsSync(path), false);
     assertExit(withUrl, 1);
     assert.match(withUrl.err, /DATABASE_URL is set, .* add --database-url "\$DATABASE_URL"/);
+  });
+
+  it('a PostgreSQL store without @hostwork/postgres installed says to install it', T, async () => {
+    const hook = fileURLToPath(new URL('fixtures/without-postgres.ts', import.meta.url));
+    const run = await hostwork(['queues', '--database-url', 'postgres://x@127.0.0.1:1/y'], {
+      nodeArgs: ['--import', hook],
+    });
+    assertExit(run, 1);
+    assert.match(
+      run.err,
+      /hostwork: The job store is PostgreSQL \(from --database-url\), which needs the package @hostwork\/postgres\. Fix: npm install @hostwork\/postgres\n$/,
+    );
   });
 
   it('a file that is not a job database is refused with the reason', T, async () => {

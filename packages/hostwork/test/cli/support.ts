@@ -34,6 +34,8 @@ export interface RunOptions {
   readonly env?: Record<string, string>;
   /** Written to stdin (which is a pipe, never a terminal). */
   readonly input?: string;
+  /** Options of node itself, before the entry. */
+  readonly nodeArgs?: readonly string[];
 }
 
 /** Runs `hostwork ...args`; resolves with its exit code and output (never rejects on a non-zero exit). */
@@ -51,7 +53,7 @@ export function hostwork(args: readonly string[], options: RunOptions = {}): Pro
   return new Promise((resolve) => {
     const child = execFile(
       process.execPath,
-      ['--conditions=hostwork-source', BIN, ...args],
+      ['--conditions=hostwork-source', ...(options.nodeArgs ?? []), BIN, ...args],
       { cwd: options.cwd ?? tmpdir(), env: { ...env, ...options.env }, encoding: 'utf8', timeout: 60_000 },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
