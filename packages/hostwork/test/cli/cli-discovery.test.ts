@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { migrationSql } from '../../../postgres/src/migrations.ts';
@@ -149,6 +150,30 @@ describe('the hostwork command explains what to fix', () => {
       /hostwork: The job store is PostgreSQL \(from --database-url\), which needs the package @hostwork\/postgres\. Fix: npm install @hostwork\/postgres\n$/,
     );
   });
+
+  it(
+    'a schema written by a newer Hostwork: status exits 1 saying so, and the other commands refuse it',
+    T,
+    async () => {
+      const path = join(tempFolder(), 'jobs.db');
+      assertExit(await hostwork(['migrate', '--sqlite', path]), 0);
+      const db = new DatabaseSync(path);
+      db.exec('PRAGMA user_version = 999');
+      db.close();
+      const [status, list, migrate] = await Promise.all([
+        hostwork(['migrate', 'status', '--sqlite', path, '--json']),
+        hostwork(['jobs', 'list', '--sqlite', path]),
+        hostwork(['migrate', '--sqlite', path]),
+      ]);
+      assertExit(status, 1);
+      assert.equal(JSON.parse(status.out).state, 'newer');
+      assert.equal(JSON.parse(status.out).current, 999);
+      assertExit(list, 1);
+      assert.match(list.err, /is at schema version 999, written by a newer Hostwork; .*Fix: upgrade/);
+      assertExit(migrate, 1);
+      assert.match(migrate.err, /newer Hostwork/);
+    },
+  );
 
   it('a file that is not a job database is refused with the reason', T, async () => {
     const path = join(tempFolder(), 'notes.txt');
