@@ -205,7 +205,10 @@ describe('the hostwork command explains what to fix', () => {
       ],
       [['jobs', 'list', '--limit', '0'], /--limit must be a whole number from 1 to 1000, got "0"\./],
       [['jobs', 'show', 'abc'], /Job ids are whole numbers, got "abc"\./],
-      [['jobs', 'retry'], /jobs retry needs at least one job id\./],
+      [
+        ['jobs', 'retry'],
+        /jobs retry needs job ids, or --state \(with --queue, --name\) for every matching job\./,
+      ],
       [
         ['enqueue', 'echo', '--payload', '{text:1}'],
         /--payload is not valid JSON \(.*\)\. Quote it for the shell/,
@@ -253,7 +256,7 @@ describe('the hostwork command explains what to fix', () => {
     }
     assert.match(group.out, /^Usage: hostwork jobs <command>/);
     assert.doesNotMatch(group.out, /schedules list/);
-    assert.match(command.out, /^Usage: hostwork jobs purge \[options\]/);
+    assert.match(command.out, /^Usage: hostwork jobs purge --state <state> \[options\]/);
     assert.match(command.out, /-y, --yes\s+do not ask for confirmation/);
     assert.match(command.out, /--database-url <url>/);
     assert.match(status.out, /exit 1/);
