@@ -25,7 +25,13 @@ import type { CliIo } from './output.ts';
 
 /** The store the command uses, and where that choice came from (for messages). */
 export type StoreChoice =
-  | { readonly kind: 'sqlite'; readonly path: string; readonly origin: string }
+  | {
+      readonly kind: 'sqlite';
+      readonly path: string;
+      readonly origin: string;
+      /** Why PostgreSQL may have been meant, for the message when the file is missing. */
+      readonly postgresHint?: string;
+    }
   | {
       readonly kind: 'postgres';
       readonly url: string;
@@ -155,18 +161,24 @@ export function chooseStore(
       origin: configuration.origin('Jobs:Postgres:ConnectionString') ?? 'configuration',
     };
   }
+  // A Jobs:Postgres section without a connection string (the schema only, the URL coming from elsewhere).
+  const postgresHint = configuration.has('Jobs:Postgres')
+    ? ` The configuration has a Jobs:Postgres section (${configuration.keys().find((k) => k.toLowerCase().startsWith('jobs:postgres:')) ?? 'Jobs:Postgres'}) but no Jobs:Postgres:ConnectionString: for the PostgreSQL store, add --database-url <url>.`
+    : undefined;
   const path = configuration.get('Jobs:Sqlite:Path');
   if (typeof path === 'string' && path.trim() !== '') {
     return withoutSchema(values, {
       kind: 'sqlite',
       path: resolve(cwd, path),
       origin: `Jobs:Sqlite:Path from ${configuration.origin('Jobs:Sqlite:Path') ?? 'configuration'}`,
+      ...(postgresHint === undefined ? {} : { postgresHint }),
     });
   }
   return withoutSchema(values, {
     kind: 'sqlite',
     path: resolve(cwd, DEFAULT_SQLITE_PATH),
     origin: 'the default; no store configured',
+    ...(postgresHint === undefined ? {} : { postgresHint }),
   });
 }
 
@@ -209,10 +221,11 @@ function missingDatabase(
   choice: Extract<StoreChoice, { kind: 'sqlite' }>,
   env: Readonly<Record<string, string | undefined>>,
 ): HostworkError {
-  const hint =
-    env.DATABASE_URL !== undefined && env.DATABASE_URL !== ''
-      ? ' DATABASE_URL is set, but this command reads PostgreSQL from --database-url or Jobs:Postgres:ConnectionString only: add --database-url "$DATABASE_URL".'
-      : '';
+  let hint = choice.postgresHint ?? '';
+  if (env.DATABASE_URL !== undefined && env.DATABASE_URL !== '') {
+    hint +=
+      ' DATABASE_URL is set, but this command reads PostgreSQL from --database-url or Jobs:Postgres:ConnectionString only: add --database-url "$DATABASE_URL".';
+  }
   return new HostworkError(
     ErrorCodes.STORE_OPEN,
     `No job database at ${choice.path} (${choice.origin}). Fix: run the command in the application's folder or pass --cwd <dir>, check --sqlite or Jobs:Sqlite:Path, or create the database with \`hostwork migrate\`.${hint}`,

@@ -137,6 +137,15 @@ describe('the hostwork command explains what to fix', () => {
     assert.equal(existsSync(path), false);
     assertExit(withUrl, 1);
     assert.match(withUrl.err, /DATABASE_URL is set, .* add --database-url "\$DATABASE_URL"/);
+    // An application whose configuration names only the PostgreSQL schema (its URL comes from elsewhere).
+    const app = tempFolder();
+    writeFileSync(join(app, 'hostwork.json'), JSON.stringify({ Jobs: { Postgres: { Schema: 'hostwork' } } }));
+    const schemaOnly = await hostwork(['queues'], { cwd: app });
+    assertExit(schemaOnly, 1);
+    assert.match(
+      schemaOnly.err,
+      /a Jobs:Postgres section \(Jobs:Postgres:Schema\) but no Jobs:Postgres:ConnectionString: for the PostgreSQL store, add --database-url <url>\./,
+    );
   });
 
   it('a PostgreSQL store without @hostwork/postgres installed says to install it', T, async () => {
