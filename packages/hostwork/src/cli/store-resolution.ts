@@ -133,15 +133,6 @@ export function chooseStore(
     if (values.sqlite.trim() === '') throw usageError('--sqlite must be a file path.');
     return withoutSchema(values, { kind: 'sqlite', path: resolve(values.sqlite), origin: '--sqlite' });
   }
-  if (values['database-url'] !== undefined) {
-    if (values['database-url'].trim() === '') throw usageError('--database-url must be a PostgreSQL URL.');
-    return {
-      kind: 'postgres',
-      url: values['database-url'],
-      schema: values.schema ?? 'hostwork',
-      origin: '--database-url',
-    };
-  }
   const configuration = Configuration.fromSources(
     defaultConfigSources({
       contentRoot: cwd,
@@ -151,13 +142,20 @@ export function chooseStore(
       args: [],
     }),
   );
+  const configuredSchema = configuration.get('Jobs:Postgres:Schema');
+  const schema =
+    values.schema ??
+    (typeof configuredSchema === 'string' && configuredSchema !== '' ? configuredSchema : 'hostwork');
+  if (values['database-url'] !== undefined) {
+    if (values['database-url'].trim() === '') throw usageError('--database-url must be a PostgreSQL URL.');
+    return { kind: 'postgres', url: values['database-url'], schema, origin: '--database-url' };
+  }
   const url = configuration.get('Jobs:Postgres:ConnectionString');
   if (typeof url === 'string' && url.trim() !== '') {
-    const schema = configuration.get('Jobs:Postgres:Schema');
     return {
       kind: 'postgres',
       url,
-      schema: values.schema ?? (typeof schema === 'string' && schema !== '' ? schema : 'hostwork'),
+      schema,
       origin: configuration.origin('Jobs:Postgres:ConnectionString') ?? 'configuration',
     };
   }

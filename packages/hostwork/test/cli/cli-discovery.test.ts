@@ -96,6 +96,15 @@ describe('the hostwork command finds the store as the application does', () => {
         /hostwork: Cannot use PostgreSQL .*ECONNREFUSED.*Fix: check the URL \(--database-url or Jobs:Postgres:ConnectionString\)/,
       );
       assert.doesNotMatch(run.err + run.out, /s3cret/);
+      // --database-url takes the schema from the configuration too (an application whose URL is DATABASE_URL).
+      const byFlag = await hostwork(['queues', '--database-url', 'postgres://app@127.0.0.1:1/app'], {
+        cwd: app,
+      });
+      assertExit(byFlag, 1);
+      assert.match(
+        byFlag.err,
+        /^store: PostgreSQL postgres:\/\/app@127\.0\.0\.1:1\/app, schema "app_jobs" \(from --database-url\)\n/,
+      );
       // --sqlite wins over the configuration.
       const path = join(app, 'flag.db');
       assertExit(await hostwork(['migrate', '--sqlite', path], { cwd: app }), 0);
