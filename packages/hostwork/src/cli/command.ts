@@ -47,6 +47,7 @@ export const OPTIONS = {
   },
   json: { type: 'boolean', value: '', help: 'print one JSON document for scripts instead of text' },
   help: { type: 'boolean', short: 'h', value: '', help: 'show help' },
+  version: { type: 'boolean', value: '', help: "print the hostwork package's version" },
   // Command options.
   queue: { type: 'string', value: '<name>', help: 'only jobs of this queue' },
   state: { type: 'string', value: '<state>', help: `only jobs in this state (${JOB_STATES.join(', ')})` },
@@ -80,6 +81,7 @@ export const GLOBAL_OPTIONS: readonly OptionName[] = [
   'environment',
   'json',
   'help',
+  'version',
 ];
 
 /** The parsed option values: strings for value options, booleans for flags. */

@@ -3,6 +3,7 @@
  * command, checks its options, runs it and turns what went wrong into a message that names the fix and an exit code
  * (0 ok, 1 failure, 2 bad usage).
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ErrorCodes, HostworkError } from '../errors.ts';
 import {
@@ -48,7 +49,7 @@ The store: --sqlite <path> or --database-url <url> (with --schema <name>); other
 (hostwork.json, hostwork.<Environment>.json, environment variables) read from the current folder or --cwd <dir>:
 Jobs:Postgres:ConnectionString and Jobs:Postgres:Schema, else Jobs:Sqlite:Path, else .data/hostwork-jobs.db.
 
---json prints one JSON document for scripts. Exit codes: 0 ok, 1 failure (not found, pending migrations, store
+--json prints one JSON document for scripts; --version the version. Exit codes: 0 ok, 1 failure (not found, pending migrations, store
 unreachable), 2 bad usage. 'hostwork <command> --help' shows a command's options.
 `;
 }
@@ -63,6 +64,10 @@ export async function runCli(
   let command = findCommand(args.filter((a) => !a.startsWith('-')));
   try {
     const { values, positionals, tokens } = parse(args);
+    if (values.version === true) {
+      io.out(`${packageVersion()}\n`);
+      return ExitCode.ok;
+    }
     command = findCommand(positionals);
     if (command === undefined) {
       const group = COMMANDS.filter((c) => c.words[0] === positionals[0] && c.words.length > 1);
@@ -129,6 +134,14 @@ function parse(args: readonly string[]) {
     // parseArgs names the option at fault ("Unknown option '--stat'", "Option '--limit <value>' argument missing").
     throw usageError((error as Error).message.replace(/\. To specify a positional argument.*$/s, '.'));
   }
+}
+
+/** The version of the hostwork package this command belongs to (src/cli and dist/cli are both two levels down). */
+function packageVersion(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return manifest.version;
 }
 
 /** The command whose words start the positionals, the longest such (`migrate status` before `migrate`). */

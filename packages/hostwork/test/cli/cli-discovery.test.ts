@@ -4,7 +4,7 @@
  * what to fix and exits 1 (a failure) or 2 (bad usage). The real binary, on SQLite files; no database server needed.
  */
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, it } from 'node:test';
@@ -255,12 +255,18 @@ describe('the hostwork command explains what to fix', () => {
   });
 
   it('--help on every level exits 0 and lists the commands or options', T, async () => {
-    const [top, group, command, status] = await Promise.all([
+    const [top, group, command, status, version] = await Promise.all([
       hostwork(['--help']),
       hostwork(['jobs', '--help']),
       hostwork(['jobs', 'purge', '-h']),
       hostwork(['migrate', 'status', '--help']),
+      hostwork(['--version']),
     ]);
+    assertExit(version, 0);
+    assert.equal(
+      version.out,
+      `${JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version}\n`,
+    );
     for (const run of [top, group, command, status]) assertExit(run, 0);
     for (const words of [
       'jobs list',
