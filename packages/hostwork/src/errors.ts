@@ -64,6 +64,8 @@ export const ErrorCodes = {
   STORE_OPEN: 'HW_STORE_OPEN',
   /** A store operation failed (connection lost, constraint, ...). */
   STORE_FAILED: 'HW_STORE_FAILED',
+  /** The `hostwork` command was given an unknown command or option, or an option value it cannot use. */
+  CLI_USAGE: 'HW_CLI_USAGE',
 } as const;
 
 /** One of the codes of {@link ErrorCodes}. */

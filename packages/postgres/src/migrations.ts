@@ -1,9 +1,10 @@
 /**
  * The PostgreSQL job store's schema, as numbered migrations, and the one script that applies them.
  *
- * Everything lives in the store's own schema (default `hostwork`): `jobs`, `schedules`, `leader`, and `migrations`,
- * `workers` (the live workers and their queues), and `migrations`, which records the versions applied. {@link migrationSql} renders the whole script for a schema; the store runs
- * exactly that script, and a DBA can review it or apply it by hand (`hostwork-postgres sql | psql`). It is
+ * Everything lives in the store's own schema (default `hostwork`): `jobs`, `schedules`, `leader`,
+ * `workers` (the live workers and their queues), and `migrations`, which records the versions applied.
+ * {@link migrationSql} renders the whole script for a schema; the store runs exactly that script, and a DBA can review
+ * it or apply it by hand (`hostwork migrate --sql | psql`). It is
  * idempotent and safe to run from several processes at once:
  * - one transaction, so a failed migration leaves nothing half-done;
  * - `pg_advisory_xact_lock` on a key derived from the schema name, taken before anything else: concurrent runs on

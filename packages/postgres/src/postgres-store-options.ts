@@ -34,7 +34,7 @@ export interface PostgresStoreOptions {
   readonly settledPollIntervalMs?: number | undefined;
   /**
    * `true` (default): `migrate()` creates or upgrades the schema. `false`: it only checks that the schema is
-   * current and fails otherwise, for databases whose schema a DBA applies (`hostwork-postgres sql`).
+   * current and fails otherwise, for databases whose schema a DBA applies (`hostwork migrate --sql`).
    */
   readonly migrate?: boolean | undefined;
   /**

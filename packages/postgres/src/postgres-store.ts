@@ -13,6 +13,7 @@ import {
   type JobInfo,
   type JobStore,
   type LoggerFactory,
+  type MigrationStatus,
   type NewJob,
   type RenewResult,
   type RetentionPolicy,
@@ -108,7 +109,9 @@ export class PostgresStore implements JobStore {
       this.#options.slowQueryWarningMs,
     );
     this.#settled = new SettledPoll(this.#options.settledPollIntervalMs, (error) =>
-      this.#warnings.warn(`${this.#where}: a listener of settled jobs threw.`, error, { warning: 'listener' }),
+      this.#warnings.warn(`${this.#where}: a listener of settled jobs threw.`, error, {
+        warning: 'listener',
+      }),
     );
     const poolOptions = this.#pool.pool.options;
     this.#wake = new NotificationWake({
@@ -168,6 +171,15 @@ export class PostgresStore implements JobStore {
       },
     );
     return this.#migrated;
+  }
+
+  /**
+   * The schema's version and the one `migrate()` brings it to, read without changing anything (a schema that does
+   * not exist is at version 0). For deploy pipelines (`hostwork migrate status`).
+   */
+  async migrationStatus(): Promise<MigrationStatus> {
+    this.#assertOpen();
+    return { current: await this.#schemaVersion(), latest: SCHEMA_VERSION };
   }
 
   async insert(jobs: readonly NewJob[], options?: InsertOptions): Promise<InsertResult[]> {
@@ -621,7 +633,7 @@ export class PostgresStore implements JobStore {
     if (!this.#options.migrate) {
       throw new HostworkError(
         ErrorCodes.STORE_OPEN,
-        `${this.#where}: the schema is at version ${current}, this Hostwork needs ${SCHEMA_VERSION}, and the store was created with migrate: false. Fix: apply the migrations (\`hostwork-postgres migrate --schema ${this.schema}\`, or review \`hostwork-postgres sql --schema ${this.schema}\` and run it), or create the store with migrate: true.`,
+        `${this.#where}: the schema is at version ${current}, this Hostwork needs ${SCHEMA_VERSION}, and the store was created with migrate: false. Fix: apply the migrations (\`hostwork migrate --database-url <url> --schema ${this.schema}\`, or review \`hostwork migrate --sql --database-url <url> --schema ${this.schema}\` and run it), or create the store with migrate: true.`,
       );
     }
     const script = migrationSql(this.schema);

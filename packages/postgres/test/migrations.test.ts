@@ -157,7 +157,7 @@ await describeWithDatabase('schema and migrations (PostgreSQL)', () => {
     const store = stores.fresh({ migrate: false });
     await assert.rejects(
       store.migrate(),
-      isStoreOpenError(/migrate: false.*hostwork-postgres migrate --schema/),
+      isStoreOpenError(/migrate: false.*hostwork migrate --database-url <url> --schema/),
     );
     await assert.rejects(store.insert([job()]), isStoreOpenError(/version 0/));
   });

@@ -37,6 +37,7 @@ export {
   type LocalReceiver,
   type LocalReservation,
 } from './local-dispatch.ts';
+export type { MigrationStatus } from './migration-status.ts';
 export type { EnqueueOptions } from './prepare-job.ts';
 export {
   QueueConsumers,

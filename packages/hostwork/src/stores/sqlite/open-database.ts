@@ -2,11 +2,12 @@
  * Opens and configures the job database connection, turning every way that can fail into one error that names the
  * file, the problem and the fix.
  */
-import { mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { ErrorCodes, HostworkError } from '../../errors.ts';
-import { applyMigrations, assertUsable, inspectDatabase } from './migrations.ts';
+import type { MigrationStatus } from '../../jobs/migration-status.ts';
+import { applyMigrations, assertUsable, inspectDatabase, SCHEMA_VERSION } from './migrations.ts';
 
 /** The path of a database that lives in memory only (for tests): no folder, no WAL. */
 export const IN_MEMORY = ':memory:';
@@ -68,6 +69,36 @@ function openOnce(options: OpenOptions): DatabaseSync {
   } catch (error) {
     db.close();
     throw openError(path, error);
+  }
+}
+
+/**
+ * The schema version of the database file, read-only: a missing file is version 0 and is not created, and nothing is
+ * ever written (no WAL switch, no migration). A file that is not a Hostwork job database is refused as on open.
+ */
+export function readMigrationStatus(path: string, busyTimeoutMs: number): MigrationStatus {
+  if (!existsSync(path)) return { current: 0, latest: SCHEMA_VERSION };
+  let db: DatabaseSync;
+  try {
+    db = new DatabaseSync(path, { readOnly: true });
+  } catch (error) {
+    throw openError(path, error);
+  }
+  try {
+    db.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
+    // Inside a read transaction, so the inspection is one consistent snapshot and needs no write lock to confirm.
+    db.exec('BEGIN');
+    const found = inspectDatabase(db);
+    db.exec('ROLLBACK');
+    if (found.kind === 'foreign') {
+      assertUsable(found, path);
+      return { current: 0, latest: SCHEMA_VERSION };
+    }
+    return { current: found.kind === 'empty' ? 0 : found.version, latest: SCHEMA_VERSION };
+  } catch (error) {
+    throw openError(path, error);
+  } finally {
+    db.close();
   }
 }
 

@@ -20,7 +20,9 @@ import type {
   RetentionPolicy,
   ScheduleTick,
 } from '../../jobs/job-store.ts';
-import { openDatabase } from './open-database.ts';
+import type { MigrationStatus } from '../../jobs/migration-status.ts';
+import { SCHEMA_VERSION } from './migrations.ts';
+import { IN_MEMORY, openDatabase, readMigrationStatus } from './open-database.ts';
 import {
   byClaimOrder,
   type ClaimedRow,
@@ -132,6 +134,18 @@ export class SqliteStore implements JobStore {
   /** Opens the database (creating its folder and file if missing) and brings its schema up to date. */
   async migrate(): Promise<void> {
     this.#ready();
+  }
+
+  /**
+   * The schema version of the file and the one `migrate()` brings it to, read without changing anything: a missing
+   * file is reported at version 0 and is not created. For deploy pipelines (`hostwork migrate status`).
+   */
+  async migrationStatus(): Promise<MigrationStatus> {
+    if (this.path === IN_MEMORY || this.#db !== undefined) {
+      // Opening migrates, so an open store is current; an in-memory database exists only once opened.
+      return { current: this.#db === undefined ? 0 : SCHEMA_VERSION, latest: SCHEMA_VERSION };
+    }
+    return readMigrationStatus(this.path, this.#options.busyTimeoutMs);
   }
 
   async insert(jobs: readonly NewJob[], options?: InsertOptions): Promise<InsertResult[]> {
