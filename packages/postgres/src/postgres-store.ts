@@ -378,12 +378,19 @@ export class PostgresStore implements JobStore {
     return rows.map(toJobCount);
   }
 
-  async purge(filter: JobFilter): Promise<number> {
+  async purge(filter: JobFilter & { readonly limit?: number }): Promise<number> {
+    if (filter.limit !== undefined && !(Number.isSafeInteger(filter.limit) && filter.limit >= 1)) {
+      throw new HostworkError(
+        ErrorCodes.INVALID_OPTION,
+        `purge: limit must be a positive integer (or left out for no limit), got ${String(filter.limit)}.`,
+      );
+    }
     await this.#ensureReady();
     const result = await this.#pool.query(this.#sql.purgeJobs, [
       filter.queue ?? null,
       filter.state ?? null,
       filter.name ?? null,
+      filter.limit ?? null,
     ]);
     const purged = result.rowCount ?? 0;
     if (purged > 0) this.#settled.notifySoon(); // a waiter learns its job is gone

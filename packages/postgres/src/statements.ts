@@ -357,13 +357,22 @@ export const COUNT_JOBS = `
   GROUP BY queue, state
   ORDER BY queue, state`;
 
-/** Deletes the jobs matching a filter (a null value matches everything), never a running one. */
+/**
+ * Deletes the jobs matching a filter (a null value matches everything), never a running one; at most $4 of them,
+ * oldest first (null: all). The outer condition is checked again on each row as it is deleted, so a job claimed
+ * meanwhile is kept.
+ */
 export const PURGE_JOBS = `
   DELETE FROM {schema}.jobs
   WHERE state <> 'running'
-    AND ($1::text IS NULL OR queue = $1)
-    AND ($2::text IS NULL OR state = $2)
-    AND ($3::text IS NULL OR name = $3)`;
+    AND id IN (
+      SELECT id FROM {schema}.jobs
+      WHERE state <> 'running'
+        AND ($1::text IS NULL OR queue = $1)
+        AND ($2::text IS NULL OR state = $2)
+        AND ($3::text IS NULL OR name = $3)
+      ORDER BY id
+      LIMIT $4::bigint)`;
 
 /**
  * Deletes up to $3 completed jobs, oldest first, that finished before $1 or are not among the newest $2. The inner

@@ -375,6 +375,9 @@ Examples:
     ),
 };
 
+/** Jobs deleted per statement by `jobs purge`. */
+const PURGE_CHUNK = 1_000;
+
 /** The states purge may delete: a running job belongs to a worker. */
 const PURGEABLE: readonly JobState[] = ['pending', 'completed', 'dead', 'cancelled'];
 
@@ -404,11 +407,16 @@ Example:
       return ExitCode.ok;
     }
     if (!(await confirmed(context, `Purge ${describeFilter(filter, count)}?`))) return ExitCode.failure;
-    // The store deletes in one statement; on a terminal a line says it is under way.
-    const bar = new ProgressBar(context.io, 'Purging', count, !context.json && count >= 1000);
+    // In chunks: each is a short statement, so workers sharing the database are never held up for long (on SQLite a
+    // delete holds the one write lock), and the bar moves as they go.
+    const bar = new ProgressBar(context.io, 'Purging', count, !context.json && count >= PURGE_CHUNK);
     bar.update(0);
-    const purged = await store.purge(filter);
-    bar.update(purged);
+    let purged = 0;
+    for (let n = PURGE_CHUNK; n === PURGE_CHUNK; ) {
+      n = await store.purge({ ...filter, limit: PURGE_CHUNK });
+      purged += n;
+      bar.update(purged);
+    }
     bar.finish();
     if (context.json) context.io.out(formatJson({ purged }));
     else context.io.out(`Purged ${purged} job${purged === 1 ? '' : 's'}.\n`);

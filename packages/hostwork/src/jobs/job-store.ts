@@ -138,8 +138,11 @@ export interface JobStore extends AsyncDisposable {
   list(filter: JobFilter & { readonly limit: number; readonly before?: JobId }): Promise<JobInfo[]>;
   /** Job counts per queue and state. */
   counts(): Promise<JobCount[]>;
-  /** Deletes jobs matching the filter (running jobs are never purged); returns how many. */
-  purge(filter: JobFilter): Promise<number>;
+  /**
+   * Deletes jobs matching the filter (running jobs are never purged); returns how many. With `limit`, deletes at most
+   * that many, oldest first, so a large purge can run in short statements that never hold the database for long.
+   */
+  purge(filter: JobFilter & { readonly limit?: number }): Promise<number>;
   /** Deletes completed jobs past the retention policy, at most `batchSize`; returns how many. */
   prune(policy: RetentionPolicy): Promise<number>;
   /**

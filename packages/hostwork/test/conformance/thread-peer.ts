@@ -139,7 +139,7 @@ class ThreadPeerStore implements JobStore {
   counts(): Promise<JobCount[]> {
     return this.#call('counts');
   }
-  purge(filter: JobFilter): Promise<number> {
+  purge(filter: JobFilter & { readonly limit?: number }): Promise<number> {
     return this.#call('purge', filter);
   }
   prune(policy: RetentionPolicy): Promise<number> {

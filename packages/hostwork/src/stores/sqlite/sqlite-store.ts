@@ -324,8 +324,10 @@ export class SqliteStore implements JobStore {
     return this.#ready().countJobs.all().map(toJobCount);
   }
 
-  async purge(filter: JobFilter): Promise<number> {
-    const purged = Number(this.#ready().purgeJobs.run(filterParameters(filter)).changes);
+  async purge(filter: JobFilter & { readonly limit?: number }): Promise<number> {
+    const purged = Number(
+      this.#ready().purgeJobs.run({ ...filterParameters(filter), limit: purgeLimit(filter.limit) }).changes,
+    );
     if (purged > 0) this.#settled.notifySoon(); // a waiter learns its job is gone
     return purged;
   }
@@ -542,4 +544,16 @@ function filterParameters(filter: JobFilter): {
 function asCount(n: number): number {
   if (Number.isNaN(n) || n <= 0) return 0;
   return Number.isFinite(n) ? Math.floor(n) : Number.MAX_SAFE_INTEGER;
+}
+
+/** A purge's `limit` as SQLite's LIMIT: -1 for none; anything else must be a positive integer. */
+function purgeLimit(limit: number | undefined): number {
+  if (limit === undefined) return -1;
+  if (!Number.isSafeInteger(limit) || limit < 1) {
+    throw new HostworkError(
+      ErrorCodes.INVALID_OPTION,
+      `purge: limit must be a positive integer (or left out for no limit), got ${String(limit)}.`,
+    );
+  }
+  return limit;
 }

@@ -209,13 +209,20 @@ export const COUNT_JOBS = `
   GROUP BY queue, state
   ORDER BY queue, state`;
 
-/** Deletes the jobs matching a filter (a null value matches everything), never a running one. */
+/**
+ * Deletes the jobs matching a filter (a null value matches everything), never a running one; at most :limit of them,
+ * oldest first (-1: all).
+ */
 export const PURGE_JOBS = `
   DELETE FROM hw_jobs
-  WHERE state <> 'running'
-    AND (:queue IS NULL OR queue = :queue)
-    AND (:state IS NULL OR state = :state)
-    AND (:name IS NULL OR name = :name)`;
+  WHERE id IN (
+    SELECT id FROM hw_jobs
+    WHERE state <> 'running'
+      AND (:queue IS NULL OR queue = :queue)
+      AND (:state IS NULL OR state = :state)
+      AND (:name IS NULL OR name = :name)
+    ORDER BY id
+    LIMIT :limit)`;
 
 /**
  * Deletes up to :batchSize completed jobs, oldest first, that finished before :completedBefore or are not among the

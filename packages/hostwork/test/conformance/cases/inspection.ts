@@ -168,5 +168,20 @@ export function inspectionCases(factory: StoreFactory): void {
       assert.equal(await store.purge({}), 0, 'nothing left but running jobs');
       assert.equal(await store.purge({ queue: 'nope' }), 0);
     });
+
+    it('purge with a limit deletes at most that many, oldest first, never a running one', async () => {
+      const store = await stores.fresh();
+      const ids = await insertMany(store, newJobs(7, { queue: 'a' }));
+      assert.deepEqual(await claimIds(store, 1, { queue: 'a' }), [ids[0]]);
+      assert.equal(await store.purge({ queue: 'a', limit: 2 }), 2);
+      assert.equal(await store.get(ids[1]!), undefined, 'the oldest purgeable job went first');
+      assert.equal(await store.get(ids[2]!), undefined);
+      assert.ok(await store.get(ids[3]!), 'the rest is kept');
+      assert.equal(await store.purge({ queue: 'a', limit: 3 }), 3);
+      assert.equal(await store.purge({ queue: 'a', limit: 3 }), 1, 'the last one; the running job stays');
+      assert.equal(await store.purge({ queue: 'a', limit: 3 }), 0);
+      assert.equal((await mustGet(store, ids[0]!)).state, 'running');
+      await assert.rejects(store.purge({ limit: 0 }), /limit must be a positive integer/);
+    });
   });
 }
