@@ -21,6 +21,7 @@ import {
   type PackageName,
   type PackResult,
   packAll,
+  run,
   skipOrFail,
   userEnv,
 } from '../../../test/packaging/support.ts';
@@ -177,6 +178,17 @@ describe('npm create hostwork', () => {
             { code, shutdown },
             { code: 0, shutdown: ['Received SIGTERM', 'Host stopping', 'Host stopped'] },
             `stderr: ${project.stderr}`,
+          );
+          // The hostwork command, run in the project as its README says, finds the project's store and its jobs.
+          const { stdout } = await run(
+            'npx',
+            ['--no-install', 'hostwork', 'queues', '--json', ...(schema ? ['--schema', schema] : [])],
+            { cwd: dir, encoding: 'utf8', timeout: 60_000, env: userEnv(process.execPath, env) },
+          );
+          const { queues } = JSON.parse(stdout) as { queues: { queue: string; completed: number }[] };
+          assert.ok(
+            queues.some((q) => q.queue === 'default' && q.completed >= 1),
+            `npx hostwork queues: ${stdout}`,
           );
         } finally {
           if (project.child.exitCode === null) project.child.kill('SIGKILL');

@@ -4,8 +4,9 @@
  *
  * The order: `--sqlite <path>` or `--database-url <url>`; else the configuration the application reads (hostwork.json,
  * hostwork.<Environment>.json, environment variables such as JOBS__POSTGRES__CONNECTIONSTRING), where
- * `Jobs:Postgres:ConnectionString` selects PostgreSQL (schema `Jobs:Postgres:Schema`) and otherwise `Jobs:Sqlite:Path`
- * the SQLite file; else the default SQLite file `.data/hostwork-jobs.db`.
+ * `Jobs:Postgres:ConnectionString` selects PostgreSQL (schema `Jobs:Postgres:Schema`), a `Jobs:Postgres` section without
+ * a connection string selects PostgreSQL at `DATABASE_URL` (what the generated projects do), and otherwise
+ * `Jobs:Sqlite:Path` the SQLite file; else the default SQLite file `.data/hostwork-jobs.db`.
  *
  * Only `migrate` changes a schema. Every other command refuses a SQLite file that does not exist (a mistyped path
  * must not create an empty database) and a store whose schema is missing, older or newer than this Hostwork's.
@@ -159,9 +160,19 @@ export function chooseStore(
       origin: configuration.origin('Jobs:Postgres:ConnectionString') ?? 'configuration',
     };
   }
-  // A Jobs:Postgres section without a connection string (the schema only, the URL coming from elsewhere).
+  // A Jobs:Postgres section without a connection string (the schema only): the application then takes the URL from
+  // DATABASE_URL, as the projects `npm create hostwork` writes do, and so does this command.
+  const databaseUrl = env.DATABASE_URL;
+  if (configuration.has('Jobs:Postgres') && databaseUrl !== undefined && databaseUrl.trim() !== '') {
+    return {
+      kind: 'postgres',
+      url: databaseUrl,
+      schema,
+      origin: 'DATABASE_URL, the configuration having a Jobs:Postgres section without a connection string',
+    };
+  }
   const postgresHint = configuration.has('Jobs:Postgres')
-    ? ` The configuration has a Jobs:Postgres section (${configuration.keys().find((k) => k.toLowerCase().startsWith('jobs:postgres:')) ?? 'Jobs:Postgres'}) but no Jobs:Postgres:ConnectionString: for the PostgreSQL store, add --database-url <url>.`
+    ? ` The configuration has a Jobs:Postgres section (${configuration.keys().find((k) => k.toLowerCase().startsWith('jobs:postgres:')) ?? 'Jobs:Postgres'}) but no Jobs:Postgres:ConnectionString, and DATABASE_URL is not set: for the PostgreSQL store, set DATABASE_URL or add --database-url <url>.`
     : undefined;
   const path = configuration.get('Jobs:Sqlite:Path');
   if (typeof path === 'string' && path.trim() !== '') {
@@ -222,7 +233,7 @@ function missingDatabase(
   let hint = choice.postgresHint ?? '';
   if (env.DATABASE_URL !== undefined && env.DATABASE_URL !== '') {
     hint +=
-      ' DATABASE_URL is set, but this command reads PostgreSQL from --database-url or Jobs:Postgres:ConnectionString only: add --database-url "$DATABASE_URL".';
+      ' DATABASE_URL is set, but the configuration has no Jobs:Postgres section (which would select it): add --database-url "$DATABASE_URL".';
   }
   return new HostworkError(
     ErrorCodes.STORE_OPEN,

@@ -145,7 +145,10 @@ describe('the hostwork command explains what to fix', () => {
     );
     assert.equal(existsSync(path), false);
     assertExit(withUrl, 1);
-    assert.match(withUrl.err, /DATABASE_URL is set, .* add --database-url "\$DATABASE_URL"/);
+    assert.match(
+      withUrl.err,
+      /DATABASE_URL is set, but the configuration has no Jobs:Postgres section .* add --database-url "\$DATABASE_URL"/,
+    );
     // An application whose configuration names only the PostgreSQL schema (its URL comes from elsewhere).
     const app = tempFolder();
     writeFileSync(join(app, 'hostwork.json'), JSON.stringify({ Jobs: { Postgres: { Schema: 'hostwork' } } }));
@@ -153,7 +156,17 @@ describe('the hostwork command explains what to fix', () => {
     assertExit(schemaOnly, 1);
     assert.match(
       schemaOnly.err,
-      /a Jobs:Postgres section \(Jobs:Postgres:Schema\) but no Jobs:Postgres:ConnectionString: for the PostgreSQL store, add --database-url <url>\./,
+      /a Jobs:Postgres section \(Jobs:Postgres:Schema\) but no Jobs:Postgres:ConnectionString, and DATABASE_URL is not set: for the PostgreSQL store, set DATABASE_URL or add --database-url <url>\./,
+    );
+    // With DATABASE_URL set, that application's store is PostgreSQL at that URL (as its main.ts reads it).
+    const fromEnv = await hostwork(['migrate', 'status'], {
+      cwd: app,
+      env: { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' },
+    });
+    assertExit(fromEnv, 1);
+    assert.match(
+      fromEnv.err,
+      /PostgreSQL postgres:\/\/nobody@127\.0\.0\.1:1\/none, schema "hostwork" \(from DATABASE_URL/,
     );
   });
 
