@@ -45,4 +45,5 @@ export {
   queueConsumersDefaults,
 } from './queue-consumers.ts';
 export { defineSchedule, type MisfirePolicy, type ScheduleDefinition } from './schedule.ts';
+export { StoreSignal, type StoreSignalOptions } from './store-signal.ts';
 export { type QueueOptions, WorkerOptions, workerDefaults } from './worker-options.ts';

@@ -21,6 +21,7 @@ import type {
   ScheduleTick,
 } from '../../jobs/job-store.ts';
 import type { MigrationStatus } from '../../jobs/migration-status.ts';
+import { StoreSignal } from '../../jobs/store-signal.ts';
 import { SCHEMA_VERSION } from './migrations.ts';
 import { IN_MEMORY, openDatabase, readMigrationStatus } from './open-database.ts';
 import {
@@ -38,7 +39,6 @@ import {
   type SqliteStoreOptions,
 } from './sqlite-store-options.ts';
 import * as sql from './statements.ts';
-import { WakeSignal } from './wake-signal.ts';
 
 /**
  * Rows as arrays (no object per row on the claim path). Set by the method rather than by `prepare`'s
@@ -117,9 +117,9 @@ export class SqliteStore implements JobStore {
   /** The absolute path of the database file (or `':memory:'`). */
   readonly path: string;
   readonly #options: ResolvedSqliteStoreOptions;
-  readonly #wake: WakeSignal;
+  readonly #wake: StoreSignal;
   /** Behind `onSettled`: its own poll of the data version, so the two signals never take each other's changes. */
-  readonly #settled: WakeSignal;
+  readonly #settled: StoreSignal;
   #db: DatabaseSync | undefined;
   #sql: Statements | undefined;
   #closed = false;
@@ -127,8 +127,14 @@ export class SqliteStore implements JobStore {
   constructor(options: SqliteStoreOptions) {
     this.#options = resolveSqliteStoreOptions(options);
     this.path = this.#options.path;
-    this.#wake = new WakeSignal(this.#options.pollIntervalMs, this.#watchDataVersion());
-    this.#settled = new WakeSignal(this.#options.pollIntervalMs, this.#watchDataVersion());
+    this.#wake = new StoreSignal({
+      intervalMs: this.#options.pollIntervalMs,
+      changedElsewhere: this.#watchDataVersion(),
+    });
+    this.#settled = new StoreSignal({
+      intervalMs: this.#options.pollIntervalMs,
+      changedElsewhere: this.#watchDataVersion(),
+    });
   }
 
   /** Opens the database (creating its folder and file if missing) and brings its schema up to date. */

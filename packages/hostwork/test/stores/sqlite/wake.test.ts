@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { WakeSignal } from '../../../src/stores/sqlite/wake-signal.ts';
+import { StoreSignal } from '../../../src/jobs/store-signal.ts';
 import { newJob, useTemp } from './helpers.ts';
 
 /** Resolves when `count` calls were made, or rejects after `timeoutMs`. */
@@ -95,12 +95,15 @@ describe('sqlite store: wake-ups', () => {
   });
 });
 
-describe('WakeSignal', () => {
+describe('StoreSignal', () => {
   it('polls only while someone listens, and close stops the timer', async () => {
     let polls = 0;
-    const signal = new WakeSignal(1, () => {
-      polls++;
-      return false;
+    const signal = new StoreSignal({
+      intervalMs: 1,
+      changedElsewhere: () => {
+        polls++;
+        return false;
+      },
     });
     await sleep(10);
     assert.equal(polls, 0, 'no listener, no poll');
@@ -129,7 +132,7 @@ describe('WakeSignal', () => {
 
   it('calls every listener when the check reports a change elsewhere', async () => {
     let changed = false;
-    const signal = new WakeSignal(1, () => changed);
+    const signal = new StoreSignal({ intervalMs: 1, changedElsewhere: () => changed });
     const a = calls(1, 2_000);
     const b = calls(1, 2_000);
     signal.subscribe(a.listener);
@@ -140,7 +143,7 @@ describe('WakeSignal', () => {
   });
 
   it('coalesces a burst of local notifications into one call per listener', async () => {
-    const signal = new WakeSignal(1000, () => false);
+    const signal = new StoreSignal({ intervalMs: 1000, changedElsewhere: () => false });
     let woken = 0;
     signal.subscribe(() => woken++);
     signal.notifySoon();
@@ -150,5 +153,30 @@ describe('WakeSignal', () => {
     await Promise.resolve();
     assert.equal(woken, 1);
     signal.close();
+  });
+
+  it('without a check, calls the listeners at every poll; a throwing listener is reported, the others still run', async () => {
+    const errors: unknown[] = [];
+    const signal = new StoreSignal({ intervalMs: 1, onListenerError: (error) => errors.push(error) });
+    const after = calls(3, 2_000);
+    signal.subscribe(() => {
+      throw new Error('listener failed');
+    });
+    signal.subscribe(after.listener);
+    await after.done;
+    signal.close();
+    assert.ok(errors.length >= 3);
+    assert.match(String(errors[0]), /listener failed/);
+  });
+
+  it('close(true) calls the listeners once more, then never again', async () => {
+    const signal = new StoreSignal({ intervalMs: 1000 });
+    let woken = 0;
+    signal.subscribe(() => woken++);
+    signal.close(true);
+    assert.equal(woken, 1);
+    signal.notifySoon();
+    await Promise.resolve();
+    assert.equal(woken, 1);
   });
 });
