@@ -6,7 +6,15 @@ import { defineConsumer, type MessageContext } from '../../src/messaging/consume
 import { inMemoryTransport } from '../../src/messaging/in-memory-transport.ts';
 import { defineMessage } from '../../src/messaging/message-definition.ts';
 import { DEAD_LETTER_HEADERS, TYPE_HEADER } from '../../src/messaging/transport.ts';
-import { bytes, messagingHost, recordMessageEvents, T, waitFor, withMessagingHost } from './helpers.ts';
+import {
+  bytes,
+  deadLetters,
+  messagingHost,
+  recordMessageEvents,
+  T,
+  waitFor,
+  withMessagingHost,
+} from './helpers.ts';
 
 // The consumer engine on the in-memory transport: typed handlers, scopes, retries, dead letters, poison, timeouts,
 // lock extension, concurrency, shutdown and events.
@@ -175,10 +183,7 @@ describe('failures', () => {
         async ({ publisher, events, logs }) => {
           const recorded = recordMessageEvents(events);
           const id = await publisher.send(OrderPlaced, { orderId: 'a', total: 1 });
-          const [dead] = await waitFor(
-            () => memory.broker.deadLetters('orders').length > 0 && memory.broker.deadLetters('orders'),
-            'the dead letter',
-          );
+          const [dead] = await waitFor(() => deadLetters(memory, 'orders'), 'the dead letter');
           assert.deepEqual(
             attempts.map((a) => a.attempt),
             [1, 2, 3],
@@ -313,10 +318,7 @@ describe('failures', () => {
     });
     await withMessagingHost({ transports: { memory }, consumers: [consumer] }, async () => {
       await memory.publish(source, [{ id: 'untyped', body: bytes('{"orderId":"a"}'), headers: {} }]);
-      const [dead] = await waitFor(
-        () => memory.broker.deadLetters('orders').length > 0 && memory.broker.deadLetters('orders'),
-        'the dead letter',
-      );
+      const [dead] = await waitFor(() => deadLetters(memory, 'orders'), 'the dead letter');
       assert.equal(dead!.reason, 'poison');
       assert.match(dead!.errors[0]!.message, /no hostwork-type header/);
     });
@@ -344,10 +346,7 @@ describe('failures', () => {
     });
     await withMessagingHost({ transports: { memory }, consumers: [consumer] }, async () => {
       await memory.publish(source, [{ id: 'm', body: bytes('{"orderId":"a","total":1}'), headers: {} }]);
-      const [dead] = await waitFor(
-        () => memory.broker.deadLetters('orders').length > 0 && memory.broker.deadLetters('orders'),
-        'the dead letter',
-      );
+      const [dead] = await waitFor(() => deadLetters(memory, 'orders'), 'the dead letter');
       assert.equal(reasons.length, 2);
       assert.equal((reasons[0] as { abortCause: string }).abortCause, 'timeout');
       assert.equal(dead!.reason, 'attempts-exhausted');

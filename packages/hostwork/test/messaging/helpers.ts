@@ -5,6 +5,7 @@
 import { after } from 'node:test';
 import { createHostBuilder, type Host, type HostBuilder } from '../../src/hosting/index.ts';
 import { addMessaging, type MessagingSetup } from '../../src/messaging/add-messaging.ts';
+import type { InMemoryDeadLetter } from '../../src/messaging/in-memory-transport.ts';
 import {
   type MessageEventMap,
   type MessageEventName,
@@ -88,4 +89,13 @@ export function recordMessageEvents(
 /** The body of a message as sent by hand (for poison cases). */
 export function bytes(text: string): Uint8Array {
   return new TextEncoder().encode(text);
+}
+
+/** The broker's dead letters of `source`, or undefined while there are none (for `waitFor`). */
+export function deadLetters(
+  transport: { readonly broker: { deadLetters(source?: string): InMemoryDeadLetter[] } },
+  source: string,
+): InMemoryDeadLetter[] | undefined {
+  const list = transport.broker.deadLetters(source);
+  return list.length > 0 ? list : undefined;
 }
