@@ -72,6 +72,8 @@ export class ConsumerRunner {
   readonly #settling = new Set<Promise<void>>();
   #subscription: Subscription | undefined;
   #stopping = false;
+  /** Read once at start: whether per-message debug lines are written. */
+  #debug = false;
   #idle: PromiseWithResolvers<void> | undefined;
 
   constructor(definition: ConsumerDefinition, transport: Transport, env: ConsumerEnvironment) {
@@ -88,6 +90,7 @@ export class ConsumerRunner {
 
   async start(): Promise<void> {
     const { name, source, concurrency } = this.definition;
+    this.#debug = this.#env.messageLog.isLevelEnabled('debug');
     const log = this.#env.log;
     // Prefetch = concurrency: nothing waits in memory for a slot while its lock or visibility runs out, and a
     // shutdown has next to nothing to hand back. A delivery's settle round trip leaves its slot idle meanwhile.
@@ -356,51 +359,51 @@ export class ConsumerRunner {
 
   #settle(r: Running, outcome: Outcome, durationMs: number): void {
     const { delivery } = r;
-    const def = this.definition;
     const events = this.#env.events;
-    const log = this.#env.messageLog;
-    const base = this.#base(r);
-    const fields = { consumer: def.name, messageId: delivery.id, message: r.type, attempt: delivery.attempt };
-    const label = `Message ${r.type ?? '(unread)'}#${delivery.id} (consumer '${def.name}')`;
-    let settling: () => Promise<void>;
     switch (outcome.kind) {
       case 'ack':
-        settling = () => delivery.ack();
-        if (events.has('completed')) events.emit('completed', { ...base, durationMs });
-        if (log.isLevelEnabled('debug'))
-          log.debug({ ...fields, durationMs }, `${label} handled in ${durationMs} ms`);
-        break;
-      case 'retry':
-        settling = () => delivery.retry(outcome.delayMs, outcome.error);
+        // The common path: no log line or event object unless asked for.
+        this.#track(() => delivery.ack(), delivery, 'ack');
+        if (events.has('completed')) events.emit('completed', { ...this.#base(r), durationMs });
+        if (this.#debug)
+          this.#env.messageLog.debug(
+            { ...this.#fields(r), durationMs },
+            `${this.#label(r)} handled in ${durationMs} ms`,
+          );
+        return;
+      case 'retry': {
+        const { delayMs, error } = outcome;
+        this.#track(() => delivery.retry(delayMs, error), delivery, 'retry');
         if (events.has('failed'))
-          events.emit('failed', { ...base, durationMs, error: outcome.error, retryInMs: outcome.delayMs });
-        log.warn(
-          { ...fields, error: outcome.error.message, retryInMs: outcome.delayMs },
-          `${label} failed attempt ${delivery.attempt}/${def.maxAttempts}: ${outcome.error.message}; retrying in ${outcome.delayMs} ms`,
+          events.emit('failed', { ...this.#base(r), durationMs, error, retryInMs: delayMs });
+        this.#env.messageLog.warn(
+          { ...this.#fields(r), error: error.message, retryInMs: delayMs },
+          `${this.#label(r)} failed attempt ${delivery.attempt}/${this.definition.maxAttempts}: ${error.message}; retrying in ${delayMs} ms`,
         );
-        break;
+        return;
+      }
       case 'dead': {
-        const history = [...readAttemptErrors(delivery.headers), outcome.error];
-        settling = () => delivery.deadLetter(outcome.reason, history);
-        if (events.has('dead'))
-          events.emit('dead', { ...base, durationMs, reason: outcome.reason, error: outcome.error });
-        log.error(
-          { ...fields, reason: outcome.reason, error: outcome.error.message },
-          outcome.reason === 'poison'
-            ? `${label} is poison, dead-lettered without retrying: ${outcome.error.message}`
-            : `${label} is dead-lettered after attempt ${delivery.attempt}/${def.maxAttempts}: ${outcome.error.message}`,
+        const { reason, error } = outcome;
+        const history = [...readAttemptErrors(delivery.headers), error];
+        this.#track(() => delivery.deadLetter(reason, history), delivery, 'deadLetter');
+        if (events.has('dead')) events.emit('dead', { ...this.#base(r), durationMs, reason, error });
+        this.#env.messageLog.error(
+          { ...this.#fields(r), reason, error: error.message },
+          reason === 'poison'
+            ? `${this.#label(r)} is poison, dead-lettered without retrying: ${error.message}`
+            : `${this.#label(r)} is dead-lettered after attempt ${delivery.attempt}/${this.definition.maxAttempts}: ${error.message}`,
         );
-        break;
+        return;
       }
       case 'release':
         this.#release(delivery, r.type);
         return;
     }
-    this.#track(settling, delivery, outcome.kind);
   }
 
   /** Hands a delivery back to the broker, uncounted. */
   #release(delivery: Delivery, type: string | undefined): void {
+    this.#track(() => delivery.release(), delivery, 'release');
     const events = this.#env.events;
     if (events.has('released'))
       events.emit('released', {
@@ -409,26 +412,44 @@ export class ConsumerRunner {
         type,
         attempt: delivery.attempt,
       });
-    this.#track(() => delivery.release(), delivery, 'release');
   }
 
-  /** Keeps a settle call until it returns (stop waits for them all); a failed one is logged, never thrown. */
+  /** Makes a settle call and keeps it until it returns (stop waits for them all); a failure is logged, never thrown. */
   #track(settle: () => Promise<void>, delivery: Delivery, kind: string): void {
-    // An adapter throwing instead of rejecting is handled the same way.
-    const p = Promise.resolve()
-      .then(settle)
-      .then(
-        () => {},
-        (error: unknown) => {
-          const text = describeThrown(error).message;
-          this.#env.log.error(
-            { consumer: this.definition.name, messageId: delivery.id, settle: kind, error: text },
-            `Settling message ${delivery.id} (${kind}) with ${this.#transport.kind} failed: ${text}; the broker delivers it again`,
-          );
-        },
-      );
-    this.#settling.add(p);
-    void p.finally(() => this.#settling.delete(p));
+    let settling: Promise<void>;
+    try {
+      settling = settle();
+    } catch (error) {
+      // An adapter throwing instead of rejecting is handled the same way.
+      settling = Promise.reject(error);
+    }
+    const tracked: Promise<void> = settling.then(
+      () => {
+        this.#settling.delete(tracked);
+      },
+      (error: unknown) => {
+        this.#settling.delete(tracked);
+        const text = describeThrown(error).message;
+        this.#env.log.error(
+          { consumer: this.definition.name, messageId: delivery.id, settle: kind, error: text },
+          `Settling message ${delivery.id} (${kind}) with ${this.#transport.kind} failed: ${text}; the broker delivers it again`,
+        );
+      },
+    );
+    this.#settling.add(tracked);
+  }
+
+  #fields(r: Running): Record<string, unknown> {
+    return {
+      consumer: this.definition.name,
+      messageId: r.delivery.id,
+      message: r.type,
+      attempt: r.delivery.attempt,
+    };
+  }
+
+  #label(r: Running): string {
+    return `Message ${r.type ?? '(unread)'}#${r.delivery.id} (consumer '${this.definition.name}')`;
   }
 
   #base(r: Running): MessageEventBase {
