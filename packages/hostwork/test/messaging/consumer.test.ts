@@ -5,7 +5,7 @@ import { createToken } from '../../src/di/token.ts';
 import { defineConsumer, type MessageContext } from '../../src/messaging/consumer-definition.ts';
 import { inMemoryTransport } from '../../src/messaging/in-memory-transport.ts';
 import { defineMessage } from '../../src/messaging/message-definition.ts';
-import { DEAD_LETTER_HEADERS, TYPE_HEADER } from '../../src/messaging/transport.ts';
+import { DEAD_LETTER_HEADERS, type Transport, TYPE_HEADER } from '../../src/messaging/transport.ts';
 import {
   bytes,
   deadLetters,
@@ -548,4 +548,156 @@ describe('concurrency, locks and shutdown', () => {
       );
     },
   );
+});
+
+describe('settlements and transports', () => {
+  /** Wraps a transport: `ack` resolves only after `ackDelayMs`; `order` records acks resolving and the close. */
+  function slowAcks(inner: Transport, ackDelayMs: number, order: string[], prefetchFactor = 1): Transport {
+    return {
+      kind: 'slow',
+      connect: () => inner.connect(),
+      publish: (d, m) => inner.publish(d, m),
+      close: async () => {
+        order.push('close');
+        await inner.close();
+      },
+      [Symbol.asyncDispose]: () => inner.close(),
+      subscribe: (s, o) =>
+        inner.subscribe(s, {
+          ...o,
+          // A greedy adapter handing over more than the prefetch asked for.
+          prefetch: o.prefetch * prefetchFactor,
+          onDelivery: (d) =>
+            o.onDelivery({
+              ...d,
+              id: d.id,
+              body: d.body,
+              headers: d.headers,
+              attempt: d.attempt,
+              ack: async () => {
+                await new Promise((r) => setTimeout(r, ackDelayMs));
+                await d.ack();
+                order.push(`acked:${d.id}`);
+              },
+              retry: (ms, e) => d.retry(ms, e),
+              deadLetter: (r, e) => d.deadLetter(r, e),
+              release: async () => {
+                await d.release();
+                order.push(`released:${d.id}`);
+              },
+            }),
+        }),
+    };
+  }
+
+  it('waits for every settlement before the transport closes', T, async () => {
+    const memory = inMemoryTransport();
+    const order: string[] = [];
+    let handled = 0;
+    const consumer = defineConsumer({
+      name: 'acks',
+      transport: 'slow',
+      source,
+      message: OrderPlaced,
+      handle() {
+        handled++;
+      },
+    });
+    const h = messagingHost({ transports: { slow: slowAcks(memory, 300, order) }, consumers: [consumer] });
+    await h.host.start();
+    await h.publisher.send(OrderPlaced, { orderId: 'a', total: 1 }, { id: 'a' });
+    await waitFor(() => handled === 1, 'the handler');
+    await h.host.stop();
+    assert.deepEqual(order, ['acked:a', 'close']);
+    assert.deepEqual(memory.broker.depth('orders'), { ready: 0, delayed: 0, unacked: 0 });
+  });
+
+  it('hands back deliveries received but not started at shutdown, uncounted', T, async () => {
+    const memory = inMemoryTransport();
+    const order: string[] = [];
+    const started: string[] = [];
+    const consumer = defineConsumer({
+      name: 'greedy',
+      transport: 'slow',
+      source,
+      message: OrderPlaced,
+      concurrency: 1,
+      async handle(_m, ctx) {
+        started.push(ctx.id);
+        await new Promise((r) => setTimeout(r, 200));
+      },
+    });
+    const h = messagingHost({ transports: { slow: slowAcks(memory, 0, order, 3) }, consumers: [consumer] });
+    await h.host.start();
+    await h.publisher.sendMany(OrderPlaced, [
+      { payload: { orderId: 'a', total: 1 }, id: 'a' },
+      { payload: { orderId: 'b', total: 1 }, id: 'b' },
+      { payload: { orderId: 'c', total: 1 }, id: 'c' },
+    ]);
+    await waitFor(
+      () => started.length === 1 && memory.broker.depth('orders').unacked === 3,
+      'one running, three held',
+    );
+    await h.host.stop();
+    assert.deepEqual(started, ['a'], 'one handler at a time: b and c waited');
+    assert.deepEqual(order.sort(), ['acked:a', 'close', 'released:b', 'released:c']);
+    assert.deepEqual(memory.broker.depth('orders'), { ready: 2, delayed: 0, unacked: 0 });
+  });
+
+  it('logs a failed settlement and a throwing event listener, and carries on', T, async () => {
+    const memory = inMemoryTransport();
+    const failing: Transport = {
+      ...memory,
+      kind: 'failing',
+      connect: () => memory.connect(),
+      publish: (d, m) => memory.publish(d, m),
+      close: () => memory.close(),
+      [Symbol.asyncDispose]: () => memory.close(),
+      subscribe: (s, o) =>
+        memory.subscribe(s, {
+          ...o,
+          onDelivery: (d) =>
+            o.onDelivery({
+              id: d.id,
+              body: d.body,
+              headers: d.headers,
+              attempt: d.attempt,
+              ack: () => {
+                // Not even a rejection: a synchronous throw.
+                throw new Error('channel closed');
+              },
+              retry: (ms, e) => d.retry(ms, e),
+              deadLetter: (r, e) => d.deadLetter(r, e),
+              release: () => d.release(),
+            }),
+        }),
+    };
+    let handled = 0;
+    const consumer = defineConsumer({
+      name: 'unlucky',
+      transport: 'failing',
+      source,
+      message: OrderPlaced,
+      concurrency: 2,
+      handle() {
+        handled++;
+      },
+    });
+    await withMessagingHost(
+      { transports: { failing }, consumers: [consumer] },
+      async ({ publisher, events, logs }) => {
+        events.on('completed', () => {
+          throw new Error('listener bug');
+        });
+        await publisher.send(OrderPlaced, { orderId: 'a', total: 1 }, { id: 'a' });
+        await waitFor(
+          () => logs.find('Settling message a (ack) with failing failed: channel closed'),
+          'the log',
+        );
+        await waitFor(() => logs.find("A 'completed' event listener threw"), 'the listener error logged');
+        await publisher.send(OrderPlaced, { orderId: 'b', total: 1 }, { id: 'b' });
+        await waitFor(() => handled >= 2, 'the next message handled');
+      },
+    );
+  });
 });
