@@ -189,7 +189,10 @@ export class ConsumerRunner {
     const def = this.definition;
     const events = this.#env.events;
     if (events.has('received')) events.emit('received', this.#base(r));
+    if (delivery.lockMs !== undefined && delivery.extend) this.#keepLocked(r, delivery.lockMs);
     const read = await this.#read(delivery);
+    // Released meanwhile (an asynchronous schema still validating when the shutdown grace ended): never start it.
+    if (r.finished) return;
     if ('problem' in read) {
       const error: DeliveryError = {
         attempt: delivery.attempt,
@@ -210,7 +213,6 @@ export class ConsumerRunner {
     );
     r.ctx = ctx;
     if (def.timeout > 0) r.timers.push(setTimeout(() => this.#timeout(r, ctx), def.timeout));
-    if (delivery.lockMs !== undefined && delivery.extend) this.#keepLocked(r, delivery.lockMs);
     let outcome: Outcome;
     try {
       await def.handle(read.value, ctx);
