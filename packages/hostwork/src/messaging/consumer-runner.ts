@@ -50,7 +50,7 @@ type Outcome =
   | { readonly kind: 'dead'; readonly reason: DeadLetterReason; readonly error: DeliveryError }
   | { readonly kind: 'release' };
 
-/** The lock is extended when a third of it is left... at a third of it: two more chances before it runs out. */
+/** The lock is extended every third of its length: a failed extension leaves another try before it runs out. */
 const EXTEND_AT = 1 / 3;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
