@@ -64,6 +64,10 @@ export const ErrorCodes = {
   STORE_OPEN: 'HW_STORE_OPEN',
   /** A store operation failed (connection lost, constraint, ...). */
   STORE_FAILED: 'HW_STORE_FAILED',
+  /** A message failed its definition's schema at `send`/`sendMany` (each failing field is named); nothing was published. */
+  MESSAGE_INVALID_PAYLOAD: 'HW_MESSAGE_INVALID_PAYLOAD',
+  /** A consumer or a `send` names a transport that `addMessaging` did not register (or names none where several are). */
+  TRANSPORT_NOT_REGISTERED: 'HW_TRANSPORT_NOT_REGISTERED',
   /** The `hostwork` command was given an unknown command or option, or an option value it cannot use. */
   CLI_USAGE: 'HW_CLI_USAGE',
 } as const;

@@ -5,6 +5,7 @@ import { ScopeFactory } from '../di/scope.ts';
 import { ErrorCodes, HostworkError } from '../errors.ts';
 import { HostOptions } from '../hosting/host-options.ts';
 import type { HostedService } from '../hosting/hosted-service.ts';
+import { shutdownGraceMs, waitWithin } from '../hosting/shutdown-grace.ts';
 import type { Logger } from '../logging/logger-factory.ts';
 import { LoggerFactory } from '../logging/logger-factory.ts';
 import { AttemptContext, type AttemptEnvironment, SnoozeResult } from './attempt-context.ts';
@@ -239,8 +240,7 @@ export class JobWorker implements HostedService {
     for (const u of this.#unsubscribe) u();
     this.#releaseBuffered();
     // Keep part of the host's budget to hand unfinished jobs back; the host aborts `signal` when all of it is spent.
-    const budget = this.#hostOptions.shutdownTimeout;
-    const graceMs = Math.max(0, budget - Math.min(5_000, budget * 0.2));
+    const graceMs = shutdownGraceMs(this.#hostOptions.shutdownTimeout);
     if (this.#running.size > 0) {
       this.#log.info(
         { running: this.#running.size, graceMs },
@@ -251,7 +251,7 @@ export class JobWorker implements HostedService {
       // be recovered and run a second time by another worker.
       const renewing = this.#renewWhileStopping();
       try {
-        await waitFor(this.#idle.promise, graceMs, signal);
+        await waitWithin(this.#idle.promise, graceMs, signal);
       } finally {
         renewing.stop();
       }
@@ -1161,18 +1161,4 @@ export class JobWorker implements HostedService {
       if (pruned > 0) this.#log.debug({ pruned }, `Pruned ${pruned} completed job(s)`);
     }
   }
-}
-
-/** Resolves when `promise` settles, `ms` pass, or `signal` aborts, whichever is first. */
-function waitFor(promise: Promise<void>, ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    signal.addEventListener('abort', done, { once: true });
-    promise.then(done, done);
-  });
 }

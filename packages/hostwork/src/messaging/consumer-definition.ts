@@ -1,0 +1,156 @@
+import type { ServiceProvider } from '../di/service-provider.ts';
+import { assertKnownKeys, ErrorCodes, HostworkError } from '../errors.ts';
+import { type Backoff, defaultBackoff } from '../jobs/backoff.ts';
+import { validateJobDefaults } from '../jobs/job-definition.ts';
+import type { Logger } from '../logging/logger-factory.ts';
+import { assertDestination, type MessageDefinition } from './message-definition.ts';
+import type { Destination, Headers } from './transport.ts';
+
+/** What a consumer's handler receives besides the message: shaped like a job's context. */
+export interface MessageContext {
+  /** The message id (the publisher's, or the broker's). */
+  readonly id: string;
+  /** The message definition's name (the `hostwork-type` header, or the consumer's only message). */
+  readonly type: string;
+  /** The consumer's name. */
+  readonly consumer: string;
+  /** 1 for the first delivery; counted in Hostwork's `hostwork-attempt` header. */
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  /** Aborts on timeout and at the end of the shutdown grace. */
+  readonly signal: AbortSignal;
+  /** Every header the message carries, Hostwork's included. */
+  readonly headers: Headers;
+  /** The ordering key, when the broker carries one. */
+  readonly key?: string;
+  /** A logger bound to this delivery (message id, type, consumer, attempt). */
+  readonly logger: Logger;
+  /** A DI scope for this delivery, disposed when the handler ends. */
+  readonly services: ServiceProvider;
+}
+
+/** A consumer's work. Resolve to acknowledge the message; throw to fail the attempt (retried after the backoff). */
+export type MessageHandler<Message> = (message: Message, ctx: MessageContext) => unknown;
+
+/** The output type of a message definition. */
+// biome-ignore lint/suspicious/noExplicitAny: any input type matches.
+export type MessageOutput<M> = M extends MessageDefinition<any, infer Output> ? Output : never;
+
+/** What {@link defineConsumer} takes: `message` for one type, or `messages` for several on one source. */
+// biome-ignore lint/suspicious/noExplicitAny: definitions of every payload type.
+export interface ConsumerDefinitionInput<M extends MessageDefinition<any, any>> {
+  /** Unique name among the host's consumers (logs, events). */
+  readonly name: string;
+  /** The name of a transport registered with `addMessaging({ transports })`. */
+  readonly transport: string;
+  /** Where it receives from (a queue, a subscription...). */
+  readonly source: Destination;
+  readonly message?: M;
+  readonly messages?: readonly M[];
+  readonly handle: MessageHandler<MessageOutput<M>>;
+  /** Handlers running at once; also the prefetch (deliveries held unsettled). Default: 1. */
+  readonly concurrency?: number;
+  /** Attempts before the message goes to the dead-letter destination. Default: 10. */
+  readonly maxAttempts?: number;
+  /** The delay before a retry; the same options as a job's. Default: exponential from 2 s with jitter. */
+  readonly backoff?: Backoff;
+  /** Per-attempt timeout in ms; 0 for none. Default: 0. */
+  readonly timeout?: number;
+}
+
+/** A consumer definition, checked and with its defaults. */
+export interface ConsumerDefinition<Message = unknown> {
+  readonly name: string;
+  readonly transport: string;
+  readonly source: Destination;
+  // biome-ignore lint/suspicious/noExplicitAny: definitions of every input type.
+  readonly messages: readonly MessageDefinition<any, Message>[];
+  readonly handle: MessageHandler<Message>;
+  readonly concurrency: number;
+  readonly maxAttempts: number;
+  readonly backoff: Backoff;
+  readonly timeout: number;
+}
+
+const KEYS = [
+  'name',
+  'transport',
+  'source',
+  'message',
+  'messages',
+  'handle',
+  'concurrency',
+  'maxAttempts',
+  'backoff',
+  'timeout',
+];
+
+/**
+ * Defines a message consumer: where it receives from, which messages it takes, and its handler. Register it with
+ * `addMessaging(builder, { transports, consumers: [...] })`; it runs as part of a hosted service.
+ *
+ * The handler's message is validated against its definition's schema first: a body that is not JSON, fails the
+ * schema or carries an unknown `hostwork-type` goes to the dead-letter destination at once, never to the handler.
+ *
+ * @example
+ * ```ts
+ * export const ShipOrders = defineConsumer({
+ *   name: 'ship-orders',
+ *   transport: 'rabbit',
+ *   source: { name: 'orders' },
+ *   message: OrderPlaced,
+ *   concurrency: 10,
+ *   async handle(order, ctx) { await ctx.services.get(Shipping).ship(order.orderId, ctx.signal); },
+ * });
+ * ```
+ */
+// biome-ignore lint/suspicious/noExplicitAny: definitions of every payload type.
+export function defineConsumer<M extends MessageDefinition<any, any>>(
+  input: ConsumerDefinitionInput<M>,
+): ConsumerDefinition<MessageOutput<M>> {
+  const where = `defineConsumer('${String(input?.name)}')`;
+  assertKnownKeys(where, input, KEYS);
+  const bad = (message: string) => new HostworkError(ErrorCodes.INVALID_OPTION, `${where}: ${message}`);
+  if (typeof input.name !== 'string' || input.name === '') throw bad('name must be a non-empty string.');
+  if (typeof input.transport !== 'string' || input.transport === '') {
+    throw bad(
+      `transport must name a transport registered with addMessaging({ transports: { <name>: ... } }), got ${JSON.stringify(input.transport)}.`,
+    );
+  }
+  assertDestination(input.source, `${where}: source`);
+  if ((input.message === undefined) === (input.messages === undefined)) {
+    throw bad('give exactly one of message (one definition) or messages (several on one source).');
+  }
+  const messages = input.message !== undefined ? [input.message] : [...(input.messages ?? [])];
+  if (messages.length === 0) throw bad('messages must list at least one message definition.');
+  const names = new Set<string>();
+  for (const m of messages) {
+    const definition = m as Partial<MessageDefinition> | null;
+    if (typeof definition !== 'object' || definition === null || typeof definition.name !== 'string') {
+      throw bad('each message must be a definition made with defineMessage({ name, schema }).');
+    }
+    if (names.has(definition.name)) throw bad(`message '${definition.name}' is listed twice.`);
+    names.add(definition.name);
+  }
+  if (typeof input.handle !== 'function') throw bad('handle must be a function (message, ctx) => ...');
+  const concurrency = input.concurrency ?? 1;
+  if (!(Number.isInteger(concurrency) && concurrency >= 1)) {
+    throw bad(`concurrency must be an integer >= 1, got ${JSON.stringify(input.concurrency)}.`);
+  }
+  const resolved = {
+    maxAttempts: input.maxAttempts ?? 10,
+    backoff: input.backoff ?? defaultBackoff,
+    timeout: input.timeout ?? 0,
+  };
+  // The same checks, and messages, as a job's attempts, backoff and timeout.
+  validateJobDefaults(resolved, where);
+  return {
+    name: input.name,
+    transport: input.transport,
+    source: input.source,
+    messages,
+    handle: input.handle,
+    concurrency,
+    ...resolved,
+  };
+}

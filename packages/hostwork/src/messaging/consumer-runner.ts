@@ -1,0 +1,460 @@
+import type { StandardSchemaV1 } from '@standard-schema/spec';
+import type { ScopeFactory } from '../di/scope.ts';
+import { ErrorCodes, HostworkError } from '../errors.ts';
+import { waitWithin } from '../hosting/shutdown-grace.ts';
+import { backoffDelay, defaultBackoff } from '../jobs/backoff.ts';
+import { delayProblem } from '../jobs/handler-values.ts';
+import { formatIssues } from '../jobs/job-definition.ts';
+import { describeThrown } from '../jobs/thrown-value.ts';
+import type { Logger } from '../logging/logger-factory.ts';
+import { deliveryError, readAttemptErrors } from './attempt-history.ts';
+import type { ConsumerDefinition } from './consumer-definition.ts';
+import { DeliveryContext } from './delivery-context.ts';
+import type { MessageDefinition } from './message-definition.ts';
+import type { MessageEventBase, MessageEvents } from './message-events.ts';
+import {
+  type DeadLetterReason,
+  type Delivery,
+  type DeliveryError,
+  type Subscription,
+  type Transport,
+  TYPE_HEADER,
+} from './transport.ts';
+
+/** What every consumer of a host shares. */
+export interface ConsumerEnvironment {
+  readonly scopes: ScopeFactory;
+  /** The engine's own log (`Hostwork.Messaging.Consumer`). */
+  readonly log: Logger;
+  /** The parent of handlers' loggers and of per-message lines (`Hostwork.Messaging`). */
+  readonly messageLog: Logger;
+  readonly events: MessageEvents;
+  /** How long a handler that ignores its aborted signal (timeout) is waited for before its slot is freed. */
+  readonly abortGraceMs: number;
+}
+
+/** A delivery being handled. */
+interface Running {
+  readonly delivery: Delivery;
+  readonly startedAt: number;
+  ctx: DeliveryContext | undefined;
+  type: string | undefined;
+  finished: boolean;
+  timers: NodeJS.Timeout[];
+}
+
+/** How a handled delivery ends. */
+type Outcome =
+  | { readonly kind: 'ack' }
+  | { readonly kind: 'retry'; readonly delayMs: number; readonly error: DeliveryError }
+  | { readonly kind: 'dead'; readonly reason: DeadLetterReason; readonly error: DeliveryError }
+  | { readonly kind: 'release' };
+
+/** The lock is extended every third of its length: a failed extension leaves another try before it runs out. */
+const EXTEND_AT = 1 / 3;
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Runs one consumer: subscribes with prefetch = concurrency, runs at most `concurrency` handlers, settles each delivery
+ * exactly once (ack, retry, dead letter, release), extends locks while handlers run, and stops in order: the
+ * subscription first, then prefetched deliveries handed back, then running handlers waited for within the grace,
+ * aborted and released after it, and every settle call awaited.
+ */
+export class ConsumerRunner {
+  readonly definition: ConsumerDefinition;
+  readonly #transport: Transport;
+  readonly #env: ConsumerEnvironment;
+  readonly #byType: ReadonlyMap<string, MessageDefinition>;
+  readonly #running = new Set<Running>();
+  /** Handed over while every slot was busy (an adapter delivering past the prefetch): run as slots free. */
+  readonly #waiting: Delivery[] = [];
+  readonly #settling = new Set<Promise<void>>();
+  #subscription: Subscription | undefined;
+  #stopping = false;
+  /** Read once at start: whether per-message debug lines are written. */
+  #debug = false;
+  #idle: PromiseWithResolvers<void> | undefined;
+
+  constructor(definition: ConsumerDefinition, transport: Transport, env: ConsumerEnvironment) {
+    this.definition = definition;
+    this.#transport = transport;
+    this.#env = env;
+    this.#byType = new Map(definition.messages.map((m) => [m.name, m as MessageDefinition]));
+  }
+
+  /** Handlers running now. */
+  get runningCount(): number {
+    return this.#running.size;
+  }
+
+  async start(): Promise<void> {
+    const { name, source, concurrency } = this.definition;
+    this.#debug = this.#env.messageLog.isLevelEnabled('debug');
+    const log = this.#env.log;
+    // Prefetch = concurrency: nothing waits in memory for a slot while its lock or visibility runs out, and a
+    // shutdown has next to nothing to hand back. A delivery's settle round trip leaves its slot idle meanwhile.
+    this.#subscription = await this.#transport.subscribe(source, {
+      prefetch: concurrency,
+      onDelivery: (delivery) => this.#onDelivery(delivery),
+      events: {
+        disconnected: (error) =>
+          log.warn(
+            { consumer: name, error: describeThrown(error).message },
+            `Consumer '${name}' lost its connection to ${this.#transport.kind} (${describeThrown(error).message}); reconnecting`,
+          ),
+        reconnected: () => log.info({ consumer: name }, `Consumer '${name}' is receiving again`),
+      },
+    });
+  }
+
+  /**
+   * Stops: no new delivery starts; prefetched ones are released; running handlers get `graceMs` (or until `signal`
+   * aborts), then are aborted and released; resolves once every settle call has returned.
+   */
+  async stop(graceMs: number, signal: AbortSignal): Promise<void> {
+    this.#stopping = true;
+    const { name } = this.definition;
+    try {
+      await this.#subscription?.stop();
+    } catch (error) {
+      this.#env.log.error(
+        { consumer: name, error: describeThrown(error).message },
+        `Stopping the subscription of consumer '${name}' failed: ${describeThrown(error).message}`,
+      );
+    }
+    for (const delivery of this.#waiting.splice(0)) this.#release(delivery, undefined);
+    if (this.#running.size > 0) {
+      this.#env.log.info(
+        { consumer: name, running: this.#running.size, graceMs },
+        `Consumer '${name}' waiting up to ${graceMs} ms for ${this.#running.size} running handler(s)`,
+      );
+      this.#idle ??= Promise.withResolvers<void>();
+      await waitWithin(this.#idle.promise, graceMs, signal);
+    }
+    if (this.#running.size > 0) {
+      const left = [...this.#running];
+      for (const r of left) {
+        r.ctx?.abort('shutdown', 'the host is stopping');
+        this.#finish(r, { kind: 'release' });
+      }
+      this.#env.log.warn(
+        { consumer: name, messages: left.map((r) => r.delivery.id) },
+        `Consumer '${name}' handed ${left.length} unfinished message(s) back to ${this.#transport.kind} (attempt not counted)`,
+      );
+    }
+    while (this.#settling.size > 0) await Promise.all(this.#settling);
+  }
+
+  #onDelivery(delivery: Delivery): void {
+    if (this.#stopping) {
+      this.#release(delivery, undefined);
+      return;
+    }
+    if (this.#running.size >= this.definition.concurrency) {
+      this.#waiting.push(delivery);
+      return;
+    }
+    this.#start(delivery);
+  }
+
+  #start(delivery: Delivery): void {
+    const r: Running = {
+      delivery,
+      startedAt: performance.now(),
+      ctx: undefined,
+      type: undefined,
+      finished: false,
+      timers: [],
+    };
+    this.#running.add(r);
+    this.#run(r).catch((error: unknown) => {
+      // A bug of the engine, not of the handler (whose errors #run settles): never leave the delivery unsettled.
+      const thrown = describeThrown(error);
+      this.#env.log.error(
+        {
+          consumer: this.definition.name,
+          messageId: delivery.id,
+          error: thrown.message,
+          stack: thrown.stack,
+        },
+        `Handling message ${delivery.id} failed unexpectedly: ${thrown.message}`,
+      );
+      this.#finish(r, this.#failure(r, error));
+    });
+  }
+
+  async #run(r: Running): Promise<void> {
+    const { delivery } = r;
+    const def = this.definition;
+    const events = this.#env.events;
+    if (events.has('received')) events.emit('received', this.#base(r));
+    if (delivery.lockMs !== undefined && delivery.extend) this.#keepLocked(r, delivery.lockMs);
+    const read = await this.#read(delivery);
+    // Released meanwhile (an asynchronous schema still validating when the shutdown grace ended): never start it.
+    if (r.finished) return;
+    if ('problem' in read) {
+      const error: DeliveryError = {
+        attempt: delivery.attempt,
+        message: read.problem,
+        name: 'PoisonMessage',
+        at: Date.now(),
+      };
+      return this.#finish(r, { kind: 'dead', reason: 'poison', error });
+    }
+    r.type = read.type;
+    const ctx = new DeliveryContext(
+      delivery,
+      read.type,
+      def.name,
+      def.maxAttempts,
+      this.#env.messageLog,
+      this.#env.scopes,
+    );
+    r.ctx = ctx;
+    if (def.timeout > 0) r.timers.push(setTimeout(() => this.#timeout(r, ctx), def.timeout));
+    let outcome: Outcome;
+    try {
+      await def.handle(read.value, ctx);
+      outcome = ctx.abortCause === 'timeout' ? this.#timedOut(r, undefined) : { kind: 'ack' };
+    } catch (error) {
+      outcome = ctx.abortCause === 'timeout' ? this.#timedOut(r, error) : this.#failure(r, error);
+    }
+    try {
+      const disposing = ctx.dispose();
+      if (disposing) await disposing;
+    } catch (error) {
+      const thrown = describeThrown(error);
+      this.#env.messageLog.error(
+        { consumer: def.name, messageId: delivery.id, error: thrown.message, stack: thrown.stack },
+        `Disposing the scope of message ${delivery.id} (consumer '${def.name}') failed: ${thrown.message}`,
+      );
+    }
+    this.#finish(r, outcome);
+  }
+
+  /** The delivery's definition and validated body, or why it is poison. */
+  async #read(
+    delivery: Delivery,
+  ): Promise<{ readonly type: string; readonly value: unknown } | { readonly problem: string }> {
+    const def = this.definition;
+    const type = delivery.headers[TYPE_HEADER];
+    let message: MessageDefinition | undefined;
+    if (type !== undefined) {
+      message = this.#byType.get(type);
+      if (!message) {
+        return {
+          problem: `Unknown message type '${type}' (${TYPE_HEADER} header); consumer '${def.name}' takes ${[...this.#byType.keys()].join(', ')}`,
+        };
+      }
+    } else if (this.#byType.size === 1) {
+      // A publisher that is not Hostwork sets no type: a consumer of one message reads it as that message.
+      message = def.messages[0] as MessageDefinition;
+    } else {
+      return {
+        problem: `The message has no ${TYPE_HEADER} header; consumer '${def.name}' takes several types (${[...this.#byType.keys()].join(', ')}) and cannot tell which`,
+      };
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(utf8.decode(delivery.body));
+    } catch (error) {
+      return {
+        problem: `The body of a '${message.name}' message is not JSON: ${describeThrown(error).message}`,
+      };
+    }
+    let result: StandardSchemaV1.Result<unknown>;
+    try {
+      const validated = message.schema['~standard'].validate(body);
+      result = validated instanceof Promise ? await validated : validated;
+    } catch (error) {
+      return { problem: `Validating a '${message.name}' message threw: ${describeThrown(error).message}` };
+    }
+    if (result.issues) {
+      return {
+        problem: `The body does not match the schema of message '${message.name}':\n${formatIssues(result.issues)}`,
+      };
+    }
+    return { type: message.name, value: result.value };
+  }
+
+  /** Aborts a handler that ran past the timeout; one that ignores its signal is settled anyway after the grace. */
+  #timeout(r: Running, ctx: DeliveryContext): void {
+    ctx.abort('timeout', `timed out after ${this.definition.timeout} ms`);
+    const grace = setTimeout(() => {
+      if (r.finished) return;
+      this.#env.messageLog.warn(
+        { consumer: this.definition.name, messageId: r.delivery.id },
+        `Message ${r.delivery.id} (consumer '${this.definition.name}') ignored its abort signal for ${this.#env.abortGraceMs} ms; settling it without waiting`,
+      );
+      this.#finish(r, this.#timedOut(r, undefined));
+    }, this.#env.abortGraceMs);
+    r.timers.push(grace);
+  }
+
+  #timedOut(r: Running, error: unknown): Outcome {
+    const message = `Timed out after ${this.definition.timeout} ms`;
+    return this.#failure(r, error ?? new Error(message), message);
+  }
+
+  /** Extends the lock at a third of it while the handler runs, so it never runs out under a live handler. */
+  #keepLocked(r: Running, lockMs: number): void {
+    const every = Math.max(10, Math.floor(lockMs * EXTEND_AT));
+    const timer = setInterval(() => {
+      if (r.finished) return;
+      r.delivery.extend?.(lockMs).catch((error: unknown) => {
+        this.#env.log.warn(
+          { consumer: this.definition.name, messageId: r.delivery.id, error: describeThrown(error).message },
+          `Extending the lock of message ${r.delivery.id} failed (${describeThrown(error).message}); it may be delivered again while its handler runs`,
+        );
+      });
+    }, every);
+    r.timers.push(timer);
+  }
+
+  /** A failed attempt: retried after the backoff while attempts are left, else dead-lettered. */
+  #failure(r: Running, thrown: unknown, message?: string): Outcome {
+    const error = deliveryError(r.delivery.attempt, thrown, message);
+    if (r.delivery.attempt >= this.definition.maxAttempts)
+      return { kind: 'dead', reason: 'attempts-exhausted', error };
+    return { kind: 'retry', delayMs: this.#retryDelay(r, thrown), error };
+  }
+
+  /** The backoff before the next attempt; a backoff that throws or returns nonsense falls back to the default. */
+  #retryDelay(r: Running, thrown: unknown): number {
+    const attempt = r.delivery.attempt;
+    try {
+      const delay = backoffDelay(this.definition.backoff, attempt, thrown);
+      const problem = delayProblem(delay, Date.now());
+      if (problem === undefined) return delay;
+      throw new HostworkError(
+        ErrorCodes.INVALID_OPTION,
+        `the backoff returned ${String(delay)}; a backoff ${problem}`,
+      );
+    } catch (failure) {
+      const text = describeThrown(failure).message;
+      this.#env.messageLog.error(
+        { consumer: this.definition.name, messageId: r.delivery.id, error: text },
+        `Computing the backoff of consumer '${this.definition.name}' failed (${text}); using the default backoff`,
+      );
+      return backoffDelay(defaultBackoff, attempt, thrown);
+    }
+  }
+
+  /** Ends a delivery (once): frees its slot, settles it with the transport, reports it, starts a waiting one. */
+  #finish(r: Running, outcome: Outcome): void {
+    if (r.finished) return;
+    r.finished = true;
+    for (const t of r.timers) clearTimeout(t);
+    this.#running.delete(r);
+    const durationMs = Math.round(performance.now() - r.startedAt);
+    this.#settle(r, outcome, durationMs);
+    if (!this.#stopping) {
+      const next = this.#waiting.shift();
+      if (next) this.#start(next);
+    }
+    if (this.#running.size === 0 && this.#idle) {
+      this.#idle.resolve();
+      this.#idle = undefined;
+    }
+  }
+
+  #settle(r: Running, outcome: Outcome, durationMs: number): void {
+    const { delivery } = r;
+    const events = this.#env.events;
+    switch (outcome.kind) {
+      case 'ack':
+        // The common path: no log line or event object unless asked for.
+        this.#track(() => delivery.ack(), delivery, 'ack');
+        if (events.has('completed')) events.emit('completed', { ...this.#base(r), durationMs });
+        if (this.#debug)
+          this.#env.messageLog.debug(
+            { ...this.#fields(r), durationMs },
+            `${this.#label(r)} handled in ${durationMs} ms`,
+          );
+        return;
+      case 'retry': {
+        const { delayMs, error } = outcome;
+        this.#track(() => delivery.retry(delayMs, error), delivery, 'retry');
+        if (events.has('failed'))
+          events.emit('failed', { ...this.#base(r), durationMs, error, retryInMs: delayMs });
+        this.#env.messageLog.warn(
+          { ...this.#fields(r), error: error.message, retryInMs: delayMs },
+          `${this.#label(r)} failed attempt ${delivery.attempt}/${this.definition.maxAttempts}: ${error.message}; retrying in ${delayMs} ms`,
+        );
+        return;
+      }
+      case 'dead': {
+        const { reason, error } = outcome;
+        const history = [...readAttemptErrors(delivery.headers), error];
+        this.#track(() => delivery.deadLetter(reason, history), delivery, 'deadLetter');
+        if (events.has('dead')) events.emit('dead', { ...this.#base(r), durationMs, reason, error });
+        this.#env.messageLog.error(
+          { ...this.#fields(r), reason, error: error.message },
+          reason === 'poison'
+            ? `${this.#label(r)} is poison, dead-lettered without retrying: ${error.message}`
+            : `${this.#label(r)} is dead-lettered after attempt ${delivery.attempt}/${this.definition.maxAttempts}: ${error.message}`,
+        );
+        return;
+      }
+      case 'release':
+        this.#release(delivery, r.type);
+        return;
+    }
+  }
+
+  /** Hands a delivery back to the broker, uncounted. */
+  #release(delivery: Delivery, type: string | undefined): void {
+    this.#track(() => delivery.release(), delivery, 'release');
+    const events = this.#env.events;
+    if (events.has('released'))
+      events.emit('released', {
+        consumer: this.definition.name,
+        id: delivery.id,
+        type,
+        attempt: delivery.attempt,
+      });
+  }
+
+  /** Makes a settle call and keeps it until it returns (stop waits for them all); a failure is logged, never thrown. */
+  #track(settle: () => Promise<void>, delivery: Delivery, kind: string): void {
+    let settling: Promise<void>;
+    try {
+      settling = settle();
+    } catch (error) {
+      // An adapter throwing instead of rejecting is handled the same way.
+      settling = Promise.reject(error);
+    }
+    const tracked: Promise<void> = settling.then(
+      () => {
+        this.#settling.delete(tracked);
+      },
+      (error: unknown) => {
+        this.#settling.delete(tracked);
+        const text = describeThrown(error).message;
+        this.#env.log.error(
+          { consumer: this.definition.name, messageId: delivery.id, settle: kind, error: text },
+          `Settling message ${delivery.id} (${kind}) with ${this.#transport.kind} failed: ${text}; the broker delivers it again`,
+        );
+      },
+    );
+    this.#settling.add(tracked);
+  }
+
+  #fields(r: Running): Record<string, unknown> {
+    return {
+      consumer: this.definition.name,
+      messageId: r.delivery.id,
+      message: r.type,
+      attempt: r.delivery.attempt,
+    };
+  }
+
+  #label(r: Running): string {
+    return `Message ${r.type ?? '(unread)'}#${r.delivery.id} (consumer '${this.definition.name}')`;
+  }
+
+  #base(r: Running): MessageEventBase {
+    return { consumer: this.definition.name, id: r.delivery.id, type: r.type, attempt: r.delivery.attempt };
+  }
+}

@@ -1,0 +1,40 @@
+export { addMessaging, type MessagingSetup } from './add-messaging.ts';
+export {
+  deadLetterHeaders,
+  deliveryAttempt,
+  deliveryError,
+  historyHeader,
+  MAX_HEADER_ERROR_CHARS,
+  MAX_HISTORY_BYTES,
+  readAttemptErrors,
+  retryHeaders,
+} from './attempt-history.ts';
+export {
+  type ConsumerDefinition,
+  type ConsumerDefinitionInput,
+  defineConsumer,
+  type MessageContext,
+  type MessageHandler,
+  type MessageOutput,
+} from './consumer-definition.ts';
+export {
+  InMemoryBroker,
+  type InMemoryDeadLetter,
+  type InMemoryMessage,
+  type InMemoryQueueDepth,
+  InMemoryTransport,
+  type InMemoryTransportOptions,
+  inMemoryTransport,
+} from './in-memory-transport.ts';
+export { MessageConsumers } from './message-consumers.ts';
+export { defineMessage, type MessageDefinition, type MessageDefinitionInput } from './message-definition.ts';
+export {
+  type MessageEventBase,
+  type MessageEventMap,
+  type MessageEventName,
+  MessageEvents,
+} from './message-events.ts';
+export { MessagePublisher, type SendItem, type SendOptions } from './message-publisher.ts';
+export { MessagingOptions } from './messaging-options.ts';
+export { MessagingTransports, type TransportEntry } from './messaging-transports.ts';
+export * from './transport.ts';

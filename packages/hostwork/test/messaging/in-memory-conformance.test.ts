@@ -1,0 +1,27 @@
+/** The transport conformance suite on the in-memory transport: without locks, and with locks that must be extended. */
+import { InMemoryBroker, inMemoryTransport } from '../../src/messaging/in-memory-transport.ts';
+import { transportConformance } from '../transport-conformance/transport-conformance.ts';
+
+let sources = 0;
+
+transportConformance('memory', async () => {
+  const broker = new InMemoryBroker();
+  const source = { name: `source-${++sources}` };
+  return {
+    transport: () => inMemoryTransport({ broker }),
+    source,
+    deadLetters: async () => broker.deadLetters(source.name),
+    restartBroker: async () => broker.restart(),
+  };
+});
+
+transportConformance('memory with expiring locks', async () => {
+  const broker = new InMemoryBroker({ lockMs: 300 });
+  const source = { name: `locked-${++sources}` };
+  return {
+    transport: () => inMemoryTransport({ broker }),
+    source,
+    deadLetters: async () => broker.deadLetters(source.name),
+    lockMs: 300,
+  };
+});

@@ -1,0 +1,419 @@
+/**
+ * The transport conformance suite: one set of cases every `Transport` adapter must pass unchanged, run with the real
+ * broker (as the store conformance suite is run against every JobStore). An adapter's test file calls:
+ *
+ * ```ts
+ * import { transportConformance } from '../../hostwork/test/transport-conformance/transport-conformance.ts';
+ * transportConformance('rabbitmq', async () => {
+ *   const queue = `conformance-${randomUUID()}`;
+ *   return {
+ *     transport: () => rabbitmqTransport({ url }),          // a new connection each call
+ *     source: { name: queue },                              // fresh and empty for this case
+ *     deadLetters: () => readDeadLetterQueue(queue),        // what the broker dead-lettered from it
+ *     lockMs: undefined,                                    // set where deliveries carry an expiring lock
+ *     supportsDelay: true,                                  // false: retries are checked to come back, not when
+ *     restartBroker: () => restartRabbit(),                 // optional: runs the broker-restart case
+ *     cleanup: () => deleteQueues(queue),                   // optional
+ *   };
+ * });
+ * ```
+ *
+ * The factory is called once per case. `transport()` is called once per consumer host and once for publishing; the
+ * suite closes every transport it gets (a consumer host closes its own when it stops). Cases that need a capability
+ * the target does not declare (`lockMs`, `restartBroker`) are skipped with a note. The cases, with the engine over
+ * the adapter: ack only after success; retry after the backoff with the attempt header counted; dead letter after the
+ * last attempt with the reason, last error and history headers; poison dead-lettered at once; a lock kept while a
+ * handler outlives it; concurrency and prefetch bounds; graceful shutdown with running and prefetched messages
+ * (nothing lost, nothing settled twice); a broker restart mid-stream (nothing lost).
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ATTEMPT_HEADER, DEAD_LETTER_HEADERS, type Transport } from '../../src/messaging/transport.ts';
+import {
+  assertSettledOnce,
+  CASE,
+  counting,
+  publishItems,
+  startConsumer,
+  type TransportConformanceFactory,
+  type TransportConformanceTarget,
+  until,
+} from './harness.ts';
+
+export type {
+  DeadLetteredMessage,
+  TransportConformanceFactory,
+  TransportConformanceTarget,
+} from './harness.ts';
+
+/** Runs `test` with a fresh target and a publishing transport, cleaning both up whatever happens. */
+async function withTarget(
+  factory: TransportConformanceFactory,
+  test: (target: TransportConformanceTarget, publisher: Transport) => Promise<void>,
+): Promise<void> {
+  const target = await factory();
+  const publisher = target.transport();
+  try {
+    await test(target, publisher);
+  } finally {
+    await publisher.close();
+    await target.cleanup?.();
+  }
+}
+
+/** Registers the transport conformance suite for one adapter. */
+export function transportConformance(name: string, factory: TransportConformanceFactory): void {
+  describe(`${name} transport conformance`, () => {
+    it(
+      'acknowledges only after the handler succeeds; a failed attempt is not acknowledged',
+      CASE,
+      async () => {
+        await withTarget(factory, async (target, publisher) => {
+          const c = counting(target.transport());
+          const consumer = await startConsumer(c.transport, target.source, {
+            backoff: { type: 'fixed', delay: 0 },
+            async handle(_m, ctx) {
+              c.log.push(`start:${ctx.id}#${ctx.attempt}`);
+              await new Promise((r) => setTimeout(r, 100));
+              c.log.push(`end:${ctx.id}#${ctx.attempt}`);
+              if (ctx.attempt === 1) throw new Error('first attempt fails');
+            },
+          });
+          try {
+            const [id] = await publishItems(publisher, target.source, [1]);
+            await until(
+              () => c.log.includes(`ack:${id}#2`),
+              () => `the ack of the second attempt (log: ${c.log.join(' ')})`,
+            );
+            const relevant = c.log.filter((e) => !e.startsWith('deliver:'));
+            assert.deepEqual(relevant, [
+              `start:${id}#1`,
+              `end:${id}#1`,
+              `retry:${id}#1`,
+              `start:${id}#2`,
+              `end:${id}#2`,
+              `ack:${id}#2`,
+            ]);
+            assertSettledOnce(c);
+          } finally {
+            await consumer.host.stop();
+          }
+        });
+      },
+    );
+
+    it('retries after the backoff with Hostwork attempt header counting up', CASE, async () => {
+      await withTarget(factory, async (target, publisher) => {
+        const arrivals: Array<{ attempt: number; header: string | undefined; at: number }> = [];
+        const delay = 500;
+        const consumer = await startConsumer(target.transport(), target.source, {
+          maxAttempts: 3,
+          backoff: { type: 'fixed', delay },
+          handle(_m, ctx) {
+            arrivals.push({ attempt: ctx.attempt, header: ctx.headers[ATTEMPT_HEADER], at: Date.now() });
+            if (ctx.attempt < 3) throw new Error(`fail ${ctx.attempt}`);
+          },
+        });
+        try {
+          await publishItems(publisher, target.source, [1]);
+          await until(
+            () => arrivals.length === 3,
+            () => `three attempts (got ${arrivals.length})`,
+          );
+          assert.deepEqual(
+            arrivals.map((a) => [a.attempt, a.header]),
+            [
+              [1, undefined],
+              [2, '1'],
+              [3, '2'],
+            ],
+          );
+          if (target.supportsDelay !== false) {
+            for (let i = 1; i < arrivals.length; i++) {
+              const gap = arrivals[i]!.at - arrivals[i - 1]!.at;
+              // Timers may fire a few ms early; the broker may deliver later, never much earlier.
+              assert.ok(
+                gap >= delay - 20,
+                `attempt ${i + 1} came ${gap} ms after the previous one; the backoff is ${delay} ms`,
+              );
+            }
+          }
+          assert.deepEqual(await target.deadLetters(), []);
+        } finally {
+          await consumer.host.stop();
+        }
+      });
+    });
+
+    it(
+      'dead-letters after the last attempt with the reason, the last error and every attempt in the headers',
+      CASE,
+      async () => {
+        await withTarget(factory, async (target, publisher) => {
+          const c = counting(target.transport());
+          const consumer = await startConsumer(c.transport, target.source, {
+            maxAttempts: 2,
+            backoff: { type: 'fixed', delay: 0 },
+            handle(_m, ctx) {
+              throw new Error(`fail ${ctx.attempt}`);
+            },
+          });
+          try {
+            const [id] = await publishItems(publisher, target.source, [7]);
+            const [dead] = await until(async () => {
+              const list = await target.deadLetters();
+              return list.length > 0 ? list : undefined;
+            }, 'the dead letter');
+            assert.equal(dead!.id, id);
+            assert.deepEqual(JSON.parse(new TextDecoder().decode(dead!.body)), { n: 7 }, 'the body is kept');
+            assert.equal(dead!.headers[DEAD_LETTER_HEADERS.reason], 'attempts-exhausted');
+            assert.equal(dead!.headers[DEAD_LETTER_HEADERS.error], 'fail 2');
+            const history = JSON.parse(dead!.headers[DEAD_LETTER_HEADERS.history] ?? '[]') as Array<{
+              attempt: number;
+              message: string;
+            }>;
+            assert.deepEqual(
+              history.map((e) => [e.attempt, e.message]),
+              [
+                [1, 'fail 1'],
+                [2, 'fail 2'],
+              ],
+            );
+            assert.deepEqual(
+              c.deliveries.map((d) => d.settles.join()),
+              ['retry', 'deadLetter'],
+            );
+          } finally {
+            await consumer.host.stop();
+          }
+        });
+      },
+    );
+
+    it(
+      'dead-letters poison at once, never retried: not JSON, failing the schema, an unknown type',
+      CASE,
+      async () => {
+        await withTarget(factory, async (target, publisher) => {
+          const c = counting(target.transport());
+          let calls = 0;
+          const consumer = await startConsumer(c.transport, target.source, {
+            maxAttempts: 5,
+            handle() {
+              calls++;
+            },
+          });
+          try {
+            const encoder = new TextEncoder();
+            await publisher.connect();
+            await publisher.publish(target.source, [
+              {
+                id: 'not-json',
+                body: encoder.encode('{oops'),
+                headers: { 'hostwork-type': 'conformance-item' },
+              },
+              {
+                id: 'bad-schema',
+                body: encoder.encode('{"n":"seven"}'),
+                headers: { 'hostwork-type': 'conformance-item' },
+              },
+              {
+                id: 'unknown-type',
+                body: encoder.encode('{"n":1}'),
+                headers: { 'hostwork-type': 'something-else' },
+              },
+            ]);
+            const dead = await until(async () => {
+              const list = await target.deadLetters();
+              return list.length === 3 ? list : undefined;
+            }, 'three dead letters');
+            for (const d of dead) assert.equal(d.headers[DEAD_LETTER_HEADERS.reason], 'poison', d.id);
+            assert.deepEqual(dead.map((d) => d.id).sort(), ['bad-schema', 'not-json', 'unknown-type']);
+            assert.equal(calls, 0);
+            assert.deepEqual(
+              c.deliveries.map((d) => d.settles.join()),
+              ['deadLetter', 'deadLetter', 'deadLetter'],
+            );
+          } finally {
+            await consumer.host.stop();
+          }
+        });
+      },
+    );
+
+    it('keeps the lock of a handler that outlives it: delivered once', CASE, async (t) => {
+      await withTarget(factory, async (target, publisher) => {
+        const lockMs = target.lockMs;
+        if (lockMs === undefined) {
+          t.skip('deliveries of this transport carry no expiring lock');
+          return;
+        }
+        const c = counting(target.transport());
+        const runs: number[] = [];
+        const consumer = await startConsumer(c.transport, target.source, {
+          concurrency: 2,
+          async handle(_m, ctx) {
+            runs.push(ctx.attempt);
+            await new Promise((r) => setTimeout(r, lockMs * 2.5));
+          },
+        });
+        try {
+          const [id] = await publishItems(publisher, target.source, [1]);
+          await until(() => c.log.includes(`ack:${id}#1`), 'the ack');
+          // Past another lock period: a lost lock would have brought it back by now.
+          await new Promise((r) => setTimeout(r, lockMs * 1.5));
+          assert.deepEqual(runs, [1], 'the handler ran once');
+          assert.equal(c.deliveries.length, 1, 'delivered once');
+          assert.ok(
+            c.deliveries[0]!.extends.length >= 2,
+            `the lock was extended (${c.deliveries[0]!.extends.length} times)`,
+          );
+          assertSettledOnce(c);
+        } finally {
+          await consumer.host.stop();
+        }
+      });
+    });
+
+    it(
+      'runs at most `concurrency` handlers and holds at most that many deliveries unsettled',
+      CASE,
+      async () => {
+        await withTarget(factory, async (target, publisher) => {
+          const c = counting(target.transport());
+          let running = 0;
+          let most = 0;
+          const handled = new Set<string>();
+          const consumer = await startConsumer(c.transport, target.source, {
+            concurrency: 3,
+            async handle(_m, ctx) {
+              running++;
+              most = Math.max(most, running);
+              await new Promise((r) => setTimeout(r, 50));
+              running--;
+              handled.add(ctx.id);
+            },
+          });
+          try {
+            const ids = await publishItems(
+              publisher,
+              target.source,
+              Array.from({ length: 15 }, (_, i) => i),
+            );
+            await until(
+              () => handled.size === 15,
+              () => `fifteen handled (got ${handled.size})`,
+            );
+            assert.equal(most, 3, 'never more than 3 handlers at once, and 3 reached');
+            assert.ok(
+              c.maxUnsettled <= 3,
+              `at most 3 deliveries unsettled at once (prefetch), saw ${c.maxUnsettled}`,
+            );
+            assert.deepEqual([...handled].sort(), [...ids].sort());
+            assertSettledOnce(c);
+          } finally {
+            await consumer.host.stop();
+          }
+        });
+      },
+    );
+
+    it(
+      'shuts down gracefully: running handlers finish or are released, nothing lost, nothing settled twice',
+      CASE,
+      async () => {
+        await withTarget(factory, async (target, publisher) => {
+          const c = counting(target.transport());
+          const started: string[] = [];
+          const ids = await publishItems(publisher, target.source, [1, 2, 3, 4, 5, 6]);
+          const first = await startConsumer(
+            c.transport,
+            target.source,
+            {
+              concurrency: 2,
+              async handle(m, ctx) {
+                started.push(ctx.id);
+                // Odd items finish within the grace; even ones ignore their signal and outlive it.
+                if (m.n % 2 === 1) await new Promise((r) => setTimeout(r, 100));
+                else await new Promise(() => {});
+              },
+            },
+            2_000,
+          );
+          await until(() => started.length >= 2, 'two handlers running');
+          await first.host.stop();
+          assertSettledOnce(c);
+          for (const d of c.deliveries)
+            assert.equal(d.settles.length, 1, `delivery ${d.id}#${d.attempt} was settled`);
+          const acked = new Set(c.deliveries.filter((d) => d.settles[0] === 'ack').map((d) => d.id));
+          assert.ok(
+            c.deliveries.some((d) => d.settles[0] === 'release'),
+            'a handler outliving the grace was released',
+          );
+          // A second consumer gets everything not acknowledged: nothing was lost.
+          const handled = new Set<string>();
+          const second = await startConsumer(target.transport(), target.source, {
+            concurrency: 4,
+            handle(_m, ctx) {
+              handled.add(ctx.id);
+            },
+          });
+          try {
+            const rest = ids.filter((id) => !acked.has(id));
+            await until(
+              () => rest.every((id) => handled.has(id)),
+              () => `the ${rest.length} unacknowledged messages (got ${[...handled].join(', ')})`,
+            );
+            for (const id of acked) assert.ok(!handled.has(id), `${id} was acknowledged and came again`);
+          } finally {
+            await second.host.stop();
+          }
+        });
+      },
+    );
+
+    it('loses nothing when the broker restarts mid-stream', CASE, async (t) => {
+      await withTarget(factory, async (target, publisher) => {
+        const restart = target.restartBroker;
+        if (!restart) {
+          t.skip('the target cannot restart its broker');
+          return;
+        }
+        const c = counting(target.transport());
+        const handled = new Set<string>();
+        let restarted: Promise<void> | undefined;
+        const consumer = await startConsumer(c.transport, target.source, {
+          concurrency: 2,
+          async handle(_m, ctx) {
+            if (handled.size >= 3) restarted ??= restart.call(target);
+            await new Promise((r) => setTimeout(r, 20));
+            handled.add(ctx.id);
+          },
+        });
+        try {
+          const ids = await publishItems(
+            publisher,
+            target.source,
+            Array.from({ length: 10 }, (_, i) => i),
+          );
+          await until(() => restarted !== undefined, 'the restart');
+          await restarted;
+          // The publisher's connection may have been cut too: publish the rest after the restart on a new one.
+          const late = target.transport();
+          try {
+            ids.push(...(await publishItems(late, target.source, [10, 11], 'late')));
+          } finally {
+            await late.close();
+          }
+          await until(
+            () => ids.every((id) => handled.has(id)),
+            () => `all ${ids.length} handled (missing ${ids.filter((id) => !handled.has(id)).join(', ')})`,
+          );
+          assertSettledOnce(c);
+        } finally {
+          await consumer.host.stop();
+        }
+      });
+    });
+  });
+}
