@@ -4,24 +4,33 @@ import { transportConformance } from '../transport-conformance/transport-conform
 
 let sources = 0;
 
-transportConformance('memory', async () => {
-  const broker = new InMemoryBroker();
-  const source = { name: `source-${++sources}` };
-  return {
-    transport: () => inMemoryTransport({ broker }),
-    source,
-    deadLetters: async () => broker.deadLetters(source.name),
-    restartBroker: async () => broker.restart(),
-  };
-});
+transportConformance(
+  'memory',
+  async () => {
+    const broker = new InMemoryBroker();
+    const source = { name: `source-${++sources}` };
+    return {
+      transport: () => inMemoryTransport({ broker }),
+      source,
+      deadLetters: async () => broker.deadLetters(source.name),
+      restartBroker: async () => broker.restart(),
+    };
+  },
+  { locks: false, restart: true },
+);
 
-transportConformance('memory with expiring locks', async () => {
-  const broker = new InMemoryBroker({ lockMs: 300 });
-  const source = { name: `locked-${++sources}` };
-  return {
-    transport: () => inMemoryTransport({ broker }),
-    source,
-    deadLetters: async () => broker.deadLetters(source.name),
-    lockMs: 300,
-  };
-});
+transportConformance(
+  'memory with expiring locks',
+  async () => {
+    const broker = new InMemoryBroker({ lockMs: 300 });
+    const source = { name: `locked-${++sources}` };
+    return {
+      transport: () => inMemoryTransport({ broker }),
+      source,
+      deadLetters: async () => broker.deadLetters(source.name),
+      lockMs: 300,
+      restartBroker: async () => broker.restart(),
+    };
+  },
+  { locks: true, restart: true },
+);

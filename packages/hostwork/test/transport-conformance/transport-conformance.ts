@@ -20,7 +20,7 @@
  *
  * The factory is called once per case. `transport()` is called once per consumer host and once for publishing; the
  * suite closes every transport it gets (a consumer host closes its own when it stops). Cases that need a capability
- * the target does not declare (`lockMs`, `restartBroker`) are skipped with a note. The cases, with the engine over
+ * the target does not declare in `capabilities` are not registered. The cases, with the engine over
  * the adapter: ack only after success; retry after the backoff with the attempt header counted; dead letter after the
  * last attempt with the reason, last error and history headers; poison dead-lettered at once; a lock kept while a
  * handler outlives it; concurrency and prefetch bounds; graceful shutdown with running and prefetched messages
@@ -62,7 +62,27 @@ async function withTarget(
 }
 
 /** Registers the transport conformance suite for one adapter. */
-export function transportConformance(name: string, factory: TransportConformanceFactory): void {
+/**
+ * What a target can do, declared up front: a case needing a capability the target lacks is not registered at all
+ * (rather than reported as skipped), and a target that declares one must provide it in every factory result.
+ */
+export interface TransportCapabilities {
+  /** Deliveries carry an expiring lock (`lockMs` set in the factory's result). */
+  readonly locks: boolean;
+  /** The broker can be restarted by the test (`restartBroker` set in the factory's result). */
+  readonly restart: boolean;
+}
+
+/** `it` when `registered`, else nothing: a case the target cannot run is left out, not reported as skipped. */
+function itIf(registered: boolean): typeof it {
+  return registered ? it : ((() => {}) as unknown as typeof it);
+}
+
+export function transportConformance(
+  name: string,
+  factory: TransportConformanceFactory,
+  capabilities: TransportCapabilities,
+): void {
   describe(`${name} transport conformance`, () => {
     it(
       'acknowledges only after the handler succeeds; a failed attempt is not acknowledged',
@@ -241,39 +261,40 @@ export function transportConformance(name: string, factory: TransportConformance
       },
     );
 
-    it('keeps the lock of a handler that outlives it: delivered once', CASE, async (t) => {
-      await withTarget(factory, async (target, publisher) => {
-        const lockMs = target.lockMs;
-        if (lockMs === undefined) {
-          t.skip('deliveries of this transport carry no expiring lock');
-          return;
-        }
-        const c = counting(target.transport());
-        const runs: number[] = [];
-        const consumer = await startConsumer(c.transport, target.source, {
-          concurrency: 2,
-          async handle(_m, ctx) {
-            runs.push(ctx.attempt);
-            await new Promise((r) => setTimeout(r, lockMs * 2.5));
-          },
+    itIf(capabilities.locks)(
+      'keeps the lock of a handler that outlives it: delivered once',
+      CASE,
+      async () => {
+        await withTarget(factory, async (target, publisher) => {
+          const lockMs = target.lockMs;
+          assert.ok(lockMs !== undefined, 'the target declares locks but its deliveries carry no lockMs');
+          const c = counting(target.transport());
+          const runs: number[] = [];
+          const consumer = await startConsumer(c.transport, target.source, {
+            concurrency: 2,
+            async handle(_m, ctx) {
+              runs.push(ctx.attempt);
+              await new Promise((r) => setTimeout(r, lockMs * 2.5));
+            },
+          });
+          try {
+            const [id] = await publishItems(publisher, target.source, [1]);
+            await until(() => c.log.includes(`ack:${id}#1`), 'the ack');
+            // Past another lock period: a lost lock would have brought it back by now.
+            await new Promise((r) => setTimeout(r, lockMs * 1.5));
+            assert.deepEqual(runs, [1], 'the handler ran once');
+            assert.equal(c.deliveries.length, 1, 'delivered once');
+            assert.ok(
+              c.deliveries[0]!.extends.length >= 2,
+              `the lock was extended (${c.deliveries[0]!.extends.length} times)`,
+            );
+            assertSettledOnce(c);
+          } finally {
+            await consumer.host.stop();
+          }
         });
-        try {
-          const [id] = await publishItems(publisher, target.source, [1]);
-          await until(() => c.log.includes(`ack:${id}#1`), 'the ack');
-          // Past another lock period: a lost lock would have brought it back by now.
-          await new Promise((r) => setTimeout(r, lockMs * 1.5));
-          assert.deepEqual(runs, [1], 'the handler ran once');
-          assert.equal(c.deliveries.length, 1, 'delivered once');
-          assert.ok(
-            c.deliveries[0]!.extends.length >= 2,
-            `the lock was extended (${c.deliveries[0]!.extends.length} times)`,
-          );
-          assertSettledOnce(c);
-        } finally {
-          await consumer.host.stop();
-        }
-      });
-    });
+      },
+    );
 
     it(
       'runs at most `concurrency` handlers and holds at most that many deliveries unsettled',
@@ -372,13 +393,10 @@ export function transportConformance(name: string, factory: TransportConformance
       },
     );
 
-    it('loses nothing when the broker restarts mid-stream', CASE, async (t) => {
+    itIf(capabilities.restart)('loses nothing when the broker restarts mid-stream', CASE, async () => {
       await withTarget(factory, async (target, publisher) => {
         const restart = target.restartBroker;
-        if (!restart) {
-          t.skip('the target cannot restart its broker');
-          return;
-        }
+        assert.ok(restart, 'the target declares broker restarts but gives no restartBroker');
         const c = counting(target.transport());
         const handled = new Set<string>();
         let restarted: Promise<void> | undefined;
