@@ -64,6 +64,11 @@ export const ErrorCodes = {
   STORE_OPEN: 'HW_STORE_OPEN',
   /** A store operation failed (connection lost, constraint, ...). */
   STORE_FAILED: 'HW_STORE_FAILED',
+  /**
+   * A message broker refused or failed an operation of a transport (publish entries refused, a settle failed, a
+   * delivery settled twice); the message names the queue, the entries and the broker's reason.
+   */
+  TRANSPORT_FAILED: 'HW_TRANSPORT_FAILED',
   /** The `hostwork` command was given an unknown command or option, or an option value it cannot use. */
   CLI_USAGE: 'HW_CLI_USAGE',
 } as const;
