@@ -154,7 +154,7 @@ export class SqsSubscription implements Subscription {
         lockUntil: receivedAt + this.#context.visibilityMs,
       });
       const group = this.#context.queue.fifo ? delivery.key : undefined;
-      if (group !== undefined && this.#busyGroups.has(group)) {
+      if (group !== undefined && (this.#busyGroups.has(group) || this.#held.has(group))) {
         const held = this.#held.get(group) ?? [];
         held.push(delivery);
         this.#held.set(group, held);
@@ -184,22 +184,28 @@ export class SqsSubscription implements Subscription {
     const group = this.#context.queue.fifo ? delivery.key : undefined;
     if (group !== undefined) {
       this.#busyGroups.delete(group);
-      const held = this.#held.get(group);
-      if (held !== undefined) {
-        const next = held[0]!;
-        // Back in the queue (retry, release), or the next one's lock too short to use: the held ones go back, so
-        // SQS hands the group out again in its order.
-        if (outcome === 'back' || this.#stopped || next.lockUntil - Date.now() < MIN_LOCK_LEFT_MS) {
-          this.#held.delete(group);
-          this.#heldCount -= held.length;
-          void this.#releaseAll(held.map((d) => d.message));
-        } else {
-          held.shift();
-          this.#heldCount--;
-          if (held.length === 0) this.#held.delete(group);
-          this.#handOver(next);
-        }
-      }
+      // The group's next message is handed over after the settle call returns, not inside it.
+      if (this.#held.has(group)) queueMicrotask(() => this.#advance(group, outcome));
+    }
+    this.#wake();
+  }
+
+  /** Hands over the next held message of a group whose message was settled, or sends the held ones back. */
+  #advance(group: string, outcome: 'gone' | 'back'): void {
+    const held = this.#held.get(group);
+    if (held === undefined || this.#busyGroups.has(group)) return;
+    const next = held[0]!;
+    // Back in the queue (retry, release), stopping, or the next one's lock too short to use: the held ones go back,
+    // so SQS hands the group out again in its order.
+    if (outcome === 'back' || this.#stopped || next.lockUntil - Date.now() < MIN_LOCK_LEFT_MS) {
+      this.#held.delete(group);
+      this.#heldCount -= held.length;
+      void this.#context.track(this.#releaseAll(held.map((d) => d.message)));
+    } else {
+      held.shift();
+      this.#heldCount--;
+      if (held.length === 0) this.#held.delete(group);
+      this.#handOver(next);
     }
     this.#wake();
   }
