@@ -9,12 +9,7 @@
  * - deadLetter: a copy with Hostwork's dead-letter attributes to the dead-letter queue, then the original deleted;
  * - release: visible again at once; extend: ChangeMessageVisibility from now.
  */
-import {
-  ChangeMessageVisibilityCommand,
-  type Message,
-  SendMessageCommand,
-  type SQSClient,
-} from '@aws-sdk/client-sqs';
+import { type Message, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import {
   ATTEMPT_HEADER,
   DEAD_LETTER_HEADERS,
@@ -26,9 +21,9 @@ import {
   HostworkError,
 } from 'hostwork';
 import { attributeValue, BODY_ATTRIBUTE, ID_ATTRIBUTE } from './attributes.ts';
-import type { DeleteBatcher } from './delete-batcher.ts';
 import type { QueueInfo } from './queues.ts';
 import { fitHistory, parseHistory, type SendEntry, sendEntry } from './sending.ts';
+import type { SettleBatcher } from './settle-batcher.ts';
 import { MAX_VISIBILITY_MS } from './sqs-transport-options.ts';
 
 /** What a delivery needs of its subscription. */
@@ -36,7 +31,7 @@ export interface DeliveryContext {
   readonly client: SQSClient;
   readonly queue: QueueInfo;
   readonly deadLetterUrl: string;
-  readonly batcher: DeleteBatcher;
+  readonly batcher: SettleBatcher;
   readonly maxMessageBytes: number;
   /** Called when the delivery is settled: 'gone' (deleted or replaced by a copy) or 'back' (visible again later). */
   settled(delivery: SqsDelivery, outcome: 'gone' | 'back'): void;
@@ -175,22 +170,14 @@ export class SqsDelivery implements Delivery {
     return this.#context.track(this.#changeVisibility(ms));
   }
 
-  async #changeVisibility(ms: number): Promise<void> {
-    try {
-      await this.#context.client.send(
-        new ChangeMessageVisibilityCommand({
-          QueueUrl: this.#context.queue.url,
-          ReceiptHandle: this.#receipt,
-          VisibilityTimeout: Math.ceil(ms / 1000),
-        }),
-      );
-    } catch (error) {
-      throw new HostworkError(
-        ErrorCodes.TRANSPORT_FAILED,
-        `Changing the visibility of SQS message ${this.id} in ${this.#context.queue.name} failed (it becomes visible when its timeout runs out): ${(error as Error).message}`,
-        { cause: error },
-      );
-    }
+  /** Batched with other visibility changes of the queue (ChangeMessageVisibilityBatch). */
+  #changeVisibility(ms: number): Promise<void> {
+    return this.#context.batcher.changeVisibility(
+      this.#context.queue.url,
+      this.#receipt,
+      Math.ceil(ms / 1000),
+      this.#lockUntil,
+    );
   }
 
   /** This message again with other headers, for `queue`, the body sent as it came. */

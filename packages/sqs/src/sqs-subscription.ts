@@ -5,7 +5,7 @@
  * with backoff until it succeeds. On a FIFO queue one message per group is handed over at a time; later messages of
  * a busy group that came in the same batch are held until the one before is settled.
  */
-import { ChangeMessageVisibilityCommand, type Message, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { type Message, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { SubscribeOptions, Subscription } from 'hostwork';
 import {
   attributeValue,
@@ -14,7 +14,7 @@ import {
   decodeHeaders,
   NOT_BEFORE_ATTRIBUTE,
 } from './attributes.ts';
-import { BATCH_SIZE } from './delete-batcher.ts';
+import { BATCH_SIZE } from './settle-batcher.ts';
 import { type DeliveryContext, SqsDelivery } from './sqs-delivery.ts';
 import { MAX_VISIBILITY_MS } from './sqs-transport-options.ts';
 
@@ -210,9 +210,12 @@ export class SqsSubscription implements Subscription {
     this.#wake();
   }
 
-  /** Makes messages visible again at once, last first (a FIFO group's order holds in emulators that requeue). */
+  /**
+   * Makes messages not handed over visible again at once, last first (a FIFO group's order holds in emulators that
+   * put a message back at the front of its group), in batched visibility changes.
+   */
   async #releaseAll(messages: readonly Message[]): Promise<void> {
-    for (const message of [...messages].reverse()) await this.#changeVisibility(message, 0);
+    await Promise.all([...messages].reverse().map((message) => this.#changeVisibility(message, 0)));
   }
 
   #hide(message: Message, ms: number): void {
@@ -221,12 +224,11 @@ export class SqsSubscription implements Subscription {
 
   async #changeVisibility(message: Message, ms: number): Promise<void> {
     try {
-      await this.#context.client.send(
-        new ChangeMessageVisibilityCommand({
-          QueueUrl: this.#context.queue.url,
-          ReceiptHandle: message.ReceiptHandle,
-          VisibilityTimeout: Math.ceil(ms / 1000),
-        }),
+      await this.#context.batcher.changeVisibility(
+        this.#context.queue.url,
+        message.ReceiptHandle ?? '',
+        Math.ceil(ms / 1000),
+        Date.now() + this.#context.visibilityMs,
       );
     } catch (error) {
       // It comes back when its visibility timeout runs out: nothing lost.

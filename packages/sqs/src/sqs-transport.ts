@@ -13,9 +13,9 @@ import {
   type Transport,
 } from 'hostwork';
 import { encodeBody } from './attributes.ts';
-import { BATCH_SIZE, DeleteBatcher } from './delete-batcher.ts';
 import { isFifo, type QueueInfo, Queues, queueName } from './queues.ts';
 import { checkSize, type SendEntry, sendEntry } from './sending.ts';
+import { BATCH_SIZE, SettleBatcher } from './settle-batcher.ts';
 import { SqsSubscription } from './sqs-subscription.ts';
 import {
   type ResolvedOptions,
@@ -49,7 +49,7 @@ export class SqsTransport implements Transport {
   readonly #options: ResolvedOptions;
   readonly #logger: TransportLogger | undefined;
   readonly #queues: Queues;
-  readonly #batcher: DeleteBatcher;
+  readonly #batcher: SettleBatcher;
   readonly #subscriptions = new Set<SqsSubscription>();
   readonly #operations = new Set<Promise<unknown>>();
   #closing: Promise<void> | undefined;
@@ -62,7 +62,7 @@ export class SqsTransport implements Transport {
       options.client ??
       new SQSClient({ region: options.region, endpoint: options.endpoint, credentials: options.credentials });
     this.#queues = new Queues(this.client, this.#options.createQueues);
-    this.#batcher = new DeleteBatcher(this.client, this.#options.ackBatchMs, (error) =>
+    this.#batcher = new SettleBatcher(this.client, this.#options.ackBatchMs, (error) =>
       this.#warn({}, 'sqs: deleting acked messages failed; trying again with backoff.', error),
     );
   }

@@ -47,6 +47,7 @@ function scriptedClient(batch: { id: string; group: string }[]) {
             });
           });
         case 'DeleteMessageBatchCommand':
+        case 'ChangeMessageVisibilityBatchCommand':
           return {
             Successful: (command.input.Entries as { Id: string }[]).map((e) => ({ Id: e.Id })),
             Failed: [],
@@ -84,8 +85,13 @@ it('FIFO: holds a busy group’s later messages from one batch, hands them over 
     assert.equal(deliveries[2]!.id, 'A2');
     const changes = () =>
       calls
-        .filter((c) => c.command === 'ChangeMessageVisibilityCommand')
-        .map((c) => [c.input.ReceiptHandle, c.input.VisibilityTimeout]);
+        .filter((c) => c.command === 'ChangeMessageVisibilityBatchCommand')
+        .flatMap((c) =>
+          (c.input.Entries as { ReceiptHandle: string; VisibilityTimeout: number }[]).map((e) => [
+            e.ReceiptHandle,
+            e.VisibilityTimeout,
+          ]),
+        );
     assert.deepEqual(changes(), []);
     await deliveries[2]!.retry(5_000, { attempt: 1, message: 'boom', at: Date.now() });
     // A2 invisible for the delay, A3 (held) back at once: SQS hands the group out again from A2.

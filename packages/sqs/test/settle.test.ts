@@ -110,6 +110,33 @@ await describeWithEmulator('sqs transport: publish and settle (fauxqs emulator)'
     }
   });
 
+  it('releases by ChangeMessageVisibilityBatch: 3 releases, one call, all visible again at once', async () => {
+    const { client, counts: calls } = countingClient(emulator);
+    const transport = emulatorTransport(emulator, {
+      client,
+      region: undefined,
+      endpoint: undefined,
+      credentials: undefined,
+    });
+    const queue = freshQueue();
+    try {
+      await transport.publish(
+        { name: queue },
+        Array.from({ length: 3 }, (_, i) => message(`v-${i}`, `body ${i}`)),
+      );
+      const got = await collect(transport, queue, 3);
+      await eventually('3 deliveries', () => got.deliveries.length === 3);
+      await got.subscription.stop();
+      await Promise.all(got.deliveries.map((d) => d.release()));
+      assert.equal(calls.get('ChangeMessageVisibilityBatchCommand'), 1);
+      assert.equal(calls.get('ChangeMessageVisibilityCommand') ?? 0, 0);
+      assert.deepEqual(await counts(client, queue), { visible: 3, inFlight: 0, delayed: 0 });
+    } finally {
+      await transport.close();
+      client.destroy();
+    }
+  });
+
   it('refuses a second settle of one delivery', async () => {
     const transport = emulatorTransport(emulator);
     const queue = freshQueue();
