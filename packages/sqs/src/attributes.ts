@@ -64,7 +64,7 @@ function stringAttribute(value: string): MessageAttributeValue {
 /**
  * The attributes for a message: the adapter's own (`own`: id, body encoding, not-before), then the headers, each in
  * an attribute of its own while they all fit in 10 (Hostwork's `hostwork-*` headers first), the rest (and headers
- * SQS cannot carry as attributes: empty values, names it refuses) in one JSON attribute.
+ * SQS cannot carry as attributes: empty values, names it refuses, characters it refuses) in one JSON attribute.
  */
 export function encodeAttributes(
   own: Readonly<Record<string, string>>,
@@ -74,13 +74,15 @@ export function encodeAttributes(
   for (const [name, value] of Object.entries(own)) attributes[name] = stringAttribute(value);
   const entries = Object.entries(headers).filter(([name]) => !INTERNAL.has(name));
   entries.sort(([a], [b]) => Number(b.startsWith('hostwork-')) - Number(a.startsWith('hostwork-')));
-  const direct = entries.filter(([name, value]) => ATTRIBUTE_NAME.test(name) && value !== '');
+  const carried = ([name, value]: [string, string]) =>
+    ATTRIBUTE_NAME.test(name) && value !== '' && !INVALID_TEXT.test(value);
+  const direct = entries.filter(carried);
   const fitsAll =
     direct.length === entries.length && Object.keys(own).length + entries.length <= MAX_ATTRIBUTES;
   const packed: Record<string, string> = {};
   let room = MAX_ATTRIBUTES - Object.keys(own).length - (fitsAll ? 0 : 1);
   for (const [name, value] of entries) {
-    if (room > 0 && ATTRIBUTE_NAME.test(name) && value !== '') {
+    if (room > 0 && carried([name, value])) {
       attributes[name] = stringAttribute(value);
       room--;
     } else packed[name] = value;

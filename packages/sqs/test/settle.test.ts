@@ -319,15 +319,22 @@ await describeWithEmulator('sqs transport: publish and settle (fauxqs emulator)'
   it('carries bodies that are not text, empty bodies, and more headers than SQS’s 10 attributes', async () => {
     const transport = emulatorTransport(emulator);
     const queue = freshQueue();
-    const headers: Record<string, string> = { 'hostwork-type': 't', empty: '', 'not valid': 'v' };
+    const headers: Record<string, string> = {
+      'hostwork-type': 't',
+      empty: '',
+      'not valid': 'v',
+      control: 'a\u0001b',
+    };
     for (let i = 0; i < 10; i++) headers[`h${i}`] = `value ${i}`;
     try {
       await transport.publish({ name: queue }, [
         { id: 'bin', body: new Uint8Array([0, 255, 1, 0xc3]), headers },
         { id: 'empty', body: new Uint8Array(0), headers: {} },
+        { id: 'ctl', body: new Uint8Array([65]), headers: { control: 'a\u0001b' } },
       ]);
       const got = await collect(transport, queue);
-      await eventually('2 deliveries', () => got.deliveries.length === 2);
+      await eventually('3 deliveries', () => got.deliveries.length === 3);
+      assert.deepEqual(got.deliveries.find((d) => d.id === 'ctl')!.headers, { control: 'a\u0001b' });
       const bin = got.deliveries.find((d) => d.id === 'bin')!;
       assert.deepEqual([...bin.body], [0, 255, 1, 0xc3]);
       assert.deepEqual(bin.headers, headers);
