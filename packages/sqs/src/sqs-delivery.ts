@@ -46,7 +46,6 @@ export class SqsDelivery implements Delivery {
   readonly headers: Headers;
   readonly attempt: number;
   readonly key?: string;
-  readonly lockMs: number;
   readonly message: Message;
   readonly #context: DeliveryContext;
   /** When the message was received (the start of the receive call: the earliest its visibility can have started). */
@@ -74,7 +73,11 @@ export class SqsDelivery implements Delivery {
     this.attempt = previous + (context.queue.fifo ? receives : 1);
     const group = message.Attributes?.MessageGroupId;
     if (group !== undefined) this.key = group;
-    this.lockMs = Math.max(0, this.#lockUntil - Date.now());
+  }
+
+  /** What is left of the lock now (a held FIFO message is handed over later than it was received). */
+  get lockMs(): number {
+    return Math.max(0, this.#lockUntil - Date.now());
   }
 
   /** When the lock runs out (epoch ms). */
