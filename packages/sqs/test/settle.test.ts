@@ -288,6 +288,55 @@ await describeWithEmulator('sqs transport: publish and settle (fauxqs emulator)'
     }
   });
 
+  it('a retry delay beyond 15 min is sent with SQS’s longest delay and a not-before time; the original is gone', async () => {
+    const transport = emulatorTransport(emulator);
+    const queue = freshQueue();
+    try {
+      await transport.publish({ name: queue }, [message('long', 'later')]);
+      const got = await collect(transport, queue);
+      await eventually('the delivery', () => got.deliveries.length === 1);
+      await got.deliveries[0]!.retry(20 * 60_000, error(1, 'slow down'));
+      await got.subscription.stop();
+      await eventually('only the delayed copy left', async () => {
+        const c = await counts(transport.client, queue);
+        return c.visible === 0 && c.inFlight === 0 && c.delayed === 1;
+      });
+    } finally {
+      await transport.close();
+    }
+  });
+
+  it('shortens the history of a dead letter, oldest first, to fit maxMessageBytes, keeping the last error', async () => {
+    const transport = emulatorTransport(emulator, { maxMessageBytes: 16_384 });
+    const queue = freshQueue();
+    try {
+      await transport.publish({ name: queue }, [message('long-history', 'x')]);
+      const got = await collect(transport, queue);
+      await eventually('the delivery', () => got.deliveries.length === 1);
+      const errors = Array.from({ length: 40 }, (_, i) =>
+        error(i + 1, `failure ${i + 1} ${'y'.repeat(3_000)}`),
+      );
+      await got.deliveries[0]!.deadLetter('attempts-exhausted', errors);
+      await got.subscription.stop();
+      const [dead] = await receiveRaw(transport.client, `${queue}-dead`);
+      const history = JSON.parse(
+        dead!.MessageAttributes![DEAD_LETTER_HEADERS.history]!.StringValue!,
+      ) as DeliveryError[];
+      assert.ok(history.length > 0 && history.length < 40, `${history.length} of 40 attempts kept`);
+      assert.equal(history.at(-1)!.attempt, 40);
+      assert.ok(
+        history.every((e) => e.message.length <= 2_001),
+        'error messages cut at 2,000 characters',
+      );
+      const last = JSON.parse(
+        dead!.MessageAttributes![DEAD_LETTER_HEADERS.error]!.StringValue!,
+      ) as DeliveryError;
+      assert.equal(last.attempt, 40);
+    } finally {
+      await transport.close();
+    }
+  });
+
   it('extend keeps a message invisible past its visibility timeout; without it, it comes back', async () => {
     const transport = emulatorTransport(emulator, { visibilityTimeoutMs: 2_000 });
     const queue = freshQueue();
