@@ -9,7 +9,7 @@
  * - deadLetter: a copy with Hostwork's dead-letter attributes to the dead-letter queue, then the original deleted;
  * - release: visible again at once; extend: ChangeMessageVisibility from now.
  */
-import { type Message, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { Message, SQSClient } from '@aws-sdk/client-sqs';
 import {
   ATTEMPT_HEADER,
   DEAD_LETTER_HEADERS,
@@ -22,6 +22,7 @@ import {
 } from 'hostwork';
 import { attributeValue, BODY_ATTRIBUTE, ID_ATTRIBUTE } from './attributes.ts';
 import type { QueueInfo } from './queues.ts';
+import type { SendBatcher } from './send-batcher.ts';
 import { fitHistory, parseHistory, type SendEntry, sendEntry } from './sending.ts';
 import type { SettleBatcher } from './settle-batcher.ts';
 import { MAX_VISIBILITY_MS } from './sqs-transport-options.ts';
@@ -32,6 +33,7 @@ export interface DeliveryContext {
   readonly queue: QueueInfo;
   readonly deadLetterUrl: string;
   readonly batcher: SettleBatcher;
+  readonly sender: SendBatcher;
   readonly maxMessageBytes: number;
   /** Called when the delivery is settled: 'gone' (deleted or replaced by a copy) or 'back' (visible again later). */
   settled(delivery: SqsDelivery, outcome: 'gone' | 'back'): void;
@@ -114,7 +116,7 @@ export class SqsDelivery implements Delivery {
         delayMs,
       ),
     );
-    return this.#context.track(this.#sendThenDelete(this.#context.queue.url, entry, 'a retry copy'));
+    return this.#context.track(this.#sendThenDelete(this.#context.queue.url, entry));
   }
 
   async deadLetter(reason: DeadLetterReason, errors: readonly DeliveryError[]): Promise<void> {
@@ -133,9 +135,7 @@ export class SqsDelivery implements Delivery {
         0,
       ),
     );
-    return this.#context.track(
-      this.#sendThenDelete(this.#context.deadLetterUrl, entry, 'the dead-letter copy'),
-    );
+    return this.#context.track(this.#sendThenDelete(this.#context.deadLetterUrl, entry));
   }
 
   async release(): Promise<void> {
@@ -197,25 +197,9 @@ export class SqsDelivery implements Delivery {
     });
   }
 
-  async #sendThenDelete(url: string, entry: SendEntry, what: string): Promise<void> {
-    try {
-      await this.#context.client.send(
-        new SendMessageCommand({
-          QueueUrl: url,
-          MessageBody: entry.body,
-          MessageAttributes: entry.attributes,
-          DelaySeconds: entry.delaySeconds,
-          MessageGroupId: entry.groupId,
-          MessageDeduplicationId: entry.deduplicationId,
-        }),
-      );
-    } catch (error) {
-      throw new HostworkError(
-        ErrorCodes.TRANSPORT_FAILED,
-        `Sending ${what} of SQS message ${this.id} to ${url} failed; the original stays and is delivered again after its visibility timeout: ${(error as Error).message}`,
-        { cause: error },
-      );
-    }
+  /** The copy first (batched with other copies to that queue), then the original deleted (batched too). */
+  async #sendThenDelete(url: string, entry: SendEntry): Promise<void> {
+    await this.#context.sender.send(url, entry);
     await this.#context.batcher.delete(this.#context.queue.url, this.#receipt, this.#lockUntil);
   }
 }

@@ -14,6 +14,7 @@ import {
 } from 'hostwork';
 import { encodeBody } from './attributes.ts';
 import { isFifo, type QueueInfo, Queues, queueName } from './queues.ts';
+import { SendBatcher } from './send-batcher.ts';
 import { checkSize, type SendEntry, sendEntry } from './sending.ts';
 import { BATCH_SIZE, SettleBatcher } from './settle-batcher.ts';
 import { SqsSubscription } from './sqs-subscription.ts';
@@ -50,6 +51,7 @@ export class SqsTransport implements Transport {
   readonly #logger: TransportLogger | undefined;
   readonly #queues: Queues;
   readonly #batcher: SettleBatcher;
+  readonly #sender: SendBatcher;
   readonly #subscriptions = new Set<SqsSubscription>();
   readonly #operations = new Set<Promise<unknown>>();
   #closing: Promise<void> | undefined;
@@ -62,6 +64,7 @@ export class SqsTransport implements Transport {
       options.client ??
       new SQSClient({ region: options.region, endpoint: options.endpoint, credentials: options.credentials });
     this.#queues = new Queues(this.client, this.#options.createQueues);
+    this.#sender = new SendBatcher(this.client, this.#options.ackBatchMs, this.#options.maxMessageBytes);
     this.#batcher = new SettleBatcher(this.client, this.#options.ackBatchMs, (error) =>
       this.#warn({}, 'sqs: deleting acked messages failed; trying again with backoff.', error),
     );
@@ -92,6 +95,7 @@ export class SqsTransport implements Transport {
         queue,
         deadLetterUrl,
         batcher: this.#batcher,
+        sender: this.#sender,
         maxMessageBytes: this.#options.maxMessageBytes,
         track: (operation) => this.#track(operation),
         waitTimeSeconds: this.#options.waitTimeSeconds,
@@ -225,6 +229,7 @@ export class SqsTransport implements Transport {
     const settle = async () => {
       await Promise.all([...this.#subscriptions].map((s) => s.stop()));
       this.#subscriptions.clear();
+      await this.#sender.flush();
       while (this.#operations.size > 0) await Promise.allSettled([...this.#operations]);
       await this.#batcher.flush();
     };

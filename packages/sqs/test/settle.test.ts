@@ -137,6 +137,36 @@ await describeWithEmulator('sqs transport: publish and settle (fauxqs emulator)'
     }
   });
 
+  it('sends the copies of dead letters in one SendMessageBatch and deletes the originals in one DeleteMessageBatch', async () => {
+    const { client, counts: calls } = countingClient(emulator);
+    const transport = emulatorTransport(emulator, {
+      client,
+      region: undefined,
+      endpoint: undefined,
+      credentials: undefined,
+    });
+    const queue = freshQueue();
+    try {
+      await transport.publish(
+        { name: queue },
+        Array.from({ length: 3 }, (_, i) => message(`dl-${i}`, `body ${i}`)),
+      );
+      const got = await collect(transport, queue, 3);
+      await eventually('3 deliveries', () => got.deliveries.length === 3);
+      await got.subscription.stop();
+      const before = calls.get('SendMessageBatchCommand') ?? 0;
+      await Promise.all(got.deliveries.map((d) => d.deadLetter('poison', [error(1, 'bad')])));
+      assert.equal((calls.get('SendMessageBatchCommand') ?? 0) - before, 1);
+      assert.equal(calls.get('SendMessageCommand') ?? 0, 0);
+      assert.equal(calls.get('DeleteMessageBatchCommand'), 1);
+      assert.deepEqual(await counts(client, `${queue}-dead`), { visible: 3, inFlight: 0, delayed: 0 });
+      assert.deepEqual(await counts(client, queue), { visible: 0, inFlight: 0, delayed: 0 });
+    } finally {
+      await transport.close();
+      client.destroy();
+    }
+  });
+
   it('refuses a second settle of one delivery', async () => {
     const transport = emulatorTransport(emulator);
     const queue = freshQueue();
