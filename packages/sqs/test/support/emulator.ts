@@ -137,7 +137,12 @@ export function countingClient(emulator: Emulator): { client: SQSClient; counts:
   return { client, counts };
 }
 
-/** A transport on the emulator, creating queues; `options` overrides. */
+/**
+ * A transport on the emulator that creates the queues it is given (and `<queue>-dead`), for a fresh queue per test
+ * ({@link freshQueue}); `options` overrides (e.g. `visibilityTimeoutMs: 2_000` for lock tests). Long polls last 1 s,
+ * not 20: a long poll aborted by `stop()` is still answered by the emulator, and a message it takes then stays
+ * invisible for its visibility timeout; short polls keep that window small in tests.
+ */
 export function emulatorTransport(emulator: Emulator, options: SqsTransportOptions = {}) {
   return sqsTransport({
     region: REGION,
