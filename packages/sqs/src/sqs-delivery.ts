@@ -50,7 +50,7 @@ export class SqsDelivery implements Delivery {
   readonly key?: string;
   readonly message: Message;
   readonly #context: DeliveryContext;
-  /** When the message was received (the start of the receive call: the earliest its visibility can have started). */
+  /** When the message was received (its visibility started no earlier, within the margin the receive allows). */
   readonly #receivedAt: number;
   /** When its visibility runs out (epoch ms), moved by extend. */
   #lockUntil: number;

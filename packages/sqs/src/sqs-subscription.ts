@@ -100,7 +100,7 @@ export class SqsSubscription implements Subscription {
       }
       const asked = Math.min(BATCH_SIZE, this.#room);
       this.#reserved += asked;
-      const receivedAt = Date.now();
+      const requestedAt = Date.now();
       let messages: Message[];
       try {
         const result = await this.#context.client.send(
@@ -129,7 +129,10 @@ export class SqsSubscription implements Subscription {
       this.#reserved -= asked;
       if (failures > 0 || this.#down) this.#recovered();
       failures = 0;
-      await this.#take(messages, receivedAt);
+      // SQS starts a message's visibility when it hands it out: a long poll answers at once then, so that is just
+      // before the answer arrived (up to a second allowed for the network), not when a 20-s poll began.
+      const answeredAt = Date.now();
+      await this.#take(messages, answeredAt - Math.min(answeredAt - requestedAt, 1_000));
     }
   }
 
