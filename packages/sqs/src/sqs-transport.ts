@@ -66,7 +66,11 @@ export class SqsTransport implements Transport {
     this.#queues = new Queues(this.client, this.#options.createQueues);
     this.#sender = new SendBatcher(this.client, this.#options.ackBatchMs, this.#options.maxMessageBytes);
     this.#batcher = new SettleBatcher(this.client, this.#options.ackBatchMs, (error) =>
-      this.#warn({}, 'sqs: deleting acked messages failed; trying again with backoff.', error),
+      this.#warn(
+        {},
+        'sqs: settling messages (deletes, visibility changes) failed; trying again with backoff while their receipts last.',
+        error,
+      ),
     );
   }
 
@@ -89,7 +93,7 @@ export class SqsTransport implements Transport {
       queue,
       sourceOptions.deadLetterQueue ?? this.#options.deadLetterQueue,
     );
-    const subscription: SqsSubscription = new SqsSubscription(
+    const subscription = new SqsSubscription(
       {
         client: this.client,
         queue,
@@ -109,11 +113,10 @@ export class SqsTransport implements Transport {
       options,
     );
     this.#subscriptions.add(subscription);
-    const stop = subscription.stop.bind(subscription);
     subscription.start();
     return {
       stop: async () => {
-        await stop();
+        await subscription.stop();
         this.#subscriptions.delete(subscription);
       },
     };
