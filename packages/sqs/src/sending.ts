@@ -82,37 +82,17 @@ export function checkSize(queue: string, entry: SendEntry, maxBytes: number): vo
     );
 }
 
-/** Longest error message kept per attempt in a history. */
-const MAX_ERROR_CHARS = 2_000;
-
-/** The errors as carried in headers, each message cut to a sane length. */
-export function trimErrors(errors: readonly DeliveryError[]): DeliveryError[] {
-  return errors.map((e) =>
-    e.message.length > MAX_ERROR_CHARS ? { ...e, message: `${e.message.slice(0, MAX_ERROR_CHARS)}…` } : e,
-  );
-}
-
-/** The history in a header, or none when it is absent or unreadable. */
-export function parseHistory(value: string | undefined): DeliveryError[] {
-  if (value === undefined) return [];
-  try {
-    const parsed = JSON.parse(value) as unknown;
-    return Array.isArray(parsed) ? (parsed as DeliveryError[]) : [];
-  } catch {
-    return [];
-  }
-}
-
 /**
  * The send entry built by `build` with as much of `history` as fits in `maxBytes`: the oldest attempts are dropped
- * first (the last error always stays, in its own header where the caller puts one).
+ * first (the last error always stays, in its own header where the caller puts one). Hostwork's header helpers
+ * already cap the history's size and each message; this fits what remains beside a large body.
  */
 export function fitHistory(
   history: readonly DeliveryError[],
   maxBytes: number,
   build: (history: readonly DeliveryError[]) => SendEntry,
 ): SendEntry {
-  let kept = trimErrors(history);
+  let kept = history;
   let entry = build(kept);
   while (entry.size > maxBytes && kept.length > 0) {
     kept = kept.slice(Math.max(1, Math.floor(kept.length / 4)));

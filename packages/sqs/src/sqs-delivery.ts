@@ -16,14 +16,17 @@ import {
   type DeadLetterReason,
   type Delivery,
   type DeliveryError,
+  deadLetterHeaders,
   ErrorCodes,
   type Headers,
   HostworkError,
+  historyHeader,
+  readAttemptErrors,
 } from 'hostwork';
 import { attributeValue, BODY_ATTRIBUTE, ID_ATTRIBUTE } from './attributes.ts';
 import type { QueueInfo } from './queues.ts';
 import type { SendBatcher } from './send-batcher.ts';
-import { fitHistory, parseHistory, type SendEntry, sendEntry } from './sending.ts';
+import { fitHistory, type SendEntry, sendEntry } from './sending.ts';
 import type { SettleBatcher } from './settle-batcher.ts';
 import { MAX_VISIBILITY_MS } from './sqs-transport-options.ts';
 
@@ -104,13 +107,13 @@ export class SqsDelivery implements Delivery {
       return this.#visibility(Math.max(0, Math.min(delayMs, most)));
     }
     this.#settle('retry', 'gone');
-    const history = [...parseHistory(this.headers[DEAD_LETTER_HEADERS.history]), error];
+    const history = [...readAttemptErrors(this.headers), error];
     const entry = fitHistory(history, this.#context.maxMessageBytes, (kept) =>
       this.#copy(
         {
           ...this.headers,
           [ATTEMPT_HEADER]: String(this.attempt),
-          [DEAD_LETTER_HEADERS.history]: JSON.stringify(kept),
+          [DEAD_LETTER_HEADERS.history]: historyHeader(kept),
         },
         this.#context.queue.name,
         delayMs,
@@ -121,15 +124,12 @@ export class SqsDelivery implements Delivery {
 
   async deadLetter(reason: DeadLetterReason, errors: readonly DeliveryError[]): Promise<void> {
     this.#settle('deadLetter', 'gone');
-    const last = errors.at(-1);
     const entry = fitHistory(errors, this.#context.maxMessageBytes, (kept) =>
       this.#copy(
+        // The same headers as every adapter writes: the reason, the last error's message, the history.
         {
-          ...this.headers,
+          ...deadLetterHeaders(this.headers, reason, kept.length > 0 ? kept : errors),
           [ATTEMPT_HEADER]: String(this.attempt),
-          [DEAD_LETTER_HEADERS.reason]: reason,
-          [DEAD_LETTER_HEADERS.error]: last === undefined ? '' : JSON.stringify(kept.at(-1) ?? last),
-          [DEAD_LETTER_HEADERS.history]: JSON.stringify(kept),
         },
         this.#context.deadLetterUrl,
         0,
