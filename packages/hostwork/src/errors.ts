@@ -66,6 +66,12 @@ export const ErrorCodes = {
   STORE_FAILED: 'HW_STORE_FAILED',
   /** The `hostwork` command was given an unknown command or option, or an option value it cannot use. */
   CLI_USAGE: 'HW_CLI_USAGE',
+  /** A consumer's source (queue, subscription...) does not exist on the broker and Hostwork was not asked to declare it. */
+  MESSAGE_SOURCE_MISSING: 'HW_MESSAGE_SOURCE_MISSING',
+  /** A delivery was settled (ack, retry, dead letter, release) a second time. */
+  DELIVERY_SETTLED: 'HW_DELIVERY_SETTLED',
+  /** A broker operation failed: a publish the broker refused or never confirmed, a declaration it rejected. */
+  TRANSPORT_FAILED: 'HW_TRANSPORT_FAILED',
 } as const;
 
 /** One of the codes of {@link ErrorCodes}. */

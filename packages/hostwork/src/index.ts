@@ -8,5 +8,6 @@ export * from './errors.ts';
 export * from './hosting/index.ts';
 export * from './jobs/index.ts';
 export * from './logging/index.ts';
+export * from './messaging/transport.ts';
 export * from './services/index.ts';
 export * from './stores/sqlite/index.ts';
