@@ -6,8 +6,8 @@
  * of a queue, so a message with a long delay would hold back every shorter one behind it. With one TTL per queue
  * every message in it expires in the order it arrived. To keep the set of queues small, a delay is rounded UP to the
  * next step of a geometric scale of 20 steps per decade (1, 1.12, 1.25, 1.4, 1.6, 1.8, 2, 2.24, 2.5, 2.8, 3.15, 3.55,
- * 4, 4.5, 5, 5.6, 6.3, 7.1, 8, 9 times a power of ten ms, from 10 ms): a message comes back no earlier than asked and
- * at most about 12% later, and a source uses at most 20 queues per decade of delays it actually uses. Each delay
+ * 4, 4.5, 5, 5.6, 6.3, 7.1, 8, 9 times a power of ten ms, from 10 ms, whole ms): a message comes back no earlier than asked and
+ * at most about 14% later, and a source uses at most 20 queues per decade of delays it actually uses. Each delay
  * queue deletes itself (`x-expires`) once unused for {@link delayQueueExpiresMs}, which is longer than any message
  * in it can wait.
  */
@@ -35,7 +35,7 @@ export function delayBucketMs(delayMs: number): number {
   }
   for (let decade = 10; ; decade *= 10) {
     for (const step of STEPS) {
-      const bucket = (step * decade) / 100;
+      const bucket = Math.ceil((step * decade) / 100);
       if (bucket >= delayMs) return Math.min(bucket, MAX_DELAY_MS);
     }
   }
