@@ -153,6 +153,10 @@ export class RabbitmqSubscription implements Subscription {
     }
     this.#recovering = (async () => {
       for (let attempt = 1; !this.#stopped && !this.#host.isClosing(); attempt++) {
+        // Backoff before every attempt, the first too: a channel learns of a lost connection before the connection
+        // itself does, and the first wait lets the transport see the loss and start reconnecting.
+        await this.#host.sleep(this.#host.backoffMs(attempt));
+        if (this.#stopped || this.#host.isClosing()) return;
         try {
           await this.#open(await this.#host.connection());
           if (this.#stopped || this.#host.isClosing()) return;
@@ -169,7 +173,6 @@ export class RabbitmqSubscription implements Subscription {
             failure,
             { warning: 'resubscribe-failed', queue: this.#source.queue, attempt },
           );
-          await this.#host.sleep(this.#host.backoffMs(attempt));
         }
       }
     })().finally(() => {

@@ -12,7 +12,8 @@ describe('rabbitmqTransport options', () => {
   it('rejects an unknown key, naming the closest known one', () => {
     assert.throws(
       () => rabbitmqTransport({ url, decalre: true } as never),
-      (error: Error & { code?: string }) => error.code === 'HW_UNKNOWN_OPTION' && /declare/.test(error.message),
+      (error: Error & { code?: string }) =>
+        error.code === 'HW_UNKNOWN_OPTION' && /declare/.test(error.message),
     );
   });
 
@@ -20,12 +21,17 @@ describe('rabbitmqTransport options', () => {
     assert.throws(
       () => rabbitmqTransport({ url: 'http://user:secret@host' }),
       (error: Error & { code?: string }) =>
-        error.code === 'HW_INVALID_OPTION' && /'url'/.test(error.message) && !error.message.includes('secret'),
+        error.code === 'HW_INVALID_OPTION' &&
+        /'url'/.test(error.message) &&
+        !error.message.includes('secret'),
     );
   });
 
   it('rejects a queue type other than classic or quorum, and reconnect delays out of order', () => {
-    assert.throws(() => rabbitmqTransport({ url, queueType: 'stream' as never }), /'queueType' must be 'classic' or 'quorum'/);
+    assert.throws(
+      () => rabbitmqTransport({ url, queueType: 'stream' as never }),
+      /'queueType' must be 'classic' or 'quorum'/,
+    );
     assert.throws(
       () => rabbitmqTransport({ url, reconnectDelayMs: 1_000, maxReconnectDelayMs: 500 }),
       /'maxReconnectDelayMs' \(500\) must be at least 'reconnectDelayMs' \(1000\)/,
@@ -36,11 +42,13 @@ describe('rabbitmqTransport options', () => {
     const transport = rabbitmqTransport({ url: 'amqp://guest:guest@127.0.0.1:1' });
     await assert.rejects(
       transport.subscribe({ name: 'q', options: { queuetype: 'quorum' } }, { prefetch: 1, onDelivery() {} }),
-      (error: Error & { code?: string }) => error.code === 'HW_UNKNOWN_OPTION' && /queueType/.test(error.message),
+      (error: Error & { code?: string }) =>
+        error.code === 'HW_UNKNOWN_OPTION' && /queueType/.test(error.message),
     );
     await assert.rejects(
       transport.subscribe({ name: 'q' }, { prefetch: 0, onDelivery() {} }),
-      (error: Error & { code?: string }) => error.code === 'HW_INVALID_OPTION' && /prefetch of queue 'q'/.test(error.message),
+      (error: Error & { code?: string }) =>
+        error.code === 'HW_INVALID_OPTION' && /prefetch of queue 'q'/.test(error.message),
     );
     await transport.close();
   });
@@ -50,10 +58,15 @@ describe('rabbitmqTransport options', () => {
     await assert.rejects(
       transport.connect(),
       (error: Error & { code?: string }) =>
-        error.code === 'HW_TRANSPORT_FAILED' && /127\.0\.0\.1:1/.test(error.message) && !error.message.includes('secret'),
+        error.code === 'HW_TRANSPORT_FAILED' &&
+        /127\.0\.0\.1:1/.test(error.message) &&
+        !error.message.includes('secret'),
     );
     await transport.close();
-    await assert.rejects(transport.connect(), (error: Error & { code?: string }) => error.code === 'HW_HOST_STATE');
+    await assert.rejects(
+      transport.connect(),
+      (error: Error & { code?: string }) => error.code === 'HW_HOST_STATE',
+    );
   });
 });
 

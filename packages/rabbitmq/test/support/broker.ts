@@ -10,8 +10,8 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { promisify } from 'node:util';
 import { after, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import amqp, { type ChannelModel } from 'amqplib';
 
 /** The test broker: `RABBITMQ_URL`, or the local default. */
@@ -74,7 +74,8 @@ function adminConnection(): Promise<ChannelModel> {
   return admin;
 }
 
-// Registered when the module loads (a hook added while tests run may never run): closes the connection if made.
+// Registered when the module loads (a hook added while tests run may never run): closes the connection if made. It
+// runs before the `after` hooks of the test files that import this module, so they clean up in `afterEach`.
 after(async () => {
   const connection = admin;
   admin = undefined;
@@ -139,7 +140,13 @@ export async function createQueue(queue: string, type: 'classic' | 'quorum' = 'c
 
 /** The queue's type as the broker reports it ('classic', 'quorum'). */
 export async function queueType(queue: string): Promise<string | undefined> {
-  const { stdout } = await run('rabbitmqctl', ['list_queues', '--quiet', '--no-table-headers', 'name', 'type']);
+  const { stdout } = await run('rabbitmqctl', [
+    'list_queues',
+    '--quiet',
+    '--no-table-headers',
+    'name',
+    'type',
+  ]);
   for (const line of stdout.split('\n')) {
     const [name, type] = line.trim().split(/\s+/);
     if (name === queue) return type;
@@ -166,7 +173,11 @@ export async function killConnections(name: string): Promise<number> {
 }
 
 /** Polls `check` until it returns true, failing after `timeoutMs` with `what`. */
-export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+export async function waitFor(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);

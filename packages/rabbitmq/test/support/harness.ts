@@ -3,11 +3,16 @@
  * the test created deleted afterwards (the queue, its dead-letter queue, its delay queues).
  */
 import { randomUUID } from 'node:crypto';
-import { type RabbitmqDelivery, type RabbitmqTransport, rabbitmqTransport } from '@hostwork/rabbitmq';
-import type { Delivery, OutgoingMessage, SubscriptionEvents } from 'hostwork';
 import type { QueueType, RabbitmqTransportOptions } from '@hostwork/rabbitmq';
+import {
+  delayBucketMs,
+  delayQueueName,
+  type RabbitmqDelivery,
+  type RabbitmqTransport,
+  rabbitmqTransport,
+} from '@hostwork/rabbitmq';
+import type { Delivery, OutgoingMessage, SubscriptionEvents } from 'hostwork';
 import { deleteQueues, freshQueueName, RABBITMQ_URL, waitFor } from './broker.ts';
-import { delayBucketMs, delayQueueName } from '@hostwork/rabbitmq';
 
 /** The delays tests retry with, so cleanup knows the delay queues to delete. */
 const TEST_DELAYS = [0, 100, 150, 200, 300, 600, 1_000, 2_500, 3_000];
@@ -57,10 +62,19 @@ export function harness(
     subscribe: (prefetch, events) =>
       transport.subscribe(
         { name: queue },
-        { prefetch, onDelivery: (d: Delivery) => deliveries.push(d as RabbitmqDelivery), ...(events ? { events } : {}) },
+        {
+          prefetch,
+          onDelivery: (d: Delivery) => deliveries.push(d as RabbitmqDelivery),
+          ...(events ? { events } : {}),
+        },
       ),
-    send: (...bodies) => transport.publish({ name: queue }, bodies.map((b) => message(b))),
-    received: (n, timeoutMs = 10_000) => waitFor(`${n} deliveries on ${queue}`, () => deliveries.length >= n, timeoutMs),
+    send: (...bodies) =>
+      transport.publish(
+        { name: queue },
+        bodies.map((b) => message(b)),
+      ),
+    received: (n, timeoutMs = 10_000) =>
+      waitFor(`${n} deliveries on ${queue}`, () => deliveries.length >= n, timeoutMs),
     async cleanup() {
       await transport.close();
       const delays = [...new Set(TEST_DELAYS.map(delayBucketMs))].filter((b) => b > 0);
