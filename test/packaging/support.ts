@@ -21,6 +21,7 @@ export const NODE_FLOOR = '22.20.0';
 export const PACKAGES = [
   { dir: 'hostwork', name: 'hostwork' },
   { dir: 'postgres', name: '@hostwork/postgres' },
+  { dir: 'rabbitmq', name: '@hostwork/rabbitmq' },
   { dir: 'create-hostwork', name: 'create-hostwork' },
 ] as const;
 export type PackageName = (typeof PACKAGES)[number]['name'];
