@@ -17,7 +17,6 @@ export {
   MAX_DELAY_MS,
   MIN_DELAY_MS,
 } from './delay-queues.ts';
-export { RabbitmqDelivery } from './rabbitmq-delivery.ts';
 export { RabbitmqTransport, rabbitmqTransport } from './rabbitmq-transport.ts';
 export type {
   QueueType,

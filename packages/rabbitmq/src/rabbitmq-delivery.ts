@@ -47,7 +47,7 @@ export class RabbitmqDelivery implements Delivery {
   readonly body: Uint8Array;
   readonly headers: Headers;
   readonly attempt: number;
-  readonly lockMs = undefined;
+  // No lockMs: RabbitMQ holds a delivery for as long as its channel is open, so there is no lock to extend.
   readonly #message: ConsumeMessage;
   readonly #channel: DeliveryChannel;
   readonly #services: DeliveryServices;

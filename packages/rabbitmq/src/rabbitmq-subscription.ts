@@ -107,6 +107,8 @@ export class RabbitmqSubscription implements Subscription {
         },
       );
       current.consumerTag = consumerTag;
+      // stop() ran while basic.consume was in flight: it had no consumer to cancel yet.
+      if (this.#stopped) await channel.cancel(consumerTag).catch(() => {});
     } catch (error) {
       await channel.close().catch(() => {});
       throw error;

@@ -4,13 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { QueueType, RabbitmqTransportOptions } from '@hostwork/rabbitmq';
-import {
-  delayBucketMs,
-  delayQueueName,
-  type RabbitmqDelivery,
-  type RabbitmqTransport,
-  rabbitmqTransport,
-} from '@hostwork/rabbitmq';
+import { delayBucketMs, delayQueueName, type RabbitmqTransport, rabbitmqTransport } from '@hostwork/rabbitmq';
 import type { Delivery, OutgoingMessage, SubscriptionEvents } from 'hostwork';
 import { deleteQueues, freshQueueName, RABBITMQ_URL, waitFor } from './broker.ts';
 
@@ -64,7 +58,7 @@ export function harness(
         { name: queue },
         {
           prefetch,
-          onDelivery: (d: Delivery) => deliveries.push(d as RabbitmqDelivery),
+          onDelivery: (d: Delivery) => deliveries.push(d),
           ...(events ? { events } : {}),
         },
       ),
