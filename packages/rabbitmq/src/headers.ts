@@ -87,7 +87,8 @@ export function retryHeaders(
 }
 
 /**
- * The headers of a dead letter: the message's own, the reason, the last error's message, and the history: the errors
+ * The headers of a dead letter: the message's own, the reason, the last error's message (the reason when there is
+ * none), and the history: the errors
  * carried in the history header merged with the errors given (the given one wins for the same attempt), by attempt.
  */
 export function deadLetterHeaders(
@@ -104,7 +105,7 @@ export function deadLetterHeaders(
   return {
     ...copiedHeaders(raw),
     [DEAD_LETTER_HEADERS.reason]: reason,
-    ...(last === undefined ? {} : { [DEAD_LETTER_HEADERS.error]: trimmed(last).message }),
+    [DEAD_LETTER_HEADERS.error]: last === undefined ? reason : trimmed(last).message,
     [DEAD_LETTER_HEADERS.history]: historyValue(history),
   };
 }

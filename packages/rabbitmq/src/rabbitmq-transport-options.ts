@@ -50,7 +50,11 @@ export interface RabbitmqSourceOptions {
   readonly deadLetterQueue?: string;
 }
 
-/** `Destination.options` of a destination given to `publish`. */
+/**
+ * `Destination.options` of a destination given to `publish`. A queue destination may carry the
+ * {@link RabbitmqSourceOptions} too (one Destination serves to consume and to publish): with `declare`, the queue is
+ * declared before the first publish to it.
+ */
 export interface RabbitmqDestinationOptions {
   /**
    * Publish to this exchange, with the destination's name as the routing key. Without it the destination is a queue
@@ -183,22 +187,35 @@ export function resolveSource(
   };
 }
 
-/** Checks a publish destination: the exchange ('' for a queue by name) and the routing key. */
+/**
+ * Checks a publish destination: the exchange ('' for a queue by name), the routing key, and for a queue the source
+ * options it may carry too (the same Destination is used to consume and to publish): the queue is declared before the
+ * first publish when it would be declared to consume from it.
+ */
 export function resolveDestination(
   name: string,
   given: Readonly<Record<string, unknown>> | undefined,
-): { readonly exchange: string; readonly routingKey: string } {
-  const options = (given ?? {}) as RabbitmqDestinationOptions;
-  assertKnownKeys(`the options of the RabbitMQ destination '${name}'`, options, DESTINATION_KNOWN);
-  if (options.exchange !== undefined && (typeof options.exchange !== 'string' || options.exchange === ''))
-    throw invalid(
-      `destination '${name}': 'exchange' must be an exchange's name, got ${JSON.stringify(options.exchange)}`,
-    );
-  if (typeof name !== 'string' || (options.exchange === undefined && name === ''))
-    throw invalid(
-      `a destination's name must be a queue name (or a routing key with 'exchange'), got ${JSON.stringify(name)}`,
-    );
-  return { exchange: options.exchange ?? '', routingKey: name };
+  defaults: ResolvedOptions,
+): { readonly exchange: string; readonly routingKey: string; readonly queue: ResolvedSource | undefined } {
+  const options = (given ?? {}) as RabbitmqDestinationOptions & RabbitmqSourceOptions;
+  assertKnownKeys(`the options of the RabbitMQ destination '${name}'`, options, [
+    ...DESTINATION_KNOWN,
+    ...SOURCE_KNOWN,
+  ]);
+  if (options.exchange !== undefined) {
+    if (typeof options.exchange !== 'string' || options.exchange === '')
+      throw invalid(
+        `destination '${name}': 'exchange' must be an exchange's name, got ${JSON.stringify(options.exchange)}`,
+      );
+    const misplaced = SOURCE_KNOWN.find((key) => key in options);
+    if (misplaced !== undefined)
+      throw invalid(`destination '${name}': '${misplaced}' is for queues, not with 'exchange'`);
+    if (typeof name !== 'string')
+      throw invalid(`a destination's name must be a routing key, got ${JSON.stringify(name)}`);
+    return { exchange: options.exchange, routingKey: name, queue: undefined };
+  }
+  const { exchange: _, ...source } = options;
+  return { exchange: '', routingKey: name, queue: resolveSource(name, source, defaults) };
 }
 
 /** The URL without its password, for messages. */

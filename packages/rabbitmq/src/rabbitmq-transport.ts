@@ -77,6 +77,8 @@ export class RabbitmqTransport implements Transport {
   #publisher: Promise<Publisher> | undefined;
   readonly #subscriptions = new Set<RabbitmqSubscription>();
   readonly #pending = new Set<Promise<unknown>>();
+  /** Queues declared before publishing to them (`declare: true`), on the current connection. */
+  readonly #publishDeclared = new Map<string, Promise<void>>();
   /** Delay queues declared by this process: when, and the declaration in flight. */
   readonly #delayQueues = new Map<string, { at: number; declared: Promise<void> }>();
   #closing: Promise<void> | undefined;
@@ -120,13 +122,18 @@ export class RabbitmqTransport implements Transport {
 
   async publish(destination: Destination, messages: readonly OutgoingMessage[]): Promise<void> {
     this.#assertOpen();
-    const { exchange, routingKey } = resolveDestination(destination.name, destination.options);
+    const { exchange, routingKey, queue } = resolveDestination(
+      destination.name,
+      destination.options,
+      this.#options,
+    );
     if (exchange !== '' && messages.some((m) => m.delayMs !== undefined && m.delayMs >= 1))
       throw new HostworkError(
         ErrorCodes.INVALID_OPTION,
         `rabbitmqTransport: delayMs is supported for queue destinations only, not for exchange '${exchange}'; publish to a queue by name, or without a delay.`,
       );
     const run = (async () => {
+      if (queue?.declare) await this.#declaredForPublish(queue);
       const publisher = await this.#publisherChannel();
       const confirms: Promise<void>[] = [];
       for (const message of messages) {
@@ -240,6 +247,7 @@ export class RabbitmqTransport implements Transport {
     );
     this.#connection = connection;
     this.#delayQueues.clear();
+    this.#publishDeclared.clear();
     return connection;
   }
 
@@ -363,6 +371,17 @@ export class RabbitmqTransport implements Transport {
     // The dead-letter queue: used as it is when it exists, declared otherwise.
     if (!(await this.#exists(source.deadLetterQueue)))
       await this.#declare(source.deadLetterQueue, source.queueType);
+  }
+
+  /** Declares a queue Hostwork owns before its first publish on this connection (memoised). */
+  async #declaredForPublish(source: ResolvedSource): Promise<void> {
+    let declared = this.#publishDeclared.get(source.queue);
+    if (declared === undefined) {
+      declared = this.#declare(source.queue, source.queueType);
+      this.#publishDeclared.set(source.queue, declared);
+      declared.catch(() => this.#publishDeclared.delete(source.queue));
+    }
+    await declared;
   }
 
   /**

@@ -291,6 +291,22 @@ await describeWithBroker('the RabbitMQ transport', () => {
     assert.equal(await readyCount(h.queue), undefined);
   });
 
+  it('declares a queue Hostwork owns before the first publish to it, with the same options as for consuming', async () => {
+    const h = fresh({ declare: false });
+    const source = { name: h.queue, options: { declare: true, queueType: 'quorum' } };
+    // Published before any consumer exists: kept, not dropped as unroutable.
+    await h.transport.publish(source, [message('early')]);
+    assert.equal(await queueType(h.queue), 'quorum');
+    await h.transport.subscribe(source, { prefetch: 1, onDelivery: (d) => h.deliveries.push(d) });
+    await h.received(1);
+    assert.equal(text(h.deliveries[0]!), 'early');
+    await h.deliveries[0]!.ack();
+    await assert.rejects(
+      h.transport.publish({ name: 'rk', options: { exchange: 'amq.direct', declare: true } }, [message('x')]),
+      /'declare' is for queues, not with 'exchange'/,
+    );
+  });
+
   it('refuses a publish the broker cannot route, naming the queue', async () => {
     const transport = rabbitmqTransport({ url: RABBITMQ_URL });
     const queue = freshQueueName('hw-test-missing');
