@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, it } from 'node:test';
+import type { LoggerFactory } from 'hostwork';
 import { describeWithBroker, drain, killConnections, readyCount, waitFor } from './support/broker.ts';
 import { type Harness, harness, text } from './support/harness.ts';
 
@@ -61,9 +62,17 @@ await describeWithBroker('the RabbitMQ transport after a lost connection', () =>
     assert.deepEqual(await drain(`${h.queue}.dead`), []);
   });
 
-  it('a publish made while reconnecting waits for the new connection', async () => {
-    const h = harness();
+  it('a publish made while reconnecting waits for the new connection; the loss is logged by the host logger', async () => {
+    const h = harness({ transport: { onWarning: undefined } });
     made.push(h);
+    const logged: { category: string; fields: Record<string, unknown>; message: string }[] = [];
+    const loggers = {
+      create: (category: string) => ({
+        warn: (fields: Record<string, unknown>, message: string) =>
+          logged.push({ category, fields, message }),
+      }),
+    };
+    h.transport.attachLogger(loggers as unknown as LoggerFactory);
     await h.subscribe(5);
     await h.transport.connect();
     assert.equal(await killConnections(h.connectionName), 1);
@@ -72,5 +81,9 @@ await describeWithBroker('the RabbitMQ transport after a lost connection', () =>
     await h.received(1, 15_000);
     assert.equal(text(h.deliveries[0]!), 'during');
     await h.deliveries[0]!.ack();
+    const lost = logged.find((l) => l.fields.warning === 'connection-lost');
+    assert.equal(lost?.category, 'Hostwork.RabbitMQ');
+    assert.match(lost!.message, /connection to amqp:\/\/guest:\*\*\*@/);
+    assert.ok(lost!.fields.err instanceof Error);
   });
 });
