@@ -97,8 +97,11 @@ export class RabbitmqSubscription implements Subscription {
     channel.on('close', () => this.#closed(current));
     try {
       await channel.prefetch(this.#prefetch, false);
-      this.#current = current;
-      if (this.#stopped) return;
+      if (this.#stopped) {
+        current.open = false;
+        await channel.close().catch(() => {});
+        return;
+      }
       const { consumerTag } = await channel.consume(
         this.#source.queue,
         (message) => this.#deliver(current, message),
@@ -107,9 +110,15 @@ export class RabbitmqSubscription implements Subscription {
         },
       );
       current.consumerTag = consumerTag;
+      // Closed before this subscription adopted it (its 'close' was ignored): try again on a new one.
+      if (!current.open)
+        throw new Error(`the channel consuming queue '${this.#source.queue}' closed while subscribing`);
+      this.#current = current;
       // stop() ran while basic.consume was in flight: it had no consumer to cancel yet.
       if (this.#stopped) await channel.cancel(consumerTag).catch(() => {});
     } catch (error) {
+      // Not adopted: its close must not start a recovery (the caller retries, or subscribe() fails).
+      current.open = false;
       await channel.close().catch(() => {});
       throw error;
     }

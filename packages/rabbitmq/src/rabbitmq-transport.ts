@@ -373,11 +373,16 @@ export class RabbitmqTransport implements Transport {
       await this.#declare(source.deadLetterQueue, source.queueType);
   }
 
-  /** Declares a queue Hostwork owns before its first publish on this connection (memoised). */
+  /**
+   * Makes sure a queue Hostwork owns exists before its first publish on this connection (memoised): one that exists is
+   * used as it is (a publisher need not repeat the consumer's queue type), a missing one is declared.
+   */
   async #declaredForPublish(source: ResolvedSource): Promise<void> {
     let declared = this.#publishDeclared.get(source.queue);
     if (declared === undefined) {
-      declared = this.#declare(source.queue, source.queueType);
+      declared = this.#exists(source.queue).then((exists) =>
+        exists ? undefined : this.#declare(source.queue, source.queueType),
+      );
       this.#publishDeclared.set(source.queue, declared);
       declared.catch(() => this.#publishDeclared.delete(source.queue));
     }

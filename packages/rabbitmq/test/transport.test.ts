@@ -301,6 +301,15 @@ await describeWithBroker('the RabbitMQ transport', () => {
     await h.received(1);
     assert.equal(text(h.deliveries[0]!), 'early');
     await h.deliveries[0]!.ack();
+    // A publisher that does not repeat the queue type (the transport's default is another) uses the queue as it is.
+    const other = rabbitmqTransport({ url: RABBITMQ_URL, declare: true, queueType: 'classic' });
+    try {
+      await other.publish({ name: h.queue }, [message('late')]);
+    } finally {
+      await other.close();
+    }
+    await h.received(2);
+    await h.deliveries[1]!.ack();
     await assert.rejects(
       h.transport.publish({ name: 'rk', options: { exchange: 'amq.direct', declare: true } }, [message('x')]),
       /'declare' is for queues, not with 'exchange'/,
