@@ -22,7 +22,12 @@ import {
   dropSchema,
   freshSchemaName,
 } from '../../packages/postgres/test/support/database.ts';
-import { brokerProblem, freshQueueName, RABBITMQ_URL } from '../../packages/rabbitmq/test/support/broker.ts';
+import {
+  brokerProblem,
+  deleteQueues,
+  freshQueueName,
+  RABBITMQ_URL,
+} from '../../packages/rabbitmq/test/support/broker.ts';
 import {
   isRegistryProblem,
   NODE_FLOOR,
@@ -209,8 +214,8 @@ describe('the packed packages', () => {
       if (installProblem) return skipOrFail(t, installProblem);
       const node = floor ? await nodeAtFloor() : process.execPath;
       const problem = await brokerProblem();
-      const env: Record<string, string> =
-        problem === undefined ? { RABBITMQ_URL, QUEUE: freshQueueName('hw-packed') } : {};
+      const queue = freshQueueName('hw-packed');
+      const env: Record<string, string> = problem === undefined ? { RABBITMQ_URL, QUEUE: queue } : {};
       let output: string;
       try {
         ({ stdout: output } = await run(node, ['rabbitmq.ts'], {
@@ -224,6 +229,9 @@ describe('the packed packages', () => {
         throw new Error(
           `rabbitmq.ts failed on ${node}: ${e.message}\nstdout:\n${e.stdout}\nstderr:\n${e.stderr}`,
         );
+      } finally {
+        // The consumer deletes its queues when it succeeds; this is for when it did not.
+        if (problem === undefined) await deleteQueues(queue, `${queue}.dead`);
       }
       const expected = ['transport: rabbitmq'];
       if (problem === undefined) expected.push('received packed-1: hello rabbit (attempt 1)');
