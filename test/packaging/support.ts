@@ -22,6 +22,7 @@ export const PACKAGES = [
   { dir: 'hostwork', name: 'hostwork' },
   { dir: 'postgres', name: '@hostwork/postgres' },
   { dir: 'sqs', name: '@hostwork/sqs' },
+  { dir: 'rabbitmq', name: '@hostwork/rabbitmq' },
   { dir: 'create-hostwork', name: 'create-hostwork' },
 ] as const;
 export type PackageName = (typeof PACKAGES)[number]['name'];

@@ -68,13 +68,17 @@ export const ErrorCodes = {
   MESSAGE_INVALID_PAYLOAD: 'HW_MESSAGE_INVALID_PAYLOAD',
   /** A consumer or a `send` names a transport that `addMessaging` did not register (or names none where several are). */
   TRANSPORT_NOT_REGISTERED: 'HW_TRANSPORT_NOT_REGISTERED',
-  /**
-   * A message broker refused or failed an operation of a transport (publish entries refused, a settle failed, a
-   * delivery settled twice); the message names the queue, the entries and the broker's reason.
-   */
-  TRANSPORT_FAILED: 'HW_TRANSPORT_FAILED',
   /** The `hostwork` command was given an unknown command or option, or an option value it cannot use. */
   CLI_USAGE: 'HW_CLI_USAGE',
+  /** A consumer's source (queue, subscription...) does not exist on the broker and Hostwork was not asked to declare it. */
+  MESSAGE_SOURCE_MISSING: 'HW_MESSAGE_SOURCE_MISSING',
+  /** A delivery was settled (ack, retry, dead letter, release) a second time. */
+  DELIVERY_SETTLED: 'HW_DELIVERY_SETTLED',
+  /**
+   * A broker refused or failed an operation of a transport: a publish (or some of its entries) refused or never
+   * confirmed, a declaration rejected, a settle call that kept failing; the message names the queue and the reason.
+   */
+  TRANSPORT_FAILED: 'HW_TRANSPORT_FAILED',
 } as const;
 
 /** One of the codes of {@link ErrorCodes}. */

@@ -156,8 +156,8 @@ export class SqsDelivery implements Delivery {
   #settle(how: string, outcome: 'gone' | 'back'): void {
     if (this.#settled)
       throw new HostworkError(
-        ErrorCodes.TRANSPORT_FAILED,
-        `SQS message ${this.id} of ${this.#context.queue.name} was settled already; ${how}() cannot settle it again.`,
+        ErrorCodes.DELIVERY_SETTLED,
+        `SQS message ${this.id} of ${this.#context.queue.name} was settled already; ${how}() cannot settle it again. Settle each delivery once.`,
       );
     this.#settled = true;
     this.#context.settled(this, outcome);

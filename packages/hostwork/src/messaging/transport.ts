@@ -80,10 +80,15 @@ export interface Delivery {
   /**
    * Failure with attempts left: the message comes back after `delayMs` with the attempt header set to `attempt`
    * (the attempt that failed), by the broker's own delay mechanism (a TTL queue, a visibility change, a scheduled
-   * copy...). The original is settled so it is not redelivered besides.
+   * copy...). The original is settled so it is not redelivered besides. Adapters write the copy's headers with
+   * `retryHeaders` (the attempt header and the history grown by `error`).
    */
   retry(delayMs: number, error: DeliveryError): Promise<void>;
-  /** Failure for good: to the broker's dead-letter destination, with `reason`, the last error and the history. */
+  /**
+   * Failure for good: to the broker's dead-letter destination, with `reason`, the last error and the history. `errors`
+   * is the whole history, oldest first (the engine reads earlier attempts' errors from the history header that
+   * {@link retry} wrote, with `readAttemptErrors`); adapters write it with `deadLetterHeaders`.
+   */
   deadLetter(reason: DeadLetterReason, errors: readonly DeliveryError[]): Promise<void>;
   /** Not a failure (shutdown, prefetched but never started): back to the broker now, the attempt not counted. */
   release(): Promise<void>;
