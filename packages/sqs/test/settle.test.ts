@@ -181,7 +181,7 @@ await describeWithEmulator('sqs transport: publish and settle (fauxqs emulator)'
       const got = await collect(transport, queue);
       await eventually('the delivery', () => got.deliveries.length === 1);
       await got.deliveries[0]!.ack();
-      await assert.rejects(got.deliveries[0]!.release(), { code: 'HW_TRANSPORT_FAILED' });
+      await assert.rejects(got.deliveries[0]!.release(), { code: 'HW_DELIVERY_SETTLED' });
       await got.subscription.stop();
     } finally {
       await transport.close();
