@@ -537,7 +537,7 @@ await describeWithDatabase('PostgreSQL faults', () => {
       );
       assert.match(
         warning.msg,
-        /: (renew|claim|acquireLeadership|settle|counts|get) has waited \d+\.\d s for a pool connection \(1 of 1 open, 0 idle, \d+ waiting\)\. Raise poolSize, or look for work holding connections/,
+        /: (renew|claim|acquireLeadership|settle|counts|get|prune|recoverExpired|announceWorker|liveQueues|tickSchedule) has waited \d+\.\d s for a pool connection \(1 of 1 open, 0 idle, \d+ waiting\)\. Raise poolSize, or look for work holding connections/,
       );
       assert.equal(warning.category, 'Hostwork.Postgres');
       assert.ok(warning.time - heldSince < 2_000, 'reported while the handler still holds the connection');
