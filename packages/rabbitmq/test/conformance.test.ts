@@ -10,6 +10,7 @@ await describeWithBroker('RabbitMQ (real broker)', () => {
   transportConformance('rabbitmq (quorum queue)', () => rabbitmqConformanceTarget(), {
     locks: false,
     restart: false,
+    kill: true,
   });
   transportConformance(
     'rabbitmq (classic queue)',
@@ -17,6 +18,7 @@ await describeWithBroker('RabbitMQ (real broker)', () => {
     {
       locks: false,
       restart: false,
+      kill: true,
     },
   );
 });

@@ -13,6 +13,7 @@ import {
   describeWithEmulator,
   type Emulator,
   emulatorTransport,
+  emulatorTransportOptions,
   freshQueue,
   startEmulator,
 } from './support/emulator.ts';
@@ -66,6 +67,12 @@ await describeWithEmulator('SQS (fauxqs emulator)', () => {
           return [...dead];
         },
         lockMs: VISIBILITY_MS,
+        // The SIGKILL case's consumer process builds the same transport as emulatorTransport from JSON options.
+        processTransport: {
+          module: import.meta.resolve('../src/index.ts'),
+          export: 'sqsTransport',
+          options: emulatorTransportOptions(broker, { visibilityTimeoutMs: VISIBILITY_MS }),
+        },
         restartBroker: async () => {
           await broker.stop();
           await broker.start();
@@ -75,6 +82,6 @@ await describeWithEmulator('SQS (fauxqs emulator)', () => {
         },
       };
     },
-    { locks: true, restart: true },
+    { locks: true, restart: true, kill: true },
   );
 });

@@ -41,8 +41,21 @@ export interface TransportConformanceTarget {
   readonly supportsDelay?: boolean;
   /** Restarts the broker (or cuts every connection) and resolves once it accepts connections again. */
   restartBroker?(): Promise<void>;
+  /**
+   * How a process of its own builds this target's transport, for the SIGKILL case: `module` (a URL `import()` takes)
+   * exports `export`, a function returning the transport from `options` (passed to the child as JSON). Required when
+   * the target declares the `kill` capability.
+   */
+  readonly processTransport?: ProcessTransport;
   /** Removes what the case created (queues, connections). */
   cleanup?(): Promise<void>;
+}
+
+/** A transport described so another process can build it: see `TransportConformanceTarget.processTransport`. */
+export interface ProcessTransport {
+  readonly module: string;
+  readonly export: string;
+  readonly options: unknown;
 }
 
 /** Makes a fresh target per case. */

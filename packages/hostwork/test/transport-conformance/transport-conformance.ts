@@ -13,9 +13,10 @@
  *     lockMs: undefined,                                    // set where deliveries carry an expiring lock
  *     supportsDelay: true,                                  // false: retries are checked to come back, not when
  *     restartBroker: () => restartRabbit(),                 // optional: runs the broker-restart case
+ *     processTransport: { module, export: 'rabbitmqTransport', options: { url } }, // optional: the SIGKILL case
  *     cleanup: () => deleteQueues(queue),                   // optional
  *   };
- * });
+ * }, { locks: false, restart: true, kill: true });
  * ```
  *
  * The factory is called once per case. `transport()` is called once per consumer host and once for publishing; the
@@ -24,14 +25,28 @@
  * the adapter: ack only after success; retry after the backoff with the attempt header counted; dead letter after the
  * last attempt with the reason, last error and history headers; poison dead-lettered at once; a lock kept while a
  * handler outlives it; concurrency and prefetch bounds; graceful shutdown with running and prefetched messages
- * (nothing lost, nothing settled twice); a broker restart mid-stream (nothing lost).
+ * (nothing lost, nothing settled twice); a broker restart mid-stream (nothing lost); SIGKILL of a consumer process
+ * with handlers running (nothing lost; only what was running or not yet acknowledged runs again).
+ *
+ * The SIGKILL case runs consumer-process.ts in a child process (the same Node, `--conditions=hostwork-source`), which
+ * builds its transport from the target's `processTransport`: the module URL and export name of a function returning
+ * the transport from JSON options, e.g. `{ module: import.meta.resolve('@hostwork/rabbitmq'), export:
+ * 'rabbitmqTransport', options: { url } }`. It is registered only with the `kill` capability.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { ATTEMPT_HEADER, DEAD_LETTER_HEADERS, type Transport } from '../../src/messaging/transport.ts';
+import type { ConsumerProcessSpec } from './consumer-process.ts';
 import {
   assertSettledOnce,
   CASE,
+  type ConsumerHost,
   counting,
   publishItems,
   startConsumer,
@@ -42,6 +57,7 @@ import {
 
 export type {
   DeadLetteredMessage,
+  ProcessTransport,
   TransportConformanceFactory,
   TransportConformanceTarget,
 } from './harness.ts';
@@ -71,6 +87,11 @@ export interface TransportCapabilities {
   readonly locks: boolean;
   /** The broker can be restarted by the test (`restartBroker` set in the factory's result). */
   readonly restart: boolean;
+  /**
+   * The transport can be built in another process (`processTransport` set in the factory's result): runs the case
+   * that SIGKILLs a consumer process. False for a transport whose broker lives in the test process (in-memory).
+   */
+  readonly kill: boolean;
 }
 
 /** `it` when `registered`, else nothing: a case the target cannot run is left out, not reported as skipped. */
@@ -433,5 +454,125 @@ export function transportConformance(
         }
       });
     });
+
+    itIf(capabilities.kill)(
+      'loses nothing when the consumer process is SIGKILLed with handlers running; acknowledged messages do not run again',
+      CASE,
+      async (t) => {
+        await withTarget(factory, async (target, publisher) => {
+          const described = target.processTransport;
+          assert.ok(described, 'the target declares the kill capability but gives no processTransport');
+          const ids = await publishItems(
+            publisher,
+            target.source,
+            Array.from({ length: 40 }, (_, i) => i),
+          );
+          const dir = await mkdtemp(join(tmpdir(), 'hostwork-kill-'));
+          const file = join(dir, 'consumer.log');
+          await writeFile(file, '');
+          const spec: ConsumerProcessSpec = {
+            processTransport: described,
+            source: target.source,
+            file,
+            handleMs: 50,
+            concurrency: 4,
+          };
+          const child = spawn(
+            process.execPath,
+            [
+              '--conditions=hostwork-source',
+              fileURLToPath(new URL('./consumer-process.ts', import.meta.url)),
+              JSON.stringify(spec),
+            ],
+            { stdio: ['ignore', 'ignore', 'pipe'] },
+          );
+          let stderr = '';
+          child.stderr.on('data', (chunk) => {
+            stderr += String(chunk);
+          });
+          const exited = once(child, 'exit');
+          let second: ConsumerHost | undefined;
+          try {
+            const read = async () => parseConsumerLog(await readFile(file, 'utf8'));
+            await until(
+              async () => {
+                if (child.exitCode !== null) assert.fail(`the consumer process exited early: ${stderr}`);
+                return (await read()).acked.size >= 8;
+              },
+              () => `the consumer process to acknowledge 8 messages (stderr: ${stderr})`,
+            );
+            child.kill('SIGKILL');
+            const [, signal] = await exited;
+            assert.equal(
+              signal,
+              'SIGKILL',
+              `the consumer process ended by ${signal}, not SIGKILL: ${stderr}`,
+            );
+            const first = await read();
+            const unacked = ids.filter((id) => !first.acked.has(id));
+            assert.ok(
+              unacked.length > 0,
+              'the kill came before the consumer process had acknowledged everything',
+            );
+            const inFlight = [...first.started].filter((id) => !first.acked.has(id));
+            assert.ok(inFlight.length > 0, 'handlers were running (or not yet acknowledged) at the kill');
+
+            const c = counting(target.transport());
+            const handled: string[] = [];
+            second = await startConsumer(c.transport, target.source, {
+              concurrency: 4,
+              handle(_m, ctx) {
+                handled.push(ctx.id);
+              },
+            });
+            // Everything not acknowledged comes back (in-flight ones on SQS once their visibility runs out).
+            await until(
+              () => unacked.every((id) => handled.includes(id)),
+              () =>
+                `the ${unacked.length} messages not acknowledged (missing ${unacked.filter((id) => !handled.includes(id)).join(', ')})`,
+            );
+            await until(
+              () => c.unsettled === 0 && c.deliveries.length === handled.length,
+              'the second consumer to settle what it ran',
+            );
+            for (const id of ids) {
+              assert.ok(first.ended.has(id) || handled.includes(id), `${id} was never handled to completion`);
+            }
+            const again = handled.filter((id) => first.acked.has(id));
+            assert.deepEqual(again, [], 'messages the first process acknowledged ran again');
+            const duplicates = handled.filter((id) => first.started.has(id));
+            t.diagnostic(
+              `acknowledged before the kill: ${first.acked.size}/${ids.length}; started but not acknowledged: ${inFlight.length}; run again: ${duplicates.length}`,
+            );
+            // Only what was running or finished-but-unacknowledged at the kill may run twice.
+            for (const id of duplicates) assert.ok(inFlight.includes(id), `${id} ran again`);
+            assert.equal(new Set(handled).size, handled.length, 'the second consumer ran each message once');
+            assertSettledOnce(c);
+          } finally {
+            if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+            await exited;
+            await second?.host.stop();
+            await rm(dir, { recursive: true, force: true });
+          }
+        });
+      },
+    );
   });
+}
+
+/** What the consumer process wrote: the ids it started, finished and saw acknowledged. */
+function parseConsumerLog(text: string): {
+  started: Set<string>;
+  ended: Set<string>;
+  acked: Set<string>;
+} {
+  const log = { started: new Set<string>(), ended: new Set<string>(), acked: new Set<string>() };
+  for (const entry of text.split('\n')) {
+    const [kind, id] = entry.split(' ');
+    if (id === undefined) continue;
+    if (kind === 'start') log.started.add(id);
+    else if (kind === 'end') log.ended.add(id);
+    else if (kind === 'acked') log.acked.add(id);
+  }
+  return log;
 }

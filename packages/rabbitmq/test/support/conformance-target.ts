@@ -27,6 +27,7 @@ export interface RabbitmqConformanceTarget {
     readonly { readonly id: string; readonly body: Uint8Array; readonly headers: Headers }[]
   >;
   readonly supportsDelay: boolean;
+  readonly processTransport: { readonly module: string; readonly export: string; readonly options: unknown };
   restartBroker?(): Promise<void>;
   cleanup(): Promise<void>;
 }
@@ -52,6 +53,12 @@ export async function rabbitmqConformanceTarget(
     },
     source,
     supportsDelay: true,
+    // The SIGKILL case's consumer process builds its own: rabbitmqTransport({ url, connectionName }).
+    processTransport: {
+      module: import.meta.resolve('@hostwork/rabbitmq'),
+      export: 'rabbitmqTransport',
+      options: { url: RABBITMQ_URL, connectionName: `hostwork-conformance-${queue}-process` },
+    },
     deadLetters: () => peek(`${queue}.dead`),
     ...(options.restart ? { restartBroker } : {}),
     async cleanup() {

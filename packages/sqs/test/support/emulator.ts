@@ -144,14 +144,22 @@ export function countingClient(emulator: Emulator): { client: SQSClient; counts:
  * invisible for its visibility timeout; short polls keep that window small in tests.
  */
 export function emulatorTransport(emulator: Emulator, options: SqsTransportOptions = {}) {
-  return sqsTransport({
+  return sqsTransport(emulatorTransportOptions(emulator, options));
+}
+
+/** The options {@link emulatorTransport} gives `sqsTransport`: plain JSON, so another process can build it too. */
+export function emulatorTransportOptions(
+  emulator: Emulator,
+  options: SqsTransportOptions = {},
+): SqsTransportOptions {
+  return {
     region: REGION,
     endpoint: emulator.endpoint,
     credentials: CREDENTIALS,
     createQueues: true,
     waitTimeSeconds: 1,
     ...options,
-  });
+  };
 }
 
 /** Polls `check` until it returns true, failing with `what` after `timeoutMs`. */
