@@ -156,6 +156,8 @@ export class JobWorker implements HostedService {
   readonly #maxUnwritten: number;
   /** Set when every outcome write failed (the store is unreachable); cleared by the next write that succeeds. */
   #holdingBack = false;
+  /** Counts the times the worker began holding back; a write proves the store reachable only if it began after. */
+  #holdEpoch = 0;
   /** Shared by every attempt's context (see AttemptEnvironment). */
   readonly #attemptEnv: AttemptEnvironment;
 
@@ -491,6 +493,7 @@ export class JobWorker implements HostedService {
   #holdBack(error: unknown, unwritten: number): void {
     if (this.#holdingBack) return;
     this.#holdingBack = true;
+    this.#holdEpoch++;
     const reason = describeThrown(error).message;
     this.#log.warn(
       { error: reason, unwritten: unwritten + this.#outcomes.length, running: this.#running.size },
@@ -498,9 +501,13 @@ export class JobWorker implements HostedService {
     );
   }
 
-  /** A write succeeded: if the worker was holding back, it starts jobs again. */
-  #resume(): void {
-    if (!this.#holdingBack) return;
+  /**
+   * A write that began at `epoch` succeeded: if the worker was holding back, it starts jobs again. A write that began
+   * before the worker started holding back proves nothing (it may commit while the server shuts down, after a later
+   * write failed), so it resumes nothing.
+   */
+  #resume(epoch: number): void {
+    if (!this.#holdingBack || epoch < this.#holdEpoch) return;
     this.#holdingBack = false;
     this.#log.info('Job outcomes are being written again; starting jobs again');
     for (const q of this.#queues) this.#drain(q);
@@ -811,6 +818,7 @@ export class JobWorker implements HostedService {
     const progress = this.#progress;
     this.#progress = new Map();
     const earlierProgress = this.#progressWrite;
+    const epoch = this.#holdEpoch;
     const write = (async () => {
       // A job's completion must not overtake its last progress, still being written by an earlier batch.
       if (earlierProgress) await earlierProgress;
@@ -840,7 +848,7 @@ export class JobWorker implements HostedService {
       if (this.#progressWrite === tracked) this.#progressWrite = undefined;
       this.#inFlight -= outcomes.length;
     }
-    this.#resume();
+    this.#resume(epoch);
     for (const o of outcomes) this.#report(o);
     // Jobs held back while outcomes waited (maxUnwrittenOutcomes) may start now.
     for (const q of this.#queues) if (q.buffer.length > 0) this.#drain(q);
@@ -856,6 +864,8 @@ export class JobWorker implements HostedService {
    *   then dropped with an error: its lease expires and the job is recovered and run again (at-least-once).
    */
   async #writeOneByOne(outcomes: Outcome[], batchError: unknown): Promise<void> {
+    // These writes begin now, after any hold-back their batch's failure started.
+    const epoch = this.#holdEpoch;
     const failed: Outcome[] = [];
     let lastError: unknown = batchError;
     let wrote = false;
@@ -887,7 +897,7 @@ export class JobWorker implements HostedService {
         else if (replaced === 'written') wrote = true;
       }
     }
-    if (wrote) this.#resume();
+    if (wrote) this.#resume(epoch);
     if (failed.length === 0) return;
     const keep: Outcome[] = [];
     for (const o of failed) {

@@ -291,6 +291,83 @@ describe('outcomes the store refuses', () => {
 });
 
 describe('while the store cannot be reached', () => {
+  it(
+    'a write begun before the store went away, committing after a later one failed, does not end the hold-back',
+    T,
+    async () => {
+      let down = false;
+      let slow: 'armed' | 'in-flight' | 'done' | undefined;
+      let held = false;
+      let startedWhileHeld = 0;
+      const unreachable = () => Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:5432'));
+      const Short = defineJob({
+        name: 'short',
+        schema: z.object({ i: z.number() }),
+        async handle() {
+          if (held) startedWhileHeld++;
+          await sleep(5);
+        },
+      });
+      await withHost(
+        {
+          jobs: [Short],
+          worker: {
+            queues: { default: { concurrency: 4 } },
+            batchSize: 100,
+            // Room for the slow batch's outcomes, so jobs go on finishing and a later write fails while it waits.
+            maxUnwrittenOutcomes: 200,
+            leaseMs: 20_000,
+          },
+          wrapStore: (store) =>
+            overrideStore(store, {
+              // One batch write is slow to commit (as during a server's shutdown): it succeeds after later ones fail.
+              // Only outcome writes fail here, so claimed jobs keep coming and that later write surely happens.
+              settle: (real, ...args) => {
+                if (slow === 'armed') {
+                  slow = 'in-flight';
+                  return sleep(500).then(async () => {
+                    await real(...args);
+                    slow = 'done';
+                  });
+                }
+                return down ? unreachable() : real(...args);
+              },
+              progress: (real, ...args) => (down ? unreachable() : real(...args)),
+            }),
+        },
+        async ({ client, logs }) => {
+          const total = 3_000; // a stream of about 4 s: the outage comes while it flows
+          await client.enqueueMany(
+            Short,
+            Array.from({ length: total }, (_, i) => ({ payload: { i } })),
+          );
+          await waitFor(
+            async () => (await client.counts()).some((c) => c.state === 'completed'),
+            'jobs to run',
+          );
+          slow = 'armed';
+          await waitFor(() => slow === 'in-flight', 'the slow write to begin');
+          down = true;
+          await waitFor(() => logs.find('Holding back'), 'the worker to say it holds back');
+          held = true;
+          assert.equal(slow, 'in-flight', 'the worker held back while the slow write was still under way');
+          await waitFor(() => slow === 'done', 'the slow write to commit');
+          await sleep(200);
+          assert.equal(startedWhileHeld, 0, 'jobs started because a write begun before the outage succeeded');
+          assert.equal(logs.find('starting jobs again'), undefined);
+          held = false;
+          down = false;
+          await waitFor(
+            async () => (await client.counts()).every((c) => c.state === 'completed'),
+            'every job completed',
+            15_000,
+          );
+          assert.ok(logs.find('starting jobs again'), 'a write begun after the hold-back ends it');
+        },
+      );
+    },
+  );
+
   it('stops starting jobs at the first failed write, so at most the bound finish unwritten', T, async () => {
     const concurrency = 4;
     const maxUnwrittenOutcomes = 8;
