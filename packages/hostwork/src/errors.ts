@@ -79,6 +79,11 @@ export const ErrorCodes = {
    * confirmed, a declaration rejected, a settle call that kept failing; the message names the queue and the reason.
    */
   TRANSPORT_FAILED: 'HW_TRANSPORT_FAILED',
+  /**
+   * `send(..., { tx })` (the transactional outbox) cannot be used: no job store is registered (`addJobs`), the store
+   * keeps no outbox, or `tx` is not a transaction the store can write through.
+   */
+  OUTBOX_UNAVAILABLE: 'HW_OUTBOX_UNAVAILABLE',
 } as const;
 
 /** One of the codes of {@link ErrorCodes}. */

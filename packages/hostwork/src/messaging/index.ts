@@ -37,4 +37,11 @@ export {
 export { MessagePublisher, type SendItem, type SendOptions } from './message-publisher.ts';
 export { MessagingOptions } from './messaging-options.ts';
 export { MessagingTransports, type TransportEntry } from './messaging-transports.ts';
+export {
+  type AppendOutboxOptions,
+  type ClaimedOutboxMessage,
+  isOutboxStore,
+  type OutboxMessage,
+  type OutboxStore,
+} from './outbox-store.ts';
 export * from './transport.ts';

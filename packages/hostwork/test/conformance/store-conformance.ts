@@ -10,6 +10,7 @@ import { insertCases } from './cases/insert.ts';
 import { inspectionCases } from './cases/inspection.ts';
 import { leadershipCases } from './cases/leadership.ts';
 import { leaseCases } from './cases/leases.ts';
+import { outboxCases } from './cases/outbox.ts';
 import { pruneCases } from './cases/prune.ts';
 import { resultCases } from './cases/results.ts';
 import { scheduleCases } from './cases/schedules.ts';
@@ -39,5 +40,6 @@ export function describeStoreConformance(storeName: string, factory: StoreFactor
     wakeCases(factory);
     leadershipCases(factory);
     workerCases(factory);
+    outboxCases(factory);
   });
 }
