@@ -166,6 +166,9 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX outbox_unsent ON {schema}.outbox (seq) WHERE sent_at IS NULL;
       CREATE INDEX outbox_unsent_key ON {schema}.outbox (key, seq) WHERE sent_at IS NULL AND key IS NOT NULL;
       CREATE INDEX outbox_sent ON {schema}.outbox (sent_at) WHERE sent_at IS NOT NULL;
+      COMMENT ON INDEX {schema}.outbox_unsent IS 'claimOutbox: the unsent rows in append order';
+      COMMENT ON INDEX {schema}.outbox_unsent_key IS 'claimOutbox: the earlier unsent rows of a key (per-key order)';
+      COMMENT ON INDEX {schema}.outbox_sent IS 'pruneOutbox: sent rows, oldest first';
     `,
   },
 ];
