@@ -1,4 +1,4 @@
-export { addMessaging, type MessagingSetup } from './add-messaging.ts';
+export { addMessaging, type MessagingSetup, type OutboxSettings } from './add-messaging.ts';
 export {
   deadLetterHeaders,
   deliveryAttempt,
@@ -37,6 +37,7 @@ export {
 export { MessagePublisher, type SendItem, type SendOptions } from './message-publisher.ts';
 export { MessagingOptions } from './messaging-options.ts';
 export { MessagingTransports, type TransportEntry } from './messaging-transports.ts';
+export { OutboxRelay, type OutboxRelayEnvironment, type OutboxRelaySettings } from './outbox-relay.ts';
 export {
   type AppendOutboxOptions,
   type ClaimedOutboxMessage,

@@ -8,6 +8,15 @@ export const APPEND_OUTBOX = `
   VALUES (:id, :transport, :destination, :key, :headers, :body, :delayMs, :createdAt, :createdAt)`;
 
 /**
+ * Whether anything may be claimable: a read, which takes no write lock (WAL readers never wait), so an idle relay's
+ * poll never contends with the application's or the workers' writes.
+ */
+export const OUTBOX_CLAIMABLE = `
+  SELECT 1 AS found FROM hw_outbox
+  WHERE sent_at IS NULL AND next_attempt_at <= :now AND (claimed_by IS NULL OR lease_expires_at <= :now)
+  LIMIT 1`;
+
+/**
  * Claims the oldest due, unheld, unsent rows. A row with a key is left out while an earlier unsent row of its key is
  * held by a relay or waiting for its retry; one cut by LIMIT leaves every later row of its key out too (the LIMIT
  * takes a prefix in seq order). SQLite runs one writer at a time, so the check and the claim are one atomic step.

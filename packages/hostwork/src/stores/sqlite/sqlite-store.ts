@@ -100,6 +100,7 @@ function prepareStatements(db: DatabaseSync) {
     withdrawWorker: db.prepare(sql.WITHDRAW_WORKER),
     liveQueues: db.prepare(sql.LIVE_QUEUES),
     appendOutbox: db.prepare(outbox.APPEND_OUTBOX),
+    outboxClaimable: db.prepare(outbox.OUTBOX_CLAIMABLE),
     claimOutbox: db.prepare(outbox.CLAIM_OUTBOX),
     markOutboxSent: db.prepare(outbox.MARK_OUTBOX_SENT),
     retryOutbox: db.prepare(outbox.RETRY_OUTBOX),
@@ -475,7 +476,10 @@ export class SqliteStore implements JobStore, OutboxStore {
     leaseMs: number,
     now: number,
   ): Promise<ClaimedOutboxMessage[]> {
-    const rows = this.#ready().claimOutbox.all({ owner, leaseExpiresAt: now + leaseMs, now, limit });
+    const s = this.#ready();
+    // A read first: an idle relay's poll takes no write lock (see OUTBOX_CLAIMABLE).
+    if (s.outboxClaimable.get({ now }) === undefined) return [];
+    const rows = s.claimOutbox.all({ owner, leaseExpiresAt: now + leaseMs, now, limit });
     return rows.map(toClaimedOutbox).sort((a, b) => Number(a.seq) - Number(b.seq));
   }
 
