@@ -272,6 +272,37 @@ export function describeOutbox(storeName: string, backend: OutboxBackend): void 
       },
     );
 
+    it('two relays publishing at once keep each key’s order, with no duplicates', T, async () => {
+      const store = await fresh();
+      const broker = new InMemoryBroker();
+      const log: Published[] = [];
+      const first = recording(broker, log);
+      const a = await host(store, first.transport, { ...FAST, batchSize: 3 });
+      const peer = await backend.peer(store);
+      const second = recording(broker, log); // one log: the order in which the broker got them
+      made.at(-1)!.hosts.push(await host(peer, second.transport, { ...FAST, batchSize: 3 }));
+      const appended: Array<{ id: string; key: string }> = [];
+      for (let round = 0; round < 4; round++) {
+        const app = await backend.begin(store);
+        for (let i = 0; i < 15; i++) {
+          const key = `k${i % 4}`;
+          const id = await a.publisher.send(OrderPlaced, { orderId: `o-${round}-${i}` }, { tx: app.tx, key });
+          appended.push({ id, key });
+        }
+        await app.commit();
+      }
+      await waitFor(async () => (await peer.countOutbox()).unsent === 0 || undefined, 'all sent', 15_000);
+      const all = log.flatMap((p) => p.messages);
+      assert.equal(all.length, appended.length, 'each published once');
+      for (const key of ['k0', 'k1', 'k2', 'k3']) {
+        assert.deepEqual(
+          all.filter((m) => m.key === key).map((m) => m.id),
+          appended.filter((m) => m.key === key).map((m) => m.id),
+          `${key} in append order`,
+        );
+      }
+    });
+
     it('send with tx names the fix when the host has no job store', T, async () => {
       const h = messagingHost({ transports: { memory: inMemoryTransport() } });
       await h.host.start();
