@@ -112,6 +112,39 @@ export function outboxCases(factory: StoreFactory): void {
       );
     });
 
+    it('peers claiming at the same moment never split a key between them', async (t) => {
+      const store = outboxOf(await stores.fresh(), t);
+      if (!store) return;
+      const peer = (await stores.peer(store)) as JobStore & OutboxStore;
+      for (let round = 0; round < 40; round++) {
+        const key = `k${round}`;
+        await store.appendOutbox([message(`${key}-1`, { key }), message(`${key}-2`, { key })]);
+        const now = T0 + round;
+        // One takes the key's first message; the other, claiming at once, must not take the second past it.
+        const [one, other] = await Promise.all([
+          store.claimOutbox(1, 'relay-a', LONG_LEASE, now),
+          peer.claimOutbox(10, 'relay-b', LONG_LEASE, now),
+        ]);
+        const a = ids(one);
+        const b = ids(other);
+        assert.ok(
+          !(a.includes(`${key}-1`) && b.includes(`${key}-2`)) &&
+            !(b.includes(`${key}-1`) && a.includes(`${key}-2`)),
+          `round ${round}: the key was split (relay-a ${a.join(',')}, relay-b ${b.join(',')})`,
+        );
+        await store.markOutboxSent(
+          [...one, ...other].map((m) => m.seq),
+          now,
+        );
+        // Whatever was left behind the held message is sent now too, so the next round starts empty.
+        const rest = await store.claimOutbox(10, 'relay-c', LONG_LEASE, now);
+        await store.markOutboxSent(
+          rest.map((m) => m.seq),
+          now,
+        );
+      }
+    });
+
     it('a message held by a relay whose lease expired is claimed again, in order', async (t) => {
       const store = outboxOf(await stores.fresh(), t);
       if (!store) return;
