@@ -140,7 +140,7 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 5,
-    description: 'the transactional outbox',
+    description: "the transactional outbox and the consumers' inbox",
     sql: `
       -- Messages written with the application's transaction, published by the relay after commit. seq is the append
       -- order (per key, the publish order); lease_owner/lease_expires_at hold a row for one relay; sent_at is set once
@@ -169,6 +169,16 @@ export const MIGRATIONS: readonly Migration[] = [
       COMMENT ON INDEX {schema}.outbox_unsent IS 'claimOutbox: the unsent rows in append order';
       COMMENT ON INDEX {schema}.outbox_unsent_key IS 'claimOutbox: the earlier unsent rows of a key (per-key order)';
       COMMENT ON INDEX {schema}.outbox_sent IS 'pruneOutbox: sent rows, oldest first';
+      -- The consumers' inbox: the message ids each consumer processed, until expires_at (the consumer's window).
+      CREATE TABLE {schema}.inbox (
+        processed_at bigint NOT NULL,
+        expires_at bigint NOT NULL,
+        consumer text NOT NULL,
+        message_id text NOT NULL,
+        PRIMARY KEY (consumer, message_id)
+      );
+      CREATE INDEX inbox_expiry ON {schema}.inbox (expires_at);
+      COMMENT ON INDEX {schema}.inbox_expiry IS 'pruneInbox: expired rows';
     `,
   },
 ];

@@ -7,6 +7,7 @@ import {
   type ClaimResult,
   ErrorCodes,
   HostworkError,
+  type InboxStore,
   type InsertOptions,
   type InsertResult,
   type JobCount,
@@ -19,6 +20,7 @@ import {
   type NewJob,
   type OutboxMessage,
   type OutboxStore,
+  type RecordInboxOptions,
   type RenewResult,
   type RetentionPolicy,
   type ScheduleRecord,
@@ -75,7 +77,7 @@ const DUPLICATE_RESOLUTION_TRIES = 5;
  * Create it with {@link postgresStore}. The schema is created or upgraded by `migrate()` (the engine calls it; any
  * other method calls it on first use), safely from several processes at once.
  */
-export class PostgresStore implements JobStore, OutboxStore {
+export class PostgresStore implements JobStore, OutboxStore, InboxStore {
   readonly kind = 'postgres';
   /**
    * Each claim and each write of outcomes is a statement with its own round trip, plan and commit: drains of tiny
@@ -625,6 +627,33 @@ export class PostgresStore implements JobStore, OutboxStore {
     await this.#ensureReady();
     const { rows } = await this.#pool.query<{ unsent: number; sent: number }>(this.#sql.countOutbox, []);
     return { unsent: Number(rows[0]?.unsent ?? 0), sent: Number(rows[0]?.sent ?? 0) };
+  }
+
+  async inboxHas(consumer: string, messageId: string, now: number): Promise<boolean> {
+    await this.#ensureReady();
+    const { rows } = await this.#pool.query(this.#sql.inboxHas, [consumer, messageId, now]);
+    return rows.length > 0;
+  }
+
+  /** Records a processed message; with `tx` (as for `insert`), it commits with the handler's effects. */
+  async recordInbox(
+    consumer: string,
+    messageId: string,
+    now: number,
+    expiresAt: number,
+    options?: RecordInboxOptions,
+  ): Promise<boolean> {
+    const tx = options?.tx;
+    const run = tx === undefined ? this.#runner : this.#txRunner(tx, 'recordInbox');
+    await this.#ensureReady();
+    const { rows } = await run(this.#sql.recordInbox, [consumer, messageId, now, expiresAt]);
+    return rows.length > 0;
+  }
+
+  async pruneInbox(now: number, limit: number): Promise<number> {
+    await this.#ensureReady();
+    const { rowCount } = await this.#pool.query(this.#sql.pruneInbox, [now, asCount(limit)]);
+    return rowCount ?? 0;
   }
 
   /**

@@ -597,6 +597,26 @@ export const COUNT_OUTBOX = `
          count(*) FILTER (WHERE sent_at IS NOT NULL)::integer AS sent
   FROM {schema}.outbox`;
 
+/** Whether consumer $1 processed message $2 (a record unexpired at $3). */
+export const INBOX_HAS = `
+  SELECT 1 AS found FROM {schema}.inbox WHERE consumer = $1 AND message_id = $2 AND expires_at > $3::bigint`;
+
+/**
+ * Records that consumer $1 processed message $2 at $3 until $4; a row unless an unexpired record exists. A second
+ * transaction recording the same message waits for the first (the primary key), then finds its record.
+ */
+export const RECORD_INBOX = `
+  INSERT INTO {schema}.inbox AS i (consumer, message_id, processed_at, expires_at)
+  VALUES ($1, $2, $3::bigint, $4::bigint)
+  ON CONFLICT (consumer, message_id) DO UPDATE SET processed_at = excluded.processed_at, expires_at = excluded.expires_at
+  WHERE i.expires_at <= excluded.processed_at
+  RETURNING 1 AS recorded`;
+
+/** Deletes up to $2 records expired at $1. */
+export const PRUNE_INBOX = `
+  DELETE FROM {schema}.inbox WHERE (consumer, message_id) IN (
+    SELECT consumer, message_id FROM {schema}.inbox WHERE expires_at <= $1::bigint LIMIT $2)`;
+
 /** A statement ready for the driver: its text for one schema, and the name it is prepared under. */
 export interface Statement {
   /** What it does, for warnings ('claim', 'settle', ...). */
@@ -653,6 +673,9 @@ export function buildStatements(schema: string) {
     releaseOutbox: at('releaseOutbox', RELEASE_OUTBOX),
     pruneOutbox: at('pruneOutbox', PRUNE_OUTBOX),
     countOutbox: at('countOutbox', COUNT_OUTBOX),
+    inboxHas: at('inboxHas', INBOX_HAS),
+    recordInbox: at('recordInbox', RECORD_INBOX),
+    pruneInbox: at('pruneInbox', PRUNE_INBOX),
     schemaVersion: at('migrate (version check)', SCHEMA_VERSION),
     serverClock: at('migrate (clock check)', SERVER_CLOCK),
   };

@@ -26,6 +26,7 @@ export {
   type InMemoryTransportOptions,
   inMemoryTransport,
 } from './in-memory-transport.ts';
+export { type InboxStore, isInboxStore, type RecordInboxOptions } from './inbox-store.ts';
 export { MessageConsumers } from './message-consumers.ts';
 export { defineMessage, type MessageDefinition, type MessageDefinitionInput } from './message-definition.ts';
 export {

@@ -6,6 +6,7 @@ import { describe } from 'node:test';
 import { cancelRetryCases } from './cases/cancel-retry.ts';
 import { claimCases } from './cases/claim.ts';
 import { claimedInsertCases } from './cases/claimed-insert.ts';
+import { inboxCases } from './cases/inbox.ts';
 import { insertCases } from './cases/insert.ts';
 import { inspectionCases } from './cases/inspection.ts';
 import { leadershipCases } from './cases/leadership.ts';
@@ -41,5 +42,6 @@ export function describeStoreConformance(storeName: string, factory: StoreFactor
     leadershipCases(factory);
     workerCases(factory);
     outboxCases(factory);
+    inboxCases(factory);
   });
 }

@@ -131,6 +131,16 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX hw_outbox_unsent ON hw_outbox (seq) WHERE sent_at IS NULL;
       CREATE INDEX hw_outbox_unsent_key ON hw_outbox (key, seq) WHERE sent_at IS NULL AND key IS NOT NULL;
       CREATE INDEX hw_outbox_sent ON hw_outbox (sent_at) WHERE sent_at IS NOT NULL;
+
+      -- The consumers' inbox: the message ids each consumer processed, until expires_at (the consumer's window).
+      CREATE TABLE hw_inbox (
+        consumer TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        processed_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (consumer, message_id)
+      ) WITHOUT ROWID;
+      CREATE INDEX hw_inbox_expiry ON hw_inbox (expires_at);
     `,
   },
 ];

@@ -1,5 +1,5 @@
 /**
- * The SQLite store's outbox statements (see OutboxStore). Named parameters; times are ms since the epoch.
+ * The SQLite store's outbox and inbox statements (see OutboxStore, InboxStore). Named parameters; times are ms since the epoch.
  */
 
 /** One message; `:seq` is drawn by AUTOINCREMENT, so rows keep the append order. */
@@ -60,3 +60,20 @@ export const PRUNE_OUTBOX = `
 export const COUNT_OUTBOX = `
   SELECT count(*) FILTER (WHERE sent_at IS NULL) AS unsent, count(*) FILTER (WHERE sent_at IS NOT NULL) AS sent
   FROM hw_outbox`;
+
+/** Whether the consumer processed the message (an unexpired row). */
+export const INBOX_HAS = `
+  SELECT 1 AS found FROM hw_inbox WHERE consumer = :consumer AND message_id = :messageId AND expires_at > :now`;
+
+/** Records a processed message; returns a row unless an unexpired record exists (another delivery processed it). */
+export const RECORD_INBOX = `
+  INSERT INTO hw_inbox (consumer, message_id, processed_at, expires_at)
+  VALUES (:consumer, :messageId, :now, :expiresAt)
+  ON CONFLICT (consumer, message_id) DO UPDATE SET processed_at = excluded.processed_at, expires_at = excluded.expires_at
+  WHERE hw_inbox.expires_at <= excluded.processed_at
+  RETURNING 1 AS recorded`;
+
+/** Deletes expired records. */
+export const PRUNE_INBOX = `
+  DELETE FROM hw_inbox WHERE (consumer, message_id) IN (
+    SELECT consumer, message_id FROM hw_inbox WHERE expires_at <= :now LIMIT :limit)`;

@@ -22,6 +22,7 @@ import type {
 } from '../../jobs/job-store.ts';
 import type { MigrationStatus } from '../../jobs/migration-status.ts';
 import { StoreSignal } from '../../jobs/store-signal.ts';
+import type { InboxStore, RecordInboxOptions } from '../../messaging/inbox-store.ts';
 import type {
   AppendOutboxOptions,
   ClaimedOutboxMessage,
@@ -107,6 +108,9 @@ function prepareStatements(db: DatabaseSync) {
     releaseOutbox: db.prepare(outbox.RELEASE_OUTBOX),
     pruneOutbox: db.prepare(outbox.PRUNE_OUTBOX),
     countOutbox: db.prepare(outbox.COUNT_OUTBOX),
+    inboxHas: db.prepare(outbox.INBOX_HAS),
+    recordInbox: db.prepare(outbox.RECORD_INBOX),
+    pruneInbox: db.prepare(outbox.PRUNE_INBOX),
   };
 }
 
@@ -125,7 +129,7 @@ type Detailed = Extract<Settlement, { kind: 'retry' | 'dead' | 'release' }>;
 /** Primary SQLite result codes of a write that can never succeed as it is (see isPermanentError). */
 const PERMANENT_SQLITE_CODES = new Set([1, 18, 19, 20, 25]);
 
-export class SqliteStore implements JobStore, OutboxStore {
+export class SqliteStore implements JobStore, OutboxStore, InboxStore {
   readonly kind = 'sqlite';
   /** Claims run on the event loop: 250 rows keep one claim to a couple of milliseconds. */
   readonly preferredBatchSize = 250;
@@ -506,6 +510,30 @@ export class SqliteStore implements JobStore, OutboxStore {
   async countOutbox(): Promise<{ unsent: number; sent: number }> {
     const row = this.#ready().countOutbox.get();
     return { unsent: Number(row?.unsent ?? 0), sent: Number(row?.sent ?? 0) };
+  }
+
+  async inboxHas(consumer: string, messageId: string, now: number): Promise<boolean> {
+    return this.#ready().inboxHas.get({ consumer, messageId, now }) !== undefined;
+  }
+
+  /** Records a processed message; with `tx` (as for `appendOutbox`), through the application's transaction. */
+  async recordInbox(
+    consumer: string,
+    messageId: string,
+    now: number,
+    expiresAt: number,
+    options?: RecordInboxOptions,
+  ): Promise<boolean> {
+    const s = this.#ready();
+    const record =
+      options?.tx === undefined
+        ? s.recordInbox
+        : this.#outboxTransaction(options.tx).prepare(outbox.RECORD_INBOX);
+    return record.get({ consumer, messageId, now, expiresAt }) !== undefined;
+  }
+
+  async pruneInbox(now: number, limit: number): Promise<number> {
+    return Number(this.#ready().pruneInbox.run({ now, limit: asCount(limit) }).changes);
   }
 
   /** The application's `DatabaseSync` given as `tx`, checked: same file, transaction open. */
