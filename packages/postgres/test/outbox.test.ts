@@ -1,11 +1,15 @@
 /** The transactional outbox end to end on PostgreSQL: `tx` is a node-postgres client of the store's pool after BEGIN. */
-import { describeOutbox } from '../../hostwork/test/messaging/outbox-scenarios.ts';
+import {
+  describeInbox,
+  describeOutbox,
+  type OutboxBackend,
+} from '../../hostwork/test/messaging/outbox-scenarios.ts';
 import type { PostgresStore } from '../src/postgres-store.ts';
 import { describeWithDatabase, dropSchema, freshSchemaName } from './support/database.ts';
 import { testStore } from './support/factory.ts';
 
 await describeWithDatabase('transactional outbox (PostgreSQL)', () => {
-  describeOutbox('postgres', {
+  const backend: OutboxBackend = {
     async create() {
       return testStore(freshSchemaName());
     },
@@ -32,5 +36,7 @@ await describeWithDatabase('transactional outbox (PostgreSQL)', () => {
       await store.close();
       await dropSchema((store as PostgresStore).schema);
     },
-  });
+  };
+  describeOutbox('postgres', backend);
+  describeInbox('postgres', backend);
 });

@@ -1,6 +1,8 @@
 import { Configuration } from '../config/configuration.ts';
+import { ScopeFactory } from '../di/scope.ts';
 import { assertKnownKeys, ErrorCodes, HostworkError } from '../errors.ts';
 import type { HostBuilder } from '../hosting/host-builder.ts';
+import { HostOptions } from '../hosting/host-options.ts';
 import { type Backoff, validateBackoff } from '../jobs/backoff.ts';
 import { JobStore } from '../jobs/job-store.ts';
 import { LoggerFactory } from '../logging/logger-factory.ts';
@@ -155,7 +157,19 @@ export function addMessaging(builder: HostBuilder, setup: MessagingSetup): void 
   }
   if (consumers.length > 0) {
     services.addSingleton(MessagingOptions, { value: { consumers, abortGraceMs } });
-    services.addHostedService(MessageConsumers);
+    services.addHostedService(MessageConsumers, {
+      factory: (p) =>
+        new MessageConsumers(
+          p.get(MessagingTransports),
+          p.get(MessageEvents),
+          p.get(ScopeFactory),
+          p.get(LoggerFactory),
+          p.get(HostOptions),
+          p.get(MessagingOptions),
+          () => p.tryGet(JobStore),
+        ),
+      deps: [MessagingTransports, MessageEvents, ScopeFactory, LoggerFactory, HostOptions, MessagingOptions],
+    });
   }
 }
 

@@ -13,6 +13,7 @@ export {
   type ConsumerDefinition,
   type ConsumerDefinitionInput,
   defineConsumer,
+  type InboxOptions,
   type MessageContext,
   type MessageHandler,
   type MessageOutput,

@@ -11,7 +11,9 @@ import { ErrorCodes } from '../../src/errors.ts';
 import { addJobs } from '../../src/jobs/add-jobs.ts';
 import type { JobStore } from '../../src/jobs/job-store.ts';
 import type { OutboxSettings } from '../../src/messaging/add-messaging.ts';
+import { defineConsumer, type MessageContext } from '../../src/messaging/consumer-definition.ts';
 import { InMemoryBroker, inMemoryTransport } from '../../src/messaging/in-memory-transport.ts';
+import { isInboxStore } from '../../src/messaging/inbox-store.ts';
 import { defineMessage } from '../../src/messaging/message-definition.ts';
 import type { OutboxStore } from '../../src/messaging/outbox-store.ts';
 import type { OutgoingMessage, Transport } from '../../src/messaging/transport.ts';
@@ -88,6 +90,125 @@ function recording(broker: InMemoryBroker, log: Published[]) {
 
 const ids = (log: readonly Published[]): string[] => log.flatMap((p) => p.messages.map((m) => m.id));
 const FAST: OutboxSettings = { pollIntervalMs: 50, backoff: { type: 'fixed', delay: 100 } };
+
+/** Registers the inbox scenarios for one kind of store. */
+export function describeInbox(storeName: string, backend: OutboxBackend): void {
+  describe(`consumer inbox (${storeName})`, () => {
+    const made: Array<{ store: JobStore & OutboxStore; host?: MessagingHost }> = [];
+    afterEach(async () => {
+      for (const { store, host } of made.splice(0).reverse()) {
+        await host?.host.stop();
+        await backend.destroy(store);
+      }
+    });
+
+    async function consumerHost(handle: (m: { orderId: string }, ctx: MessageContext) => Promise<void>) {
+      const store = await backend.create();
+      made.push({ store });
+      await store.migrate();
+      const transport = inMemoryTransport({ broker: new InMemoryBroker() });
+      const consumer = defineConsumer({
+        name: 'ship',
+        transport: 'memory',
+        source: { name: 'orders' },
+        message: OrderPlaced,
+        inbox: { windowMs: 60_000 },
+        backoff: { type: 'fixed', delay: 10 },
+        handle,
+      });
+      const h = messagingHost({
+        transports: { memory: transport },
+        consumers: [consumer],
+        outbox: { relay: false },
+        configure: (builder) => addJobs(builder, { jobs: [], store, worker: false }),
+      });
+      made.at(-1)!.host = h;
+      await h.host.start();
+      return { ...h, store, transport };
+    }
+
+    it(
+      'a redelivered message (same id) runs its handler once; both deliveries are acknowledged',
+      T,
+      async () => {
+        const handled: string[] = [];
+        const { publisher, transport } = await consumerHost(async (m) => {
+          handled.push(m.orderId);
+        });
+        await publisher.send(OrderPlaced, { orderId: 'first' }, { id: 'msg-1' });
+        await waitFor(() => handled.length === 1 || undefined, 'the first delivery handled');
+        await publisher.send(OrderPlaced, { orderId: 'again' }, { id: 'msg-1' });
+        await publisher.send(OrderPlaced, { orderId: 'other' }, { id: 'msg-2' });
+        await waitFor(() => handled.length === 2 || undefined, 'msg-2 handled');
+        await waitFor(() => {
+          const d = transport.broker.depth('orders');
+          return d.ready + d.unacked === 0 || undefined;
+        }, 'every delivery acknowledged');
+        assert.deepEqual(handled, ['first', 'other'], 'msg-1 ran once');
+      },
+    );
+
+    it(
+      'with completeWithin(tx) the record commits with the handler’s effects; a rollback undoes both',
+      T,
+      async () => {
+        let runs = 0;
+        const committed: string[] = [];
+        let refused = 0;
+        const h = await consumerHost(async (m, ctx) => {
+          runs++;
+          const app = await backend.begin(h.store);
+          const recorded = await ctx.completeWithin(app.tx);
+          if (!recorded) {
+            refused++;
+            await app.rollback();
+            return;
+          }
+          if (ctx.attempt === 1 && m.orderId === 'fails-once') {
+            await app.rollback(); // the effects and the record go together
+            throw new Error('the handler failed after recording');
+          }
+          committed.push(m.orderId);
+          await app.commit();
+        });
+        await h.publisher.send(OrderPlaced, { orderId: 'fails-once' }, { id: 'msg-1' });
+        await waitFor(() => committed.length === 1 || undefined, 'the retry committed');
+        assert.equal(runs, 2, 'the rolled-back record did not stop the retry');
+        await h.publisher.send(OrderPlaced, { orderId: 'fails-once' }, { id: 'msg-1' });
+        await h.publisher.send(OrderPlaced, { orderId: 'next' }, { id: 'msg-2' });
+        await waitFor(() => committed.length === 2 || undefined, 'msg-2 committed');
+        assert.deepEqual(committed, ['fails-once', 'next']);
+        assert.equal(runs, 3, 'the redelivered msg-1 never reached the handler');
+        assert.equal(refused, 0);
+        assert.ok(isInboxStore(h.store));
+        assert.equal(await h.store.inboxHas('ship', 'msg-1', Date.now()), true);
+      },
+    );
+
+    it(
+      'a consumer with an inbox in a host without a job store fails at start, naming the fix',
+      T,
+      async () => {
+        const h = messagingHost({
+          transports: { memory: inMemoryTransport() },
+          consumers: [
+            defineConsumer({
+              name: 'ship',
+              transport: 'memory',
+              source: { name: 'orders' },
+              message: OrderPlaced,
+              inbox: true,
+              handle: async () => {},
+            }),
+          ],
+        });
+        await expectRejection(h.host.start(), ErrorCodes.HOST_START_FAILED);
+        const lines = h.logs.lines.map((l) => JSON.stringify(l)).join('\n');
+        assert.match(lines, /HW_INBOX_UNAVAILABLE|has an inbox/);
+      },
+    );
+  });
+}
 
 /** Registers the outbox scenarios for one kind of store. */
 export function describeOutbox(storeName: string, backend: OutboxBackend): void {

@@ -9,13 +9,13 @@ import type { JobStore } from '../../src/jobs/job-store.ts';
 import type { OutboxStore } from '../../src/messaging/outbox-store.ts';
 import { type SqliteStore, sqliteStore } from '../../src/stores/sqlite/sqlite-store.ts';
 import { expectRejection } from '../support/errors.ts';
-import { describeOutbox } from './outbox-scenarios.ts';
+import { describeInbox, describeOutbox, type OutboxBackend } from './outbox-scenarios.ts';
 
 // The outbox on SQLite: `tx` is the application's own DatabaseSync on the store's file, inside its transaction.
 
 const dirs = new WeakMap<object, string>();
 
-describeOutbox('sqlite', {
+const backend: OutboxBackend = {
   async create() {
     const dir = await mkdtemp(join(tmpdir(), 'hostwork-outbox-'));
     const store = sqliteStore({ path: join(dir, 'jobs.db'), pollIntervalMs: 50 });
@@ -46,7 +46,10 @@ describeOutbox('sqlite', {
     const dir = dirs.get(store);
     if (dir) await rm(dir, { recursive: true, force: true });
   },
-});
+};
+
+describeOutbox('sqlite', backend);
+describeInbox('sqlite', backend);
 
 it('the SQLite outbox refuses a tx it cannot write through safely, naming the fix', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'hostwork-outbox-'));
