@@ -1,3 +1,4 @@
+import { realpathSync } from 'node:fs';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { ErrorCodes, HostworkError } from '../../errors.ts';
 import type {
@@ -545,30 +546,35 @@ export class SqliteStore implements JobStore, OutboxStore, InboxStore {
       typeof db !== 'object' ||
       db === null ||
       typeof db.prepare !== 'function' ||
-      typeof db.location !== 'function'
+      typeof db.exec !== 'function'
     ) {
       throw new HostworkError(
         ErrorCodes.OUTBOX_UNAVAILABLE,
-        `The SQLite store's outbox: tx must be a node:sqlite DatabaseSync, got ${db === null ? 'null' : typeof db}. ${fix}`,
+        `The SQLite store: tx must be a node:sqlite DatabaseSync, got ${db === null ? 'null' : typeof db}. ${fix}`,
       );
     }
     if (this.path === IN_MEMORY) {
       throw new HostworkError(
         ErrorCodes.OUTBOX_UNAVAILABLE,
-        "The SQLite store's outbox: an in-memory store (':memory:') cannot share a transaction with another connection. Fix: give the store a file path.",
+        "The SQLite store: an in-memory store (':memory:') cannot share a transaction with another connection. Fix: give the store a file path.",
       );
     }
-    const location = db.location();
-    if (location !== this.path) {
+    // PRAGMA database_list rather than db.location(), which older Node.js releases lack.
+    const main = (db as DatabaseSync)
+      .prepare('PRAGMA database_list')
+      .all()
+      .find((row) => row.name === 'main');
+    const location = main?.file;
+    if (location !== this.path && !samePath(location, this.path)) {
       throw new HostworkError(
         ErrorCodes.OUTBOX_UNAVAILABLE,
-        `The SQLite store's outbox: tx is a connection to ${String(location)}, not to the store's file ${this.path}. ${fix}`,
+        `The SQLite store: tx is a connection to ${String(location)}, not to the store's file ${this.path}. ${fix}`,
       );
     }
     if (!db.isTransaction) {
       throw new HostworkError(
         ErrorCodes.OUTBOX_UNAVAILABLE,
-        `The SQLite store's outbox: tx has no open transaction, so the message would commit on its own. ${fix}`,
+        `The SQLite store: tx has no open transaction, so the message would commit on its own. ${fix}`,
       );
     }
     return db as DatabaseSync;
@@ -675,6 +681,16 @@ export class SqliteStore implements JobStore, OutboxStore, InboxStore {
 /** Creates the embedded SQLite job store; the file opens on `migrate()`. */
 export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
   return new SqliteStore(options);
+}
+
+/** Whether two paths name one file (symbolic links resolved); false if either cannot be resolved. */
+function samePath(a: unknown, b: string): boolean {
+  if (typeof a !== 'string' || a === '') return false;
+  try {
+    return realpathSync(a) === realpathSync(b);
+  } catch {
+    return false;
+  }
 }
 
 function outboxRow(m: OutboxMessage): Record<string, string | number | null | Uint8Array> {
