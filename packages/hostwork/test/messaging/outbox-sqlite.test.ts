@@ -4,11 +4,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { it } from 'node:test';
+import { z } from 'zod';
 import { ErrorCodes } from '../../src/errors.ts';
+import { createHostBuilder } from '../../src/hosting/index.ts';
 import type { JobStore } from '../../src/jobs/job-store.ts';
+import { addMessaging } from '../../src/messaging/add-messaging.ts';
+import { defineConsumer } from '../../src/messaging/consumer-definition.ts';
+import { inMemoryTransport } from '../../src/messaging/in-memory-transport.ts';
+import { defineMessage } from '../../src/messaging/message-definition.ts';
 import type { OutboxStore } from '../../src/messaging/outbox-store.ts';
 import { type SqliteStore, sqliteStore } from '../../src/stores/sqlite/sqlite-store.ts';
-import { expectRejection } from '../support/errors.ts';
+import { expectRejection, expectThrow } from '../support/errors.ts';
 import { describeInbox, describeOutbox, type OutboxBackend } from './outbox-scenarios.ts';
 
 // The outbox on SQLite: `tx` is the application's own DatabaseSync on the store's file, inside its transaction.
@@ -83,4 +89,34 @@ it('the SQLite outbox refuses a tx it cannot write through safely, naming the fi
     await store.close();
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+it('refuses bad outbox settings and a bad consumer inbox at registration, naming the field', () => {
+  const builder = () => createHostBuilder({ env: {}, args: [], logging: { level: 'silent', pretty: false } });
+  const transports = { memory: inMemoryTransport() };
+  expectThrow(
+    () => addMessaging(builder(), { transports, outbox: { batchSize: 0 } }),
+    ErrorCodes.INVALID_OPTION,
+    'outbox.batchSize',
+  );
+  expectThrow(
+    () => addMessaging(builder(), { transports, outbox: { leaseMs: -1 } }),
+    ErrorCodes.INVALID_OPTION,
+    'outbox.leaseMs',
+  );
+  assert.throws(() => addMessaging(builder(), { transports, outbox: { batch: 5 } as never }), /batch/);
+  const Order = defineMessage({ name: 'o', schema: z.object({}), destination: { name: 'q' } });
+  expectThrow(
+    () =>
+      defineConsumer({
+        name: 'c',
+        transport: 'memory',
+        source: { name: 'q' },
+        message: Order,
+        inbox: { windowMs: 0 },
+        handle: async () => {},
+      }),
+    ErrorCodes.INVALID_OPTION,
+    'inbox.windowMs',
+  );
 });
