@@ -79,6 +79,16 @@ export const ErrorCodes = {
    * confirmed, a declaration rejected, a settle call that kept failing; the message names the queue and the reason.
    */
   TRANSPORT_FAILED: 'HW_TRANSPORT_FAILED',
+  /**
+   * `send(..., { tx })` (the transactional outbox) cannot be used: no job store is registered (`addJobs`), the store
+   * keeps no outbox, or `tx` is not a transaction the store can write through.
+   */
+  OUTBOX_UNAVAILABLE: 'HW_OUTBOX_UNAVAILABLE',
+  /**
+   * A consumer's inbox cannot be used: the consumer has `inbox` but the host has no job store that keeps one, or
+   * `ctx.completeWithin(tx)` was called by a consumer without `inbox`.
+   */
+  INBOX_UNAVAILABLE: 'HW_INBOX_UNAVAILABLE',
 } as const;
 
 /** One of the codes of {@link ErrorCodes}. */

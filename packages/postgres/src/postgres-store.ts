@@ -1,10 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import {
+  type AppendOutboxOptions,
   type CancelOutcome,
+  type ClaimedOutboxMessage,
   type ClaimRequest,
   type ClaimResult,
   ErrorCodes,
   HostworkError,
+  type InboxStore,
   type InsertOptions,
   type InsertResult,
   type JobCount,
@@ -15,6 +18,9 @@ import {
   type LoggerFactory,
   type MigrationStatus,
   type NewJob,
+  type OutboxMessage,
+  type OutboxStore,
+  type RecordInboxOptions,
   type RenewResult,
   type RetentionPolicy,
   type ScheduleRecord,
@@ -36,6 +42,7 @@ import {
   type CountRow,
   type JobRow,
   type ScheduleRow,
+  STORE_TYPES,
   toArrayLiteral,
   toClaimedJob,
   toJobCount,
@@ -43,7 +50,7 @@ import {
   toKey,
   toScheduleRecord,
 } from './rows.ts';
-import { channelName } from './schema-names.ts';
+import { channelName, outboxLockKey } from './schema-names.ts';
 import { buildStatements, type Statements } from './statements.ts';
 import { StorePool } from './store-pool.ts';
 import { type StatementRunner, transactionRunner } from './transaction-runner.ts';
@@ -70,7 +77,7 @@ const DUPLICATE_RESOLUTION_TRIES = 5;
  * Create it with {@link postgresStore}. The schema is created or upgraded by `migrate()` (the engine calls it; any
  * other method calls it on first use), safely from several processes at once.
  */
-export class PostgresStore implements JobStore {
+export class PostgresStore implements JobStore, OutboxStore, InboxStore {
   readonly kind = 'postgres';
   /**
    * Each claim and each write of outcomes is a statement with its own round trip, plan and commit: drains of tiny
@@ -86,6 +93,7 @@ export class PostgresStore implements JobStore {
   readonly #wake: NotificationWake;
   readonly #settled: StoreSignal;
   readonly #channel: string;
+  readonly #outboxLock: bigint;
   /** The payload of this instance's notifications, which its own LISTEN connection skips. */
   readonly #self = randomUUID();
   readonly #where: string;
@@ -102,6 +110,7 @@ export class PostgresStore implements JobStore {
     this.#warnings = new WarningRoute(this.#options.onWarning, this.schema);
     this.#sql = buildStatements(this.schema);
     this.#channel = channelName(this.schema);
+    this.#outboxLock = outboxLockKey(this.schema);
     this.#pool = new StorePool(
       this.#options.source,
       this.#where,
@@ -516,6 +525,135 @@ export class PostgresStore implements JobStore {
       ? await run(this.#sql.removeWithin, [toKey(id), owner])
       : await run(this.#sql.completeWithin, [toKey(id), owner, now]);
     return rows.length === 1;
+  }
+
+  /**
+   * Appends messages to the outbox in one statement. With `tx` (as for `insert`), they exist if and only if that
+   * transaction commits, and the NOTIFY in the same statement wakes the relays of every process at that moment.
+   */
+  async appendOutbox(messages: readonly OutboxMessage[], options?: AppendOutboxOptions): Promise<void> {
+    const tx = options?.tx;
+    const run = tx === undefined ? this.#runner : this.#txRunner(tx, 'appendOutbox');
+    await this.#ensureReady();
+    if (messages.length === 0) return;
+    await run(this.#sql.appendOutbox, [
+      toArrayLiteral(messages.map((m) => m.id)),
+      toArrayLiteral(messages.map((m) => m.transport)),
+      toArrayLiteral(messages.map((m) => m.destination)),
+      toArrayLiteral(messages.map((m) => m.key)),
+      toArrayLiteral(messages.map((m) => m.headers)),
+      toArrayLiteral(messages.map((m) => Buffer.from(m.body).toString('base64'))),
+      toArrayLiteral(messages.map((m) => m.delayMs)),
+      this.#channel,
+      toArrayLiteral(messages.map((m) => m.createdAt)),
+      tx === undefined ? this.#self : '',
+    ]);
+    if (tx === undefined) this.#wake.notifySoon();
+  }
+
+  /**
+   * Claims outbox rows under the schema's outbox advisory lock (one short transaction), so that of two relays
+   * claiming at once the second sees the first's claims and keeps each key's order (see CLAIM_OUTBOX).
+   */
+  async claimOutbox(
+    limit: number,
+    owner: string,
+    leaseMs: number,
+    now: number,
+  ): Promise<ClaimedOutboxMessage[]> {
+    await this.#ensureReady();
+    const rows = await this.#pool.withClient('claimOutbox', async (client) => {
+      await client.query('BEGIN');
+      try {
+        await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [String(this.#outboxLock)]);
+        const statement = this.#sql.claimOutbox;
+        const result = await client.query({
+          name: statement.name,
+          text: statement.text,
+          values: [now, limit, owner, now + leaseMs],
+          types: STORE_TYPES,
+        });
+        await client.query('COMMIT');
+        return result.rows as Record<string, unknown>[];
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw error;
+      }
+    });
+    return rows
+      .map(
+        (row): ClaimedOutboxMessage => ({
+          seq: String(row.seq),
+          id: String(row.id),
+          transport: String(row.transport),
+          destination: String(row.destination),
+          key: row.key === null ? null : String(row.key),
+          headers: String(row.headers),
+          body: new Uint8Array(Buffer.from(String(row.body), 'base64')),
+          delayMs: Number(row.delay_ms),
+          createdAt: Number(row.created_at),
+          attempts: Number(row.attempts),
+        }),
+      )
+      .sort((a, b) => (BigInt(a.seq) < BigInt(b.seq) ? -1 : 1));
+  }
+
+  async markOutboxSent(seqs: readonly string[], now: number): Promise<void> {
+    if (seqs.length === 0) return;
+    await this.#ensureReady();
+    await this.#pool.query(this.#sql.markOutboxSent, [toArrayLiteral(seqs), now]);
+  }
+
+  async retryOutbox(owner: string, seqs: readonly string[], nextAt: number, error: string): Promise<void> {
+    if (seqs.length === 0) return;
+    await this.#ensureReady();
+    await this.#pool.query(this.#sql.retryOutbox, [toArrayLiteral(seqs), owner, nextAt, error]);
+  }
+
+  async releaseOutbox(owner: string, seqs: readonly string[]): Promise<void> {
+    if (seqs.length === 0) return;
+    await this.#ensureReady();
+    await this.#pool.query(this.#sql.releaseOutbox, [toArrayLiteral(seqs), owner]);
+    this.#wake.notifySoon();
+  }
+
+  async pruneOutbox(sentBefore: number, limit: number): Promise<number> {
+    await this.#ensureReady();
+    const { rowCount } = await this.#pool.query(this.#sql.pruneOutbox, [sentBefore, asCount(limit)]);
+    return rowCount ?? 0;
+  }
+
+  async countOutbox(): Promise<{ unsent: number; sent: number }> {
+    await this.#ensureReady();
+    const { rows } = await this.#pool.query<{ unsent: number; sent: number }>(this.#sql.countOutbox, []);
+    return { unsent: Number(rows[0]?.unsent ?? 0), sent: Number(rows[0]?.sent ?? 0) };
+  }
+
+  async inboxHas(consumer: string, messageId: string, now: number): Promise<boolean> {
+    await this.#ensureReady();
+    const { rows } = await this.#pool.query(this.#sql.inboxHas, [consumer, messageId, now]);
+    return rows.length > 0;
+  }
+
+  /** Records a processed message; with `tx` (as for `insert`), it commits with the handler's effects. */
+  async recordInbox(
+    consumer: string,
+    messageId: string,
+    now: number,
+    expiresAt: number,
+    options?: RecordInboxOptions,
+  ): Promise<boolean> {
+    const tx = options?.tx;
+    const run = tx === undefined ? this.#runner : this.#txRunner(tx, 'recordInbox');
+    await this.#ensureReady();
+    const { rows } = await run(this.#sql.recordInbox, [consumer, messageId, now, expiresAt]);
+    return rows.length > 0;
+  }
+
+  async pruneInbox(now: number, limit: number): Promise<number> {
+    await this.#ensureReady();
+    const { rowCount } = await this.#pool.query(this.#sql.pruneInbox, [now, asCount(limit)]);
+    return rowCount ?? 0;
   }
 
   /**

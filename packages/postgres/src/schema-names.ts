@@ -46,6 +46,11 @@ export function migrationLockKey(schema: string): bigint {
   return Buffer.from(sha256(`hostwork.migrate:${schema}`), 'hex').readBigInt64BE(0);
 }
 
+/** The advisory lock serializing outbox claims of one schema (see CLAIM_OUTBOX). */
+export function outboxLockKey(schema: string): bigint {
+  return Buffer.from(sha256(`hostwork.outbox:${schema}`), 'hex').readBigInt64BE(0);
+}
+
 /**
  * The name of a prepared statement: a hash of its text, so two stores on different schemas (different texts) sharing
  * a connection never collide, and the same text always reuses the statement already prepared on that connection.

@@ -526,6 +526,97 @@ export const SCHEMA_VERSION = `
 export const SERVER_CLOCK = `
   SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now`;
 
+/**
+ * Appends outbox messages in order ($1..$7 and $9 arrays, one element per message, bodies as base64) and wakes the
+ * relays on the jobs' channel ($8, payload $10), in the same statement so the notification is delivered if and only
+ * if the rows commit.
+ */
+export const APPEND_OUTBOX = `
+  WITH inserted AS (
+    INSERT INTO {schema}.outbox (id, transport, destination, key, headers, body, delay_ms, created_at, next_attempt_at)
+    SELECT id, transport, destination, key, headers, decode(body, 'base64'), delay_ms, created_at, created_at
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $9::bigint[])
+      WITH ORDINALITY AS t (id, transport, destination, key, headers, body, delay_ms, created_at, ord)
+    ORDER BY ord
+    RETURNING seq
+  ),
+  wake AS (SELECT pg_notify($8, $10) FROM (SELECT 1 FROM inserted LIMIT 1) AS one)
+  SELECT (SELECT count(*) FROM inserted) AS appended, (SELECT count(*) FROM wake) AS woke`;
+
+/**
+ * Claims the oldest due, unheld, unsent rows. A row with a key is left out while an earlier unsent row of its key is
+ * held by a relay or waiting for its retry; one cut by LIMIT leaves every later row of its key out too (the LIMIT
+ * takes a prefix in seq order). The store runs it after taking the schema's outbox advisory lock in the same
+ * transaction, so two relays never both see a key's earlier row as free: the second's snapshot is taken after the
+ * first's claim committed. $1 now, $2 limit, $3 owner, $4 lease expiry.
+ */
+export const CLAIM_OUTBOX = `
+  UPDATE {schema}.outbox AS u SET lease_owner = $3, lease_expires_at = $4::bigint
+  FROM (
+    SELECT o.seq FROM {schema}.outbox AS o
+    WHERE o.sent_at IS NULL AND o.next_attempt_at <= $1::bigint
+      AND (o.lease_owner IS NULL OR o.lease_expires_at <= $1::bigint)
+      AND (o.key IS NULL OR NOT EXISTS (
+        SELECT 1 FROM {schema}.outbox AS e
+        WHERE e.key = o.key AND e.seq < o.seq AND e.sent_at IS NULL
+          AND (e.next_attempt_at > $1::bigint OR (e.lease_owner IS NOT NULL AND e.lease_expires_at > $1::bigint))))
+    ORDER BY o.seq
+    LIMIT $2
+    FOR UPDATE
+  ) AS c
+  WHERE u.seq = c.seq
+  RETURNING u.seq::text AS seq, u.id, u.transport, u.destination, u.key, u.headers, encode(u.body, 'base64') AS body,
+            u.delay_ms, u.created_at,
+            u.attempts`;
+
+/** Marks rows sent ($1 seqs, $2 now), whoever holds them: the broker has them. */
+export const MARK_OUTBOX_SENT = `
+  UPDATE {schema}.outbox SET sent_at = $2::bigint, lease_owner = NULL, lease_expires_at = NULL
+  WHERE seq = ANY($1::bigint[]) AND sent_at IS NULL`;
+
+/** A failed publish of rows held by $2: $1 seqs, $3 next attempt, $4 error. */
+export const RETRY_OUTBOX = `
+  UPDATE {schema}.outbox
+  SET attempts = attempts + 1, next_attempt_at = $3::bigint, last_error = $4, lease_owner = NULL,
+      lease_expires_at = NULL
+  WHERE seq = ANY($1::bigint[]) AND lease_owner = $2 AND sent_at IS NULL`;
+
+/** Hands rows held by $2 back without counting an attempt ($1 seqs). */
+export const RELEASE_OUTBOX = `
+  UPDATE {schema}.outbox SET lease_owner = NULL, lease_expires_at = NULL
+  WHERE seq = ANY($1::bigint[]) AND lease_owner = $2 AND sent_at IS NULL`;
+
+/** Deletes up to $2 rows sent before $1, oldest first. */
+export const PRUNE_OUTBOX = `
+  DELETE FROM {schema}.outbox WHERE seq IN (
+    SELECT seq FROM {schema}.outbox WHERE sent_at IS NOT NULL AND sent_at < $1::bigint ORDER BY sent_at LIMIT $2)`;
+
+/** Unsent and sent rows. */
+export const COUNT_OUTBOX = `
+  SELECT count(*) FILTER (WHERE sent_at IS NULL)::integer AS unsent,
+         count(*) FILTER (WHERE sent_at IS NOT NULL)::integer AS sent
+  FROM {schema}.outbox`;
+
+/** Whether consumer $1 processed message $2 (a record unexpired at $3). */
+export const INBOX_HAS = `
+  SELECT 1 AS found FROM {schema}.inbox WHERE consumer = $1 AND message_id = $2 AND expires_at > $3::bigint`;
+
+/**
+ * Records that consumer $1 processed message $2 at $3 until $4; a row unless an unexpired record exists. A second
+ * transaction recording the same message waits for the first (the primary key), then finds its record.
+ */
+export const RECORD_INBOX = `
+  INSERT INTO {schema}.inbox AS i (consumer, message_id, processed_at, expires_at)
+  VALUES ($1, $2, $3::bigint, $4::bigint)
+  ON CONFLICT (consumer, message_id) DO UPDATE SET processed_at = excluded.processed_at, expires_at = excluded.expires_at
+  WHERE i.expires_at <= excluded.processed_at
+  RETURNING 1 AS recorded`;
+
+/** Deletes up to $2 records expired at $1. */
+export const PRUNE_INBOX = `
+  DELETE FROM {schema}.inbox WHERE (consumer, message_id) IN (
+    SELECT consumer, message_id FROM {schema}.inbox WHERE expires_at <= $1::bigint LIMIT $2)`;
+
 /** A statement ready for the driver: its text for one schema, and the name it is prepared under. */
 export interface Statement {
   /** What it does, for warnings ('claim', 'settle', ...). */
@@ -575,6 +666,16 @@ export function buildStatements(schema: string) {
     liveQueues: at('liveQueues', LIVE_QUEUES),
     completeWithin: at('completeWithin', COMPLETE_WITHIN),
     removeWithin: at('completeWithin (removed)', REMOVE_WITHIN),
+    appendOutbox: at('appendOutbox', APPEND_OUTBOX),
+    claimOutbox: at('claimOutbox', CLAIM_OUTBOX),
+    markOutboxSent: at('markOutboxSent', MARK_OUTBOX_SENT),
+    retryOutbox: at('retryOutbox', RETRY_OUTBOX),
+    releaseOutbox: at('releaseOutbox', RELEASE_OUTBOX),
+    pruneOutbox: at('pruneOutbox', PRUNE_OUTBOX),
+    countOutbox: at('countOutbox', COUNT_OUTBOX),
+    inboxHas: at('inboxHas', INBOX_HAS),
+    recordInbox: at('recordInbox', RECORD_INBOX),
+    pruneInbox: at('pruneInbox', PRUNE_INBOX),
     schemaVersion: at('migrate (version check)', SCHEMA_VERSION),
     serverClock: at('migrate (clock check)', SERVER_CLOCK),
   };

@@ -141,6 +141,40 @@ await describeWithDatabase('schema and migrations (PostgreSQL)', () => {
     assert.deepEqual((await store.get(kept!.id))?.result, { done: true });
   });
 
+  it('upgrades a schema left at version 4 in place: rows kept, the outbox added and usable', async () => {
+    const schema = stores.schema();
+    const v4 = migrationSql(schema).replace(/\n-- Version (?:[5-9]|\d{2,}):[\s\S]*?\$migration\$;\n/g, '');
+    assert.match(v4, /Version 4:/);
+    assert.doesNotMatch(v4, /Version 5:/);
+    await adminPool().query(v4);
+    assert.deepEqual(await versions(schema), [1, 2, 3, 4]);
+    await adminPool().query(
+      `INSERT INTO "${schema}".jobs (name, queue, payload, state, priority, run_at, max_attempts, timeout_ms, created_at)
+       VALUES ('kept', 'default', '{"v":4}', 'pending', 0, 0, 3, 1000, 0)`,
+    );
+    const store = stores.at(schema);
+    await store.migrate();
+    assert.deepEqual(await versions(schema), ALL_VERSIONS);
+    const [kept] = await store.list({ limit: 10 });
+    assert.deepEqual(kept?.payload, { v: 4 });
+    const body = new TextEncoder().encode('{"a":1}');
+    await store.appendOutbox([
+      {
+        id: 'm1',
+        transport: 'memory',
+        destination: '{"name":"q"}',
+        key: 'k',
+        headers: '{}',
+        body,
+        delayMs: 0,
+        createdAt: 1,
+      },
+    ]);
+    const [claimed] = await store.claimOutbox(10, 'relay', 1_000, 2);
+    assert.equal(claimed?.id, 'm1');
+    assert.deepEqual([...claimed!.body], [...body]);
+  });
+
   it('the script names only its own schema, with a lock key of its own', async () => {
     const a = migrationSql('alpha');
     assert.match(a, /^-- Hostwork job store: schema "alpha", version \d+\./);

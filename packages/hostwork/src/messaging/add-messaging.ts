@@ -1,6 +1,10 @@
 import { Configuration } from '../config/configuration.ts';
+import { ScopeFactory } from '../di/scope.ts';
 import { assertKnownKeys, ErrorCodes, HostworkError } from '../errors.ts';
 import type { HostBuilder } from '../hosting/host-builder.ts';
+import { HostOptions } from '../hosting/host-options.ts';
+import { type Backoff, validateBackoff } from '../jobs/backoff.ts';
+import { JobStore } from '../jobs/job-store.ts';
 import { LoggerFactory } from '../logging/logger-factory.ts';
 import type { ConsumerDefinition } from './consumer-definition.ts';
 import { MessageConsumers } from './message-consumers.ts';
@@ -8,6 +12,25 @@ import { MessageEvents } from './message-events.ts';
 import { MessagePublisher } from './message-publisher.ts';
 import { MessagingOptions } from './messaging-options.ts';
 import { assertTransport, MessagingTransports, type TransportEntry } from './messaging-transports.ts';
+import { OutboxRelay, type OutboxRelaySettings } from './outbox-relay.ts';
+
+/** The outbox relay's settings (`addMessaging({ outbox })`). */
+export interface OutboxSettings {
+  /** Run the relay in this host. Default: true (idle in a host without a job store that keeps an outbox). */
+  readonly relay?: boolean;
+  /** Messages claimed and published per batch: also the most published twice after a relay crash. Default: 100. */
+  readonly batchSize?: number;
+  /** How long a claim holds its messages before another relay may take them over. Default: 60,000 ms. */
+  readonly leaseMs?: number;
+  /** The safety-net poll besides the store's wake-up after each commit. Default: 1,000 ms. */
+  readonly pollIntervalMs?: number;
+  /** Delay before publishing again after a failed publish. Default: exponential from 1 s, capped at 60 s, ±20 %. */
+  readonly backoff?: Backoff;
+  /** Sent messages are deleted after this long. Default: 3,600,000 ms (one hour). */
+  readonly keepSentMs?: number;
+}
+
+const OUTBOX_KEYS = ['relay', 'batchSize', 'leaseMs', 'pollIntervalMs', 'backoff', 'keepSentMs'];
 
 /** What {@link addMessaging} sets up. */
 export interface MessagingSetup {
@@ -25,9 +48,14 @@ export interface MessagingSetup {
    * settled as failed. Default: 5,000 ms (as the job worker's `abortGraceMs`).
    */
   readonly abortGraceMs?: number;
+  /**
+   * The transactional outbox's relay: it publishes what `send(..., { tx })` wrote to the job store's outbox, after
+   * the commit. Runs by default in a host with the SQLite or PostgreSQL store of `addJobs`.
+   */
+  readonly outbox?: OutboxSettings;
 }
 
-const KEYS = ['transports', 'consumers', 'abortGraceMs'];
+const KEYS = ['transports', 'consumers', 'abortGraceMs', 'outbox'];
 
 /**
  * Adds messaging to a host: the transports ({@link MessagingTransports}, disposed after every hosted service stopped),
@@ -110,9 +138,79 @@ export function addMessaging(builder: HostBuilder, setup: MessagingSetup): void 
     },
     deps: [LoggerFactory],
   });
-  services.addSingleton(MessagePublisher);
+  services.addSingleton(MessagePublisher, {
+    factory: (p) => new MessagePublisher(p.get(MessagingTransports), () => p.tryGet(JobStore)),
+    deps: [MessagingTransports],
+  });
+  const outbox = resolveOutbox(setup.outbox);
+  if (outbox !== undefined) {
+    services.addHostedService(OutboxRelay, {
+      factory: (p) =>
+        new OutboxRelay({
+          store: () => p.tryGet(JobStore),
+          transports: p.get(MessagingTransports),
+          log: p.get(LoggerFactory).create('Hostwork.Messaging.Outbox'),
+          settings: outbox,
+        }),
+      deps: [MessagingTransports, LoggerFactory],
+    });
+  }
   if (consumers.length > 0) {
     services.addSingleton(MessagingOptions, { value: { consumers, abortGraceMs } });
-    services.addHostedService(MessageConsumers);
+    services.addHostedService(MessageConsumers, {
+      factory: (p) =>
+        new MessageConsumers(
+          p.get(MessagingTransports),
+          p.get(MessageEvents),
+          p.get(ScopeFactory),
+          p.get(LoggerFactory),
+          p.get(HostOptions),
+          p.get(MessagingOptions),
+          () => p.tryGet(JobStore),
+        ),
+      deps: [MessagingTransports, MessageEvents, ScopeFactory, LoggerFactory, HostOptions, MessagingOptions],
+    });
   }
+}
+
+/** The relay's settings, or undefined when it is turned off. */
+function resolveOutbox(outbox: OutboxSettings | undefined): OutboxRelaySettings | undefined {
+  const given = outbox ?? {};
+  if (typeof given !== 'object' || given === null) {
+    throw new HostworkError(
+      ErrorCodes.INVALID_OPTION,
+      `addMessaging(): outbox must be an object of relay settings, got ${JSON.stringify(outbox)}.`,
+    );
+  }
+  assertKnownKeys('addMessaging() outbox', given, OUTBOX_KEYS);
+  if (given.relay === false) return undefined;
+  const positive = (
+    name: keyof OutboxSettings,
+    value: unknown,
+    fallback: number,
+    integer = false,
+  ): number => {
+    if (value === undefined) return fallback;
+    if (
+      typeof value !== 'number' ||
+      !(value > 0) ||
+      !Number.isFinite(value) ||
+      (integer && !Number.isInteger(value))
+    ) {
+      throw new HostworkError(
+        ErrorCodes.INVALID_OPTION,
+        `addMessaging(): outbox.${name} must be a positive ${integer ? 'integer' : 'number of ms'}, got ${JSON.stringify(value)}.`,
+      );
+    }
+    return value;
+  };
+  const backoff = given.backoff ?? { type: 'exponential', base: 1_000, max: 60_000, jitter: 0.2 };
+  validateBackoff(backoff, 'addMessaging(): outbox');
+  return {
+    batchSize: positive('batchSize', given.batchSize, 100, true),
+    leaseMs: positive('leaseMs', given.leaseMs, 60_000),
+    pollIntervalMs: positive('pollIntervalMs', given.pollIntervalMs, 1_000),
+    keepSentMs: positive('keepSentMs', given.keepSentMs, 3_600_000),
+    backoff,
+  };
 }

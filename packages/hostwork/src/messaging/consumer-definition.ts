@@ -27,6 +27,19 @@ export interface MessageContext {
   readonly logger: Logger;
   /** A DI scope for this delivery, disposed when the handler ends. */
   readonly services: ServiceProvider;
+  /**
+   * Records this message in the consumer's inbox through the handler's own transaction `tx` (as for the outbox: a
+   * PostgreSQL client after BEGIN or a postgres.js `tx`; SQLite, the application's `DatabaseSync` in a transaction),
+   * so the record commits with the handler's effects: a redelivery then skips the handler. Resolves to false when
+   * another delivery of the message recorded it first: roll back and return. Needs the consumer's `inbox` option.
+   */
+  completeWithin(tx: unknown): Promise<boolean>;
+}
+
+/** The consumer's inbox (`defineConsumer({ inbox })`). */
+export interface InboxOptions {
+  /** How long a processed message id is remembered, in ms. Default: 86,400,000 (24 h). */
+  readonly windowMs?: number;
 }
 
 /** A consumer's work. Resolve to acknowledge the message; throw to fail the attempt (retried after the backoff). */
@@ -56,6 +69,11 @@ export interface ConsumerDefinitionInput<M extends MessageDefinition<any, any>> 
   readonly backoff?: Backoff;
   /** Per-attempt timeout in ms; 0 for none. Default: 0. */
   readonly timeout?: number;
+  /**
+   * Record processed message ids in the job store (`addJobs`), so a redelivered message (same id) runs its handler
+   * once within the window; with `ctx.completeWithin(tx)`, the record commits with the handler's effects.
+   */
+  readonly inbox?: InboxOptions | true;
 }
 
 /** A consumer definition, checked and with its defaults. */
@@ -70,6 +88,8 @@ export interface ConsumerDefinition<Message = unknown> {
   readonly maxAttempts: number;
   readonly backoff: Backoff;
   readonly timeout: number;
+  /** The inbox window, or undefined without an inbox. */
+  readonly inbox?: { readonly windowMs: number };
 }
 
 const KEYS = [
@@ -83,6 +103,7 @@ const KEYS = [
   'maxAttempts',
   'backoff',
   'timeout',
+  'inbox',
 ];
 
 /**
@@ -144,6 +165,19 @@ export function defineConsumer<M extends MessageDefinition<any, any>>(
   };
   // The same checks, and messages, as a job's attempts, backoff and timeout.
   validateJobDefaults(resolved, where);
+  let inbox: { windowMs: number } | undefined;
+  if (input.inbox !== undefined) {
+    const given = input.inbox === true ? {} : input.inbox;
+    if (typeof given !== 'object' || given === null) {
+      throw bad(`inbox must be true or { windowMs }, got ${JSON.stringify(input.inbox)}.`);
+    }
+    assertKnownKeys(`${where} inbox`, given, ['windowMs']);
+    const windowMs = given.windowMs ?? 86_400_000;
+    if (!(Number.isFinite(windowMs) && windowMs > 0)) {
+      throw bad(`inbox.windowMs must be a number of ms > 0, got ${JSON.stringify(given.windowMs)}.`);
+    }
+    inbox = { windowMs };
+  }
   return {
     name: input.name,
     transport: input.transport,
@@ -152,5 +186,6 @@ export function defineConsumer<M extends MessageDefinition<any, any>>(
     handle: input.handle,
     concurrency,
     ...resolved,
+    ...(inbox ? { inbox } : {}),
   };
 }

@@ -31,6 +31,8 @@ export interface ConsumerEnvironment {
   readonly events: MessageEvents;
   /** How long a handler that ignores its aborted signal (timeout) is waited for before its slot is freed. */
   readonly abortGraceMs: number;
+  /** The job store's inbox, for consumers with `inbox` (checked present at start). */
+  readonly inbox?: InboxStore;
 }
 
 /** A delivery being handled. */
@@ -52,6 +54,8 @@ type Outcome =
 
 /** The lock is extended every third of its length: a failed extension leaves another try before it runs out. */
 const EXTEND_AT = 1 / 3;
+
+import type { InboxStore } from './inbox-store.ts';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -203,6 +207,8 @@ export class ConsumerRunner {
       return this.#finish(r, { kind: 'dead', reason: 'poison', error });
     }
     r.type = read.type;
+    const inbox = def.inbox ? this.#env.inbox : undefined;
+    const windowMs = def.inbox?.windowMs ?? 0;
     const ctx = new DeliveryContext(
       delivery,
       read.type,
@@ -210,13 +216,40 @@ export class ConsumerRunner {
       def.maxAttempts,
       this.#env.messageLog,
       this.#env.scopes,
+      inbox
+        ? (tx) => {
+            const now = Date.now();
+            return inbox.recordInbox(def.name, delivery.id, now, now + windowMs, { tx });
+          }
+        : undefined,
     );
     r.ctx = ctx;
+    if (inbox) {
+      // A message this consumer already processed (a redelivery, a duplicate of the outbox): ack, skip the handler.
+      let seen: boolean;
+      try {
+        seen = await inbox.inboxHas(def.name, delivery.id, Date.now());
+      } catch (error) {
+        return this.#finish(r, this.#failure(r, error));
+      }
+      if (r.finished) return;
+      if (seen) {
+        this.#env.messageLog.debug(
+          this.#fields(r),
+          `${this.#label(r)} was already processed by consumer '${def.name}' (inbox); acknowledged without running the handler`,
+        );
+        return this.#finish(r, { kind: 'ack' });
+      }
+    }
     if (def.timeout > 0) r.timers.push(setTimeout(() => this.#timeout(r, ctx), def.timeout));
     let outcome: Outcome;
     try {
       await def.handle(read.value, ctx);
       outcome = ctx.abortCause === 'timeout' ? this.#timedOut(r, undefined) : { kind: 'ack' };
+      if (outcome.kind === 'ack' && inbox && !ctx.recordedWithin) {
+        const now = Date.now();
+        await inbox.recordInbox(def.name, delivery.id, now, now + windowMs);
+      }
     } catch (error) {
       outcome = ctx.abortCause === 'timeout' ? this.#timedOut(r, error) : this.#failure(r, error);
     }

@@ -1,5 +1,6 @@
 import type { Scope, ScopeFactory } from '../di/scope.ts';
 import type { ServiceProvider } from '../di/service-provider.ts';
+import { ErrorCodes, HostworkError } from '../errors.ts';
 import { JobAbortError } from '../jobs/attempt-context.ts';
 import type { Logger } from '../logging/logger-factory.ts';
 import type { MessageContext } from './consumer-definition.ts';
@@ -24,6 +25,9 @@ export class DeliveryContext implements MessageContext {
   #scope: Scope | undefined;
   readonly #parentLogger: Logger;
   readonly #scopes: ScopeFactory;
+  readonly #recordWithin: ((tx: unknown) => Promise<boolean>) | undefined;
+  /** Set once `completeWithin` recorded the message: the engine then writes no record of its own. */
+  recordedWithin = false;
 
   constructor(
     delivery: Delivery,
@@ -32,6 +36,7 @@ export class DeliveryContext implements MessageContext {
     maxAttempts: number,
     logger: Logger,
     scopes: ScopeFactory,
+    recordWithin?: (tx: unknown) => Promise<boolean>,
   ) {
     this.delivery = delivery;
     this.type = type;
@@ -39,6 +44,19 @@ export class DeliveryContext implements MessageContext {
     this.maxAttempts = maxAttempts;
     this.#parentLogger = logger;
     this.#scopes = scopes;
+    this.#recordWithin = recordWithin;
+  }
+
+  async completeWithin(tx: unknown): Promise<boolean> {
+    if (this.#recordWithin === undefined) {
+      throw new HostworkError(
+        ErrorCodes.INBOX_UNAVAILABLE,
+        `Consumer '${this.consumer}': ctx.completeWithin(tx) records the message in the consumer's inbox, which it has not. Fix: defineConsumer({ ..., inbox: { windowMs } }).`,
+      );
+    }
+    const recorded = await this.#recordWithin(tx);
+    if (recorded) this.recordedWithin = true;
+    return recorded;
   }
 
   get id(): string {

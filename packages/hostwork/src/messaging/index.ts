@@ -1,4 +1,4 @@
-export { addMessaging, type MessagingSetup } from './add-messaging.ts';
+export { addMessaging, type MessagingSetup, type OutboxSettings } from './add-messaging.ts';
 export {
   deadLetterHeaders,
   deliveryAttempt,
@@ -13,6 +13,7 @@ export {
   type ConsumerDefinition,
   type ConsumerDefinitionInput,
   defineConsumer,
+  type InboxOptions,
   type MessageContext,
   type MessageHandler,
   type MessageOutput,
@@ -26,6 +27,7 @@ export {
   type InMemoryTransportOptions,
   inMemoryTransport,
 } from './in-memory-transport.ts';
+export { type InboxStore, isInboxStore, type RecordInboxOptions } from './inbox-store.ts';
 export { MessageConsumers } from './message-consumers.ts';
 export { defineMessage, type MessageDefinition, type MessageDefinitionInput } from './message-definition.ts';
 export {
@@ -37,4 +39,12 @@ export {
 export { MessagePublisher, type SendItem, type SendOptions } from './message-publisher.ts';
 export { MessagingOptions } from './messaging-options.ts';
 export { MessagingTransports, type TransportEntry } from './messaging-transports.ts';
+export { OutboxRelay, type OutboxRelayEnvironment, type OutboxRelaySettings } from './outbox-relay.ts';
+export {
+  type AppendOutboxOptions,
+  type ClaimedOutboxMessage,
+  isOutboxStore,
+  type OutboxMessage,
+  type OutboxStore,
+} from './outbox-store.ts';
 export * from './transport.ts';

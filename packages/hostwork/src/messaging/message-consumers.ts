@@ -1,11 +1,15 @@
 import { ScopeFactory } from '../di/scope.ts';
+import { ErrorCodes, HostworkError } from '../errors.ts';
 import { HostOptions } from '../hosting/host-options.ts';
 import type { HostedService } from '../hosting/hosted-service.ts';
 import { shutdownGraceMs } from '../hosting/shutdown-grace.ts';
+import type { JobStore } from '../jobs/job-store.ts';
+import { describeThrown } from '../jobs/thrown-value.ts';
 import type { Logger } from '../logging/logger-factory.ts';
 import { LoggerFactory } from '../logging/logger-factory.ts';
 import type { ConsumerDefinition } from './consumer-definition.ts';
 import { ConsumerRunner } from './consumer-runner.ts';
+import { isInboxStore } from './inbox-store.ts';
 import { MessageEvents } from './message-events.ts';
 import { MessagingOptions } from './messaging-options.ts';
 import { MessagingTransports } from './messaging-transports.ts';
@@ -30,9 +34,13 @@ export class MessageConsumers implements HostedService {
   readonly #hostOptions: HostOptions;
   readonly #options: MessagingOptions;
   readonly #log: Logger;
-  readonly #env: ConstructorParameters<typeof ConsumerRunner>[2];
+  #env: ConstructorParameters<typeof ConsumerRunner>[2];
   #runners: ConsumerRunner[] = [];
 
+  readonly #store: () => JobStore | undefined;
+  #pruneTimer: ReturnType<typeof setInterval> | undefined;
+
+  /** `store` finds the host's job store, for consumers with an inbox (`addMessaging` gives the one of `addJobs`). */
   constructor(
     transports: MessagingTransports,
     events: MessageEvents,
@@ -40,7 +48,9 @@ export class MessageConsumers implements HostedService {
     loggers: LoggerFactory,
     hostOptions: HostOptions,
     options: MessagingOptions,
+    store: () => JobStore | undefined = () => undefined,
   ) {
+    this.#store = store;
     this.#transports = transports;
     this.#hostOptions = hostOptions;
     this.#options = options;
@@ -60,6 +70,26 @@ export class MessageConsumers implements HostedService {
   }
 
   async start(): Promise<void> {
+    const withInbox = this.#options.consumers.filter((c) => c.inbox !== undefined);
+    if (withInbox.length > 0) {
+      const store = this.#store();
+      if (store === undefined || !isInboxStore(store)) {
+        throw new HostworkError(
+          ErrorCodes.INBOX_UNAVAILABLE,
+          `Consumer '${withInbox[0]!.name}' has an inbox, which lives in the job store, and the host has ${store === undefined ? 'no job store' : `a job store ('${store.kind}') that keeps no inbox`}. Fix: add addJobs(builder, { store: ... }) with the SQLite or PostgreSQL store, or remove the consumer's inbox option.`,
+        );
+      }
+      this.#env = { ...this.#env, inbox: store };
+      this.#pruneTimer = setInterval(() => {
+        store.pruneInbox(Date.now(), 1_000).catch((error: unknown) => {
+          this.#log.warn(
+            { err: error },
+            `Pruning the consumers' inbox failed: ${describeThrown(error).message}`,
+          );
+        });
+      }, 60_000);
+      this.#pruneTimer.unref();
+    }
     try {
       for (const definition of this.#options.consumers) await this.#startOne(definition);
     } catch (error) {
@@ -87,6 +117,7 @@ export class MessageConsumers implements HostedService {
   }
 
   async stop(signal: AbortSignal): Promise<void> {
+    if (this.#pruneTimer !== undefined) clearInterval(this.#pruneTimer);
     const graceMs = shutdownGraceMs(this.#hostOptions.shutdownTimeout);
     const runners = this.#runners;
     this.#runners = [];

@@ -3,8 +3,10 @@ import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { assertKnownKeys, ErrorCodes, HostworkError } from '../errors.ts';
 import { delayProblem } from '../jobs/handler-values.ts';
 import { formatIssues } from '../jobs/job-definition.ts';
+import type { JobStore } from '../jobs/job-store.ts';
 import { assertDestination, type MessageDefinition } from './message-definition.ts';
 import { MessagingTransports } from './messaging-transports.ts';
+import { isOutboxStore, type OutboxMessage } from './outbox-store.ts';
 import { type Destination, type OutgoingMessage, TYPE_HEADER } from './transport.ts';
 
 /** Per-message options of {@link MessagePublisher.send}. */
@@ -21,16 +23,24 @@ export interface SendOptions {
   readonly destination?: Destination;
   /** Overrides the definition's transport (a name registered with `addMessaging`). */
   readonly transport?: string;
+  /**
+   * The application's open transaction: the message goes to the job store's outbox through it instead of to the
+   * broker, exists if and only if that transaction commits, and is published by the outbox relay after the commit
+   * (at least once, with this id; a key's messages in order). PostgreSQL: a node-postgres client after BEGIN or a
+   * postgres.js `tx`. SQLite: your own `DatabaseSync` on the store's file, inside its transaction. Needs the job
+   * store of `addJobs` in the host.
+   */
+  readonly tx?: unknown;
 }
 
 /** One message of {@link MessagePublisher.sendMany}. */
-export interface SendItem<Input> extends Omit<SendOptions, 'destination' | 'transport'> {
+export interface SendItem<Input> extends Omit<SendOptions, 'destination' | 'transport' | 'tx'> {
   readonly payload: Input;
 }
 
-const SEND_KEYS = ['key', 'delayMs', 'id', 'headers', 'destination', 'transport'];
+const SEND_KEYS = ['key', 'delayMs', 'id', 'headers', 'destination', 'transport', 'tx'];
 const ITEM_KEYS = ['payload', 'key', 'delayMs', 'id', 'headers'];
-const MANY_KEYS = ['destination', 'transport'];
+const MANY_KEYS = ['destination', 'transport', 'tx'];
 const encoder = new TextEncoder();
 
 /**
@@ -48,9 +58,12 @@ const encoder = new TextEncoder();
 export class MessagePublisher {
   static readonly inject = [MessagingTransports] as const;
   readonly #transports: MessagingTransports;
+  readonly #store: () => JobStore | undefined;
 
-  constructor(transports: MessagingTransports) {
+  /** `store` finds the host's job store, for `send(..., { tx })` (`addMessaging` gives the one of `addJobs`). */
+  constructor(transports: MessagingTransports, store: () => JobStore | undefined = () => undefined) {
     this.#transports = transports;
+    this.#store = store;
   }
 
   /** Validates and publishes one message; resolves to its id. */
@@ -60,10 +73,11 @@ export class MessagePublisher {
     options: SendOptions = {},
   ): Promise<string> {
     assertKnownKeys(`send('${message.name}') options`, options, SEND_KEYS);
-    const { destination, transport } = options;
+    const { destination, transport, tx } = options;
     const [id] = await this.#publish(message, [{ ...withoutRoute(options), payload }], {
       destination,
       transport,
+      tx,
     });
     return id!;
   }
@@ -72,7 +86,7 @@ export class MessagePublisher {
   async sendMany<Input, Output>(
     message: MessageDefinition<Input, Output>,
     items: readonly SendItem<NoInfer<Input>>[],
-    options: Pick<SendOptions, 'destination' | 'transport'> = {},
+    options: Pick<SendOptions, 'destination' | 'transport' | 'tx'> = {},
   ): Promise<string[]> {
     assertKnownKeys(`sendMany('${message.name}') options`, options, MANY_KEYS);
     for (const [i, item] of items.entries()) {
@@ -84,7 +98,7 @@ export class MessagePublisher {
   async #publish<Input, Output>(
     message: MessageDefinition<Input, Output>,
     items: readonly SendItem<Input>[],
-    route: Pick<SendOptions, 'destination' | 'transport'>,
+    route: Pick<SendOptions, 'destination' | 'transport' | 'tx'>,
   ): Promise<string[]> {
     const name = message.name;
     const destination = route.destination ?? message.destination;
@@ -99,6 +113,14 @@ export class MessagePublisher {
     const outgoing: OutgoingMessage[] = [];
     for (const [i, item] of items.entries()) {
       outgoing.push(await this.#outgoing(message, item, items.length > 1 ? ` (item ${i})` : ''));
+    }
+    if (route.tx !== undefined) {
+      this.#transports.get(transportName, `send('${name}')`); // a transport the relay will find
+      await this.#outbox(name).appendOutbox(
+        outgoing.map((m) => toOutboxMessage(m, transportName, destination)),
+        { tx: route.tx },
+      );
+      return outgoing.map((m) => m.id);
     }
     const transport = await this.#transports.connected(transportName, `send('${name}')`);
     await transport.publish(destination, outgoing);
@@ -178,6 +200,23 @@ export class MessagePublisher {
     };
   }
 
+  #outbox(message: string) {
+    const store = this.#store();
+    if (store === undefined) {
+      throw new HostworkError(
+        ErrorCodes.OUTBOX_UNAVAILABLE,
+        `send('${message}', ..., { tx }): the host has no job store, which keeps the outbox. Fix: add addJobs(builder, { store: ... }) with the SQLite or PostgreSQL store, or send without tx.`,
+      );
+    }
+    if (!isOutboxStore(store)) {
+      throw new HostworkError(
+        ErrorCodes.OUTBOX_UNAVAILABLE,
+        `send('${message}', ..., { tx }): the job store '${store.kind}' keeps no outbox. Fix: use the SQLite store or @hostwork/postgres, or send without tx.`,
+      );
+    }
+    return store;
+  }
+
   #onlyTransport(message: string): string {
     const names = this.#transports.names();
     if (names.length === 1) return names[0]!;
@@ -188,7 +227,23 @@ export class MessagePublisher {
   }
 }
 
-function withoutRoute(options: SendOptions): Omit<SendOptions, 'destination' | 'transport'> {
-  const { destination: _d, transport: _t, ...rest } = options;
+function withoutRoute(options: SendOptions): Omit<SendOptions, 'destination' | 'transport' | 'tx'> {
+  const { destination: _d, transport: _t, tx: _x, ...rest } = options;
   return rest;
+}
+
+function toOutboxMessage(m: OutgoingMessage, transport: string, destination: Destination): OutboxMessage {
+  return {
+    id: m.id,
+    transport,
+    destination: JSON.stringify({
+      name: destination.name,
+      ...(destination.options ? { options: destination.options } : {}),
+    }),
+    key: m.key ?? null,
+    headers: JSON.stringify(m.headers),
+    body: m.body,
+    delayMs: m.delayMs ?? 0,
+    createdAt: Date.now(),
+  };
 }

@@ -6,10 +6,12 @@ import { describe } from 'node:test';
 import { cancelRetryCases } from './cases/cancel-retry.ts';
 import { claimCases } from './cases/claim.ts';
 import { claimedInsertCases } from './cases/claimed-insert.ts';
+import { inboxCases } from './cases/inbox.ts';
 import { insertCases } from './cases/insert.ts';
 import { inspectionCases } from './cases/inspection.ts';
 import { leadershipCases } from './cases/leadership.ts';
 import { leaseCases } from './cases/leases.ts';
+import { outboxCases } from './cases/outbox.ts';
 import { pruneCases } from './cases/prune.ts';
 import { resultCases } from './cases/results.ts';
 import { scheduleCases } from './cases/schedules.ts';
@@ -39,5 +41,7 @@ export function describeStoreConformance(storeName: string, factory: StoreFactor
     wakeCases(factory);
     leadershipCases(factory);
     workerCases(factory);
+    outboxCases(factory);
+    inboxCases(factory);
   });
 }

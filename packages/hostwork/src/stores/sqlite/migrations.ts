@@ -104,6 +104,45 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE hw_jobs ADD COLUMN result TEXT;
     `,
   },
+  {
+    version: 4,
+    sql: `
+      -- The transactional outbox: messages written with the application's transaction, published by the relay after
+      -- commit. seq is the append order (per key, the publish order); claimed_by/lease_expires_at hold a row for one
+      -- relay; sent_at is set once the broker has it.
+      CREATE TABLE hw_outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL,
+        transport TEXT NOT NULL,
+        destination TEXT NOT NULL,
+        key TEXT,
+        headers TEXT NOT NULL,
+        body BLOB NOT NULL,
+        delay_ms INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        claimed_by TEXT,
+        lease_expires_at INTEGER,
+        sent_at INTEGER,
+        last_error TEXT
+      );
+      -- The relay's claim walks the unsent rows in order; the per-key check looks up a key's earlier unsent rows.
+      CREATE INDEX hw_outbox_unsent ON hw_outbox (seq) WHERE sent_at IS NULL;
+      CREATE INDEX hw_outbox_unsent_key ON hw_outbox (key, seq) WHERE sent_at IS NULL AND key IS NOT NULL;
+      CREATE INDEX hw_outbox_sent ON hw_outbox (sent_at) WHERE sent_at IS NOT NULL;
+
+      -- The consumers' inbox: the message ids each consumer processed, until expires_at (the consumer's window).
+      CREATE TABLE hw_inbox (
+        consumer TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        processed_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (consumer, message_id)
+      ) WITHOUT ROWID;
+      CREATE INDEX hw_inbox_expiry ON hw_inbox (expires_at);
+    `,
+  },
 ];
 
 /** The schema version this code writes and understands. */

@@ -1,3 +1,4 @@
+import { realpathSync } from 'node:fs';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { ErrorCodes, HostworkError } from '../../errors.ts';
 import type {
@@ -22,8 +23,16 @@ import type {
 } from '../../jobs/job-store.ts';
 import type { MigrationStatus } from '../../jobs/migration-status.ts';
 import { StoreSignal } from '../../jobs/store-signal.ts';
+import type { InboxStore, RecordInboxOptions } from '../../messaging/inbox-store.ts';
+import type {
+  AppendOutboxOptions,
+  ClaimedOutboxMessage,
+  OutboxMessage,
+  OutboxStore,
+} from '../../messaging/outbox-store.ts';
 import { SCHEMA_VERSION } from './migrations.ts';
 import { IN_MEMORY, openDatabase, readMigrationStatus } from './open-database.ts';
+import * as outbox from './outbox-statements.ts';
 import {
   byClaimOrder,
   type ClaimedRow,
@@ -92,6 +101,17 @@ function prepareStatements(db: DatabaseSync) {
     forgetExpiredWorkers: db.prepare(sql.FORGET_EXPIRED_WORKERS),
     withdrawWorker: db.prepare(sql.WITHDRAW_WORKER),
     liveQueues: db.prepare(sql.LIVE_QUEUES),
+    appendOutbox: db.prepare(outbox.APPEND_OUTBOX),
+    outboxClaimable: db.prepare(outbox.OUTBOX_CLAIMABLE),
+    claimOutbox: db.prepare(outbox.CLAIM_OUTBOX),
+    markOutboxSent: db.prepare(outbox.MARK_OUTBOX_SENT),
+    retryOutbox: db.prepare(outbox.RETRY_OUTBOX),
+    releaseOutbox: db.prepare(outbox.RELEASE_OUTBOX),
+    pruneOutbox: db.prepare(outbox.PRUNE_OUTBOX),
+    countOutbox: db.prepare(outbox.COUNT_OUTBOX),
+    inboxHas: db.prepare(outbox.INBOX_HAS),
+    recordInbox: db.prepare(outbox.RECORD_INBOX),
+    pruneInbox: db.prepare(outbox.PRUNE_INBOX),
   };
 }
 
@@ -110,7 +130,7 @@ type Detailed = Extract<Settlement, { kind: 'retry' | 'dead' | 'release' }>;
 /** Primary SQLite result codes of a write that can never succeed as it is (see isPermanentError). */
 const PERMANENT_SQLITE_CODES = new Set([1, 18, 19, 20, 25]);
 
-export class SqliteStore implements JobStore {
+export class SqliteStore implements JobStore, OutboxStore, InboxStore {
   readonly kind = 'sqlite';
   /** Claims run on the event loop: 250 rows keep one claim to a couple of milliseconds. */
   readonly preferredBatchSize = 250;
@@ -435,6 +455,131 @@ export class SqliteStore implements JobStore {
     return this.#settled.subscribe(listener);
   }
 
+  /**
+   * Appends messages to the outbox in one transaction. With `tx`, the application's own `DatabaseSync` on this
+   * store's file with a transaction open (`db.exec('BEGIN')`): the rows are written through it and exist if and only
+   * if that transaction commits; relays in this and other processes find them by the data-version poll after commit.
+   */
+  async appendOutbox(messages: readonly OutboxMessage[], options?: AppendOutboxOptions): Promise<void> {
+    const s = this.#ready();
+    const tx = options?.tx;
+    if (tx !== undefined) {
+      const append = this.#outboxTransaction(tx).prepare(outbox.APPEND_OUTBOX);
+      for (const m of messages) append.run(outboxRow(m));
+      return;
+    }
+    if (messages.length === 0) return;
+    this.#transaction(s, () => {
+      for (const m of messages) s.appendOutbox.run(outboxRow(m));
+    });
+    this.#wake.notifySoon();
+  }
+
+  async claimOutbox(
+    limit: number,
+    owner: string,
+    leaseMs: number,
+    now: number,
+  ): Promise<ClaimedOutboxMessage[]> {
+    const s = this.#ready();
+    // A read first: an idle relay's poll takes no write lock (see OUTBOX_CLAIMABLE).
+    if (s.outboxClaimable.get({ now }) === undefined) return [];
+    const rows = s.claimOutbox.all({ owner, leaseExpiresAt: now + leaseMs, now, limit });
+    return rows.map(toClaimedOutbox).sort((a, b) => Number(a.seq) - Number(b.seq));
+  }
+
+  async markOutboxSent(seqs: readonly string[], now: number): Promise<void> {
+    if (seqs.length === 0) return;
+    this.#ready().markOutboxSent.run({ seqs: seqArray(seqs), now });
+  }
+
+  async retryOutbox(owner: string, seqs: readonly string[], nextAt: number, error: string): Promise<void> {
+    if (seqs.length === 0) return;
+    this.#ready().retryOutbox.run({ seqs: seqArray(seqs), owner, nextAt, error });
+  }
+
+  async releaseOutbox(owner: string, seqs: readonly string[]): Promise<void> {
+    if (seqs.length === 0) return;
+    this.#ready().releaseOutbox.run({ seqs: seqArray(seqs), owner });
+    this.#wake.notifySoon();
+  }
+
+  async pruneOutbox(sentBefore: number, limit: number): Promise<number> {
+    return Number(this.#ready().pruneOutbox.run({ sentBefore, limit: asCount(limit) }).changes);
+  }
+
+  async countOutbox(): Promise<{ unsent: number; sent: number }> {
+    const row = this.#ready().countOutbox.get();
+    return { unsent: Number(row?.unsent ?? 0), sent: Number(row?.sent ?? 0) };
+  }
+
+  async inboxHas(consumer: string, messageId: string, now: number): Promise<boolean> {
+    return this.#ready().inboxHas.get({ consumer, messageId, now }) !== undefined;
+  }
+
+  /** Records a processed message; with `tx` (as for `appendOutbox`), through the application's transaction. */
+  async recordInbox(
+    consumer: string,
+    messageId: string,
+    now: number,
+    expiresAt: number,
+    options?: RecordInboxOptions,
+  ): Promise<boolean> {
+    const s = this.#ready();
+    const record =
+      options?.tx === undefined
+        ? s.recordInbox
+        : this.#outboxTransaction(options.tx).prepare(outbox.RECORD_INBOX);
+    return record.get({ consumer, messageId, now, expiresAt }) !== undefined;
+  }
+
+  async pruneInbox(now: number, limit: number): Promise<number> {
+    return Number(this.#ready().pruneInbox.run({ now, limit: asCount(limit) }).changes);
+  }
+
+  /** The application's `DatabaseSync` given as `tx`, checked: same file, transaction open. */
+  #outboxTransaction(tx: unknown): DatabaseSync {
+    const db = tx as Partial<DatabaseSync> | null;
+    const fix =
+      "Pass your own `new DatabaseSync(path)` on the store's file, after `db.exec('BEGIN')`, and commit it yourself.";
+    if (
+      typeof db !== 'object' ||
+      db === null ||
+      typeof db.prepare !== 'function' ||
+      typeof db.exec !== 'function'
+    ) {
+      throw new HostworkError(
+        ErrorCodes.OUTBOX_UNAVAILABLE,
+        `The SQLite store: tx must be a node:sqlite DatabaseSync, got ${db === null ? 'null' : typeof db}. ${fix}`,
+      );
+    }
+    if (this.path === IN_MEMORY) {
+      throw new HostworkError(
+        ErrorCodes.OUTBOX_UNAVAILABLE,
+        "The SQLite store: an in-memory store (':memory:') cannot share a transaction with another connection. Fix: give the store a file path.",
+      );
+    }
+    // PRAGMA database_list rather than db.location(), which older Node.js releases lack.
+    const main = (db as DatabaseSync)
+      .prepare('PRAGMA database_list')
+      .all()
+      .find((row) => row.name === 'main');
+    const location = main?.file;
+    if (location !== this.path && !samePath(location, this.path)) {
+      throw new HostworkError(
+        ErrorCodes.OUTBOX_UNAVAILABLE,
+        `The SQLite store: tx is a connection to ${String(location)}, not to the store's file ${this.path}. ${fix}`,
+      );
+    }
+    if (!db.isTransaction) {
+      throw new HostworkError(
+        ErrorCodes.OUTBOX_UNAVAILABLE,
+        `The SQLite store: tx has no open transaction, so the message would commit on its own. ${fix}`,
+      );
+    }
+    return db as DatabaseSync;
+  }
+
   /** Stops the poll timer and closes the connection. Safe to call twice; the store cannot be used afterwards. */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -536,6 +681,49 @@ export class SqliteStore implements JobStore {
 /** Creates the embedded SQLite job store; the file opens on `migrate()`. */
 export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
   return new SqliteStore(options);
+}
+
+/** Whether two paths name one file (symbolic links resolved); false if either cannot be resolved. */
+function samePath(a: unknown, b: string): boolean {
+  if (typeof a !== 'string' || a === '') return false;
+  try {
+    return realpathSync(a) === realpathSync(b);
+  } catch {
+    return false;
+  }
+}
+
+function outboxRow(m: OutboxMessage): Record<string, string | number | null | Uint8Array> {
+  return {
+    id: m.id,
+    transport: m.transport,
+    destination: m.destination,
+    key: m.key,
+    headers: m.headers,
+    body: m.body,
+    delayMs: m.delayMs,
+    createdAt: m.createdAt,
+  };
+}
+
+function toClaimedOutbox(row: Record<string, unknown>): ClaimedOutboxMessage {
+  return {
+    seq: String(row.seq),
+    id: String(row.id),
+    transport: String(row.transport),
+    destination: String(row.destination),
+    key: row.key === null ? null : String(row.key),
+    headers: String(row.headers),
+    body: row.body as Uint8Array,
+    delayMs: Number(row.delay_ms),
+    createdAt: Number(row.created_at),
+    attempts: Number(row.attempts),
+  };
+}
+
+/** Seqs as the JSON array the statements read with json_each (integers, so the primary key is used). */
+function seqArray(seqs: readonly string[]): string {
+  return JSON.stringify(seqs.map(Number));
 }
 
 function filterParameters(filter: JobFilter): {

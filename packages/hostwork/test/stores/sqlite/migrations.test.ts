@@ -166,4 +166,37 @@ describe('sqlite store: migrations', () => {
     await store.settle('w', [{ id: old!.id, kind: 'completed', result: '{"done":true}' }], 2);
     assert.deepEqual((await store.get(old!.id))?.result, { done: true });
   });
+  it('upgrades a version-3 file in place: its jobs are kept, and the outbox is added and usable', async () => {
+    const path = join(temp.dir(), 'jobs.db');
+    const db = new DatabaseSync(path);
+    for (const migration of MIGRATIONS.filter((m) => m.version <= 3)) db.exec(migration.sql);
+    db.exec(`PRAGMA application_id = ${APPLICATION_ID}`);
+    db.exec('PRAGMA user_version = 3');
+    db.prepare(
+      `INSERT INTO hw_jobs (name, queue, payload, state, priority, run_at, max_attempts, timeout_ms, created_at)
+       VALUES ('old', 'default', '{"v":3}', 'pending', 0, 0, 3, 0, 0)`,
+    ).run();
+    db.close();
+
+    const store = temp.store({ path });
+    await store.migrate();
+    assert.equal(header(path).version, SCHEMA_VERSION);
+    assert.equal(SCHEMA_VERSION, 4);
+    const [old] = await store.list({ limit: 10 });
+    assert.deepEqual(old?.payload, { v: 3 });
+    await store.appendOutbox([
+      {
+        id: 'm1',
+        transport: 'memory',
+        destination: '{"name":"q"}',
+        key: null,
+        headers: '{}',
+        body: new Uint8Array([1, 2]),
+        delayMs: 0,
+        createdAt: 1,
+      },
+    ]);
+    const [claimed] = await store.claimOutbox(10, 'relay', 1_000, 2);
+    assert.equal(claimed?.id, 'm1');
+  });
 });

@@ -134,7 +134,15 @@ describe('sqlite store: opening the file', () => {
     empty.exec('PRAGMA user_version = 0');
     empty.close();
     await temp.store({ path }).migrate();
-    assert.deepEqual(tablesOf(path), ['hw_jobs', 'hw_leader', 'hw_schedules', 'hw_workers']);
+    assert.deepEqual(tablesOf(path), [
+      'hw_inbox',
+      'hw_jobs',
+      'hw_leader',
+      'hw_outbox',
+      'hw_schedules',
+      'hw_workers',
+      'sqlite_sequence', // hw_outbox's AUTOINCREMENT: a seq is never reused, even after pruning
+    ]);
   });
 
   it('refuses a job database of a newer schema version, saying to upgrade', async () => {
