@@ -169,9 +169,10 @@ export function deleteQueues(transport: TransportKind, brokerUrl: string, queue:
 /** What the broker is, for the first line of the run. */
 export async function describeBroker(transport: TransportKind, brokerUrl: string): Promise<string> {
   if (transport === 'sqs') {
-    const { createRequire } = await import('node:module');
-    const require = createRequire(import.meta.url);
-    const version = (require('fauxqs/package.json') as { version: string }).version;
+    const { readFileSync } = await import('node:fs');
+    // Its package.json is not exported: read it next to the entry point's directory.
+    const file = new URL('../package.json', import.meta.resolve('fauxqs'));
+    const { version } = JSON.parse(readFileSync(file, 'utf8')) as { version: string };
     return `the fauxqs ${version} SQS emulator at ${brokerUrl} (its own process)`;
   }
   const amqp = await import('amqplib');

@@ -40,8 +40,23 @@ export function countDeletes(client: SQSClient, onDeleted: (count: number) => vo
   );
 }
 
-/** Checks that the run's queue holds `expected` messages (ready and in flight), outside the timing. */
+/**
+ * Checks that the run's queue holds `expected` messages (ready and in flight), outside the timing. Polled for up to
+ * 10 s: the broker applies acks and publishes asynchronously (a quorum queue through its log), so its count can lag.
+ */
 export async function assertDepth(ctx: MessageRunContext, expected: number): Promise<void> {
+  const deadline = performance.now() + 10_000;
+  let found = await depth(ctx);
+  while (found !== expected && performance.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    found = await depth(ctx);
+  }
+  if (found !== expected)
+    throw new Error(`queue ${ctx.queue}: expected ${expected} messages, found ${found}.`);
+}
+
+/** The messages in the run's queue, ready and in flight (SQS) or ready (RabbitMQ, once its consumers are gone). */
+async function depth(ctx: MessageRunContext): Promise<number> {
   let found: number;
   if (ctx.transport === 'rabbitmq') {
     const amqp = await import('amqplib');
@@ -70,6 +85,5 @@ export async function assertDepth(ctx: MessageRunContext, expected: number): Pro
       client.destroy();
     }
   }
-  if (found !== expected)
-    throw new Error(`queue ${ctx.queue}: expected ${expected} messages, found ${found}.`);
+  return found;
 }
