@@ -16,13 +16,14 @@ async function handle(_message: unknown): Promise<void> {}
 
 /**
  * A consumer on the run's queue with prefetch = `concurrency`; `onMessage` gets each parsed body after its ack.
- * Returns the connection (closing it stops everything).
+ * Returns a function that closes the channel (which sends the acks still buffered) and then the connection: closing
+ * the connection first drops them, and the broker delivers those messages again.
  */
 async function startConsumer(
   ctx: MessageRunContext,
   concurrency: number,
   onMessage: (body: unknown) => void,
-): Promise<amqp.ChannelModel> {
+): Promise<() => Promise<void>> {
   const connection = await amqp.connect(ctx.brokerUrl);
   const channel = await connection.createChannel();
   await channel.prefetch(concurrency);
@@ -39,7 +40,10 @@ async function startConsumer(
     },
     { noAck: false },
   );
-  return connection;
+  return async () => {
+    await channel.close();
+    await connection.close();
+  };
 }
 
 /** Consumes the pre-published messages; timed from `connect` to the last `ack`. */
@@ -47,10 +51,10 @@ async function consume(ctx: MessageRunContext, concurrency: number): Promise<voi
   const n = MESSAGE_SIZES.rabbitmq.consume;
   const acked = counter(n);
   const t0 = performance.now();
-  const connection = await startConsumer(ctx, concurrency, () => acked.add(1));
+  const close = await startConsumer(ctx, concurrency, () => acked.add(1));
   await acked.all;
   const seconds = (performance.now() - t0) / 1000;
-  await connection.close();
+  await close();
   await assertDepth(ctx, 0);
   result(`consume-c${concurrency}`, n / seconds);
 }
@@ -111,6 +115,7 @@ async function latency(ctx: MessageRunContext): Promise<void> {
   await sendPings(count, SIZES.latencyIntervalMs, (i, t) => send({ i, t }, 'ping'));
   await within(latencies.all, latencies.samples, 30_000);
   await out.close();
+  await channel.close();
   await connection.close();
   reportLatencies('latency', latencies.samples);
 }
