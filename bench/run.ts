@@ -265,7 +265,7 @@ async function runChildRetryingOutages(
   measurement: Measurement,
   ctx: RunContext | MessageRunContext,
 ): Promise<ChildReport> {
-  if ('transport' in ctx) return runChild(measurement, ctx);
+  if ('transport' in ctx) return runTransportChild(measurement, ctx);
   for (let attempt = 0; ; attempt++) {
     const startedAt = ctx.store === 'postgres' ? await serverStartTime(ctx.databaseUrl) : undefined;
     try {
@@ -285,6 +285,41 @@ async function runChildRetryingOutages(
       await new Promise((resolve) => setTimeout(resolve, 2_000)); // let it settle after a restart
       await dropSchema(ctx.databaseUrl, ctx.schema).catch(() => {});
     }
+  }
+}
+
+/**
+ * Seeds the run's queue and runs the child; if that failed and the broker cannot be reached afterwards (another
+ * program restarted it: this is a shared broker), waits up to a minute for it and runs it again on a fresh copy of
+ * its queue, saying so. Any other failure counts as failed.
+ */
+async function runTransportChild(measurement: Measurement, ctx: MessageRunContext): Promise<ChildReport> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await seedQueue(ctx, measurement);
+      return await runChild(measurement, ctx);
+    } catch (error) {
+      if (attempt >= OUTAGE_RETRIES || (await brokerReachable(ctx))) throw error;
+      progress(
+        `${measurement.name} ${label(ctx)}: the broker went away during the run; running it again once it is back`,
+      );
+      const until = performance.now() + 60_000;
+      while (!(await brokerReachable(ctx))) {
+        if (performance.now() > until) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 2_000)); // let it settle after a restart
+      await deleteQueues(ctx.transport, ctx.brokerUrl, ctx.queue).catch(() => {});
+    }
+  }
+}
+
+async function brokerReachable(ctx: MessageRunContext): Promise<boolean> {
+  try {
+    await describeBroker(ctx.transport, ctx.brokerUrl);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -410,7 +445,6 @@ for (const { measurement, metrics } of selected) {
           };
       const t0 = performance.now();
       try {
-        if ('transport' in ctx) await seedQueue(ctx, measurement);
         const report = await runChildRetryingOutages(measurement, ctx);
         for (const m of metrics) {
           const value = report.figures.get(m.name);

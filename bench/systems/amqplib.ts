@@ -11,6 +11,12 @@ import { MESSAGE_SIZES, PUBLISH_LOOPS, SIZES } from '../common.ts';
 import { collectLatencies, reportLatencies, result, sendPings, timeLoops, within } from '../kit.ts';
 import { assertDepth, counter, type MessageScenarios } from './messaging-kit.ts';
 
+/**
+ * Socket options of every connection: Nagle's algorithm off, as Hostwork's transport sets it (amqplib turns it on
+ * by default), so the comparison measures the consumer engine, not the socket setting.
+ */
+const SOCKET = { noDelay: true };
+
 /** The handler: does nothing, asynchronously, as an application's async handler would. */
 async function handle(_message: unknown): Promise<void> {}
 
@@ -24,7 +30,7 @@ async function startConsumer(
   concurrency: number,
   onMessage: (body: unknown) => void,
 ): Promise<() => Promise<void>> {
-  const connection = await amqp.connect(ctx.brokerUrl);
+  const connection = await amqp.connect(ctx.brokerUrl, SOCKET);
   const channel = await connection.createChannel();
   await channel.prefetch(concurrency);
   await channel.consume(
@@ -61,7 +67,7 @@ async function consume(ctx: MessageRunContext, concurrency: number): Promise<voi
 
 /** A confirm channel and the run's queue; `send` resolves once the broker confirmed the message. */
 async function publisher(ctx: MessageRunContext) {
-  const connection = await amqp.connect(ctx.brokerUrl);
+  const connection = await amqp.connect(ctx.brokerUrl, SOCKET);
   const channel = await connection.createConfirmChannel();
   const send = (body: unknown, type: string) =>
     new Promise<void>((resolve, reject) => {
@@ -95,7 +101,7 @@ async function publish(ctx: MessageRunContext): Promise<void> {
 async function latency(ctx: MessageRunContext): Promise<void> {
   const count = MESSAGE_SIZES.rabbitmq.latency;
   const latencies = collectLatencies(count);
-  const connection = await amqp.connect(ctx.brokerUrl);
+  const connection = await amqp.connect(ctx.brokerUrl, SOCKET);
   const channel = await connection.createChannel();
   await channel.prefetch(10);
   await channel.consume(
