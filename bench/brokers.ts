@@ -54,7 +54,10 @@ async function seedRabbit(ctx: MessageRunContext, count: number): Promise<void> 
   const connection = await amqp.connect(ctx.brokerUrl);
   try {
     const channel = await connection.createConfirmChannel();
+    // Both queues a deployment has before its consumer starts: creating a quorum queue (a Raft group) takes a while,
+    // which a consumer's start must not pay in the timed section.
     await declareRabbitQueue(channel, ctx.queue);
+    await declareRabbitQueue(channel, `${ctx.queue}.dead`);
     const headers = { [TYPE_HEADER]: NOOP_TYPE };
     for (let i = 0; i < count; i += 1_000) {
       for (let k = i; k < Math.min(count, i + 1_000); k++) {
@@ -108,6 +111,7 @@ async function seedSqs(ctx: MessageRunContext, count: number): Promise<void> {
   const client = await sqsClient(ctx.brokerUrl);
   try {
     const url = await createSqsQueue(client, ctx.queue);
+    await createSqsQueue(client, `${ctx.queue}-dead`); // the dead-letter queue Hostwork would create at start
     const attributes = { [TYPE_HEADER]: { DataType: 'String', StringValue: NOOP_TYPE } };
     const batches: number[] = [];
     for (let i = 0; i < count; i += SQS_BATCH) batches.push(i);

@@ -257,7 +257,7 @@ export const MESSAGE_SIZES: Readonly<
   Record<TransportKind, { consume: number; publish: number; latency: number }>
 > = {
   rabbitmq: { consume: 20_000, publish: 20_000, latency: 500 },
-  sqs: { consume: 5_000, publish: 5_000, latency: 500 },
+  sqs: { consume: 20_000, publish: 20_000, latency: 500 },
 };
 
 /** Concurrent publishing loops of the `publish` scenario. */

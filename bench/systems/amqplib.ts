@@ -7,7 +7,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import amqp from 'amqplib';
 import type { MessageRunContext } from '../common.ts';
-import { MESSAGE_SIZES, PUBLISH_LOOPS, SIZES } from '../common.ts';
+import { MESSAGE_SIZES, PUBLISH_LOOPS, progress, SIZES } from '../common.ts';
 import { collectLatencies, reportLatencies, result, sendPings, timeLoops, within } from '../kit.ts';
 import { assertDepth, counter, type MessageScenarios } from './messaging-kit.ts';
 
@@ -58,6 +58,7 @@ async function consume(ctx: MessageRunContext, concurrency: number): Promise<voi
   const acked = counter(n);
   const t0 = performance.now();
   const close = await startConsumer(ctx, concurrency, () => acked.add(1));
+  progress(`consume-c${concurrency} (amqplib): started in ${(performance.now() - t0).toFixed(0)} ms`);
   await acked.all;
   const seconds = (performance.now() - t0) / 1000;
   await close();

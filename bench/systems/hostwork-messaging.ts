@@ -19,7 +19,7 @@ import {
 import { z } from 'zod';
 import { sqsClient } from '../brokers.ts';
 import type { MessageRunContext } from '../common.ts';
-import { MESSAGE_SIZES, PUBLISH_LOOPS, SIZES, SQS_BATCH } from '../common.ts';
+import { MESSAGE_SIZES, PUBLISH_LOOPS, progress, SIZES, SQS_BATCH } from '../common.ts';
 import { collectLatencies, reportLatencies, result, sendPings, timeLoops, within } from '../kit.ts';
 import { assertDepth, countDeletes, counter, type MessageScenarios } from './messaging-kit.ts';
 
@@ -73,6 +73,7 @@ async function consume(ctx: MessageRunContext, concurrency: number): Promise<voi
   if (!client) host.services.get(MessageEvents).on('completed', () => acked.add(1));
   const t0 = performance.now();
   await host.start();
+  progress(`consume-c${concurrency} (hostwork): started in ${(performance.now() - t0).toFixed(0)} ms`);
   await acked.all;
   const seconds = (performance.now() - t0) / 1000;
   await host.stop();
