@@ -22,8 +22,8 @@ async function handle(_message: unknown): Promise<void> {}
 
 /**
  * A consumer on the run's queue with prefetch = `concurrency`; `onMessage` gets each parsed body after its ack.
- * Returns a function that closes the channel (which sends the acks still buffered) and then the connection: closing
- * the connection first drops them, and the broker delivers those messages again.
+ * Returns a function that waits for the broker to have applied every ack, then closes the channel and the connection
+ * (closing them right after the last ack dropped a few acks: the broker then delivers those messages again).
  */
 async function startConsumer(
   ctx: MessageRunContext,
@@ -47,6 +47,9 @@ async function startConsumer(
     { noAck: false },
   );
   return async () => {
+    // A round trip on the same channel first: the broker handles a channel's frames in order, so once it answers,
+    // every ack before it is applied. Closing right after the last ack lost a few of them now and then.
+    await channel.checkQueue(ctx.queue);
     await channel.close();
     await connection.close();
   };
