@@ -14,7 +14,22 @@ export type StoreKind = (typeof STORES)[number];
  * their own fresh schema per run (bench/systems/); on `sqlite` only Hostwork runs.
  */
 export const SYSTEMS = ['hostwork', 'graphile-worker', 'pg-boss'] as const;
-export type SystemName = (typeof SYSTEMS)[number];
+
+/** The message transports the harness knows (`--transport`), instead of a job store. */
+export const TRANSPORTS = ['rabbitmq', 'sqs'] as const;
+export type TransportKind = (typeof TRANSPORTS)[number];
+
+/**
+ * The systems measured on a transport: Hostwork's consumer engine over its adapter, and a plain loop on the same
+ * client library doing the same work (amqplib for RabbitMQ, the AWS SDK's SQS client for SQS).
+ */
+export const MESSAGE_SYSTEMS: Readonly<Record<TransportKind, readonly ['hostwork', PlainClient]>> = {
+  rabbitmq: ['hostwork', 'amqplib'],
+  sqs: ['hostwork', 'aws-sdk'],
+};
+export type PlainClient = 'amqplib' | 'aws-sdk';
+
+export type SystemName = (typeof SYSTEMS)[number] | PlainClient;
 
 /** The systems a store's suite measures by default. */
 export function systemsOf(store: StoreKind): readonly SystemName[] {
@@ -97,7 +112,7 @@ export function variantOf(ctx: RunContext): Variant | undefined {
 /** One figure a scenario reports. */
 export interface Metric {
   readonly name: string;
-  readonly unit: 'jobs/s' | 'ms' | 'MB' | '%';
+  readonly unit: 'jobs/s' | 'msgs/s' | 'ms' | 'MB' | '%';
 }
 
 /**
@@ -191,6 +206,79 @@ export const MEASUREMENTS: readonly Measurement[] = [
 ];
 
 /**
+ * The measurements on a message transport (`--transport`), each run by Hostwork and by the plain client loop. The
+ * figure names say what is measured: messages consumed per second at a concurrency, messages published per second,
+ * and the time from before a publish to the handler's first line.
+ */
+export const MESSAGE_MEASUREMENTS: readonly Measurement[] = [
+  {
+    name: 'consume-c10',
+    metrics: [{ name: 'consume-c10', unit: 'msgs/s' }],
+    inDefaultSuite: true,
+    timeoutMs: 3 * MINUTE,
+  },
+  {
+    name: 'consume-c50',
+    metrics: [{ name: 'consume-c50', unit: 'msgs/s' }],
+    inDefaultSuite: true,
+    timeoutMs: 3 * MINUTE,
+  },
+  {
+    name: 'publish',
+    metrics: [{ name: 'publish', unit: 'msgs/s' }],
+    inDefaultSuite: true,
+    timeoutMs: 3 * MINUTE,
+  },
+  {
+    name: 'latency',
+    metrics: [
+      { name: 'latency-p50', unit: 'ms' },
+      { name: 'latency-p99', unit: 'ms' },
+    ],
+    inDefaultSuite: true,
+    timeoutMs: 3 * MINUTE,
+  },
+];
+
+/**
+ * The targets of the transport comparison: Hostwork's rate at least this share of the plain client loop's in the same
+ * run (`atLeastTimesPlain`), or its latency at most this many ms above the plain loop's (`addedAtMostMs`).
+ */
+export const MESSAGE_TARGETS: Readonly<
+  Record<string, { atLeastTimesPlain?: number; addedAtMostMs?: number }>
+> = {
+  'consume-c10': { atLeastTimesPlain: 0.9 },
+  'consume-c50': { atLeastTimesPlain: 0.9 },
+  'latency-p50': { addedAtMostMs: 1 },
+};
+
+/** Sizes of the transport scenarios (the docs quote them). */
+export const MESSAGE_SIZES: Readonly<
+  Record<TransportKind, { consume: number; publish: number; latency: number }>
+> = {
+  rabbitmq: { consume: 20_000, publish: 20_000, latency: 500 },
+  sqs: { consume: 20_000, publish: 20_000, latency: 500 },
+};
+
+/** Concurrent publishing loops of the `publish` scenario. */
+export const PUBLISH_LOOPS = 10;
+/** SQS: messages per SendMessageBatch / sendMany call in `publish` and in seeding. */
+export const SQS_BATCH = 10;
+
+/** Everything a child process measuring a transport needs to know about its run. */
+export interface MessageRunContext {
+  readonly system: SystemName;
+  readonly transport: TransportKind;
+  /** The run's own temporary directory (the host's content root). */
+  readonly dir: string;
+  /** The broker: the AMQP URL, or the SQS emulator's endpoint. */
+  readonly brokerUrl: string;
+  /** The run's fresh queue, deleted by the runner afterwards (with its dead-letter queue). */
+  readonly queue: string;
+  readonly variant?: undefined;
+}
+
+/**
  * The targets of the PostgreSQL comparison (for a 2-core machine): Hostwork's figure against graphile-worker's in the
  * same run (`atLeastTimesGraphile`), or an absolute bound in ms (`atMostMs`).
  */
@@ -265,6 +353,7 @@ export function median(values: readonly number[]): number {
 export function roundFor(unit: Metric['unit'], value: number): number {
   switch (unit) {
     case 'jobs/s':
+    case 'msgs/s':
       return Math.round(value);
     case 'ms':
       return Math.round(value * 100) / 100;

@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import type { ChildMessage, RunContext } from './common.ts';
+import type { ChildMessage, MessageRunContext, RunContext } from './common.ts';
 import { now, percentile, progress, SIZES } from './common.ts';
 import { cpuSplit } from './postgres.ts';
 
@@ -101,7 +101,12 @@ export function startCpuSplit(ctx: RunContext, label: string): () => void {
  * Runs a role of bench/child.ts (`seed`, `enqueuer`, `producer`) in its own process; resolves to the process's exit.
  * `ipc` opens a message channel to it (`child.send`, `process.on('message')`).
  */
-export function spawnRole(role: string, ctx: RunContext, args: readonly string[] = [], ipc = false) {
+export function spawnRole(
+  role: string,
+  ctx: RunContext | MessageRunContext,
+  args: readonly string[] = [],
+  ipc = false,
+) {
   // graphile-worker reads NO_LOG_SUCCESS when it loads; children inherit the runner's environment plus this.
   const child = spawn(process.execPath, [CHILD, role, JSON.stringify(ctx), ...args], {
     stdio: ipc ? ['ignore', 2, 2, 'ipc'] : ['ignore', 2, 2],

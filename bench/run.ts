@@ -1,5 +1,6 @@
 /**
- * The benchmark runner: `npm run bench -- [--store sqlite|postgres] [--scenario a,b] [--runs 3] [--all] [--system x]`.
+ * The benchmark runner: `npm run bench -- [--store sqlite|postgres | --transport rabbitmq|sqs] [--scenario a,b]
+ * [--runs 3] [--all] [--system x]`.
  *
  * Every run of every scenario is a fresh child process (bench/child.ts) on a fresh store: a temporary directory for
  * SQLite, a fresh schema (`bench_<random>`, dropped afterwards) for PostgreSQL, so memory, JIT state and data never
@@ -10,6 +11,11 @@
  *   {"system":"hostwork","store":"sqlite","scenario":"drain-c10","value":12345,"unit":"jobs/s"}
  * (a Hostwork configuration other than the defaults adds `"variant"`). Progress, everything the children print and,
  * on PostgreSQL, the side-by-side summary go to stderr. Exit code 1 if any run failed or the options are wrong.
+ *
+ * With `--transport`, the message consumers are measured instead: Hostwork's consumer engine over its adapter against
+ * a plain loop on the same client library, interleaved run by run, each run on a fresh queue seeded by a separate
+ * process and deleted afterwards; result lines carry `"transport"` instead of `"store"`. For SQS the runner starts
+ * the fauxqs emulator in a process of its own, bound to 127.0.0.1, for the whole suite.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -18,10 +24,24 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { ChildMessage, Measurement, Metric, RunContext, StoreKind, SystemName } from './common.ts';
+import { DEFAULT_AMQP_URL, deleteQueues, describeBroker, freshQueue } from './brokers.ts';
+import type {
+  ChildMessage,
+  Measurement,
+  MessageRunContext,
+  Metric,
+  RunContext,
+  StoreKind,
+  SystemName,
+  TransportKind,
+} from './common.ts';
 import {
   inDefaultSuiteOf,
   MEASUREMENTS,
+  MESSAGE_MEASUREMENTS,
+  MESSAGE_SIZES,
+  MESSAGE_SYSTEMS,
+  MESSAGE_TARGETS,
   median,
   POSTGRES_TARGETS,
   progress,
@@ -29,8 +49,10 @@ import {
   STORES,
   SYSTEMS,
   systemsOf,
+  TRANSPORTS,
   VARIANTS,
 } from './common.ts';
+import { spawnRole } from './kit.ts';
 import { DEFAULT_DATABASE_URL, describeServer, dropSchema, freshSchema, withClient } from './postgres.ts';
 
 const CHILD = fileURLToPath(new URL('./child.ts', import.meta.url));
@@ -40,6 +62,10 @@ const NODE_FLAGS = process.env.BENCH_NODE_FLAGS?.split(/\s+/).filter(Boolean) ??
 const USAGE = `Usage: npm run bench -- [options]
 
   --store <sqlite|postgres>  the job store to measure (default: sqlite)
+  --transport <rabbitmq|sqs> measure the message consumers on this transport instead of a job store: Hostwork
+                             against a plain loop on the same client (amqplib, the AWS SDK); not with --store
+  --broker-url <url>         rabbitmq only: the broker (default: AMQP_URL, else ${DEFAULT_AMQP_URL});
+                             sqs always runs on its own fauxqs emulator on 127.0.0.1
   --scenario <names>         only these scenarios, comma-separated (default: every default scenario)
   --runs <n>                 runs per scenario, each in a fresh process; the median is reported (default: 3)
   --all                      the default scenarios plus the optional ones (see below)
@@ -49,6 +75,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --help                     this text
 
 Scenarios: ${MEASUREMENTS.flatMap((m) => m.metrics.map((x) => x.name)).join(', ')}
+On a transport: ${MESSAGE_MEASUREMENTS.flatMap((m) => m.metrics.map((x) => x.name)).join(', ')} (group: latency)
 Measured together, in one process (a group name selects all of its figures):
   ${MEASUREMENTS.filter((m) => m.metrics.length > 1)
     .map((m) => {
@@ -86,6 +113,10 @@ const label = (c: Contender) => (c.variant ? `${c.system} [${c.variant}]` : c.sy
 
 interface Options {
   store: StoreKind;
+  /** Set: the message consumers on this transport are measured, not a job store. */
+  transport: TransportKind | undefined;
+  /** The broker of a transport run (the SQS emulator's endpoint is filled in once it started). */
+  brokerUrl: string;
   runs: number;
   selected: Selected[];
   systems: readonly SystemName[];
@@ -98,7 +129,9 @@ function parseOptions(): Options {
   function parse() {
     return parseArgs({
       options: {
-        store: { type: 'string', default: 'sqlite' },
+        store: { type: 'string' },
+        transport: { type: 'string' },
+        'broker-url': { type: 'string' },
         scenario: { type: 'string', multiple: true },
         runs: { type: 'string', default: '3' },
         all: { type: 'boolean', default: false },
@@ -119,36 +152,48 @@ function parseOptions(): Options {
     process.stdout.write(USAGE);
     process.exit(0);
   }
-  const store = values.store as StoreKind;
+  if (values.store !== undefined && values.transport !== undefined)
+    fail('--store and --transport exclude each other: measure a job store or a transport.');
+  const transport = values.transport as TransportKind | undefined;
+  if (transport !== undefined && !TRANSPORTS.includes(transport))
+    fail(`Unknown transport '${values.transport}' (known: ${TRANSPORTS.join(', ')}).`);
+  if (values['broker-url'] !== undefined && transport !== 'rabbitmq')
+    fail('--broker-url applies to --transport rabbitmq only (sqs runs on its own emulator).');
+  const brokerUrl = values['broker-url'] ?? process.env.AMQP_URL ?? DEFAULT_AMQP_URL;
+  const store = (values.store ?? 'sqlite') as StoreKind;
   if (!STORES.includes(store)) fail(`Unknown store '${values.store}'.`);
   const runs = Number(values.runs);
   if (!(Number.isInteger(runs) && runs >= 1)) fail(`--runs must be an integer >= 1, got '${values.runs}'.`);
 
   const systemNames = (values.system ?? []).flatMap((s) => s.split(',')).map((s) => s.trim());
-  let systems = systemsOf(store);
+  let systems: readonly SystemName[] = transport ? MESSAGE_SYSTEMS[transport] : systemsOf(store);
   if (systemNames.length > 0) {
     for (const name of systemNames)
       if (!systems.includes(name as SystemName))
-        fail(`Unknown system '${name}' for store ${store} (known: ${systems.join(', ')}).`);
+        fail(
+          `Unknown system '${name}' for ${transport ? `transport ${transport}` : `store ${store}`} (known: ${systems.join(', ')}).`,
+        );
     systems = systems.filter((s) => systemNames.includes(s));
   }
   if (store !== 'postgres' && values['database-url'] !== undefined)
     fail('--database-url applies to postgres only.');
   const databaseUrl = values['database-url'] ?? process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL;
 
-  const applies = (m: Measurement) => m.stores === undefined || m.stores.includes(store);
+  const catalogue = transport ? MESSAGE_MEASUREMENTS : MEASUREMENTS;
+  const applies = (m: Measurement) =>
+    transport !== undefined || m.stores === undefined || m.stores.includes(store);
   const names = (values.scenario ?? []).flatMap((s) => s.split(',')).map((s) => s.trim());
   const selected: Selected[] = [];
   if (names.length === 0) {
-    for (const m of MEASUREMENTS)
+    for (const m of catalogue)
       if ((inDefaultSuiteOf(m, store) || values.all) && applies(m))
         selected.push({ measurement: m, metrics: m.metrics });
   } else {
     const wanted = new Map<Measurement, Set<Metric>>();
     for (const name of names.filter((n) => n !== '')) {
       // A figure's own name selects that figure; a group's name (latency, latency-xproc, memory-flat) all of its.
-      const owner = MEASUREMENTS.find((m) => m.metrics.some((x) => x.name === name));
-      const group = owner ? undefined : MEASUREMENTS.find((m) => m.name === name);
+      const owner = catalogue.find((m) => m.metrics.some((x) => x.name === name));
+      const group = owner ? undefined : catalogue.find((m) => m.name === name);
       if (!group && !owner) fail(`Unknown scenario '${name}'.`);
       const measurement = (owner ?? group)!;
       if (!applies(measurement)) fail(`Scenario '${name}' does not apply to store ${store}.`);
@@ -157,12 +202,12 @@ function parseOptions(): Options {
       wanted.set(measurement, set);
     }
     // In catalogue order, whatever the order of the names.
-    for (const m of MEASUREMENTS) {
+    for (const m of catalogue) {
       const set = wanted.get(m);
       if (set) selected.push({ measurement: m, metrics: m.metrics.filter((x) => set.has(x)) });
     }
   }
-  return { store, runs, selected, systems, databaseUrl, keep: values.keep };
+  return { store, transport, brokerUrl, runs, selected, systems, databaseUrl, keep: values.keep };
 }
 
 /** What one child run reported. */
@@ -172,7 +217,7 @@ interface ChildReport {
 }
 
 /** Runs one measurement in a fresh child process; resolves to its figures by metric name. */
-function runChild(measurement: Measurement, ctx: RunContext): Promise<ChildReport> {
+function runChild(measurement: Measurement, ctx: RunContext | MessageRunContext): Promise<ChildReport> {
   return new Promise((resolve, reject) => {
     const figures = new Map<string, number>();
     const details = new Map<string, number>();
@@ -216,7 +261,11 @@ const OUTAGE_RETRIES = 2;
  * restarted it: this is a shared server), waits up to a minute for the server to accept connections and runs it
  * again on a fresh copy of its schema, saying so. Any other failure counts as failed.
  */
-async function runChildRetryingOutages(measurement: Measurement, ctx: RunContext): Promise<ChildReport> {
+async function runChildRetryingOutages(
+  measurement: Measurement,
+  ctx: RunContext | MessageRunContext,
+): Promise<ChildReport> {
+  if ('transport' in ctx) return runTransportChild(measurement, ctx);
   for (let attempt = 0; ; attempt++) {
     const startedAt = ctx.store === 'postgres' ? await serverStartTime(ctx.databaseUrl) : undefined;
     try {
@@ -236,6 +285,41 @@ async function runChildRetryingOutages(measurement: Measurement, ctx: RunContext
       await new Promise((resolve) => setTimeout(resolve, 2_000)); // let it settle after a restart
       await dropSchema(ctx.databaseUrl, ctx.schema).catch(() => {});
     }
+  }
+}
+
+/**
+ * Seeds the run's queue and runs the child; if that failed and the broker cannot be reached afterwards (another
+ * program restarted it: this is a shared broker), waits up to a minute for it and runs it again on a fresh copy of
+ * its queue, saying so. Any other failure counts as failed.
+ */
+async function runTransportChild(measurement: Measurement, ctx: MessageRunContext): Promise<ChildReport> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await seedQueue(ctx, measurement);
+      return await runChild(measurement, ctx);
+    } catch (error) {
+      if (attempt >= OUTAGE_RETRIES || (await brokerReachable(ctx))) throw error;
+      progress(
+        `${measurement.name} ${label(ctx)}: the broker went away during the run; running it again once it is back`,
+      );
+      const until = performance.now() + 60_000;
+      while (!(await brokerReachable(ctx))) {
+        if (performance.now() > until) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 2_000)); // let it settle after a restart
+      await deleteQueues(ctx.transport, ctx.brokerUrl, ctx.queue).catch(() => {});
+    }
+  }
+}
+
+async function brokerReachable(ctx: MessageRunContext): Promise<boolean> {
+  try {
+    await describeBroker(ctx.transport, ctx.brokerUrl);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -290,32 +374,50 @@ function contendersOf(
   return out;
 }
 
-const { store, runs, selected, systems, databaseUrl, keep } = parseOptions();
+const options = parseOptions();
+const { store, transport, runs, selected, systems, databaseUrl, keep } = options;
+/** The SQS emulator's process (--transport sqs), ended when the runner ends. */
+const emulator = transport === 'sqs' ? await startEmulator() : undefined;
+const brokerUrl = emulator?.endpoint ?? options.brokerUrl;
 try {
+  const what = transport
+    ? `node ${process.version}, ${availableParallelism()} CPU(s) (${cpus()[0]?.model ?? 'unknown'}), ${await describeBroker(transport, brokerUrl)}; transport ${transport}`
+    : `${await machine(store, databaseUrl)}; store ${store}`;
   progress(
-    `${await machine(store, databaseUrl)}; store ${store}; systems ${systems.join(', ')}; ${runs} run(s) per scenario, median reported; load average ${loadavg()
+    `${what}; systems ${systems.join(', ')}; ${runs} run(s) per scenario, median reported; load average ${loadavg()
       .map((l) => l.toFixed(2))
       .join(' ')}`,
   );
 } catch (error) {
-  progress(`Cannot reach the database at ${databaseUrl}: ${(error as Error).message}`);
+  progress(
+    `Cannot reach ${transport ? `the broker at ${brokerUrl}` : `the database at ${databaseUrl}`}: ${(error as Error).message}`,
+  );
+  emulator?.stop();
   process.exit(1);
 }
 warnIfBusy('before the first run');
 const root = mkdtempSync(join(tmpdir(), 'hostwork-bench-'));
 /** PostgreSQL schemas of runs in progress, dropped also on Ctrl-C. */
 const liveSchemas = new Set<string>();
+/** Queues of transport runs in progress, deleted also on Ctrl-C. */
+const liveQueues = new Set<string>();
 process.once('SIGINT', () => {
   // The terminal interrupts the children too; leave no temporary files or schemas behind.
   rmSync(root, { recursive: true, force: true });
-  void Promise.allSettled([...liveSchemas].map((s) => dropSchema(databaseUrl, s))).then(() =>
-    process.exit(130),
-  );
+  void Promise.allSettled([
+    ...[...liveSchemas].map((s) => dropSchema(databaseUrl, s)),
+    ...[...liveQueues].map((q) => deleteQueues(transport!, brokerUrl, q)),
+  ]).then(() => {
+    emulator?.stop();
+    process.exit(130);
+  });
 });
 let failures = 0;
 const started = performance.now();
 /** Medians by contender label and figure name, for the summary. */
 const medians = new Map<string, Map<string, number>>();
+/** Every run's figure by contender label and figure name, for the ranges of the transport summary. */
+const allSamples = new Map<string, Map<string, number[]>>();
 const detailMedians = new Map<string, Map<string, number>>();
 for (const { measurement, metrics } of selected) {
   const contenders = contendersOf(metrics, store, systems);
@@ -327,16 +429,20 @@ for (const { measurement, metrics } of selected) {
     for (const contender of contenders) {
       const name = label(contender);
       const dir = mkdtempSync(join(root, `${measurement.name}-${run}-`));
-      const schema = store === 'postgres' ? freshSchema() : '';
+      const schema = store === 'postgres' && !transport ? freshSchema() : '';
       if (schema) liveSchemas.add(schema);
-      const ctx: RunContext = {
-        system: contender.system,
-        store,
-        dir,
-        schema,
-        databaseUrl,
-        variant: contender.variant,
-      };
+      const queue = transport ? freshQueue() : '';
+      if (queue) liveQueues.add(queue);
+      const ctx: RunContext | MessageRunContext = transport
+        ? { system: contender.system, transport, dir, brokerUrl, queue }
+        : {
+            system: contender.system,
+            store,
+            dir,
+            schema,
+            databaseUrl,
+            variant: contender.variant,
+          };
       const t0 = performance.now();
       try {
         const report = await runChildRetryingOutages(measurement, ctx);
@@ -353,7 +459,7 @@ for (const { measurement, metrics } of selected) {
         const shown = metrics
           .map((m) => `${m.name} ${format(report.figures.get(m.name)!, m.unit)}`)
           .join(', ');
-        const who = store === 'postgres' ? ` ${name}` : '';
+        const who = store === 'postgres' || transport ? ` ${name}` : '';
         progress(
           `${measurement.name}${who} run ${run}/${runs}: ${shown} (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
         );
@@ -362,6 +468,14 @@ for (const { measurement, metrics } of selected) {
         progress(`${measurement.name} ${name} run ${run}/${runs} FAILED: ${(error as Error).message}`);
       } finally {
         if (!keep) rmSync(dir, { recursive: true, force: true });
+        if (queue) {
+          try {
+            await deleteQueues(transport!, brokerUrl, queue);
+            liveQueues.delete(queue);
+          } catch (error) {
+            progress(`could not delete queue ${queue}: ${(error as Error).message}`);
+          }
+        }
         if (schema) {
           try {
             await dropSchema(databaseUrl, schema);
@@ -384,7 +498,7 @@ for (const { measurement, metrics } of selected) {
       const line = {
         system: contender.system,
         ...(contender.variant ? { variant: contender.variant } : {}),
-        store,
+        ...(transport ? { transport } : { store }),
         scenario: m.name,
         value,
         unit: m.unit,
@@ -392,6 +506,8 @@ for (const { measurement, metrics } of selected) {
       process.stdout.write(`${JSON.stringify(line)}\n`);
       if (!medians.has(name)) medians.set(name, new Map());
       medians.get(name)!.set(m.name, value);
+      if (!allSamples.has(name)) allSamples.set(name, new Map());
+      allSamples.get(name)!.set(m.name, values);
     }
     for (const [key, values] of details.get(name)!) {
       if (!detailMedians.has(name)) detailMedians.set(name, new Map());
@@ -407,7 +523,10 @@ for (const schema of liveSchemas) {
     (error: unknown) => progress(`schema ${schema} is left behind: ${(error as Error).message}`),
   );
 }
-if (store === 'postgres') printSummary();
+for (const queue of liveQueues) progress(`queue ${queue} is left behind on ${brokerUrl}`);
+emulator?.stop();
+if (transport) printMessageSummary(transport);
+else if (store === 'postgres') printSummary();
 progress(
   `finished in ${((performance.now() - started) / 1000).toFixed(0)} s${failures > 0 ? `; ${failures} run(s) FAILED` : ''}; load average ${loadavg()
     .map((l) => l.toFixed(2))
@@ -478,4 +597,82 @@ function printSummary(): void {
       process.stderr.write(`  ${key}: ${parts.join('; ')}\n`);
     }
   }
+}
+
+/** Pre-publishes the run's messages to its fresh queue in a separate process (none but the queue for the others). */
+async function seedQueue(ctx: MessageRunContext, measurement: Measurement): Promise<void> {
+  const count = measurement.name.startsWith('consume-') ? MESSAGE_SIZES[ctx.transport].consume : 0;
+  const code = await spawnRole('seed', ctx, [String(count)]).exited;
+  if (code !== 0) throw new Error(`The seed process exited with code ${code}.`);
+}
+
+/** Starts the SQS emulator (bench/brokers.ts) in a process of its own; resolves once it listens on 127.0.0.1. */
+async function startEmulator(): Promise<{ endpoint: string; stop(): void }> {
+  const { child, exited } = spawnRole(
+    'emulator',
+    { system: 'aws-sdk', transport: 'sqs', dir: '', brokerUrl: '', queue: '' },
+    [],
+    true,
+  );
+  const endpoint = await Promise.race([
+    new Promise<string>((resolve) => child.once('message', (m: { endpoint: string }) => resolve(m.endpoint))),
+    exited.then((code) => {
+      throw new Error(`The SQS emulator exited with code ${code} before listening.`);
+    }),
+  ]);
+  child.disconnect();
+  return { endpoint, stop: () => child.kill('SIGTERM') };
+}
+
+/**
+ * The side-by-side table of a transport on stderr: each system's median and range, Hostwork ÷ the plain loop for
+ * rates, Hostwork − the plain loop for latencies (the latency Hostwork adds), and the targets.
+ */
+function printMessageSummary(transport: TransportKind): void {
+  const plain = MESSAGE_SYSTEMS[transport][1];
+  const names = [...medians.keys()];
+  const header = ['scenario', ...names, `hostwork vs ${plain}`, 'target', 'met?'];
+  const rows: string[][] = [];
+  for (const m of selected.flatMap((s) => s.metrics)) {
+    const hw = medians.get('hostwork')?.get(m.name);
+    const other = medians.get(plain)?.get(m.name);
+    let versus = '–';
+    if (hw !== undefined && other !== undefined && other > 0)
+      versus =
+        m.unit === 'ms'
+          ? `${hw - other >= 0 ? '+' : ''}${(hw - other).toFixed(2)} ms`
+          : `${(hw / other).toFixed(2)}×`;
+    const target = MESSAGE_TARGETS[m.name];
+    let targetText = '–';
+    let met = '–';
+    if (target?.atLeastTimesPlain !== undefined) {
+      targetText = `≥ ${target.atLeastTimesPlain}× ${plain}`;
+      if (hw !== undefined && other !== undefined)
+        met = hw >= target.atLeastTimesPlain * other ? 'yes' : 'NO';
+    } else if (target?.addedAtMostMs !== undefined) {
+      targetText = `added < ${target.addedAtMostMs} ms`;
+      if (hw !== undefined && other !== undefined) met = hw - other < target.addedAtMostMs ? 'yes' : 'NO';
+    }
+    rows.push([
+      m.name,
+      ...names.map((n) => {
+        const v = medians.get(n)?.get(m.name);
+        const all = allSamples.get(n)?.get(m.name) ?? [];
+        if (v === undefined) return '–';
+        const range =
+          all.length > 1
+            ? ` (${format(Math.min(...all), m.unit).split(' ')[0]} – ${format(Math.max(...all), m.unit).split(' ')[0]})`
+            : '';
+        return `${format(v, m.unit)}${range}`;
+      }),
+      versus,
+      targetText,
+      met,
+    ]);
+  }
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ');
+  progress(`${transport}, medians side by side (the runs' range in brackets):`);
+  process.stderr.write(`${line(header)}\n${widths.map((w) => '-'.repeat(w)).join('-|-')}\n`);
+  for (const r of rows) process.stderr.write(`${line(r)}\n`);
 }

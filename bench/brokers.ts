@@ -1,0 +1,218 @@
+/**
+ * The brokers of the transport benchmarks (`--transport rabbitmq|sqs`), without Hostwork: the SQS emulator (fauxqs,
+ * in a process of its own bound to 127.0.0.1), SDK clients for it, seeding a run's queue with no-op messages and
+ * deleting a run's queues afterwards. Seeding and clean-up are the same for both systems of a transport, so neither
+ * measured process does them. amqplib and the AWS SDK are loaded only by the processes that use them.
+ */
+import { randomBytes } from 'node:crypto';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { MessageRunContext, TransportKind } from './common.ts';
+import { SQS_BATCH } from './common.ts';
+
+/** The RabbitMQ broker the benchmark uses unless AMQP_URL says otherwise. */
+export const DEFAULT_AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672';
+/** The emulator's region and credentials: any pass. */
+export const SQS_REGION = 'us-east-1';
+export const SQS_CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' };
+
+/** The header Hostwork routes a message by; the seed sets it as Hostwork's publisher does. */
+export const TYPE_HEADER = 'hostwork-type';
+/** The message type of the no-op messages (Hostwork's definition has this name). */
+export const NOOP_TYPE = 'noop';
+
+/** A queue name no other run uses. */
+export function freshQueue(): string {
+  return `bench-${randomBytes(6).toString('hex')}`;
+}
+
+/** The queues a run may leave behind: its queue and the dead-letter queue Hostwork declares for it. */
+function queuesOf(transport: TransportKind, queue: string): string[] {
+  return transport === 'rabbitmq' ? [queue, `${queue}.dead`] : [queue, `${queue}-dead`];
+}
+
+/** The body of no-op message `i`. */
+export function noopBody(i: number): string {
+  return JSON.stringify({ i });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// RabbitMQ
+
+/**
+ * Declares a RabbitMQ queue as Hostwork's transport does by default (durable, quorum), so Hostwork's own declaration
+ * finds it as it would declare it, and the plain loop consumes from the same kind of queue.
+ */
+export async function declareRabbitQueue(
+  channel: { assertQueue(q: string, o: object): Promise<unknown> },
+  queue: string,
+) {
+  await channel.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+}
+
+async function seedRabbit(ctx: MessageRunContext, count: number): Promise<void> {
+  const amqp = await import('amqplib');
+  const connection = await amqp.connect(ctx.brokerUrl);
+  try {
+    const channel = await connection.createConfirmChannel();
+    // Both queues a deployment has before its consumer starts: creating a quorum queue (a Raft group) takes a while,
+    // which a consumer's start must not pay in the timed section.
+    await declareRabbitQueue(channel, ctx.queue);
+    await declareRabbitQueue(channel, `${ctx.queue}.dead`);
+    const headers = { [TYPE_HEADER]: NOOP_TYPE };
+    for (let i = 0; i < count; i += 1_000) {
+      for (let k = i; k < Math.min(count, i + 1_000); k++) {
+        const sent = channel.sendToQueue(ctx.queue, Buffer.from(noopBody(k)), {
+          persistent: true,
+          contentType: 'application/json',
+          messageId: `seed-${k}`,
+          headers,
+        });
+        if (!sent) await new Promise((resolve) => channel.once('drain', resolve));
+      }
+      await channel.waitForConfirms();
+    }
+    const { messageCount } = await channel.checkQueue(ctx.queue);
+    if (messageCount !== count)
+      throw new Error(`seeding ${ctx.queue}: expected ${count} messages, found ${messageCount}.`);
+  } finally {
+    await connection.close();
+  }
+}
+
+async function deleteRabbitQueues(url: string, queues: readonly string[]): Promise<void> {
+  const amqp = await import('amqplib');
+  const connection = await amqp.connect(url);
+  try {
+    const channel = await connection.createChannel();
+    for (const q of queues) await channel.deleteQueue(q);
+  } finally {
+    await connection.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// SQS
+
+/** An SQS client for the emulator. */
+export async function sqsClient(endpoint: string): Promise<SQSClient> {
+  const { SQSClient } = await import('@aws-sdk/client-sqs');
+  return new SQSClient({ region: SQS_REGION, endpoint, credentials: SQS_CREDENTIALS });
+}
+
+/** The run's queue URL, creating the queue (a standard queue, the emulator's default attributes). */
+export async function createSqsQueue(client: SQSClient, queue: string): Promise<string> {
+  const { CreateQueueCommand } = await import('@aws-sdk/client-sqs');
+  const { QueueUrl } = await client.send(new CreateQueueCommand({ QueueName: queue }));
+  return QueueUrl!;
+}
+
+async function seedSqs(ctx: MessageRunContext, count: number): Promise<void> {
+  const { SendMessageBatchCommand, GetQueueAttributesCommand } = await import('@aws-sdk/client-sqs');
+  const client = await sqsClient(ctx.brokerUrl);
+  try {
+    const url = await createSqsQueue(client, ctx.queue);
+    await createSqsQueue(client, `${ctx.queue}-dead`); // the dead-letter queue Hostwork would create at start
+    const attributes = { [TYPE_HEADER]: { DataType: 'String', StringValue: NOOP_TYPE } };
+    const batches: number[] = [];
+    for (let i = 0; i < count; i += SQS_BATCH) batches.push(i);
+    // 10 batches in flight at once: seeding is not measured, only waited for.
+    await Promise.all(
+      Array.from({ length: 10 }, async () => {
+        for (let from = batches.shift(); from !== undefined; from = batches.shift()) {
+          const entries = [];
+          for (let k = from; k < Math.min(count, from + SQS_BATCH); k++)
+            entries.push({ Id: String(k - from), MessageBody: noopBody(k), MessageAttributes: attributes });
+          const out = await client.send(new SendMessageBatchCommand({ QueueUrl: url, Entries: entries }));
+          if (out.Failed?.length) throw new Error(`seeding ${ctx.queue}: ${out.Failed[0]!.Message}`);
+        }
+      }),
+    );
+    const { Attributes } = await client.send(
+      new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages'] }),
+    );
+    const found = Number(Attributes?.ApproximateNumberOfMessages);
+    if (found !== count) throw new Error(`seeding ${ctx.queue}: expected ${count} messages, found ${found}.`);
+  } finally {
+    client.destroy();
+  }
+}
+
+async function deleteSqsQueues(endpoint: string, queues: readonly string[]): Promise<void> {
+  const { DeleteQueueCommand, GetQueueUrlCommand } = await import('@aws-sdk/client-sqs');
+  const client = await sqsClient(endpoint);
+  try {
+    for (const q of queues) {
+      let url: string | undefined;
+      try {
+        url = (await client.send(new GetQueueUrlCommand({ QueueName: q }))).QueueUrl;
+      } catch {
+        continue; // never created
+      }
+      await client.send(new DeleteQueueCommand({ QueueUrl: url }));
+    }
+  } finally {
+    client.destroy();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Pre-publishes `count` no-op messages to the run's fresh queue (the `seed` role of a transport run). */
+export function seedQueue(ctx: MessageRunContext, count: number): Promise<void> {
+  return ctx.transport === 'rabbitmq' ? seedRabbit(ctx, count) : seedSqs(ctx, count);
+}
+
+/** Deletes the run's queue and its dead-letter queue (the runner, after each run, whatever its outcome). */
+export function deleteQueues(transport: TransportKind, brokerUrl: string, queue: string): Promise<void> {
+  const queues = queuesOf(transport, queue);
+  return transport === 'rabbitmq'
+    ? deleteRabbitQueues(brokerUrl, queues)
+    : deleteSqsQueues(brokerUrl, queues);
+}
+
+/** What the broker is, for the first line of the run. */
+export async function describeBroker(transport: TransportKind, brokerUrl: string): Promise<string> {
+  if (transport === 'sqs') {
+    const { readFileSync } = await import('node:fs');
+    // Its package.json is not exported: read it next to the entry point's directory.
+    const file = new URL('../package.json', import.meta.resolve('fauxqs'));
+    const { version } = JSON.parse(readFileSync(file, 'utf8')) as { version: string };
+    return `the fauxqs ${version} SQS emulator at ${brokerUrl} (its own process)`;
+  }
+  const amqp = await import('amqplib');
+  const connection = await amqp.connect(brokerUrl);
+  try {
+    const props = (connection.connection as unknown as { serverProperties?: Record<string, unknown> })
+      .serverProperties;
+    return `RabbitMQ ${String(props?.version ?? '?')} at ${brokerUrl.replace(/\/\/[^@/]*@/, '//…@')}`;
+  } finally {
+    await connection.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The SQS emulator
+
+interface Listening {
+  listen(options: { port: number; host: string }): Promise<string>;
+  close(): Promise<void>;
+}
+type StoreClass = new () => object;
+
+/**
+ * The `emulator` role: fauxqs embedded in this process, its HTTP server bound to 127.0.0.1 on a free port (never
+ * 0.0.0.0; fauxqs's own `startFauxqs()` listens on every interface, so this builds its app and listens itself, as
+ * packages/sqs/test/support/emulator.ts does). Sends `{ endpoint }` to the runner over IPC and runs until killed.
+ */
+export async function runEmulator(): Promise<void> {
+  const main = import.meta.resolve('fauxqs');
+  const app = (await import(main)) as { buildApp(o: { logger: boolean; stores: object }): Listening };
+  // The stores are not exported; they are loaded from fauxqs's files next to its entry point.
+  const sqs = (await import(new URL('./sqs/sqsStore.js', main).href)) as { SqsStore: StoreClass };
+  const sns = (await import(new URL('./sns/snsStore.js', main).href)) as { SnsStore: StoreClass };
+  const s3 = (await import(new URL('./s3/s3Store.js', main).href)) as { S3Store: StoreClass };
+  const stores = { sqsStore: new sqs.SqsStore(), snsStore: new sns.SnsStore(), s3Store: new s3.S3Store() };
+  const server = app.buildApp({ logger: false, stores });
+  const address = await server.listen({ port: 0, host: '127.0.0.1' });
+  process.send?.({ endpoint: `http://127.0.0.1:${new URL(address).port}` });
+}

@@ -1,0 +1,145 @@
+/**
+ * Hostwork's consumer engine and publisher over its RabbitMQ and SQS adapters (`--transport`): the adapters'
+ * defaults, the scenario's concurrency, a no-op handler, the messages validated with zod as users would. Loaded only
+ * in the processes that measure Hostwork on a transport.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import { rabbitmqTransport } from '@hostwork/rabbitmq';
+import { sqsTransport } from '@hostwork/sqs';
+import type { Host, Transport } from 'hostwork';
+import {
+  addMessaging,
+  createHostBuilder,
+  defineConsumer,
+  defineMessage,
+  MessageEvents,
+  MessagePublisher,
+} from 'hostwork';
+import { z } from 'zod';
+import { sqsClient } from '../brokers.ts';
+import type { MessageRunContext } from '../common.ts';
+import { MESSAGE_SIZES, PUBLISH_LOOPS, progress, SIZES, SQS_BATCH } from '../common.ts';
+import { collectLatencies, reportLatencies, result, sendPings, timeLoops, within } from '../kit.ts';
+import { assertDepth, countDeletes, counter, type MessageScenarios } from './messaging-kit.ts';
+
+const Noop = defineMessage({ name: 'noop', schema: z.object({ i: z.number() }) });
+const Ping = defineMessage({ name: 'ping', schema: z.object({ i: z.number(), t: z.number() }) });
+
+/** The adapter with its defaults; on SQS the emulator's client (passed in, so the bench can count its deletes). */
+function transportOf(ctx: MessageRunContext, client: SQSClient | undefined): Transport {
+  if (ctx.transport === 'rabbitmq') return rabbitmqTransport({ url: ctx.brokerUrl });
+  // createQueues: the dead-letter queue `<queue>-dead` is created when missing (the run's queue is seeded already).
+  return sqsTransport({ client, createQueues: true });
+}
+
+/** A quiet host (warnings only) with the transport and, if given, one consumer. */
+function buildHost(
+  ctx: MessageRunContext,
+  transport: Transport,
+  consumer: ReturnType<typeof defineConsumer> | undefined,
+): Host {
+  const builder = createHostBuilder({
+    env: {},
+    args: [],
+    contentRoot: ctx.dir,
+    environmentName: 'Production',
+    logging: { level: 'warn' },
+  });
+  addMessaging(builder, { transports: { bus: transport }, consumers: consumer ? [consumer] : [] });
+  return builder.build();
+}
+
+/**
+ * Consumes the pre-published messages with one consumer at `concurrency`. Timed from `host.start()` (connect,
+ * subscribe) to the last ack: on RabbitMQ the `completed` event of the last message (emitted once its ack is
+ * written to the channel, as the plain loop's `channel.ack`), on SQS the answer to the DeleteMessageBatch that
+ * deleted the last one.
+ */
+async function consume(ctx: MessageRunContext, concurrency: number): Promise<void> {
+  const n = MESSAGE_SIZES[ctx.transport].consume;
+  const acked = counter(n);
+  const client = ctx.transport === 'sqs' ? await sqsClient(ctx.brokerUrl) : undefined;
+  if (client) countDeletes(client, acked.add);
+  const consumer = defineConsumer({
+    name: 'bench',
+    transport: 'bus',
+    source: { name: ctx.queue },
+    message: Noop,
+    concurrency,
+    handle() {},
+  });
+  const host = buildHost(ctx, transportOf(ctx, client), consumer);
+  if (!client) host.services.get(MessageEvents).on('completed', () => acked.add(1));
+  const t0 = performance.now();
+  await host.start();
+  progress(`consume-c${concurrency} (hostwork): started in ${(performance.now() - t0).toFixed(0)} ms`);
+  await acked.all;
+  const seconds = (performance.now() - t0) / 1000;
+  await host.stop();
+  await assertDepth(ctx, 0);
+  result(`consume-c${concurrency}`, n / seconds);
+}
+
+/**
+ * Publishes N messages through `MessagePublisher` from 10 concurrent loops: RabbitMQ one `send` per call (each
+ * resolves on the broker's confirm), SQS one `sendMany` of 10 per call (one SendMessageBatch).
+ */
+async function publish(ctx: MessageRunContext): Promise<void> {
+  const n = MESSAGE_SIZES[ctx.transport].publish;
+  const client = ctx.transport === 'sqs' ? await sqsClient(ctx.brokerUrl) : undefined;
+  const host = buildHost(ctx, transportOf(ctx, client), undefined);
+  await host.start();
+  const publisher = host.services.get(MessagePublisher);
+  const destination = { name: ctx.queue };
+  // One message outside the timing: connects and resolves the queue, as a running application has.
+  await publisher.send(Noop, { i: -1 }, { destination });
+  let seconds: number;
+  if (ctx.transport === 'rabbitmq') {
+    seconds = await timeLoops(n, PUBLISH_LOOPS, (i) => publisher.send(Noop, { i }, { destination }));
+  } else {
+    seconds = await timeLoops(n / SQS_BATCH, PUBLISH_LOOPS, (b) =>
+      publisher.sendMany(
+        Noop,
+        Array.from({ length: SQS_BATCH }, (_, k) => ({ payload: { i: b * SQS_BATCH + k } })),
+        { destination },
+      ),
+    );
+  }
+  await host.stop();
+  await assertDepth(ctx, n + 1);
+  result('publish', n / seconds);
+}
+
+/** An idle consumer (concurrency 10) and, in the same process, one `send` every 20 ms. */
+async function latency(ctx: MessageRunContext): Promise<void> {
+  const count = MESSAGE_SIZES[ctx.transport].latency;
+  const latencies = collectLatencies(count);
+  const client = ctx.transport === 'sqs' ? await sqsClient(ctx.brokerUrl) : undefined;
+  const consumer = defineConsumer({
+    name: 'bench',
+    transport: 'bus',
+    source: { name: ctx.queue },
+    message: Ping,
+    concurrency: 10,
+    handle(ping) {
+      latencies.record(ping.i, ping.t);
+    },
+  });
+  const host = buildHost(ctx, transportOf(ctx, client), consumer);
+  await host.start();
+  await sleep(SIZES.latencySettleMs);
+  const publisher = host.services.get(MessagePublisher);
+  const destination = { name: ctx.queue };
+  await sendPings(count, SIZES.latencyIntervalMs, (i, t) => publisher.send(Ping, { i, t }, { destination }));
+  await within(latencies.all, latencies.samples, 30_000);
+  await host.stop();
+  reportLatencies('latency', latencies.samples);
+}
+
+export const hostworkMessaging: MessageScenarios = {
+  'consume-c10': (ctx) => consume(ctx, 10),
+  'consume-c50': (ctx) => consume(ctx, 50),
+  publish,
+  latency,
+};
