@@ -26,6 +26,7 @@ import type {
   RetentionPolicy,
   ScheduleTick,
 } from '../../src/jobs/job-store.ts';
+import type { ClaimedOutboxMessage, OutboxMessage } from '../../src/messaging/outbox-store.ts';
 import type { FromWorker, PeerWorkerData, ToWorker } from './thread-peer-worker.ts';
 
 /** Which store to build in the worker: `(await import(moduleUrl))[exportName](options)`. */
@@ -120,6 +121,37 @@ class ThreadPeerStore implements JobStore {
   }
   liveQueues(now: number): Promise<string[]> {
     return this.#call('liveQueues', now);
+  }
+  // The outbox and inbox (a transaction `tx` cannot cross threads: peers append and record without one).
+  appendOutbox(messages: readonly OutboxMessage[]): Promise<void> {
+    return this.#call('appendOutbox', messages);
+  }
+  claimOutbox(limit: number, owner: string, leaseMs: number, now: number): Promise<ClaimedOutboxMessage[]> {
+    return this.#call('claimOutbox', limit, owner, leaseMs, now);
+  }
+  markOutboxSent(seqs: readonly string[], now: number): Promise<void> {
+    return this.#call('markOutboxSent', seqs, now);
+  }
+  retryOutbox(owner: string, seqs: readonly string[], nextAt: number, error: string): Promise<void> {
+    return this.#call('retryOutbox', owner, seqs, nextAt, error);
+  }
+  releaseOutbox(owner: string, seqs: readonly string[]): Promise<void> {
+    return this.#call('releaseOutbox', owner, seqs);
+  }
+  pruneOutbox(sentBefore: number, limit: number): Promise<number> {
+    return this.#call('pruneOutbox', sentBefore, limit);
+  }
+  countOutbox(): Promise<{ readonly unsent: number; readonly sent: number }> {
+    return this.#call('countOutbox');
+  }
+  inboxHas(consumer: string, messageId: string, now: number): Promise<boolean> {
+    return this.#call('inboxHas', consumer, messageId, now);
+  }
+  recordInbox(consumer: string, messageId: string, now: number, expiresAt: number): Promise<boolean> {
+    return this.#call('recordInbox', consumer, messageId, now, expiresAt);
+  }
+  pruneInbox(now: number, limit: number): Promise<number> {
+    return this.#call('pruneInbox', now, limit);
   }
   progress(id: JobId, progress: string): Promise<void> {
     return this.#call('progress', id, progress);
