@@ -159,10 +159,13 @@ export class RabbitmqTransport implements Transport {
       // A connection lost before every confirm came back: publish the batch again on the next connection (the same
       // ids, so a consumer can tell a duplicate), as long as the transport is open. At least once, never lost.
       for (let attempt = 1; ; attempt++) {
+        const connection = this.#connection;
         try {
           return await once();
         } catch (error) {
-          if (!isConnectionLoss(error) || this.#closing || attempt >= MAX_PUBLISH_ATTEMPTS) throw error;
+          // Only a lost connection: a channel the broker closed over this publish (a missing exchange) is a refusal.
+          const lost = connection !== undefined && this.#connection !== connection;
+          if (!lost || !isConnectionLoss(error) || this.#closing || attempt >= MAX_PUBLISH_ATTEMPTS) throw error;
           this.#warnings.warn(
             `RabbitMQ: the connection was lost while publishing ${messages.length} message(s) to '${destination.name}'; publishing them again once reconnected.`,
             error,
