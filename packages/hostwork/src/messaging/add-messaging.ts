@@ -126,6 +126,7 @@ export function addMessaging(builder: HostBuilder, setup: MessagingSetup): void 
         transports,
         p.get(Configuration),
         p.get(LoggerFactory).create('Hostwork.Messaging.Consumer'),
+        p.get(LoggerFactory),
       ),
     deps: [Configuration, LoggerFactory],
   });

@@ -1,7 +1,7 @@
 import type { Configuration } from '../config/configuration.ts';
 import { ErrorCodes, HostworkError } from '../errors.ts';
 import { describeThrown } from '../jobs/thrown-value.ts';
-import type { Logger } from '../logging/logger-factory.ts';
+import type { Logger, LoggerFactory } from '../logging/logger-factory.ts';
 import type { Transport } from './transport.ts';
 
 /** A transport, or a function building it from configuration (called once, when first needed). */
@@ -16,14 +16,21 @@ export class MessagingTransports implements AsyncDisposable {
   readonly #entries: ReadonlyMap<string, TransportEntry>;
   readonly #configuration: Configuration;
   readonly #log: Logger;
+  readonly #loggers: LoggerFactory | undefined;
   readonly #built = new Map<string, Transport>();
   readonly #connecting = new Map<string, Promise<Transport>>();
   #closed = false;
 
-  constructor(entries: Readonly<Record<string, TransportEntry>>, configuration: Configuration, log: Logger) {
+  constructor(
+    entries: Readonly<Record<string, TransportEntry>>,
+    configuration: Configuration,
+    log: Logger,
+    loggers?: LoggerFactory,
+  ) {
     this.#entries = new Map(Object.entries(entries));
     this.#configuration = configuration;
     this.#log = log;
+    this.#loggers = loggers;
   }
 
   /** The registered names. */
@@ -44,6 +51,7 @@ export class MessagingTransports implements AsyncDisposable {
     }
     const transport = typeof entry === 'function' ? entry(this.#configuration) : entry;
     assertTransport(transport, `addMessaging transports.${name}`);
+    if (this.#loggers) transport.attachLogger?.(this.#loggers);
     this.#built.set(name, transport);
     return transport;
   }

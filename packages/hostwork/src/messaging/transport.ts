@@ -1,3 +1,5 @@
+import type { LoggerFactory } from '../logging/logger-factory.ts';
+
 /**
  * The one narrow interface between Hostwork's message consumers and a broker (RabbitMQ, SQS, Kafka, Azure Service
  * Bus, NATS JetStream, Redis Streams), the way stores sit behind `JobStore`. Every adapter implements it and passes
@@ -140,4 +142,10 @@ export interface Transport extends AsyncDisposable {
    * time (a broker's client whose close can hang is given up on after a timeout, with a warning).
    */
   close(): Promise<void>;
+  /**
+   * Optional: sends the transport's warnings (a lost connection, a reconnect, a settle that could not reach the
+   * broker) to the host's logger as structured lines under a category of its own. `addMessaging` calls it once, when
+   * the transport is built, as `addJobs` does for a store.
+   */
+  attachLogger?(loggers: LoggerFactory): void;
 }

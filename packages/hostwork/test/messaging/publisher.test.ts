@@ -68,6 +68,31 @@ describe('MessagePublisher', () => {
     },
   );
 
+  it(
+    "gives a transport the host's loggers when it is built, so its warnings are the host's log lines",
+    T,
+    async () => {
+      const { transport } = recording();
+      const warned: string[] = [];
+      const withLogger: Transport = {
+        ...transport,
+        attachLogger: (loggers) => {
+          loggers
+            .create('Hostwork.Recording')
+            .warn({ warning: 'connection-lost' }, 'the connection was lost');
+          warned.push('attached');
+        },
+      };
+      await withMessagingHost({ transports: { rec: withLogger } }, async ({ publisher, logs }) => {
+        await publisher.send(Signup, { email: 'a@example.com', plan: 'pro' });
+        assert.deepEqual(warned, ['attached'], 'attached once, when the transport was built');
+        const line = logs.find('the connection was lost');
+        assert.equal(line?.category, 'Hostwork.Recording');
+        assert.equal(line?.warning, 'connection-lost');
+      });
+    },
+  );
+
   it('refuses an invalid payload naming the fields, and publishes nothing', T, async () => {
     const { transport, published } = recording();
     await withMessagingHost({ transports: { rec: transport } }, async ({ publisher }) => {
