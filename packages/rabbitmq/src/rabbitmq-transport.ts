@@ -165,7 +165,8 @@ export class RabbitmqTransport implements Transport {
         } catch (error) {
           // Only a lost connection: a channel the broker closed over this publish (a missing exchange) is a refusal.
           const lost = connection !== undefined && this.#connection !== connection;
-          if (!lost || !isConnectionLoss(error) || this.#closing || attempt >= MAX_PUBLISH_ATTEMPTS) throw error;
+          if (!lost || !isConnectionLoss(error) || this.#closing || attempt >= MAX_PUBLISH_ATTEMPTS)
+            throw error;
           this.#warnings.warn(
             `RabbitMQ: the connection was lost while publishing ${messages.length} message(s) to '${destination.name}'; publishing them again once reconnected.`,
             error,
