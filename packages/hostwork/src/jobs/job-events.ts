@@ -1,3 +1,4 @@
+import { TypedEvents } from '../typed-events.ts';
 import type { AttemptError, JobId } from './job-record.ts';
 
 /** Fields every job event carries. */
@@ -41,49 +42,13 @@ export interface JobEventMap {
 /** The name of a job event. */
 export type JobEventName = keyof JobEventMap;
 
-type Listener<K extends JobEventName> = (event: JobEventMap[K]) => void;
-
 /**
- * A small typed event hub. Emitting is free when nobody listens (the engine checks {@link has} first),
- * and a throwing listener never breaks the job engine.
+ * The job engine's events, in-process (see {@link JobEventMap}): emitting is free when nobody listens, and a throwing
+ * listener never breaks the engine.
  */
-export class JobEvents {
-  readonly #listeners = new Map<JobEventName, Set<Listener<JobEventName>>>();
-  readonly #onListenerError: (error: unknown, event: JobEventName) => void;
-
+export class JobEvents extends TypedEvents<JobEventMap> {
   /** `onListenerError` receives errors thrown by listeners (default: a process warning). */
   constructor(onListenerError?: (error: unknown, event: JobEventName) => void) {
-    this.#onListenerError =
-      onListenerError ??
-      ((error, event) => process.emitWarning(`A '${event}' job event listener threw: ${String(error)}`));
-  }
-
-  /** Subscribes; returns the unsubscribe function. */
-  on<K extends JobEventName>(event: K, listener: Listener<K>): () => void {
-    let set = this.#listeners.get(event);
-    if (!set) {
-      set = new Set();
-      this.#listeners.set(event, set);
-    }
-    set.add(listener as Listener<JobEventName>);
-    return () => set.delete(listener as Listener<JobEventName>);
-  }
-
-  /** Whether anybody listens to `event`. */
-  has(event: JobEventName): boolean {
-    return (this.#listeners.get(event)?.size ?? 0) > 0;
-  }
-
-  /** Calls every listener of `event`; listener errors are reported, not thrown. */
-  emit<K extends JobEventName>(event: K, payload: JobEventMap[K]): void {
-    const set = this.#listeners.get(event);
-    if (!set) return;
-    for (const listener of set) {
-      try {
-        listener(payload);
-      } catch (error) {
-        this.#onListenerError(error, event);
-      }
-    }
+    super('job', onListenerError);
   }
 }

@@ -1,3 +1,4 @@
+import { TypedEvents } from '../typed-events.ts';
 import type { DeadLetterReason, DeliveryError } from './transport.ts';
 
 /** Fields every message event carries. */
@@ -36,46 +37,10 @@ export interface MessageEventMap {
 /** The name of a message event. */
 export type MessageEventName = keyof MessageEventMap;
 
-type Listener<K extends MessageEventName> = (event: MessageEventMap[K]) => void;
-
-/** A small typed event hub (like `JobEvents`): free when nobody listens, and a throwing listener breaks nothing. */
-export class MessageEvents {
-  readonly #listeners = new Map<MessageEventName, Set<Listener<MessageEventName>>>();
-  readonly #onListenerError: (error: unknown, event: MessageEventName) => void;
-
+/** The consumers' events, in-process (see {@link MessageEventMap}), on the same hub as `JobEvents`. */
+export class MessageEvents extends TypedEvents<MessageEventMap> {
   /** `onListenerError` receives errors thrown by listeners (default: a process warning). */
   constructor(onListenerError?: (error: unknown, event: MessageEventName) => void) {
-    this.#onListenerError =
-      onListenerError ??
-      ((error, event) => process.emitWarning(`A '${event}' message event listener threw: ${String(error)}`));
-  }
-
-  /** Subscribes; returns the unsubscribe function. */
-  on<K extends MessageEventName>(event: K, listener: Listener<K>): () => void {
-    let set = this.#listeners.get(event);
-    if (!set) {
-      set = new Set();
-      this.#listeners.set(event, set);
-    }
-    set.add(listener as Listener<MessageEventName>);
-    return () => set.delete(listener as Listener<MessageEventName>);
-  }
-
-  /** Whether anybody listens to `event`. */
-  has(event: MessageEventName): boolean {
-    return (this.#listeners.get(event)?.size ?? 0) > 0;
-  }
-
-  /** Calls every listener of `event`; listener errors are reported, not thrown. */
-  emit<K extends MessageEventName>(event: K, payload: MessageEventMap[K]): void {
-    const set = this.#listeners.get(event);
-    if (!set) return;
-    for (const listener of set) {
-      try {
-        listener(payload);
-      } catch (error) {
-        this.#onListenerError(error, event);
-      }
-    }
+    super('message', onListenerError);
   }
 }
