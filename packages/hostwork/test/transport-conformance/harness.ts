@@ -4,7 +4,6 @@
  */
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { createHostBuilder, type Host } from '../../src/hosting/index.ts';
 import { addMessaging } from '../../src/messaging/add-messaging.ts';
@@ -19,6 +18,7 @@ import type {
   SubscribeOptions,
   Transport,
 } from '../../src/messaging/transport.ts';
+import { waitFor } from '../jobs/helpers.ts';
 
 /** A message as the broker's dead-letter destination holds it. */
 export interface DeadLetteredMessage {
@@ -206,21 +206,13 @@ export async function publishItems(
   return messages.map((m) => m.id);
 }
 
-/** Polls `condition` every 20 ms until it is truthy; fails naming `what` after `timeoutMs`. */
-export async function until<V>(
+/** Polls `condition` until it is truthy; fails naming `what` after `timeoutMs` (the jobs tests' `waitFor`). */
+export function until<V>(
   condition: () => V | Promise<V>,
   what: string | (() => string),
   timeoutMs = 30_000,
 ): Promise<NonNullable<V>> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const value = await condition();
-    if (value) return value as NonNullable<V>;
-    if (performance.now() > deadline) {
-      assert.fail(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`);
-    }
-    await sleep(20);
-  }
+  return waitFor(condition, what, timeoutMs);
 }
 
 /** Asserts no delivery was settled more than once. */

@@ -9,14 +9,12 @@
  * parallel never see each other's jobs, listeners or locks.
  */
 import { randomBytes } from 'node:crypto';
-import { after, describe, it } from 'node:test';
+import { after } from 'node:test';
 import pg from 'pg';
+import { describeWhenAvailable } from '../../../hostwork/test/support/services.ts';
 
 /** The test database: `DATABASE_URL`, or the local default. */
 export const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-
-/** Whether missing services fail the tests instead of skipping them. */
-const REQUIRED = process.env.HOSTWORK_REQUIRE_SERVICES === '1';
 
 let probe: Promise<string | undefined> | undefined;
 
@@ -43,20 +41,12 @@ export function databaseProblem(): Promise<string | undefined> {
  * that is skipped, saying why, or, under HOSTWORK_REQUIRE_SERVICES=1, fails with the reason.
  */
 export async function describeWithDatabase(what: string, body: () => void): Promise<void> {
-  const problem = await databaseProblem();
-  if (problem === undefined) {
-    describe(what, body);
-    return;
-  }
-  if (REQUIRED) {
-    it(what, () => {
-      throw new Error(`${problem} (HOSTWORK_REQUIRE_SERVICES=1, so this fails instead of being skipped)`);
-    });
-    return;
-  }
-  const reason = `${problem}; set DATABASE_URL to a reachable server to run these tests`;
-  process.stdout.write(`# skipped: ${what}: ${reason}\n`);
-  it(what, { skip: reason }, () => {});
+  describeWhenAvailable(
+    what,
+    await databaseProblem(),
+    body,
+    'set DATABASE_URL to a reachable server to run these tests',
+  );
 }
 
 /** A new schema name no other test uses. */

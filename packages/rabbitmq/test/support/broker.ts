@@ -10,15 +10,13 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { after, describe, it } from 'node:test';
+import { after } from 'node:test';
 import { promisify } from 'node:util';
 import amqp, { type ChannelModel } from 'amqplib';
+import { describeWhenAvailable } from '../../../hostwork/test/support/services.ts';
 
 /** The test broker: `RABBITMQ_URL`, or the local default. */
 export const RABBITMQ_URL = process.env.RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
-
-/** Whether missing services fail the tests instead of skipping them. */
-const REQUIRED = process.env.HOSTWORK_REQUIRE_SERVICES === '1';
 
 let probe: Promise<string | undefined> | undefined;
 
@@ -42,20 +40,12 @@ export function brokerProblem(): Promise<string | undefined> {
  * is skipped, saying why, or, under HOSTWORK_REQUIRE_SERVICES=1, fails with the reason.
  */
 export async function describeWithBroker(what: string, body: () => void): Promise<void> {
-  const problem = await brokerProblem();
-  if (problem === undefined) {
-    describe(what, body);
-    return;
-  }
-  if (REQUIRED) {
-    it(what, () => {
-      throw new Error(`${problem} (HOSTWORK_REQUIRE_SERVICES=1, so this fails instead of being skipped)`);
-    });
-    return;
-  }
-  const reason = `${problem}; set RABBITMQ_URL to a reachable broker to run these tests`;
-  process.stdout.write(`# skipped: ${what}: ${reason}\n`);
-  it(what, { skip: reason }, () => {});
+  describeWhenAvailable(
+    what,
+    await brokerProblem(),
+    body,
+    'set RABBITMQ_URL to a reachable broker to run these tests',
+  );
 }
 
 /** A new queue name no other test uses. */

@@ -9,11 +9,10 @@
  * or fail under HOSTWORK_REQUIRE_SERVICES=1, like the PostgreSQL tests.
  */
 import { randomBytes } from 'node:crypto';
-import { describe, it } from 'node:test';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { describeWhenAvailable } from '../../../hostwork/test/support/services.ts';
 import { type SqsTransportOptions, sqsTransport } from '../../src/index.ts';
 
-const REQUIRED = process.env.HOSTWORK_REQUIRE_SERVICES === '1';
 /** The emulator's region and account; any credentials pass. */
 export const REGION = 'us-east-1';
 export const CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' };
@@ -102,19 +101,8 @@ export async function startEmulator(): Promise<Emulator> {
  * with the reason, or failing under HOSTWORK_REQUIRE_SERVICES=1.
  */
 export async function describeWithEmulator(what: string, body: () => void): Promise<void> {
-  const problem = await loadFauxqs();
-  if (typeof problem !== 'string') {
-    describe(what, body);
-    return;
-  }
-  if (REQUIRED) {
-    it(what, () => {
-      throw new Error(`${problem} (HOSTWORK_REQUIRE_SERVICES=1, so this fails instead of being skipped)`);
-    });
-    return;
-  }
-  process.stdout.write(`# skipped: ${what}: ${problem}\n`);
-  it(what, { skip: problem }, () => {});
+  const loaded = await loadFauxqs();
+  describeWhenAvailable(what, typeof loaded === 'string' ? loaded : undefined, body);
 }
 
 /** A queue name no other test uses (`fifo`: with the `.fifo` suffix). */
