@@ -1,0 +1,119 @@
+/**
+ * How a Hostwork message is laid out in a stream entry's fields, both ways:
+ *
+ * - `id`: the message id (absent in an entry another producer added: the entry's own id stands in);
+ * - `body`: the body, bytes as they are;
+ * - `key`: the ordering key, when the message has one (carried, not used for ordering);
+ * - every other field: a header of that name (Hostwork's own are `hostwork-type`, `hostwork-attempt`...).
+ *
+ * So an entry added by hand (`XADD orders * body '{"n":1}'`) is a message too. A header cannot be named `id`, `body`
+ * or `key`.
+ */
+import { ErrorCodes, type Headers, HostworkError } from 'hostwork';
+import type { RedisArgument } from 'redis';
+import type { Reply } from './connection.ts';
+import type { Trim } from './redis-transport-options.ts';
+
+/** The fields Hostwork reserves in an entry; every other field is a header. */
+export const ID_FIELD = 'id';
+export const BODY_FIELD = 'body';
+export const KEY_FIELD = 'key';
+const RESERVED = new Set([ID_FIELD, BODY_FIELD, KEY_FIELD]);
+
+/** A message as fields of an entry. */
+export interface EntryMessage {
+  readonly id: string;
+  readonly body: Uint8Array;
+  readonly headers: Headers;
+  readonly key?: string | undefined;
+}
+
+/** An entry read from a stream: its stream id and its message. */
+export interface StreamEntry {
+  /** The entry's id in the stream (`<ms>-<seq>`). */
+  readonly entryId: string;
+  readonly message: EntryMessage;
+}
+
+/** The fields of `message`, flat (name, value, name, value...), for XADD. */
+export function toFields(message: EntryMessage, where: string): RedisArgument[] {
+  const fields: RedisArgument[] = [
+    ID_FIELD,
+    message.id,
+    BODY_FIELD,
+    Buffer.from(message.body.buffer, message.body.byteOffset, message.body.byteLength),
+  ];
+  if (message.key !== undefined) fields.push(KEY_FIELD, message.key);
+  for (const [name, value] of Object.entries(message.headers)) {
+    if (RESERVED.has(name))
+      throw new HostworkError(
+        ErrorCodes.INVALID_OPTION,
+        `redisTransport: message '${message.id}' to ${where} has a header named '${name}', a field the Redis transport uses for the message itself (id, body, key); rename the header.`,
+      );
+    fields.push(name, value);
+  }
+  return fields;
+}
+
+/** Reads an entry's fields (a flat array of Buffers) as a message. */
+export function fromFields(entryId: string, fields: readonly Reply[]): EntryMessage {
+  let id: string | undefined;
+  let body: Uint8Array = new Uint8Array(0);
+  let key: string | undefined;
+  const headers: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const name = text(fields[i]);
+    const value = fields[i + 1];
+    if (name === BODY_FIELD) body = Buffer.isBuffer(value) ? value : Buffer.from(text(value));
+    else if (name === ID_FIELD) id = text(value);
+    else if (name === KEY_FIELD) key = text(value);
+    else headers[name] = text(value);
+  }
+  return { id: id ?? entryId, body, headers, ...(key === undefined ? {} : { key }) };
+}
+
+/** Reads the entries of an XREADGROUP or XAUTOCLAIM reply: `[[id, [field, value...]], ...]` (a nil for a deleted one). */
+export function readEntries(entries: Reply | undefined): StreamEntry[] {
+  if (!Array.isArray(entries)) return [];
+  const read: StreamEntry[] = [];
+  for (const entry of entries) {
+    if (!Array.isArray(entry) || entry.length < 2) continue;
+    const entryId = text(entry[0]);
+    const fields = entry[1];
+    // An entry deleted while pending comes back without fields (before Redis 7): nothing to deliver.
+    if (!Array.isArray(fields)) continue;
+    read.push({ entryId, message: fromFields(entryId, fields) });
+  }
+  return read;
+}
+
+/** A reply's bulk string as text. */
+export function text(value: Reply | undefined): string {
+  if (Buffer.isBuffer(value)) return value.toString('utf8');
+  if (value === null || value === undefined) return '';
+  return String(value);
+}
+
+/** XADD's trimming arguments for `trim` (before the `*`). */
+export function trimArguments(trim: Trim): string[] {
+  switch (trim.kind) {
+    case 'maxlen':
+      return ['MAXLEN', '~', String(trim.count)];
+    case 'minid':
+      return ['MINID', '~', String(Math.max(0, Date.now() - trim.ageMs))];
+    default:
+      return [];
+  }
+}
+
+/** The trimming as the scripts take it: a kind ('none', 'maxlen', 'minid') and a number (count or age in ms). */
+export function trimScriptArguments(trim: Trim): [string, string] {
+  switch (trim.kind) {
+    case 'maxlen':
+      return ['maxlen', String(trim.count)];
+    case 'minid':
+      return ['minid', String(trim.ageMs)];
+    default:
+      return ['none', '0'];
+  }
+}

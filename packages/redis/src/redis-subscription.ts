@@ -1,0 +1,366 @@
+/**
+ * One consumer of a stream in a consumer group, under a consumer name of its own, reading on a connection of its own
+ * (XREADGROUP blocks it). One loop, so the room is never over-asked:
+ *
+ * 1. when the claim is due (at start, then every `claimIntervalMs`), XAUTOCLAIM entries idle longer than the lease
+ *    (their consumer died, or stopped extending) for at most the room left;
+ * 2. XREADGROUP `>` with COUNT = the room left (prefetch minus deliveries handed over and unsettled), blocking up to
+ *    `blockMs` or until the next claim is due; waits for room when there is none: backpressure.
+ *
+ * Besides it, a timer moves due retries and delayed publishes from the scheduled set back to the stream (the
+ * move-due script: any number of consumers may run it at once). A failed read (the server unreachable) is reported
+ * once per outage and tried again with backoff; a group that vanished (the stream deleted, a server restarted without
+ * persistence) is created again. stop() interrupts a blocking read with CLIENT UNBLOCK; entries read after it are
+ * released (added back), never handed over.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { SubscribeOptions, Subscription } from 'hostwork';
+import { isReplyError, type RedisConnection, type Reply } from './connection.ts';
+import { readEntries, type StreamEntry, text, trimScriptArguments } from './fields.ts';
+import { type DeliveryContext, RedisDelivery } from './redis-delivery.ts';
+import type { ResolvedStream } from './redis-transport-options.ts';
+import { SCRIPTS } from './scripts.ts';
+import type { WarningListener } from './warnings.ts';
+
+/** What a subscription needs from its transport. */
+export interface SubscriptionHost {
+  readonly warn: WarningListener;
+  /** The transport's command connection (settles, claims of leases, the scheduled set). */
+  readonly connection: RedisConnection;
+  /** A new connection for this subscription's blocking reads, named `name`. */
+  readerConnection(name: string): RedisConnection;
+  /** The connections' name prefix (CLIENT SETNAME). */
+  readonly connectionName: string;
+  readonly blockMs: number;
+  readonly schedulePollMs: number;
+  /** Backoff before the `n`th consecutive attempt (1-based). */
+  backoffMs(n: number): number;
+  /** See {@link DeliveryContext.persist}. */
+  persist<T>(what: string, command: () => Promise<T>): Promise<T>;
+}
+
+/** The most entries one run of the move-due script moves. */
+const MOVE_BATCH = 100;
+
+/** A consumer name no other subscription uses: `<host>-<pid>-<random>`. */
+export function consumerName(): string {
+  return `${hostname().replace(/\s+/g, '_')}-${process.pid}-${randomBytes(4).toString('hex')}`;
+}
+
+/** Creates the group when it does not exist (and the stream with it); resolves to whether it was created. */
+export async function ensureGroup(connection: RedisConnection, source: ResolvedStream): Promise<boolean> {
+  try {
+    await connection.send(['XGROUP', 'CREATE', source.stream, source.group, source.groupStart, 'MKSTREAM']);
+    return true;
+  } catch (error) {
+    if (isReplyError(error) && error.message.startsWith('BUSYGROUP')) return false;
+    throw error;
+  }
+}
+
+/** A running consumer; see the module's comment. */
+export class RedisSubscription implements Subscription {
+  readonly #host: SubscriptionHost;
+  readonly #source: ResolvedStream;
+  readonly #options: SubscribeOptions;
+  readonly #context: DeliveryContext;
+  readonly #reader: RedisConnection;
+  /** This subscription's consumer name in the group. */
+  readonly consumer: string;
+  /** Deliveries not yet settled, or settling, by entry id: a claim of one of them is not handed over again. */
+  readonly #inFlight = new Map<string, RedisDelivery>();
+  /** Handed over and not yet settled. */
+  #outstanding = 0;
+  #roomWaiter: (() => void) | undefined;
+  #loop: Promise<void> | undefined;
+  #stopped = false;
+  #stopping: Promise<void> | undefined;
+  /** A blocking XREADGROUP is under way on the reader. */
+  #reading = false;
+  /** XAUTOCLAIM's cursor through the group's pending entries, and when the next claim is due. */
+  #cursor = '0-0';
+  #nextClaimAt = 0;
+  /** The move-due timer, when it fires, and the run under way. */
+  #moveTimer: NodeJS.Timeout | undefined;
+  #moveAt = Number.POSITIVE_INFINITY;
+  #moving: Promise<void> | undefined;
+  /** Whether reading is failing (one warning and one `disconnected` per outage). */
+  #down = false;
+  /** Wakes a backoff sleep when the subscription stops. */
+  readonly #halt = Promise.withResolvers<void>();
+
+  constructor(host: SubscriptionHost, source: ResolvedStream, options: SubscribeOptions) {
+    this.#host = host;
+    this.#source = source;
+    this.#options = options;
+    this.consumer = consumerName();
+    this.#reader = host.readerConnection(`${host.connectionName}:${this.consumer}`);
+    this.#context = {
+      source,
+      consumer: this.consumer,
+      warn: host.warn,
+      connection: host.connection,
+      settled: () => {
+        this.#outstanding--;
+        this.#wake();
+      },
+      finished: (delivery) => {
+        if (this.#inFlight.get(delivery.entryId) === delivery) this.#inFlight.delete(delivery.entryId);
+      },
+      scheduled: (delayMs) => this.#scheduleMove(delayMs),
+      persist: (what, command) => host.persist(what, command),
+    };
+  }
+
+  /** The stream this subscription reads. */
+  get source(): ResolvedStream {
+    return this.#source;
+  }
+
+  /** Connects its reader, creates the group when missing, and starts reading; errors reach `subscribe`'s caller. */
+  async start(): Promise<void> {
+    await ensureGroup(this.#host.connection, this.#source);
+    await this.#reader.open();
+    this.#loop = this.#read();
+    this.#scheduleMove(0);
+  }
+
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  /** Removes this consumer from the group when nothing is pending with it any more (at close; best effort). */
+  async retire(): Promise<void> {
+    await SCRIPTS.deleteIdleConsumer
+      .run(this.#host.connection, [this.#source.stream], [this.#source.group, this.consumer])
+      .catch(() => {});
+  }
+
+  async #stop(): Promise<void> {
+    this.#stopped = true;
+    this.#halt.resolve();
+    this.#wake();
+    clearTimeout(this.#moveTimer);
+    this.#moveTimer = undefined;
+    const loop = this.#loop ?? Promise.resolve();
+    let done = false;
+    void loop.finally(() => {
+      done = true;
+    });
+    // A blocking read returns at once on CLIENT UNBLOCK; sent again until the loop ends, in case the read reached the
+    // server after the first one. Without the right to CLIENT UNBLOCK, the read ends within blockMs.
+    while (!done) {
+      if (this.#reading) await this.#unblock();
+      await Promise.race([loop, new Promise((resolve) => setTimeout(resolve, 50))]);
+    }
+    await this.#moving;
+    await this.#reader.close(1_000);
+  }
+
+  async #unblock(): Promise<void> {
+    const id = await this.#reader.knownClientId()?.catch(() => undefined);
+    if (id === undefined) return;
+    await this.#host.connection.send(['CLIENT', 'UNBLOCK', String(id), 'TIMEOUT']).catch(() => {});
+  }
+
+  get #room(): number {
+    return this.#options.prefetch - this.#outstanding;
+  }
+
+  #wake(): void {
+    const wake = this.#roomWaiter;
+    this.#roomWaiter = undefined;
+    wake?.();
+  }
+
+  async #read(): Promise<void> {
+    const source = this.#source;
+    let failures = 0;
+    while (!this.#stopped) {
+      if (this.#room <= 0) {
+        await new Promise<void>((resolve) => {
+          this.#roomWaiter = resolve;
+        });
+        continue;
+      }
+      try {
+        if (Date.now() >= this.#nextClaimAt) await this.#claim();
+        const room = this.#room;
+        if (this.#stopped || room <= 0) continue;
+        // Known before blocking, so that stop() can unblock the read.
+        await this.#reader.clientId();
+        if (this.#stopped) break;
+        const block = Math.max(1, Math.min(this.#host.blockMs, this.#nextClaimAt - Date.now()));
+        let reply: Reply;
+        this.#reading = true;
+        try {
+          reply = await this.#reader.send([
+            'XREADGROUP',
+            'GROUP',
+            source.group,
+            this.consumer,
+            'COUNT',
+            String(room),
+            'BLOCK',
+            String(block),
+            'STREAMS',
+            source.stream,
+            '>',
+          ]);
+        } finally {
+          this.#reading = false;
+        }
+        if (failures > 0 || this.#down) this.#recovered();
+        failures = 0;
+        // [[stream, entries]], or nil when the block ran out.
+        const streams = Array.isArray(reply) ? reply : [];
+        const entries = Array.isArray(streams[0]) ? streams[0][1] : undefined;
+        this.#take(readEntries(entries));
+      } catch (error) {
+        if (this.#stopped) break;
+        if (isReplyError(error) && error.message.startsWith('NOGROUP')) {
+          await this.#recreateGroup(error);
+          continue;
+        }
+        failures++;
+        this.#failed(error);
+        await this.#sleep(this.#host.backoffMs(failures));
+      }
+    }
+  }
+
+  /** XAUTOCLAIM: entries whose lease ran out, for at most the room left, continuing through the pending list. */
+  async #claim(): Promise<void> {
+    const source = this.#source;
+    const room = this.#room;
+    const reply = await this.#reader.send([
+      'XAUTOCLAIM',
+      source.stream,
+      source.group,
+      this.consumer,
+      String(source.leaseMs),
+      this.#cursor,
+      'COUNT',
+      String(room),
+    ]);
+    // [next cursor, entries, ids of entries deleted while pending (Redis 7, already dropped from the list)].
+    const parts = Array.isArray(reply) ? reply : [];
+    this.#cursor = text(parts[0]) || '0-0';
+    const claimed = readEntries(parts[1]);
+    // A full batch may leave more behind: look again at once. Otherwise after the interval, on from the cursor.
+    this.#nextClaimAt = Date.now() + (claimed.length >= room ? 0 : source.claimIntervalMs);
+    this.#take(claimed);
+  }
+
+  /** Hands entries over in the stream's order; after stop() they are released instead. */
+  #take(entries: readonly StreamEntry[]): void {
+    for (const entry of entries) {
+      // Claimed back from ourselves (a lease that ran out under a live handler): the claim renewed it; no second copy.
+      if (this.#inFlight.has(entry.entryId)) continue;
+      const delivery = new RedisDelivery(this.#context, entry);
+      this.#inFlight.set(entry.entryId, delivery);
+      this.#outstanding++;
+      if (this.#stopped) {
+        void delivery.release().catch(() => {});
+        continue;
+      }
+      try {
+        this.#options.onDelivery(delivery);
+      } catch (error) {
+        this.#host.warn(
+          `Redis: onDelivery threw for message '${delivery.id}' of stream '${this.#source.stream}'; the delivery stays unsettled until the consumer settles it.`,
+          error,
+          { warning: 'on-delivery-threw', stream: this.#source.stream, messageId: delivery.id },
+        );
+      }
+    }
+  }
+
+  async #recreateGroup(error: unknown): Promise<void> {
+    this.#host.warn(
+      `Redis: the consumer group '${this.#source.group}' of stream '${this.#source.stream}' is gone (was the stream deleted, or the server restarted without persistence?); creating it again.`,
+      error,
+      { warning: 'group-recreated', stream: this.#source.stream, group: this.#source.group },
+    );
+    this.#cursor = '0-0';
+    try {
+      await ensureGroup(this.#host.connection, this.#source);
+    } catch (failure) {
+      this.#failed(failure);
+      await this.#sleep(this.#host.backoffMs(1));
+    }
+  }
+
+  /** Runs the move-due script `ms` from now (or sooner, if a run is already due sooner). */
+  #scheduleMove(ms: number): void {
+    if (this.#stopped) return;
+    const at = Date.now() + ms;
+    if (this.#moveTimer !== undefined && this.#moveAt <= at) return;
+    clearTimeout(this.#moveTimer);
+    this.#moveAt = at;
+    this.#moveTimer = setTimeout(() => this.#move(), ms);
+  }
+
+  #move(): void {
+    this.#moveTimer = undefined;
+    this.#moveAt = Number.POSITIVE_INFINITY;
+    if (this.#stopped || this.#moving) return;
+    const source = this.#source;
+    const poll = this.#host.schedulePollMs;
+    this.#moving = (async () => {
+      let next = poll;
+      try {
+        const [trimKind, trimValue] = trimScriptArguments(source.trim);
+        const reply = await SCRIPTS.moveDue.run(
+          this.#host.connection,
+          [source.scheduledKey, source.stream],
+          [String(MOVE_BATCH), trimKind, trimValue],
+        );
+        const [moved, wait] = Array.isArray(reply) ? reply.map(Number) : [0, -1];
+        next = (moved ?? 0) >= MOVE_BATCH ? 0 : wait !== undefined && wait >= 0 ? Math.min(wait, poll) : poll;
+      } catch {
+        // The server is unreachable (the read loop reports it): try again after the poll interval.
+      }
+      this.#moving = undefined;
+      this.#scheduleMove(next);
+    })();
+  }
+
+  #failed(error: unknown): void {
+    if (this.#down) return;
+    this.#down = true;
+    this.#host.warn(
+      `Redis: reading stream '${this.#source.stream}' (group '${this.#source.group}') failed; trying again with backoff until the server answers.`,
+      error,
+      { warning: 'read-failed', stream: this.#source.stream, group: this.#source.group },
+    );
+    try {
+      this.#options.events?.disconnected?.(error);
+    } catch {
+      // A listener's failure must not stop reading.
+    }
+  }
+
+  #recovered(): void {
+    if (!this.#down) return;
+    this.#down = false;
+    try {
+      this.#options.events?.reconnected?.();
+    } catch {
+      // A listener's failure must not stop reading.
+    }
+  }
+
+  /** Waits `ms`, or less when the subscription stops. */
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      void this.#halt.promise.then(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}
