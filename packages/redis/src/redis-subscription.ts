@@ -189,8 +189,11 @@ export class RedisSubscription implements Subscription {
         if (Date.now() >= this.#nextClaimAt) await this.#claim();
         const room = this.#room;
         if (this.#stopped || room <= 0) continue;
-        // Known before blocking, so that stop() can unblock the read.
+        // Known before blocking, so that stop() can unblock the read; asked again after a reconnect, so its answer
+        // also tells that the server is back (before a read that may block for blockMs).
         await this.#reader.clientId();
+        if (failures > 0 || this.#down) this.#recovered();
+        failures = 0;
         if (this.#stopped) break;
         const block = Math.max(1, Math.min(this.#host.blockMs, this.#nextClaimAt - Date.now()));
         let reply: Reply;
@@ -212,8 +215,6 @@ export class RedisSubscription implements Subscription {
         } finally {
           this.#reading = false;
         }
-        if (failures > 0 || this.#down) this.#recovered();
-        failures = 0;
         // [[stream, entries]], or nil when the block ran out.
         const streams = Array.isArray(reply) ? reply : [];
         const entries = Array.isArray(streams[0]) ? streams[0][1] : undefined;
