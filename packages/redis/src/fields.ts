@@ -12,12 +12,9 @@
 import { ErrorCodes, type Headers, HostworkError } from 'hostwork';
 import type { RedisArgument } from 'redis';
 import type { Reply } from './connection.ts';
+import { BODY_FIELD, ID_FIELD, KEY_FIELD } from './field-names.ts';
 import type { Trim } from './redis-transport-options.ts';
 
-/** The fields Hostwork reserves in an entry; every other field is a header. */
-export const ID_FIELD = 'id';
-export const BODY_FIELD = 'body';
-export const KEY_FIELD = 'key';
 const RESERVED = new Set([ID_FIELD, BODY_FIELD, KEY_FIELD]);
 
 /** A message as fields of an entry. */

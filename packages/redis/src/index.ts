@@ -11,7 +11,7 @@
  * const redis = redisTransport({ url: 'redis://127.0.0.1:6379', leaseMs: 30_000 });
  * ```
  */
-export { BODY_FIELD, ID_FIELD, KEY_FIELD } from './fields.ts';
+export { BODY_FIELD, ID_FIELD, KEY_FIELD } from './field-names.ts';
 export { RedisTransport, redisTransport } from './redis-transport.ts';
 export type {
   GroupStart,
