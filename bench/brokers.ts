@@ -1,8 +1,9 @@
 /**
- * The brokers of the transport benchmarks (`--transport rabbitmq|sqs`), without Hostwork: the SQS emulator (fauxqs,
- * in a process of its own bound to 127.0.0.1), SDK clients for it, seeding a run's queue with no-op messages and
- * deleting a run's queues afterwards. Seeding and clean-up are the same for both systems of a transport, so neither
- * measured process does them. amqplib and the AWS SDK are loaded only by the processes that use them.
+ * The brokers of the transport benchmarks (`--transport rabbitmq|sqs|redis`), without Hostwork: the SQS emulator
+ * (fauxqs, in a process of its own bound to 127.0.0.1), SDK clients for it, seeding a run's queue (or Redis stream)
+ * with no-op messages and deleting a run's queues afterwards. Seeding and clean-up are the same for both systems of a
+ * transport, so neither measured process does them. amqplib, the AWS SDK and node-redis are loaded only by the
+ * processes that use them.
  */
 import { randomBytes } from 'node:crypto';
 import type { SQSClient } from '@aws-sdk/client-sqs';
@@ -11,6 +12,10 @@ import { SQS_BATCH } from './common.ts';
 
 /** The RabbitMQ broker the benchmark uses unless AMQP_URL says otherwise. */
 export const DEFAULT_AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672';
+/** The Redis server the benchmark uses unless REDIS_URL says otherwise. */
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+/** The consumer group both systems read a Redis stream through (Hostwork's default group). */
+export const REDIS_GROUP = 'hostwork';
 /** The emulator's region and credentials: any pass. */
 export const SQS_REGION = 'us-east-1';
 export const SQS_CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' };
@@ -27,6 +32,7 @@ export function freshQueue(): string {
 
 /** The queues a run may leave behind: its queue and the dead-letter queue Hostwork declares for it. */
 function queuesOf(transport: TransportKind, queue: string): string[] {
+  if (transport === 'redis') return [queue, `${queue}:dead`, `${queue}:scheduled`];
   return transport === 'rabbitmq' ? [queue, `${queue}.dead`] : [queue, `${queue}-dead`];
 }
 
@@ -156,15 +162,95 @@ async function deleteSqsQueues(endpoint: string, queues: readonly string[]): Pro
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// Redis
+
+/** A node-redis client on `url`, connected; RESP2, as the Hostwork transport speaks it. */
+export async function redisClient(url: string) {
+  const { createClient } = await import('redis');
+  const client = createClient({ url, RESP: 2, socket: { noDelay: true, reconnectStrategy: false } });
+  client.on('error', () => {});
+  await client.connect();
+  return client;
+}
+
+/**
+ * Seeds the run's stream: `count` entries with the fields Hostwork's transport writes (`id`, `body`, the type header),
+ * and the consumer group both systems read it through, created at the start of the stream, as a deployment has it
+ * before its consumer starts.
+ */
+async function seedRedis(ctx: MessageRunContext, count: number): Promise<void> {
+  const client = await redisClient(ctx.brokerUrl);
+  try {
+    for (let i = 0; i < count; i += 1_000) {
+      const replies: Promise<unknown>[] = [];
+      for (let k = i; k < Math.min(count, i + 1_000); k++)
+        replies.push(
+          client.sendCommand([
+            'XADD',
+            ctx.queue,
+            '*',
+            'id',
+            `seed-${k}`,
+            'body',
+            noopBody(k),
+            TYPE_HEADER,
+            NOOP_TYPE,
+          ]),
+        );
+      await Promise.all(replies);
+    }
+    if (count > 0) await client.sendCommand(['XGROUP', 'CREATE', ctx.queue, REDIS_GROUP, '0', 'MKSTREAM']);
+    const length = Number(await client.sendCommand(['XLEN', ctx.queue]));
+    if (length !== count)
+      throw new Error(`seeding ${ctx.queue}: expected ${count} entries, found ${length}.`);
+  } finally {
+    client.destroy();
+  }
+}
+
+/**
+ * The entries of the run's stream not yet done: with the group, those not yet read (its lag) and those read and not
+ * acknowledged (pending); without it (a publish run), every entry.
+ */
+export async function redisDepth(ctx: MessageRunContext): Promise<number> {
+  const client = await redisClient(ctx.brokerUrl);
+  try {
+    const groups = (await client.sendCommand(['XINFO', 'GROUPS', ctx.queue]).catch(() => [])) as unknown[][];
+    const group = groups
+      .map((row) => {
+        const fields = new Map<string, unknown>();
+        for (let i = 0; i + 1 < row.length; i += 2) fields.set(String(row[i]), row[i + 1]);
+        return fields;
+      })
+      .find((f) => f.get('name') === REDIS_GROUP);
+    if (!group) return Number(await client.sendCommand(['XLEN', ctx.queue]));
+    return Number(group.get('lag') ?? 0) + Number(group.get('pending') ?? 0);
+  } finally {
+    client.destroy();
+  }
+}
+
+async function deleteRedisKeys(url: string, keys: readonly string[]): Promise<void> {
+  const client = await redisClient(url);
+  try {
+    await client.sendCommand(['DEL', ...keys]);
+  } finally {
+    client.destroy();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 
 /** Pre-publishes `count` no-op messages to the run's fresh queue (the `seed` role of a transport run). */
 export function seedQueue(ctx: MessageRunContext, count: number): Promise<void> {
+  if (ctx.transport === 'redis') return seedRedis(ctx, count);
   return ctx.transport === 'rabbitmq' ? seedRabbit(ctx, count) : seedSqs(ctx, count);
 }
 
 /** Deletes the run's queue and its dead-letter queue (the runner, after each run, whatever its outcome). */
 export function deleteQueues(transport: TransportKind, brokerUrl: string, queue: string): Promise<void> {
   const queues = queuesOf(transport, queue);
+  if (transport === 'redis') return deleteRedisKeys(brokerUrl, queues);
   return transport === 'rabbitmq'
     ? deleteRabbitQueues(brokerUrl, queues)
     : deleteSqsQueues(brokerUrl, queues);
@@ -172,6 +258,17 @@ export function deleteQueues(transport: TransportKind, brokerUrl: string, queue:
 
 /** What the broker is, for the first line of the run. */
 export async function describeBroker(transport: TransportKind, brokerUrl: string): Promise<string> {
+  if (transport === 'redis') {
+    const client = await redisClient(brokerUrl);
+    try {
+      const info = String(await client.sendCommand(['INFO', 'server']));
+      const version = /redis_version:(\S+)/.exec(info)?.[1] ?? '?';
+      const persistence = String(await client.sendCommand(['CONFIG', 'GET', 'appendonly']).catch(() => ''));
+      return `Redis ${version} at ${brokerUrl.replace(/\/\/[^@/]*@/, '//…@')} (${persistence.replace(',', ' ')})`;
+    } finally {
+      client.destroy();
+    }
+  }
   if (transport === 'sqs') {
     const { readFileSync } = await import('node:fs');
     // Its package.json is not exported: read it next to the entry point's directory.

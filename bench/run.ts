@@ -1,5 +1,5 @@
 /**
- * The benchmark runner: `npm run bench -- [--store sqlite|postgres | --transport rabbitmq|sqs] [--scenario a,b]
+ * The benchmark runner: `npm run bench -- [--store sqlite|postgres | --transport rabbitmq|sqs|redis] [--scenario a,b]
  * [--runs 3] [--all] [--system x]`.
  *
  * Every run of every scenario is a fresh child process (bench/child.ts) on a fresh store: a temporary directory for
@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DEFAULT_AMQP_URL, deleteQueues, describeBroker, freshQueue } from './brokers.ts';
+import { DEFAULT_AMQP_URL, DEFAULT_REDIS_URL, deleteQueues, describeBroker, freshQueue } from './brokers.ts';
 import type {
   ChildMessage,
   Measurement,
@@ -62,10 +62,11 @@ const NODE_FLAGS = process.env.BENCH_NODE_FLAGS?.split(/\s+/).filter(Boolean) ??
 const USAGE = `Usage: npm run bench -- [options]
 
   --store <sqlite|postgres>  the job store to measure (default: sqlite)
-  --transport <rabbitmq|sqs> measure the message consumers on this transport instead of a job store: Hostwork
-                             against a plain loop on the same client (amqplib, the AWS SDK); not with --store
-  --broker-url <url>         rabbitmq only: the broker (default: AMQP_URL, else ${DEFAULT_AMQP_URL});
-                             sqs always runs on its own fauxqs emulator on 127.0.0.1
+  --transport <rabbitmq|sqs|redis> measure the message consumers on this transport instead of a job store: Hostwork
+                             against a plain loop on the same client (amqplib, the AWS SDK, node-redis); not with --store
+  --broker-url <url>         rabbitmq: the broker (default: AMQP_URL, else ${DEFAULT_AMQP_URL}); redis: the server
+                             (default: REDIS_URL, else ${DEFAULT_REDIS_URL}); sqs always runs on its own fauxqs
+                             emulator on 127.0.0.1
   --scenario <names>         only these scenarios, comma-separated (default: every default scenario)
   --runs <n>                 runs per scenario, each in a fresh process; the median is reported (default: 3)
   --all                      the default scenarios plus the optional ones (see below)
@@ -157,9 +158,13 @@ function parseOptions(): Options {
   const transport = values.transport as TransportKind | undefined;
   if (transport !== undefined && !TRANSPORTS.includes(transport))
     fail(`Unknown transport '${values.transport}' (known: ${TRANSPORTS.join(', ')}).`);
-  if (values['broker-url'] !== undefined && transport !== 'rabbitmq')
-    fail('--broker-url applies to --transport rabbitmq only (sqs runs on its own emulator).');
-  const brokerUrl = values['broker-url'] ?? process.env.AMQP_URL ?? DEFAULT_AMQP_URL;
+  if (values['broker-url'] !== undefined && transport !== 'rabbitmq' && transport !== 'redis')
+    fail('--broker-url applies to --transport rabbitmq and redis only (sqs runs on its own emulator).');
+  const brokerUrl =
+    values['broker-url'] ??
+    (transport === 'redis'
+      ? (process.env.REDIS_URL ?? DEFAULT_REDIS_URL)
+      : (process.env.AMQP_URL ?? DEFAULT_AMQP_URL));
   const store = (values.store ?? 'sqlite') as StoreKind;
   if (!STORES.includes(store)) fail(`Unknown store '${values.store}'.`);
   const runs = Number(values.runs);

@@ -3,7 +3,7 @@
  * target, counting the entries SQS deleted, and checking a queue's depth after a run. No Hostwork here.
  */
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import { sqsClient } from '../brokers.ts';
+import { redisDepth, sqsClient } from '../brokers.ts';
 import type { MessageRunContext } from '../common.ts';
 
 /** One system's transport measurements by name. */
@@ -55,9 +55,13 @@ export async function assertDepth(ctx: MessageRunContext, expected: number): Pro
     throw new Error(`queue ${ctx.queue}: expected ${expected} messages, found ${found}.`);
 }
 
-/** The messages in the run's queue, ready and in flight (SQS) or ready (RabbitMQ, once its consumers are gone). */
+/**
+ * The messages in the run's queue, ready and in flight (SQS), ready (RabbitMQ, once its consumers are gone), or not
+ * yet read plus pending in the group (Redis).
+ */
 async function depth(ctx: MessageRunContext): Promise<number> {
   let found: number;
+  if (ctx.transport === 'redis') return redisDepth(ctx);
   if (ctx.transport === 'rabbitmq') {
     const amqp = await import('amqplib');
     const connection = await amqp.connect(ctx.brokerUrl);
