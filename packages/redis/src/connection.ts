@@ -5,7 +5,16 @@
  * after that, a lost connection is reconnected by node-redis with the transport's backoff, and the commands not yet
  * written wait for it (those written before the loss fail, and their callers try again).
  */
-import { createClient, ErrorReply, RESP_TYPES, type RedisArgument } from 'redis';
+import {
+  ErrorReply,
+  RESP_TYPES,
+  type RedisArgument,
+  RedisClient,
+  type RedisClientOptions,
+  type RedisFunctions,
+  type RedisModules,
+  type RedisScripts,
+} from 'redis';
 import type { ResolvedOptions } from './redis-transport-options.ts';
 import { redact } from './redis-transport-options.ts';
 
@@ -34,6 +43,13 @@ export interface ConnectionEvents {
 }
 
 const BUFFERS = { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } };
+
+/**
+ * The client class, built once per process: node-redis builds a class with a method per command (and per module
+ * command, through the `redis` package's createClient) for every client it creates, which costs tens of ms each.
+ * Commands are sent with sendCommand, so no module is attached.
+ */
+let factory: ((options: object) => Client) | undefined;
 
 /** A Redis connection; see the module's comment. */
 export class RedisConnection {
@@ -66,9 +82,11 @@ export class RedisConnection {
   }
 
   /** Sends one command; bulk strings come back as Buffers. */
-  async send<T extends Reply = Reply>(args: readonly RedisArgument[]): Promise<T> {
-    const client = await this.#connected();
-    return client.sendCommand<T>(args, BUFFERS);
+  send<T extends Reply = Reply>(args: readonly RedisArgument[]): Promise<T> {
+    // Connected: straight to the client, no extra promise on the path of every ack.
+    const client = this.#client;
+    if (client) return client.sendCommand<T>(args, BUFFERS);
+    return this.#connected().then((connected) => connected.sendCommand<T>(args, BUFFERS));
   }
 
   /** The server's id of this connection (CLIENT ID), for CLIENT UNBLOCK; asked again after a reconnect. */
@@ -128,9 +146,10 @@ export class RedisConnection {
   async #connect(): Promise<Client> {
     const options = this.#options;
     let refused: Error | undefined;
-    const client = createClient({
-      url: options.url,
+    factory ??= RedisClient.factory({ RESP: 2 }) as unknown as (options: object) => Client;
+    const client = factory({
       RESP: 2,
+      url: options.url,
       name: this.#name,
       // Not tagged with the library's name on every connect (CLIENT SETINFO); the name above says whose it is.
       disableClientInfo: true,
@@ -147,7 +166,7 @@ export class RedisConnection {
           return Math.min(options.reconnectDelayMs * 2 ** Math.min(retries, 30), options.maxReconnectDelayMs);
         },
       },
-    }) as unknown as Client;
+    } satisfies RedisClientOptions<RedisModules, RedisFunctions, RedisScripts, 2>);
     client.on('error', (error) => this.#error(error));
     client.on('ready', () => this.#ready());
     try {

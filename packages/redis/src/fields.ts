@@ -9,7 +9,7 @@
  * So an entry added by hand (`XADD orders * body '{"n":1}'`) is a message too. A header cannot be named `id`, `body`
  * or `key`.
  */
-import { ErrorCodes, type Headers, HostworkError } from 'hostwork';
+import { ATTEMPT_HEADER, ErrorCodes, type Headers, HostworkError, TYPE_HEADER } from 'hostwork';
 import type { RedisArgument } from 'redis';
 import type { Reply } from './connection.ts';
 import { BODY_FIELD, ID_FIELD, KEY_FIELD } from './field-names.ts';
@@ -52,6 +52,39 @@ export function toFields(message: EntryMessage, where: string): RedisArgument[] 
   return fields;
 }
 
+/**
+ * Texts decoded before, by their bytes: field names repeat in every entry, and so do some values (the message type).
+ * Decoding a short Buffer to a string is most of the cost of reading an entry; comparing its bytes with a few seen
+ * before is a fraction of it. By length, up to {@link MEMO_WAYS} texts each (the oldest replaced), for short texts only.
+ */
+const recent: { bytes: Buffer; text: string }[][] = [];
+const MEMO_MAX = 48;
+const MEMO_WAYS = 4;
+let replace = 0;
+
+/** A short Buffer as text, reusing a text decoded before from the same bytes. */
+function memoText(bytes: Buffer): string {
+  const length = bytes.length;
+  if (length > MEMO_MAX) return bytes.toString('utf8');
+  let slots = recent[length];
+  if (slots === undefined) {
+    slots = [];
+    recent[length] = slots;
+  }
+  for (const slot of slots) {
+    const known = slot.bytes;
+    let i = 0;
+    while (i < length && known[i] === bytes[i]) i++;
+    if (i === length) return slot.text;
+  }
+  const decoded = bytes.toString('utf8');
+  // A copy: the reply's Buffer may be a view of a larger one.
+  const entry = { bytes: Buffer.from(bytes), text: decoded };
+  if (slots.length < MEMO_WAYS) slots.push(entry);
+  else slots[replace++ % MEMO_WAYS] = entry;
+  return decoded;
+}
+
 /** Reads an entry's fields (a flat array of Buffers) as a message. */
 export function fromFields(entryId: string, fields: readonly Reply[]): EntryMessage {
   let id: string | undefined;
@@ -59,11 +92,15 @@ export function fromFields(entryId: string, fields: readonly Reply[]): EntryMess
   let key: string | undefined;
   const headers: Record<string, string> = {};
   for (let i = 0; i + 1 < fields.length; i += 2) {
-    const name = text(fields[i]);
+    const raw = fields[i];
+    const name = Buffer.isBuffer(raw) ? memoText(raw) : text(raw);
     const value = fields[i + 1];
     if (name === BODY_FIELD) body = Buffer.isBuffer(value) ? value : Buffer.from(text(value));
     else if (name === ID_FIELD) id = text(value);
     else if (name === KEY_FIELD) key = text(value);
+    // The values that repeat from entry to entry: the message type, the attempt (others are often unique: no memo).
+    else if ((name === TYPE_HEADER || name === ATTEMPT_HEADER) && Buffer.isBuffer(value))
+      headers[name] = memoText(value);
     else headers[name] = text(value);
   }
   return { id: id ?? entryId, body, headers, ...(key === undefined ? {} : { key }) };
@@ -75,7 +112,9 @@ export function readEntries(entries: Reply | undefined): StreamEntry[] {
   const read: StreamEntry[] = [];
   for (const entry of entries) {
     if (!Array.isArray(entry) || entry.length < 2) continue;
-    const entryId = text(entry[0]);
+    // Stream ids are ASCII (`<ms>-<seq>`): latin1 decodes them without UTF-8's checks.
+    const raw = entry[0];
+    const entryId = Buffer.isBuffer(raw) ? raw.toString('latin1') : text(raw);
     const fields = entry[1];
     // An entry deleted while pending comes back without fields (before Redis 7): nothing to deliver.
     if (!Array.isArray(fields)) continue;

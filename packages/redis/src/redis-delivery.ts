@@ -51,9 +51,9 @@ export interface DeliveryContext {
   scheduled(delayMs: number): void;
   /**
    * Runs `command` until it succeeds, trying again after a lost connection (with backoff, while the transport is open),
-   * as a pending operation close() waits for.
+   * as a pending operation close() waits for; `onDone` runs when it ended, either way. `what` names it in a warning.
    */
-  persist<T>(what: string, command: () => Promise<T>): Promise<T>;
+  persist(what: () => string, command: () => Promise<unknown>, onDone?: () => void): Promise<void>;
 }
 
 type Settlement = 'ack' | 'retry' | 'deadLetter' | 'release';
@@ -89,11 +89,11 @@ export class RedisDelivery implements Delivery {
   }
 
   ack(): Promise<void> {
-    return this.#settle('ack', async () => {
+    return this.#settle('ack', () => {
       const { connection, source } = this.#context;
-      if (source.deleteAcked)
-        await SCRIPTS.ackAndDelete.run(connection, [source.stream], [source.group, this.entryId]);
-      else await connection.send(['XACK', source.stream, source.group, this.entryId]);
+      return source.deleteAcked
+        ? SCRIPTS.ackAndDelete.run(connection, [source.stream], [source.group, this.entryId])
+        : connection.send(['XACK', source.stream, source.group, this.entryId]);
     });
   }
 
@@ -184,7 +184,7 @@ export class RedisDelivery implements Delivery {
     );
   }
 
-  #settle(how: Settlement, run: () => Promise<void>): Promise<void> {
+  #settle(how: Settlement, run: () => Promise<unknown>): Promise<void> {
     if (this.#settledBy !== undefined)
       return Promise.reject(
         new HostworkError(
@@ -194,8 +194,10 @@ export class RedisDelivery implements Delivery {
       );
     this.#settledBy = how;
     this.#context.settled(this);
-    return this.#context
-      .persist(`${how} of message '${this.id}'`, run)
-      .finally(() => this.#context.finished(this));
+    return this.#context.persist(
+      () => `${how} of message '${this.id}'`,
+      run,
+      () => this.#context.finished(this),
+    );
   }
 }

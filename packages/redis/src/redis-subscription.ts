@@ -37,7 +37,7 @@ export interface SubscriptionHost {
   /** Backoff before the `n`th consecutive attempt (1-based). */
   backoffMs(n: number): number;
   /** See {@link DeliveryContext.persist}. */
-  persist<T>(what: string, command: () => Promise<T>): Promise<T>;
+  persist(what: () => string, command: () => Promise<unknown>, onDone?: () => void): Promise<void>;
 }
 
 /** The most entries one run of the move-due script moves. */
@@ -109,7 +109,7 @@ export class RedisSubscription implements Subscription {
         if (this.#inFlight.get(delivery.entryId) === delivery) this.#inFlight.delete(delivery.entryId);
       },
       scheduled: (delayMs) => this.#scheduleMove(delayMs),
-      persist: (what, command) => host.persist(what, command),
+      persist: (what, command, onDone) => host.persist(what, command, onDone),
     };
   }
 

@@ -30,6 +30,8 @@ import { WarningRoute } from './warnings.ts';
 /** How many times a command is sent again when connections keep being lost under it. */
 const MAX_SEND_ATTEMPTS = 10;
 
+const noop = () => {};
+
 /** Creates a {@link RedisTransport}; nothing connects until `connect()`, `subscribe()` or `publish()`. */
 export function redisTransport(options: RedisTransportOptions): RedisTransport {
   return new RedisTransport(options);
@@ -79,7 +81,7 @@ export class RedisTransport implements Transport {
       blockMs: this.#options.blockMs,
       schedulePollMs: this.#options.schedulePollMs,
       backoffMs: (n) => this.#backoffMs(n),
-      persist: (what, command) => this.#persist(what, command),
+      persist: (what, command, onDone) => this.#persist(what, command, onDone),
     };
   }
 
@@ -135,14 +137,16 @@ export class RedisTransport implements Transport {
       prepared.map(({ message, fields }) => {
         const delayMs = Math.ceil(message.delayMs ?? 0);
         // Sent again after a lost connection: a message whose reply was lost may be added twice (the same id).
-        return this.#persist(`publishing message '${message.id}' to stream '${target.stream}'`, () =>
-          delayMs >= 1
-            ? SCRIPTS.schedule.run(
-                connection,
-                [target.scheduledKey],
-                [String(delayMs), `${message.id}/${randomUUID()}`, ...fields],
-              )
-            : connection.send(['XADD', target.stream, ...trimArguments(target.trim), '*', ...fields]),
+        return this.#persist(
+          () => `publishing message '${message.id}' to stream '${target.stream}'`,
+          () =>
+            delayMs >= 1
+              ? SCRIPTS.schedule.run(
+                  connection,
+                  [target.scheduledKey],
+                  [String(delayMs), `${message.id}/${randomUUID()}`, ...fields],
+                )
+              : connection.send(['XADD', target.stream, ...trimArguments(target.trim), '*', ...fields]),
         );
       }),
     );
@@ -206,29 +210,43 @@ export class RedisTransport implements Transport {
   /**
    * Runs `command`, and again after a lost connection (a command written before the loss fails; its reply may have
    * been lost after it ran, so commands sent this way are safe to repeat), with backoff, until it succeeds, Redis
-   * refuses it, or close() gives up. Tracked: close() waits for it.
+   * refuses it, or close() gives up. Tracked: close() waits for it; `onDone` runs when it ended, either way.
    */
-  #persist<T>(what: string, command: () => Promise<T>): Promise<T> {
-    const run = (async () => {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return await command();
-        } catch (error) {
-          if (isReplyError(error) || this.#final || attempt >= MAX_SEND_ATTEMPTS) throw error;
-          if (attempt === 1)
-            this.#warnings.warn(
-              `Redis: ${what} failed with the connection; sending it again once reconnected.`,
-              error,
-              { warning: 'send-retried' },
-            );
-          await this.#sleep(this.#backoffMs(attempt));
-        }
-      }
-    })();
+  #persist(what: () => string, command: () => Promise<unknown>, onDone?: () => void): Promise<void> {
+    let first: Promise<unknown>;
+    try {
+      first = command();
+    } catch (error) {
+      first = Promise.reject(error);
+    }
+    // The common case, a reply at once, costs this one promise (this is the path of every ack).
+    const run = first.then(noop, (error: unknown) => this.#sendAgain(what, command, error));
     this.#pending.add(run);
-    const done = () => this.#pending.delete(run);
+    const done = () => {
+      this.#pending.delete(run);
+      onDone?.();
+    };
     run.then(done, done);
     return run;
+  }
+
+  async #sendAgain(what: () => string, command: () => Promise<unknown>, error: unknown): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      if (isReplyError(error) || this.#final || attempt >= MAX_SEND_ATTEMPTS) throw error;
+      if (attempt === 1)
+        this.#warnings.warn(
+          `Redis: ${what()} failed with the connection; sending it again once reconnected.`,
+          error,
+          { warning: 'send-retried' },
+        );
+      await this.#sleep(this.#backoffMs(attempt));
+      try {
+        await command();
+        return;
+      } catch (failure) {
+        error = failure;
+      }
+    }
   }
 
   async #close(): Promise<void> {
