@@ -135,6 +135,72 @@ await describeWithRedis('the Redis transport across a server restart (dedicated 
     });
   });
 
+  describe('a server that keeps nothing on disk, and one that is gone', () => {
+    it('after a restart without persistence (the group is gone), creates the group again and reads what comes next', async () => {
+      const volatile = await DedicatedServer.start({ persistent: false });
+      const stream = freshStream('hw-volatile');
+      const warnings: string[] = [];
+      const transport = redisTransport({
+        url: volatile.url,
+        reconnectDelayMs: 50,
+        onWarning: (_message, _error, details) => {
+          if (details) warnings.push(details.warning);
+        },
+      });
+      const received: string[] = [];
+      try {
+        await transport.subscribe(
+          { name: stream },
+          {
+            prefetch: 5,
+            onDelivery: (d) => {
+              received.push(d.id);
+              void d.ack();
+            },
+          },
+        );
+        await transport.publish({ name: stream }, [{ id: 'before', body: new Uint8Array([1]), headers: {} }]);
+        await waitFor('the first message', () => received.includes('before'));
+        // Everything is lost with this server's restart: the stream, the group, its pending entries.
+        await volatile.restart();
+        await waitFor('the group created again', () => warnings.includes('group-recreated'), 30_000);
+        await transport.publish({ name: stream }, [{ id: 'after', body: new Uint8Array([2]), headers: {} }]);
+        await waitFor('the message published after the restart', () => received.includes('after'), 30_000);
+      } finally {
+        await transport.close();
+        await volatile.stop();
+      }
+    });
+
+    it('close() is bounded when the server is gone, with settles still pending', async () => {
+      const doomed = await DedicatedServer.start();
+      const stream = freshStream('hw-gone');
+      const warnings: string[] = [];
+      const transport = redisTransport({
+        url: doomed.url,
+        closeTimeoutMs: 1_000,
+        onWarning: (_message, _error, details) => {
+          if (details) warnings.push(details.warning);
+        },
+      });
+      try {
+        const deliveries: Delivery[] = [];
+        await transport.subscribe({ name: stream }, { prefetch: 5, onDelivery: (d) => deliveries.push(d) });
+        await transport.publish({ name: stream }, [{ id: 'x', body: new Uint8Array([1]), headers: {} }]);
+        await waitFor('the delivery', () => deliveries.length === 1);
+        await doomed.kill();
+        // Its ack waits for a server that does not come back; close gives up after closeTimeoutMs.
+        const ack = deliveries[0]!.ack().catch((error: unknown) => error);
+        await transport.close();
+        assert.ok(warnings.includes('close-timeout'), `warnings: ${warnings.join(', ')}`);
+        assert.ok((await ack) instanceof Error, 'the ack that never reached the server rejects');
+      } finally {
+        await transport.close();
+        await doomed.stop();
+      }
+    });
+  });
+
   // The conformance suite again, with the broker-restart case, against the dedicated server.
   transportConformance(
     'redis with server restarts (dedicated server, AOF always)',

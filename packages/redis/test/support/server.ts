@@ -215,16 +215,22 @@ export class DedicatedServer {
   #process: ChildProcess | undefined;
   #output = '';
 
-  private constructor(port: number, dir: string) {
+  readonly #persistent: boolean;
+
+  private constructor(port: number, dir: string, persistent: boolean) {
+    this.#persistent = persistent;
     this.port = port;
     this.url = `redis://127.0.0.1:${port}`;
     this.#dir = dir;
   }
 
-  /** Starts a new server and waits until it answers. */
-  static async start(): Promise<DedicatedServer> {
+  /**
+   * Starts a new server and waits until it answers; with `persistent: false`, it keeps nothing on disk (as the shared
+   * server), so a restart loses every key.
+   */
+  static async start(options: { readonly persistent?: boolean } = {}): Promise<DedicatedServer> {
     const dir = await mkdtemp(join(tmpdir(), 'hostwork-redis-'));
-    const server = new DedicatedServer(await freePort(), dir);
+    const server = new DedicatedServer(await freePort(), dir, options.persistent ?? true);
     running.add(server);
     await server.#launch();
     return server;
@@ -264,7 +270,7 @@ export class DedicatedServer {
         '--dir',
         this.#dir,
         '--appendonly',
-        'yes',
+        this.#persistent ? 'yes' : 'no',
         '--appendfsync',
         'always',
         '--save',
