@@ -14,12 +14,14 @@ import {
   type Subscription,
   type Transport,
 } from 'hostwork';
+import type { RedisArgument } from 'redis';
 import { isReplyError, RedisConnection } from './connection.ts';
 import { toFields, trimArguments } from './fields.ts';
 import { ensureGroup, RedisSubscription, type SubscriptionHost } from './redis-subscription.ts';
 import {
   type RedisTransportOptions,
   type ResolvedOptions,
+  type ResolvedStream,
   redact,
   resolveOptions,
   resolveStream,
@@ -51,6 +53,9 @@ export class RedisTransport implements Transport {
   /** Wakes sleeping retries when the transport closes. */
   readonly #closed = Promise.withResolvers<void>();
   readonly #subscriptionHost: SubscriptionHost;
+  /** Destinations resolved before: by name (no options), by options object. */
+  readonly #byName = new Map<string, ResolvedStream>();
+  readonly #byOptions = new WeakMap<object, ResolvedStream>();
 
   constructor(options: RedisTransportOptions) {
     this.#options = resolveOptions(options);
@@ -125,31 +130,43 @@ export class RedisTransport implements Transport {
 
   async publish(destination: Destination, messages: readonly OutgoingMessage[]): Promise<void> {
     this.#assertOpen();
-    const target = resolveStream(destination.name, destination.options, this.#options);
+    const target = this.#resolve(destination);
     // Every message checked before any is sent.
-    const prepared = messages.map((message) => ({
-      message,
-      fields: toFields(message, `stream '${target.stream}'`),
-    }));
-    await this.connect();
+    const fields = messages.map((message) => toFields(message, `stream '${target.stream}'`));
+    if (!this.#connection.ready) await this.connect();
+    if (messages.length === 1) return this.#publishOne(target, messages[0]!, fields[0]!);
+    await Promise.all(messages.map((message, i) => this.#publishOne(target, message, fields[i]!)));
+  }
+
+  /** XADD (or, with a delay, the scheduled set), sent again after a lost connection: a reply lost may add it twice. */
+  #publishOne(target: ResolvedStream, message: OutgoingMessage, fields: RedisArgument[]): Promise<void> {
     const connection = this.#connection;
-    await Promise.all(
-      prepared.map(({ message, fields }) => {
-        const delayMs = Math.ceil(message.delayMs ?? 0);
-        // Sent again after a lost connection: a message whose reply was lost may be added twice (the same id).
-        return this.#persist(
-          () => `publishing message '${message.id}' to stream '${target.stream}'`,
-          () =>
-            delayMs >= 1
-              ? SCRIPTS.schedule.run(
-                  connection,
-                  [target.scheduledKey],
-                  [String(delayMs), `${message.id}/${randomUUID()}`, ...fields],
-                )
-              : connection.send(['XADD', target.stream, ...trimArguments(target.trim), '*', ...fields]),
-        );
-      }),
+    const delayMs = Math.ceil(message.delayMs ?? 0);
+    return this.#persist(
+      () => `publishing message '${message.id}' to stream '${target.stream}'`,
+      delayMs >= 1
+        ? () =>
+            SCRIPTS.schedule.run(
+              connection,
+              [target.scheduledKey],
+              [String(delayMs), `${message.id}/${randomUUID()}`, ...fields],
+            )
+        : () => connection.send(['XADD', target.stream, ...trimArguments(target.trim), '*', ...fields]),
     );
+  }
+
+  /** A destination's stream and options, checked once per Destination options object (or name, without options). */
+  #resolve(destination: Destination): ResolvedStream {
+    const options = destination.options;
+    const known = options === undefined ? this.#byName.get(destination.name) : this.#byOptions.get(options);
+    if (known !== undefined && known.stream === destination.name) return known;
+    const resolved = resolveStream(destination.name, options, this.#options);
+    if (options === undefined) {
+      // Bounded: an application publishing to ever new stream names must not grow it for ever.
+      if (this.#byName.size >= 1_000) this.#byName.clear();
+      this.#byName.set(destination.name, resolved);
+    } else this.#byOptions.set(options, resolved);
+    return resolved;
   }
 
   /**
