@@ -150,12 +150,20 @@ export class RedisSubscription implements Subscription {
       done = true;
     });
     // A blocking read returns at once on CLIENT UNBLOCK; sent again until the loop ends, in case the read reached the
-    // server after the first one. Without the right to CLIENT UNBLOCK, the read ends within blockMs.
+    // server after the first one. Without the right to CLIENT UNBLOCK, the read ends within blockMs. With the server
+    // unreachable (a read or claim waiting for the reconnect), or past that, the reader is dropped: entries a lost
+    // reply carried stay pending with this consumer and are claimed again after the lease. Nothing waits for ever.
+    const deadline = Date.now() + this.#host.blockMs + 1_000;
     while (!done) {
+      if (!this.#reader.ready || Date.now() > deadline) {
+        this.#reader.destroy();
+        await loop;
+        break;
+      }
       if (this.#reading) await this.#unblock();
       await Promise.race([loop, new Promise((resolve) => setTimeout(resolve, 50))]);
     }
-    await this.#moving;
+    await Promise.race([this.#moving, new Promise((resolve) => setTimeout(resolve, 1_000))]);
     await this.#reader.close(1_000);
   }
 

@@ -172,7 +172,7 @@ await describeWithRedis('the Redis transport across a server restart (dedicated 
       }
     });
 
-    it('close() is bounded when the server is gone, with settles still pending', async () => {
+    it('stop() and close() are bounded when the server is gone, with settles still pending', async () => {
       const doomed = await DedicatedServer.start();
       const stream = freshStream('hw-gone');
       const warnings: string[] = [];
@@ -185,10 +185,15 @@ await describeWithRedis('the Redis transport across a server restart (dedicated 
       });
       try {
         const deliveries: Delivery[] = [];
-        await transport.subscribe({ name: stream }, { prefetch: 5, onDelivery: (d) => deliveries.push(d) });
+        const subscription = await transport.subscribe(
+          { name: stream },
+          { prefetch: 5, onDelivery: (d) => deliveries.push(d) },
+        );
         await transport.publish({ name: stream }, [{ id: 'x', body: new Uint8Array([1]), headers: {} }]);
         await waitFor('the delivery', () => deliveries.length === 1);
         await doomed.kill();
+        // The subscription's read waits for a server that does not come back: stop() drops it rather than wait.
+        await subscription.stop();
         // Its ack waits for a server that does not come back; close gives up after closeTimeoutMs.
         const ack = deliveries[0]!.ack().catch((error: unknown) => error);
         await transport.close();
