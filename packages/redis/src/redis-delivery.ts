@@ -2,7 +2,7 @@
  * One entry read from a stream through a consumer group, settled exactly once (a second settle call rejects with
  * HW_DELIVERY_SETTLED):
  *
- * - ack: XACK (with XDEL when `deleteAcked`);
+ * - ack: XACK (with XDEL when `deleteAcked`), the acks of one turn of the event loop in one command (ack-batcher.ts);
  * - retry: a copy with Hostwork's retry headers added to the scheduled set, due after the delay (or to the stream at
  *   once for no delay), and the original acknowledged, in one script;
  * - deadLetter: a copy with the dead-letter headers added to the dead-letter stream and the original acknowledged, in
@@ -30,6 +30,7 @@ import {
   retryHeaders,
 } from 'hostwork';
 import type { RedisArgument } from 'redis';
+import type { AckBatcher } from './ack-batcher.ts';
 import type { RedisConnection } from './connection.ts';
 import { type StreamEntry, toFields, trimScriptArguments } from './fields.ts';
 import type { ResolvedStream } from './redis-transport-options.ts';
@@ -43,6 +44,8 @@ export interface DeliveryContext {
   readonly warn: WarningListener;
   /** The command connection. */
   readonly connection: RedisConnection;
+  /** The subscription's acks, sent together per turn of the event loop. */
+  readonly acks: AckBatcher;
   /** Called once, when the delivery is settled (the subscription frees its slot). */
   settled(delivery: RedisDelivery): void;
   /** Called once the settle call has reached the server (or given up). */
@@ -89,12 +92,7 @@ export class RedisDelivery implements Delivery {
   }
 
   ack(): Promise<void> {
-    return this.#settle('ack', () => {
-      const { connection, source } = this.#context;
-      return source.deleteAcked
-        ? SCRIPTS.ackAndDelete.run(connection, [source.stream], [source.group, this.entryId])
-        : connection.send(['XACK', source.stream, source.group, this.entryId]);
-    });
+    return this.#settle('ack', () => this.#context.acks.ack(this.entryId));
   }
 
   retry(delayMs: number, error: DeliveryError): Promise<void> {

@@ -16,6 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { SubscribeOptions, Subscription } from 'hostwork';
+import { AckBatcher } from './ack-batcher.ts';
 import { isReplyError, type RedisConnection, type Reply } from './connection.ts';
 import { readEntries, type StreamEntry, text, trimScriptArguments } from './fields.ts';
 import { type DeliveryContext, RedisDelivery } from './redis-delivery.ts';
@@ -101,6 +102,7 @@ export class RedisSubscription implements Subscription {
       consumer: this.consumer,
       warn: host.warn,
       connection: host.connection,
+      acks: new AckBatcher(host.connection, source),
       settled: () => {
         this.#outstanding--;
         this.#wake();

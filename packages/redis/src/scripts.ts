@@ -61,10 +61,12 @@ if ARGV[8] == '1' then redis.call('XDEL', KEYS[1], ARGV[3]) end
 return 1
 `;
 
-/** Acknowledges and deletes an entry (deleteAcked). KEYS: stream. ARGV: group, entry id. */
+/** Acknowledges and deletes entries (deleteAcked). KEYS: stream. ARGV: group, then the entry ids. */
 const ACK_AND_DELETE = `
-local n = redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-redis.call('XDEL', KEYS[1], ARGV[2])
+local ids = {}
+for i = 2, #ARGV do ids[#ids + 1] = ARGV[i] end
+local n = redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))
+redis.call('XDEL', KEYS[1], unpack(ids))
 return n
 `;
 
