@@ -336,6 +336,19 @@ await describeWithRedis('the Redis Streams transport', () => {
     assert.equal(await xlen(`${h.stream}:dead`), 1);
   });
 
+  for (const deleteAcked of [false, true]) {
+    it(`acks made together (one XACK for the turn) each resolve and leave nothing pending${deleteAcked ? ', and deleted' : ''}`, async () => {
+      const h = fresh({ source: { deleteAcked } });
+      await h.subscribe(30);
+      await h.send(...Array.from({ length: 30 }, (_, i) => `b${i}`));
+      await h.received(30);
+      // All in one synchronous loop, as the engine settles a batch of synchronous handlers.
+      await Promise.all(h.deliveries.map((d) => d.ack()));
+      assert.equal(await pendingCount(h.stream), 0);
+      assert.equal(await xlen(h.stream), deleteAcked ? 0 : 30);
+    });
+  }
+
   it('trims the stream as it adds to it (MAXLEN ~)', async () => {
     const h = fresh({ source: { maxLength: 10 } });
     const batch = Array.from({ length: 500 }, (_, i) => message(`t${i}`));
