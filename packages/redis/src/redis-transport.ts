@@ -53,6 +53,8 @@ export class RedisTransport implements Transport {
   /** Wakes sleeping retries when the transport closes. */
   readonly #closed = Promise.withResolvers<void>();
   readonly #subscriptionHost: SubscriptionHost;
+  /** The eviction check, once per transport. */
+  #checked: Promise<void> | undefined;
   /** Destinations resolved before: by name (no options), by options object. */
   readonly #byName = new Map<string, ResolvedStream>();
   readonly #byOptions = new WeakMap<object, ResolvedStream>();
@@ -110,6 +112,30 @@ export class RedisTransport implements Transport {
         `redisTransport: ${(error as Error).message}. Check the url, that the server runs, and the credentials.`,
         { cause: error },
       );
+    }
+    this.#checked ??= this.#checkEviction();
+  }
+
+  /**
+   * Warns once when the server may evict keys (a `maxmemory` with a policy other than `noeviction`): it would delete a
+   * stream or the scheduled set when memory runs short, and the messages in it with them. A server that does not let
+   * CONFIG GET be run (managed services) is not checked.
+   */
+  async #checkEviction(): Promise<void> {
+    try {
+      const [policy, limit] = await Promise.all([
+        this.#connection.send(['CONFIG', 'GET', 'maxmemory-policy']),
+        this.#connection.send(['CONFIG', 'GET', 'maxmemory']),
+      ]);
+      const value = (reply: unknown) => (Array.isArray(reply) ? String(reply[1] ?? '') : '');
+      if (value(policy) !== '' && value(policy) !== 'noeviction' && Number(value(limit)) > 0)
+        this.#warnings.warn(
+          `Redis: the server at ${redact(this.#options.url)} may evict keys (maxmemory ${value(limit)}, maxmemory-policy ${value(policy)}): a stream or scheduled set evicted loses its messages. Set maxmemory-policy noeviction for the database Hostwork uses.`,
+          undefined,
+          { warning: 'eviction-policy', maxmemoryPolicy: value(policy), maxmemory: Number(value(limit)) },
+        );
+    } catch {
+      // Not allowed to read the configuration: nothing to tell.
     }
   }
 
@@ -275,7 +301,8 @@ export class RedisTransport implements Transport {
     try {
       // Nothing more is read; then every settle and publish made before close reaches the server.
       let outcome = await bounded(Promise.allSettled(subscriptions.map((s) => s.stop())));
-      if (outcome === 'done') outcome = await bounded(Promise.allSettled([...this.#pending]));
+      if (outcome === 'done')
+        outcome = await bounded(Promise.allSettled([...this.#pending, this.#checked ?? Promise.resolve()]));
       if (outcome === 'done')
         outcome = await bounded(Promise.allSettled(subscriptions.map((s) => s.retire())));
       this.#final = true;

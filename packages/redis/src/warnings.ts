@@ -11,8 +11,8 @@ import type { Logger } from 'hostwork';
 export interface WarningDetails {
   /**
    * `connection-lost`, `reconnect-failed`, `reconnected`, `read-failed` (a subscription's read), `group-recreated`,
-   * `lease-lost` (a settle or extend found the entry claimed by another consumer), `settle-retried`,
-   * `publish-retried`, `close-timeout`.
+   * `lease-lost` (a settle or extend found the entry claimed by another consumer), `send-retried` (a settle or publish
+   * sent again after a lost connection), `on-delivery-threw`, `eviction-policy`, `close-timeout`.
    */
   readonly warning: string;
   readonly [field: string]: unknown;

@@ -17,6 +17,7 @@ import {
   describeWithRedis,
   freshStream,
   pendingCount,
+  REDIS_URL,
   scheduledCount,
   waitFor,
 } from '../support/server.ts';
@@ -170,6 +171,38 @@ await describeWithRedis('the Redis transport across a server restart (dedicated 
         await transport.close();
         await volatile.stop();
       }
+    });
+
+    it('warns when the server may evict keys (maxmemory with a policy other than noeviction)', async () => {
+      const evicting = await DedicatedServer.start({
+        persistent: false,
+        args: ['--maxmemory', '64mb', '--maxmemory-policy', 'allkeys-lru'],
+      });
+      const warnings: string[] = [];
+      const transport = redisTransport({
+        url: evicting.url,
+        onWarning: (_message, _error, details) => {
+          if (details) warnings.push(details.warning);
+        },
+      });
+      try {
+        await transport.connect();
+        await waitFor('the eviction warning', () => warnings.includes('eviction-policy'));
+      } finally {
+        await transport.close();
+        await evicting.stop();
+      }
+      // The shared server (noeviction) gives none.
+      const quiet: string[] = [];
+      const shared = redisTransport({
+        url: REDIS_URL,
+        onWarning: (_message, _error, details) => {
+          if (details) quiet.push(details.warning);
+        },
+      });
+      await shared.connect();
+      await shared.close();
+      assert.deepEqual(quiet, []);
     });
 
     it('stop() and close() are bounded when the server is gone, with settles still pending', async () => {

@@ -216,9 +216,11 @@ export class DedicatedServer {
   #output = '';
 
   readonly #persistent: boolean;
+  readonly #extra: readonly string[];
 
-  private constructor(port: number, dir: string, persistent: boolean) {
+  private constructor(port: number, dir: string, persistent: boolean, extra: readonly string[]) {
     this.#persistent = persistent;
+    this.#extra = extra;
     this.port = port;
     this.url = `redis://127.0.0.1:${port}`;
     this.#dir = dir;
@@ -226,11 +228,13 @@ export class DedicatedServer {
 
   /**
    * Starts a new server and waits until it answers; with `persistent: false`, it keeps nothing on disk (as the shared
-   * server), so a restart loses every key.
+   * server), so a restart loses every key. `args`: more redis-server arguments.
    */
-  static async start(options: { readonly persistent?: boolean } = {}): Promise<DedicatedServer> {
+  static async start(
+    options: { readonly persistent?: boolean; readonly args?: readonly string[] } = {},
+  ): Promise<DedicatedServer> {
     const dir = await mkdtemp(join(tmpdir(), 'hostwork-redis-'));
-    const server = new DedicatedServer(await freePort(), dir, options.persistent ?? true);
+    const server = new DedicatedServer(await freePort(), dir, options.persistent ?? true, options.args ?? []);
     running.add(server);
     await server.#launch();
     return server;
@@ -279,6 +283,7 @@ export class DedicatedServer {
         'no',
         '--logfile',
         '',
+        ...this.#extra,
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
