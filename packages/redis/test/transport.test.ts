@@ -380,6 +380,16 @@ await describeWithRedis('the Redis Streams transport', () => {
     assert.deepEqual(h.deliveries.map(text), ['after']);
   });
 
+  it('declare() creates a group at $ before the first publish, so what is published next is kept for it', async () => {
+    const h = fresh({ source: { groupStart: '$' } });
+    assert.equal(await h.transport.declare(h.source), true);
+    assert.equal(await h.transport.declare(h.source), false, 'created once');
+    await h.send('early');
+    await h.subscribe(5);
+    await h.received(1);
+    assert.deepEqual(h.deliveries.map(text), ['early']);
+  });
+
   it('stop() interrupts a blocking read and hands nothing over after it', async () => {
     const h = fresh({ transport: { blockMs: 120_000 } });
     const subscription = await h.subscribe(5);
