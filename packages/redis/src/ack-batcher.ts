@@ -3,8 +3,9 @@
  * deliveries handled at once, as the consumer engine does with synchronous handlers) goes out as one XACK with all
  * their ids (with `deleteAcked`, one script acknowledging and deleting them all), sent once the current synchronous
  * work and the microtasks queued before it are done: no timer, no added wait. One command instead of one per message
- * saves the server and the client a dispatch, an encode and a reply per message. Each ack resolves with its batch; a
- * batch that fails fails each of its acks, which their callers send again (XACK is idempotent).
+ * saves the server and the client a dispatch, an encode and a reply per message, and the acks share one promise. A
+ * batch that fails with the connection is sent again once reconnected (XACK is idempotent); each ack resolves (or
+ * rejects) with its batch.
  */
 import type { RedisConnection } from './connection.ts';
 import type { ResolvedStream } from './redis-transport-options.ts';
@@ -13,24 +14,32 @@ import { SCRIPTS } from './scripts.ts';
 /** The most ids in one XACK. */
 const MAX_BATCH = 1_000;
 
+/** What the batcher needs of its subscription and transport. */
+export interface AckBatcherContext {
+  readonly connection: RedisConnection;
+  readonly source: ResolvedStream;
+  /** Sends a command until it succeeds (again after a lost connection), tracked for close(); `onDone` after it. */
+  persist(what: () => string, command: () => Promise<unknown>, onDone?: () => void): Promise<void>;
+  /** Called with the entry ids of a batch once it reached the server (or gave up). */
+  finished(entryIds: readonly string[]): void;
+}
+
 /** Collects a subscription's acks into one command per turn of the event loop. */
 export class AckBatcher {
-  readonly #connection: RedisConnection;
-  readonly #source: ResolvedStream;
+  readonly #context: AckBatcherContext;
   #ids: string[] = [];
-  #batch: PromiseWithResolvers<unknown> | undefined;
+  #batch: PromiseWithResolvers<void> | undefined;
 
-  constructor(connection: RedisConnection, source: ResolvedStream) {
-    this.#connection = connection;
-    this.#source = source;
+  constructor(context: AckBatcherContext) {
+    this.#context = context;
   }
 
   /** Acknowledges `entryId` with the others of this turn; resolves once the server has the batch. */
-  ack(entryId: string): Promise<unknown> {
+  ack(entryId: string): Promise<void> {
     this.#ids.push(entryId);
     let batch = this.#batch;
     if (batch === undefined) {
-      batch = Promise.withResolvers<unknown>();
+      batch = Promise.withResolvers<void>();
       this.#batch = batch;
       queueMicrotask(() => this.#flush());
     } else if (this.#ids.length >= MAX_BATCH) {
@@ -46,15 +55,16 @@ export class AckBatcher {
     if (batch === undefined || ids.length === 0) return;
     this.#batch = undefined;
     this.#ids = [];
-    const { stream, group, deleteAcked } = this.#source;
-    let sent: Promise<unknown>;
-    try {
-      sent = deleteAcked
-        ? SCRIPTS.ackAndDelete.run(this.#connection, [stream], [group, ...ids])
-        : this.#connection.send(['XACK', stream, group, ...ids]);
-    } catch (error) {
-      sent = Promise.reject(error);
-    }
-    sent.then(batch.resolve, batch.reject);
+    const { connection, source, persist, finished } = this.#context;
+    const { stream, group, deleteAcked } = source;
+    batch.resolve(
+      persist(
+        () => `acknowledging ${ids.length} entries of stream '${stream}'`,
+        deleteAcked
+          ? () => SCRIPTS.ackAndDelete.run(connection, [stream], [group, ...ids])
+          : () => connection.send(['XACK', stream, group, ...ids]),
+        () => finished(ids),
+      ),
+    );
   }
 }

@@ -92,7 +92,11 @@ export class RedisDelivery implements Delivery {
   }
 
   ack(): Promise<void> {
-    return this.#settle('ack', () => this.#context.acks.ack(this.entryId));
+    if (this.#settledBy !== undefined) return this.#refuse('ack');
+    this.#settledBy = 'ack';
+    this.#context.settled(this);
+    // Batched with the other acks of this turn, sent again after a lost connection, tracked for close() there.
+    return this.#context.acks.ack(this.entryId);
   }
 
   retry(delayMs: number, error: DeliveryError): Promise<void> {
@@ -182,14 +186,17 @@ export class RedisDelivery implements Delivery {
     );
   }
 
+  #refuse(how: Settlement): Promise<never> {
+    return Promise.reject(
+      new HostworkError(
+        ErrorCodes.DELIVERY_SETTLED,
+        `Redis: message '${this.id}' (entry ${this.entryId} of stream '${this.#context.source.stream}') was already settled by ${this.#settledBy}(); ${how}() cannot settle it again. Settle each delivery once.`,
+      ),
+    );
+  }
+
   #settle(how: Settlement, run: () => Promise<unknown>): Promise<void> {
-    if (this.#settledBy !== undefined)
-      return Promise.reject(
-        new HostworkError(
-          ErrorCodes.DELIVERY_SETTLED,
-          `Redis: message '${this.id}' (entry ${this.entryId} of stream '${this.#context.source.stream}') was already settled by ${this.#settledBy}(); ${how}() cannot settle it again. Settle each delivery once.`,
-        ),
-      );
+    if (this.#settledBy !== undefined) return this.#refuse(how);
     this.#settledBy = how;
     this.#context.settled(this);
     return this.#context.persist(

@@ -102,7 +102,14 @@ export class RedisSubscription implements Subscription {
       consumer: this.consumer,
       warn: host.warn,
       connection: host.connection,
-      acks: new AckBatcher(host.connection, source),
+      acks: new AckBatcher({
+        connection: host.connection,
+        source,
+        persist: (what, command, onDone) => host.persist(what, command, onDone),
+        finished: (entryIds) => {
+          for (const entryId of entryIds) this.#inFlight.delete(entryId);
+        },
+      }),
       settled: () => {
         this.#outstanding--;
         this.#wake();
