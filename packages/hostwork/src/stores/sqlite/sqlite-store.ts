@@ -8,6 +8,7 @@ import type {
   JobId,
   JobInfo,
   NewJob,
+  QueueBacklog,
   ScheduleRecord,
   Settlement,
 } from '../../jobs/job-record.ts';
@@ -101,6 +102,7 @@ function prepareStatements(db: DatabaseSync) {
     forgetExpiredWorkers: db.prepare(sql.FORGET_EXPIRED_WORKERS),
     withdrawWorker: db.prepare(sql.WITHDRAW_WORKER),
     liveQueues: db.prepare(sql.LIVE_QUEUES),
+    dueBacklog: db.prepare(sql.DUE_BACKLOG),
     appendOutbox: db.prepare(outbox.APPEND_OUTBOX),
     outboxClaimable: db.prepare(outbox.OUTBOX_CLAIMABLE),
     claimOutbox: db.prepare(outbox.CLAIM_OUTBOX),
@@ -426,6 +428,12 @@ export class SqliteStore implements JobStore, OutboxStore, InboxStore {
   async liveQueues(now: number): Promise<string[]> {
     const s = this.#ready();
     return s.liveQueues.all({ now }).map((r) => String(r.queue));
+  }
+
+  async dueBacklog(now: number): Promise<QueueBacklog[]> {
+    return this.#ready()
+      .dueBacklog.all({ now })
+      .map((r) => ({ queue: String(r.queue), due: Number(r.due), oldestDueAt: Number(r.oldest) }));
   }
 
   async tickSchedule(tick: ScheduleTick, now: number): Promise<boolean> {
