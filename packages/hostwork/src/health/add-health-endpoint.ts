@@ -13,9 +13,13 @@ export interface HealthEndpointSetup extends HealthEndpointOptions {
   readonly port?: number;
   /** Interface it listens on. Default: configuration `Health:Host`, else '0.0.0.0' (probes come from outside). */
   readonly host?: string;
+  /**
+   * `false`: no server of its own; the application mounts `HealthEndpoint` in its HTTP server. Default true.
+   */
+  readonly listen?: boolean;
 }
 
-const SETUP_KEYS = ['port', 'host', 'basePath', 'details'] as const;
+const SETUP_KEYS = ['port', 'host', 'basePath', 'details', 'listen'] as const;
 
 /** The health endpoint's defaults, in one place. */
 export const healthEndpointDefaults = { port: 8081, host: '0.0.0.0', basePath: '/healthz' } as const;
@@ -50,6 +54,7 @@ export function addHealthEndpoint(builder: HostBuilder, setup: HealthEndpointSet
     factory: (p) => new HealthEndpoint(p.get(HealthCheckService), endpointOptions),
     deps: [HealthCheckService],
   });
+  if (setup.listen === false) return;
   builder.services.addHostedService(HealthServer, {
     factory: (p) =>
       new HealthServer(
