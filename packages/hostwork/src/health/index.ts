@@ -19,3 +19,9 @@ export { type HealthCheckFilter, HealthCheckService } from './health-check-servi
 export { addHealthCheck, DEFAULT_CHECK_TIMEOUT_MS, HealthChecks, healthChecksOf } from './health-checks.ts';
 export { HealthEndpoint, type HealthEndpointOptions, type HealthResponse } from './health-endpoint.ts';
 export { HealthServer, type HealthServerAddress, type MountedHandler } from './health-server.ts';
+export {
+  addSystemdNotify,
+  type NotifySender,
+  SystemdNotifier,
+  systemdNotifySender,
+} from './systemd-notifier.ts';
