@@ -12,7 +12,7 @@
  *   the assignment, partitions kept keep their state; partitions lost are revoked: a handler still running on one
  *   settles with an error (no copy produced, nothing committed) and the partition's new owner reads the record again.
  */
-import { Consumer, ListOffsetTimestamps } from '@platformatic/kafka';
+import { ConnectionPool, Consumer, ListOffsetTimestamps } from '@platformatic/kafka';
 import { ErrorCodes, HostworkError, type SubscribeOptions } from 'hostwork';
 import { KafkaDelivery, type SettleTarget } from './kafka-delivery.ts';
 import type { ResolvedOptions, ResolvedSource } from './kafka-transport-options.ts';
@@ -90,6 +90,11 @@ export class KafkaSubscription implements SettleTarget {
   readonly #context: SubscriptionContext;
   readonly #subscribe: SubscribeOptions;
   readonly #consumer: Consumer;
+  /**
+   * Fetches go over connections of their own: a broker answers a connection's requests in order, so a long-polling
+   * fetch would hold a commit or a heartbeat to the same broker back for up to `fetchMaxWaitMs`.
+   */
+  readonly #fetchPool: ConnectionPool;
   readonly #partitions = new Map<string, PartitionState>();
   /** Partitions of the last assignment, in a stable order: handing over goes round them. */
   #order: PartitionState[] = [];
@@ -137,6 +142,7 @@ export class KafkaSubscription implements SettleTarget {
       retries: 0,
       timeout: 10_000,
     });
+    this.#fetchPool = new ConnectionPool(`${options.clientId}-fetch`, { connectTimeout: 10_000 });
     // The client reports a failed rejoin (after a rebalance or an eviction) as an 'error' event.
     this.#consumer.on('error', (error: unknown) => this.#membershipLost(error));
     this.#consumer.on('consumer:group:join', (payload) => {
@@ -149,10 +155,25 @@ export class KafkaSubscription implements SettleTarget {
     const { source } = this.#context;
     this.#consumer.topics.trackAll(source.topic, source.retryTopic);
     try {
-      await this.#join();
+      // A JoinGroup or SyncGroup answered "rebalance in progress" (another member joining, a dead one evicted) is
+      // tried again at once; anything else a few times with backoff before subscribe fails.
+      let wait = this.#context.options.reconnectMinMs;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.#join();
+          break;
+        } catch (error) {
+          if (attempt >= 20 || (!isGroupError(error) && attempt >= 3)) throw error;
+          if (!isGroupError(error)) {
+            await new Promise((r) => setTimeout(r, wait));
+            wait = Math.min(wait * 2, this.#context.options.reconnectMaxMs);
+          }
+        }
+      }
       await this.#assigning;
     } catch (error) {
       await this.#consumer.close(true).catch(() => {});
+      await this.#fetchPool.close().catch(() => {});
       throw new HostworkError(
         ErrorCodes.TRANSPORT_FAILED,
         `kafkaTransport: joining group ${source.group} for topics ${source.topic} and ${source.retryTopic} failed: ${message(error)}`,
@@ -295,16 +316,24 @@ export class KafkaSubscription implements SettleTarget {
     this.#order = this.#order.filter((s) => s !== state);
   }
 
-  /** The membership is gone (a rejoin failed, offsets unreadable): revoke everything and join again with backoff. */
+  /**
+   * A rejoin failed (the client gives up on its first error) or the committed offsets could not be read: stop reading
+   * and join again with backoff. Partitions are not revoked yet: the next assignment decides which stay (and whether
+   * another member read them meanwhile).
+   */
   #membershipLost(error: unknown): void {
     if (this.#closed) return;
-    this.#context.warn(`kafka: group ${this.#context.source.group} membership lost; joining again.`, error, {
-      warning: 'join-failed',
-      group: this.#context.source.group,
-    });
-    for (const state of [...this.#partitions.values()]) this.#revoke(state, 'lost with the membership');
+    if (!isGroupError(error))
+      this.#context.warn(
+        `kafka: group ${this.#context.source.group} membership lost; joining again.`,
+        error,
+        {
+          warning: 'join-failed',
+          group: this.#context.source.group,
+        },
+      );
     this.#rebalancing = true;
-    this.#joined = false;
+    this.#clearTimers();
     this.#rejoin();
   }
 
@@ -318,6 +347,11 @@ export class KafkaSubscription implements SettleTarget {
           return;
         } catch (error) {
           if (this.#closed) return;
+          // Another rebalance round: join again soon, without a warning.
+          if (isGroupError(error)) {
+            await new Promise((r) => setTimeout(r, this.#context.options.reconnectMinMs));
+            continue;
+          }
           this.#context.warn(
             `kafka: joining group ${this.#context.source.group} failed; trying again.`,
             error,
@@ -421,6 +455,7 @@ export class KafkaSubscription implements SettleTarget {
         node,
         maxWaitTime: options.fetchMaxWaitMs,
         minBytes: 1,
+        connectionPool: this.#fetchPool,
         maxBytes: options.fetchMaxBytesPerPartition * states.length,
         topics: [...byTopic].map(([topicId, list]) => ({
           topicId,
@@ -743,5 +778,6 @@ export class KafkaSubscription implements SettleTarget {
       new Promise<false>((r) => setTimeout(() => r(false), leaveMs).unref()),
     ]);
     if (!left) await this.#consumer.close(true).catch(() => {});
+    await this.#fetchPool.close().catch(() => {});
   }
 }
