@@ -14,6 +14,7 @@
  */
 import { ConnectionPool, Consumer, ListOffsetTimestamps } from '@platformatic/kafka';
 import { ErrorCodes, HostworkError, type SubscribeOptions } from 'hostwork';
+import { settlesWithin } from './bounded.ts';
 import { KafkaDelivery, type SettleTarget } from './kafka-delivery.ts';
 import type { ResolvedOptions, ResolvedSource } from './kafka-transport-options.ts';
 import { type Entry, PartitionState } from './partition-state.ts';
@@ -38,6 +39,9 @@ export interface SubscriptionContext {
 const OFFSET_OUT_OF_RANGE = 1;
 /** Control records (transaction markers) are never handed over. */
 const IS_CONTROL = 0b100000;
+
+/** How long the fetch loop trusts the metadata it read (leaders); a failed fetch reads it again at once. */
+const METADATA_MAX_AGE_MS = 30_000;
 
 const key = (topic: string, partition: number) => `${topic}\u0000${partition}`;
 
@@ -119,6 +123,8 @@ export class KafkaSubscription implements SettleTarget {
   /** Assignments are applied one after the other (each reads committed offsets). */
   #assigning: Promise<void> = Promise.resolve();
   #rejoining: Promise<void> | undefined;
+  /** Set while a rebalance announced by a commit's answer has not come yet. */
+  #rebalanceWatch: NodeJS.Timeout | undefined;
   /** Set while the connection is lost (a fetch failing): `reconnected` is reported once it works again. */
   #lost = false;
   /** Resolved whenever a running entry settles: the rebalance drain waits on it. */
@@ -141,6 +147,11 @@ export class KafkaSubscription implements SettleTarget {
       // This class retries with its own backoff: a client retry of a commit would rejoin the group by itself.
       retries: 0,
       timeout: 10_000,
+      // The group leader reads the metadata before it computes the assignment: with no cache, that is a round trip,
+      // which lets the followers' SyncGroup reach the coordinator first. librdkafka's mock coordinator refuses a
+      // follower's SyncGroup that comes after the leader's (a real broker answers it with the assignment). This
+      // loop's own metadata reads pass their own age.
+      metadataMaxAge: 0,
     });
     this.#fetchPool = new ConnectionPool(`${options.clientId}-fetch`, { connectTimeout: 10_000 });
     // The client reports a failed rejoin (after a rebalance or an eviction) as an 'error' event.
@@ -163,7 +174,8 @@ export class KafkaSubscription implements SettleTarget {
           await this.#join();
           break;
         } catch (error) {
-          if (attempt >= 20 || (!isGroupError(error) && attempt >= 3)) throw error;
+          // Any join failure is tried again (the mock refuses a late follower's SyncGroup as an invalid request).
+          if (attempt >= 10) throw error;
           if (!isGroupError(error)) {
             await new Promise((r) => setTimeout(r, wait));
             wait = Math.min(wait * 2, this.#context.options.reconnectMaxMs);
@@ -221,6 +233,22 @@ export class KafkaSubscription implements SettleTarget {
     // cluster refuses them; they are committed after the assignment when the partitions stay).
     await this.#commit(true).catch(() => {});
     return Buffer.alloc(0);
+  }
+
+  /**
+   * The coordinator answered a commit with a rebalance in progress (or a generation this member no longer has): hand
+   * nothing more over, since what is finished now cannot be committed before the rebalance; the client rejoins at
+   * its next heartbeat. Should no assignment follow within the rebalance timeout, join again.
+   */
+  #rebalanceComing(error: unknown): void {
+    if (this.#rebalancing || this.#closed) return;
+    this.#rebalancing = true;
+    this.#clearTimers();
+    clearTimeout(this.#rebalanceWatch);
+    this.#rebalanceWatch = setTimeout(() => {
+      this.#rebalanceWatch = undefined;
+      if (!this.#closed) this.#membershipLost(error);
+    }, this.#context.options.rebalanceTimeoutMs);
   }
 
   #runningCount(): number {
@@ -298,6 +326,8 @@ export class KafkaSubscription implements SettleTarget {
       );
     }
     this.#order = [...this.#partitions.values()];
+    clearTimeout(this.#rebalanceWatch);
+    this.#rebalanceWatch = undefined;
     this.#joined = true;
     this.#rebalancing = false;
     this.#scheduleCommit();
@@ -417,7 +447,7 @@ export class KafkaSubscription implements SettleTarget {
     const wanted = this.#order.filter((s) => s.wantsRecords);
     if (wanted.length === 0) return;
     const topics = [this.#context.source.topic, this.#context.source.retryTopic];
-    this.#consumer.metadata({ topics }).then(
+    this.#consumer.metadata({ topics, metadataMaxAge: METADATA_MAX_AGE_MS }).then(
       (metadata) => {
         if (this.#stopped || this.#rebalancing || this.#closed) return;
         const byNode = new Map<number, PartitionState[]>();
@@ -697,7 +727,8 @@ export class KafkaSubscription implements SettleTarget {
         },
         (error: unknown) => {
           // During a rebalance the commit waits for the assignment (which schedules one); otherwise back off.
-          if (!isGroupError(error)) {
+          if (isGroupError(error)) this.#rebalanceComing(error);
+          else {
             this.#commitBackoffMs = Math.min(
               Math.max(options.reconnectMinMs, this.#commitBackoffMs * 2),
               options.reconnectMaxMs,
@@ -726,6 +757,10 @@ export class KafkaSubscription implements SettleTarget {
   }
 
   #clearTimers(): void {
+    if (this.#closed) {
+      clearTimeout(this.#rebalanceWatch);
+      this.#rebalanceWatch = undefined;
+    }
     clearTimeout(this.#wake);
     this.#wake = undefined;
     clearTimeout(this.#fetchRetry);
@@ -747,11 +782,7 @@ export class KafkaSubscription implements SettleTarget {
     await this.stop();
     const { options, source } = this.#context;
     const deadline = Date.now() + options.closeTimeoutMs;
-    const within = <T>(p: Promise<T>) =>
-      Promise.race([
-        p.then(() => true as const),
-        new Promise<false>((r) => setTimeout(() => r(false), Math.max(0, deadline - Date.now())).unref()),
-      ]);
+    const within = (p: Promise<unknown>) => settlesWithin(p, deadline - Date.now());
     let finished = await within(Promise.allSettled([...this.#operations]));
     if (finished && !this.#rebalancing) {
       clearTimeout(this.#commitTimer);
@@ -760,6 +791,7 @@ export class KafkaSubscription implements SettleTarget {
       finished = await within(this.#commit(true).catch(() => {}));
     }
     this.#closed = true;
+    this.#clearTimers();
     clearTimeout(this.#commitTimer);
     for (const state of [...this.#partitions.values()]) this.#revoke(state, 'closed');
     if (!finished)
@@ -770,13 +802,7 @@ export class KafkaSubscription implements SettleTarget {
       );
     // Leaving the group (LeaveGroup) hands the partitions to the others at once rather than after the session.
     const leaveMs = Math.max(2_000, deadline - Date.now());
-    const left = await Promise.race([
-      this.#consumer.close().then(
-        () => true,
-        () => false,
-      ),
-      new Promise<false>((r) => setTimeout(() => r(false), leaveMs).unref()),
-    ]);
+    const left = await settlesWithin(this.#consumer.close(), leaveMs);
     if (!left) await this.#consumer.close(true).catch(() => {});
     await this.#fetchPool.close().catch(() => {});
   }

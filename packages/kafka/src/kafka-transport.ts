@@ -13,6 +13,7 @@ import {
   type Subscription,
   type Transport,
 } from 'hostwork';
+import { settlesWithin } from './bounded.ts';
 import { KafkaSubscription } from './kafka-subscription.ts';
 import {
   type KafkaTransportOptions,
@@ -173,13 +174,7 @@ export class KafkaTransport implements Transport {
       this.#subscriptions.clear();
       const producer = this.#producer;
       if (!producer) return;
-      const closed = await Promise.race([
-        producer.close().then(
-          () => true,
-          () => false,
-        ),
-        new Promise<false>((r) => setTimeout(() => r(false), this.#options.closeTimeoutMs).unref()),
-      ]);
+      const closed = await settlesWithin(producer.close(), this.#options.closeTimeoutMs);
       if (!closed) {
         this.#warnings.warn(
           `kafka: closing the producer took longer than ${this.#options.closeTimeoutMs} ms; closed by force.`,
