@@ -104,6 +104,7 @@ export class KafkaSubscription implements SettleTarget {
   #order: PartitionState[] = [];
   #cursor = 0;
   #unsettled = 0;
+  #pumpScheduled = false;
   #stopped = false;
   #closed = false;
   /** Set from the rebalance hook until the next assignment: nothing is fetched or handed over meanwhile. */
@@ -399,6 +400,19 @@ export class KafkaSubscription implements SettleTarget {
     });
   }
 
+  /**
+   * A pump after a settle, on a microtask, once however many settles come: a handler that finishes synchronously
+   * settles inside `onDelivery`, and pumping there would nest one stack frame deeper per message.
+   */
+  #schedulePump(): void {
+    if (this.#pumpScheduled) return;
+    this.#pumpScheduled = true;
+    queueMicrotask(() => {
+      this.#pumpScheduled = false;
+      this.#pump();
+    });
+  }
+
   /** Hands over what may start, then fetches what is wanted. */
   #pump(): void {
     if (this.#stopped || this.#rebalancing || this.#closed) return;
@@ -626,7 +640,7 @@ export class KafkaSubscription implements SettleTarget {
     entry.partition.finish(entry, 'done');
     this.#signalSettled();
     this.#scheduleCommit();
-    this.#pump();
+    this.#schedulePump();
     return entry.committed.promise;
   }
 
@@ -666,7 +680,7 @@ export class KafkaSubscription implements SettleTarget {
     if (!this.#stopped && !this.#rebalancing && !entry.partition.revoked) entry.partition.requeue(entry);
     else entry.partition.finish(entry, 'released');
     this.#signalSettled();
-    this.#pump();
+    this.#schedulePump();
   }
 
   #orphanError(entry: Entry): HostworkError {

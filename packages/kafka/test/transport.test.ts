@@ -127,6 +127,28 @@ describeWithMockCluster('Kafka transport (librdkafka mock cluster)', () => {
     );
   });
 
+  it('takes handlers that settle synchronously, thousands in a row, without nesting', CASE, async () => {
+    const topic = await freshTopic(cluster, 'sync', 2);
+    await publishNumbered(transports.make(), topic, 5_000);
+    let acked = 0;
+    await transports.make().subscribe(
+      { name: topic },
+      {
+        prefetch: 10,
+        onDelivery: (d) => {
+          // Settled inside onDelivery, as the engine does for a synchronous handler.
+          void d.ack().then(() => {
+            acked++;
+          });
+        },
+      },
+    );
+    await until(
+      () => acked === 5_000,
+      () => `5000 acks (got ${acked})`,
+    );
+  });
+
   it('with ordering "key": different keys of a partition overlap, one key stays in order', CASE, async () => {
     const topic = await freshTopic(cluster, 'keys', 1);
     await publishNumbered(transports.make(), topic, 12, { keys: ['a', 'b', 'c'] });
