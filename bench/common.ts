@@ -268,6 +268,13 @@ export const MESSAGE_SIZES: Readonly<
  */
 export const KAFKA_PARTITIONS = 50;
 
+/**
+ * How long a fetch waits at the broker on a Kafka run, for both systems. librdkafka's mock cluster answers a fetch
+ * that found nothing only when this wait is over, even if a record arrives meanwhile (a broker answers at once), so
+ * the wait, not the consumer, would make the latency: kept short on the mock.
+ */
+export const KAFKA_FETCH_MAX_WAIT_MS = 20;
+
 /** Concurrent publishing loops of the `publish` scenario. */
 export const PUBLISH_LOOPS = 10;
 /** SQS: messages per SendMessageBatch / sendMany call in `publish` and in seeding. */

@@ -20,7 +20,14 @@ import {
 import { z } from 'zod';
 import { sqsClient } from '../brokers.ts';
 import type { MessageRunContext } from '../common.ts';
-import { MESSAGE_SIZES, PUBLISH_LOOPS, progress, SIZES, SQS_BATCH } from '../common.ts';
+import {
+  KAFKA_FETCH_MAX_WAIT_MS,
+  MESSAGE_SIZES,
+  PUBLISH_LOOPS,
+  progress,
+  SIZES,
+  SQS_BATCH,
+} from '../common.ts';
 import { collectLatencies, reportLatencies, result, sendPings, timeLoops, within } from '../kit.ts';
 import { assertDepth, countDeletes, counter, type MessageScenarios } from './messaging-kit.ts';
 
@@ -31,7 +38,8 @@ const Ping = defineMessage({ name: 'ping', schema: z.object({ i: z.number(), t: 
 function transportOf(ctx: MessageRunContext, client: SQSClient | undefined): Transport {
   if (ctx.transport === 'rabbitmq') return rabbitmqTransport({ url: ctx.brokerUrl });
   // The run's topic, `.retry` and `.dead` exist (the runner created them on the mock cluster); default ordering.
-  if (ctx.transport === 'kafka') return kafkaTransport({ brokers: [ctx.brokerUrl] });
+  if (ctx.transport === 'kafka')
+    return kafkaTransport({ brokers: [ctx.brokerUrl], fetchMaxWaitMs: KAFKA_FETCH_MAX_WAIT_MS });
   // createQueues: the dead-letter queue `<queue>-dead` is created when missing (the run's queue is seeded already).
   return sqsTransport({ client, createQueues: true });
 }

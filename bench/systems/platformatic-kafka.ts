@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Consumer, type Message, ProduceAcks, Producer } from '@platformatic/kafka';
 import { kafkaGroup } from '../brokers.ts';
 import type { MessageRunContext } from '../common.ts';
-import { MESSAGE_SIZES, PUBLISH_LOOPS, progress, SIZES } from '../common.ts';
+import { KAFKA_FETCH_MAX_WAIT_MS, MESSAGE_SIZES, PUBLISH_LOOPS, progress, SIZES } from '../common.ts';
 import { collectLatencies, reportLatencies, result, sendPings, timeLoops, within } from '../kit.ts';
 import { assertDepth, counter, type MessageScenarios } from './messaging-kit.ts';
 
@@ -36,7 +36,7 @@ async function startConsumer(
     mode: 'committed',
     fallbackMode: 'earliest',
     autocommit: false,
-    maxWaitTime: 500,
+    maxWaitTime: KAFKA_FETCH_MAX_WAIT_MS,
   });
   const done = new Map<string, { topic: string; partition: number; offset: bigint }>();
   let dirty = false;

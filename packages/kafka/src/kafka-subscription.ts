@@ -43,6 +43,9 @@ const IS_CONTROL = 0b100000;
 /** How long the fetch loop trusts the metadata it read (leaders); a failed fetch reads it again at once. */
 const METADATA_MAX_AGE_MS = 30_000;
 
+/** What the fetch loop reads of the cluster metadata. */
+type Metadata = Awaited<ReturnType<Consumer['metadata']>>;
+
 const key = (topic: string, partition: number) => `${topic}\u0000${partition}`;
 
 /** A Kafka client error's fields this loop reads. */
@@ -114,6 +117,8 @@ export class KafkaSubscription implements SettleTarget {
   /** Brokers with a fetch in flight. */
   readonly #fetching = new Set<number>();
   #fetchBackoffMs = 0;
+  /** The cluster metadata the fetch loop last read (leaders of the partitions). */
+  #metadata: { value: Metadata; at: number } | undefined;
   #fetchRetry: NodeJS.Timeout | undefined;
   #wake: NodeJS.Timeout | undefined;
   #wakeAt = 0;
@@ -458,30 +463,35 @@ export class KafkaSubscription implements SettleTarget {
 
   #fetch(): void {
     if (this.#fetchRetry !== undefined) return;
-    const wanted = this.#order.filter((s) => s.wantsRecords);
+    const wanted = this.#order.filter((s) => s.wantsRecords && !s.revoked);
     if (wanted.length === 0) return;
+    // The leaders are read again after METADATA_MAX_AGE_MS or a failed fetch; in between, no promise per pump.
+    const cached = this.#metadata;
+    if (cached && performance.now() - cached.at < METADATA_MAX_AGE_MS)
+      return this.#fetchWanted(wanted, cached.value);
     const topics = [this.#context.source.topic, this.#context.source.retryTopic];
     this.#consumer.metadata({ topics, metadataMaxAge: METADATA_MAX_AGE_MS }).then(
       (metadata) => {
+        this.#metadata = { value: metadata, at: performance.now() };
         if (this.#stopped || this.#rebalancing || this.#closed) return;
-        const byNode = new Map<number, PartitionState[]>();
-        for (const state of wanted) {
-          if (state.revoked) continue;
-          const leader = metadata.topics.get(state.topic)?.partitions[state.partition]?.leader;
-          if (leader === undefined || leader < 0 || this.#fetching.has(leader)) continue;
-          byNode.set(leader, [...(byNode.get(leader) ?? []), state]);
-        }
-        for (const [node, states] of byNode) this.#fetchFrom(node, states, metadata);
+        this.#fetchWanted(wanted, metadata);
       },
       (error: unknown) => this.#fetchFailed(error),
     );
   }
 
-  #fetchFrom(
-    node: number,
-    states: readonly PartitionState[],
-    metadata: { topics: Map<string, { id: string }> },
-  ): void {
+  #fetchWanted(wanted: readonly PartitionState[], metadata: Metadata): void {
+    const byNode = new Map<number, PartitionState[]>();
+    for (const state of wanted) {
+      if (state.revoked) continue;
+      const leader = metadata.topics.get(state.topic)?.partitions[state.partition]?.leader;
+      if (leader === undefined || leader < 0 || this.#fetching.has(leader)) continue;
+      byNode.set(leader, [...(byNode.get(leader) ?? []), state]);
+    }
+    for (const [node, states] of byNode) this.#fetchFrom(node, states, metadata);
+  }
+
+  #fetchFrom(node: number, states: readonly PartitionState[], metadata: Metadata): void {
     const { options } = this.#context;
     const idToTopic = new Map<string, string>();
     const byTopic = new Map<string, PartitionState[]>();
@@ -588,6 +598,7 @@ export class KafkaSubscription implements SettleTarget {
       Math.max(options.reconnectMinMs, this.#fetchBackoffMs * 2),
       options.reconnectMaxMs,
     );
+    this.#metadata = undefined;
     this.#fetchRetry = setTimeout(() => {
       this.#fetchRetry = undefined;
       // Leaders may have moved: read the metadata again before the next fetch.
