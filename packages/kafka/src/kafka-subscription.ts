@@ -267,6 +267,7 @@ export class KafkaSubscription implements SettleTarget {
   async #assigned(
     assignments: ReadonlyArray<{ topic: string; partitions: readonly number[] }>,
   ): Promise<void> {
+    if (this.#closed) return;
     const { source, options } = this.#context;
     const wanted = new Map<string, { topic: string; partition: number }>();
     for (const a of assignments)
