@@ -468,8 +468,10 @@ export class KafkaSubscription implements SettleTarget {
     if (wanted.length === 0) return;
     // The leaders are read again after METADATA_MAX_AGE_MS or a failed fetch; in between, no promise per pump.
     const cached = this.#metadata;
-    if (cached && performance.now() - cached.at < METADATA_MAX_AGE_MS)
-      return this.#fetchWanted(wanted, cached.value);
+    if (cached && performance.now() - cached.at < METADATA_MAX_AGE_MS) {
+      this.#fetchWanted(wanted, cached.value);
+      return;
+    }
     const topics = [this.#context.source.topic, this.#context.source.retryTopic];
     this.#consumer.metadata({ topics, metadataMaxAge: METADATA_MAX_AGE_MS }).then(
       (metadata) => {
