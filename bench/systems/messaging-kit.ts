@@ -62,7 +62,10 @@ export async function assertDepth(ctx: MessageRunContext, expected: number): Pro
 async function depth(ctx: MessageRunContext): Promise<number> {
   let found: number;
   if (ctx.transport === 'redis') return redisDepth(ctx);
-  if (ctx.transport === 'rabbitmq') {
+  if (ctx.transport === 'kafka') {
+    const { kafkaDepth } = await import('../brokers.ts');
+    found = await kafkaDepth(ctx.brokerUrl, ctx.queue);
+  } else if (ctx.transport === 'rabbitmq') {
     const amqp = await import('amqplib');
     const connection = await amqp.connect(ctx.brokerUrl);
     try {
