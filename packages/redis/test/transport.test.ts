@@ -273,7 +273,7 @@ await describeWithRedis('the Redis Streams transport', () => {
   });
 
   it('extend keeps an entry with its consumer past its lease, another consumer claiming meanwhile', async () => {
-    const h = fresh({ transport: { leaseMs: 2_000, claimIntervalMs: 100 } });
+    const h = fresh({ transport: { leaseMs: 3_000, claimIntervalMs: 100 } });
     await h.subscribe(5);
     await h.send('kept');
     await h.received(1);
@@ -281,10 +281,10 @@ await describeWithRedis('the Redis Streams transport', () => {
     const other = h.another();
     const taken: Delivery[] = [];
     await other.subscribe(h.source, { prefetch: 5, onDelivery: (d) => taken.push(d) });
-    // Three leases long, extended every 300 ms (the engine extends every third of the lease).
-    const until = Date.now() + 6_000;
+    // Over two leases long, extended every 300 ms (the engine extends every third of the lease).
+    const until = Date.now() + 7_000;
     while (Date.now() < until) {
-      await kept.extend!(2_000);
+      await kept.extend!(3_000);
       await pause(300);
     }
     assert.deepEqual(taken, [], 'the extended entry was not taken over');
