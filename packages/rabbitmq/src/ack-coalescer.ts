@@ -54,12 +54,14 @@ export interface SettleFrame {
 
 /**
  * The frames for a flush. `outstanding`: the channel's deliveries not yet covered by a frame, oldest (lowest tag)
- * first; `settled`: those of them whose settle waits for a frame. Marks as held, and leaves out, settles behind a
- * running delivery that no flush held yet. Pure but for `held`: the frames are written by the caller, in order.
+ * first; `settled`: those of them whose settle waits for a frame. Unless `final` (the channel is about to close),
+ * marks as held, and leaves out, settles behind a running delivery that no flush held yet. Pure but for `held`: the
+ * frames are written by the caller, in order.
  */
 export function planFrames(
   outstanding: Iterable<Outstanding>,
   settled: Iterable<Outstanding>,
+  final = false,
 ): SettleFrame[] {
   const frames: SettleFrame[] = [];
   let run: Outstanding[] = [];
@@ -81,7 +83,7 @@ export function planFrames(
   // Behind the first running delivery: held once, then one frame each.
   for (const entry of settled) {
     if (entry.state === 'running' || coveredByHead.has(entry)) continue;
-    if (!entry.held) {
+    if (!entry.held && !final) {
       entry.held = true;
       continue;
     }
@@ -141,14 +143,17 @@ export class AckCoalescer {
     return entry.written.promise;
   }
 
-  /** Writes every frame that can be written now (close and consumer cancel flush before closing the channel). */
-  flush(): void {
+  /**
+   * Writes the frames that can be written now. `final`: the channel closes next (the transport's close, a consumer
+   * cancelled by the broker), so nothing is held back.
+   */
+  flush(final = false): void {
     if (this.#settled.size === 0) return;
     if (this.#lost) {
       this.#failAll(this.#lost);
       return;
     }
-    const frames = planFrames(this.#outstanding, this.#settled);
+    const frames = planFrames(this.#outstanding, this.#settled, final);
     for (const frame of frames) {
       try {
         if (frame.kind === 'ack') this.#writer.ack(frame.last.message, frame.multiple);

@@ -86,7 +86,7 @@ export class RabbitmqSubscription implements Subscription {
   async closeChannel(): Promise<void> {
     const current = this.#current;
     if (!current?.alive) return;
-    current.acks.flush();
+    current.acks.flush(true);
     await current.channel.close();
   }
 
@@ -151,7 +151,7 @@ export class RabbitmqSubscription implements Subscription {
         { warning: 'consumer-cancelled', queue: this.#source.queue },
       );
       // The settles collected so far still count: written before the channel closes.
-      current.acks.flush();
+      current.acks.flush(true);
       current.lose();
       current.channel.close().catch(() => {});
       this.#recover(undefined);

@@ -119,6 +119,20 @@ describe('the ack coalescer', () => {
     assert.deepEqual(writer.frames, [{ kind: 'ack', tag: 4, multiple: true }]);
   });
 
+  it('a final flush (the channel closes next) holds nothing back', async () => {
+    const writer = recorder();
+    const acks = new AckCoalescer(writer);
+    const [, second, third] = [1, 2, 3].map((t) => acks.add(message(t)));
+    const settles = [acks.settle(second!, 'ack'), acks.settle(third!, 'requeue')];
+    acks.flush(true);
+    assert.deepEqual(writer.frames, [
+      { kind: 'ack', tag: 2, multiple: false },
+      { kind: 'requeue', tag: 3, multiple: false },
+    ]);
+    await Promise.all(settles);
+    assert.equal(acks.size, 1, 'the running head stays outstanding');
+  });
+
   it('rejects the settles not yet written when the channel is lost, and every later one', async () => {
     const writer = recorder();
     const acks = new AckCoalescer(writer);
