@@ -14,9 +14,9 @@
  *   have finished by then and one frame covers them all), and sent one frame each at the next flush (at the latest one
  *   turn of the event loop later: a long-running handler holds back nobody's ack beyond that).
  *
- * A settle resolves once its frame is written to the channel (as `channel.ack` was before), and rejects when the
- * channel was lost before: the broker has the message back and delivers it again. Frames already sent for other
- * deliveries of a lost channel stand (the broker takes frames of a channel in order).
+ * A settle resolves once its frame is written to the channel (handed to amqplib, which sends it next), and rejects
+ * when the channel was lost before: the broker has the message back and delivers it again. Frames already sent for
+ * other deliveries of a lost channel stand (the broker takes frames of a channel in order).
  */
 import type { ConsumeMessage } from 'amqplib';
 
@@ -25,7 +25,9 @@ export type OutstandingState = 'running' | 'ack' | 'requeue';
 
 /** One delivery of the channel not yet covered by a frame. */
 export class Outstanding {
+  /** The delivery as amqplib handed it over (its delivery tag is what a frame carries). */
   readonly message: ConsumeMessage;
+  /** Running until a settle call; then the outcome waiting for its frame. */
   state: OutstandingState = 'running';
   /** Whether a flush already held this settle back behind a running delivery. */
   held = false;
@@ -36,6 +38,7 @@ export class Outstanding {
     this.message = message;
   }
 
+  /** The delivery tag: increasing in delivery order on the channel. */
   get tag(): number {
     return this.message.fields.deliveryTag;
   }
