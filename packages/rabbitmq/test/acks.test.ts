@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { afterEach, it } from 'node:test';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Delivery, DeliveryError } from 'hostwork';
-import { describeWithBroker, readyCount, unackedCount, waitFor } from './support/broker.ts';
+import { deleteQueues, describeWithBroker, readyCount, unackedCount, waitFor } from './support/broker.ts';
 import { type FrameProxy, frameProxy, type SettleFrameSeen } from './support/frame-proxy.ts';
 import { type Harness, harness, text } from './support/harness.ts';
 
@@ -208,6 +208,26 @@ await describeWithBroker('RabbitMQ acks, coalesced', () => {
       `${frames.length} ack frames for ${n} deliveries (${frames.filter((f) => f.multiple).length} with multiple=true)`,
     );
     assert.ok(frames.length <= n, `${frames.length} frames for ${n} deliveries`);
+  });
+
+  it('a consumer the broker cancels (its queue deleted): settles after it warn, consuming resumes on the queue declared again', async () => {
+    const { h, proxy } = await throughProxy();
+    await h.subscribe(10);
+    await h.send('k0', 'k1');
+    await h.received(2);
+    await h.deliveries[0]!.ack();
+    await deleteQueues(h.queue);
+    await waitFor('the cancel to be reported', () => h.warnings.some((w) => w.kind === 'consumer-cancelled'));
+    await h.deliveries[1]!.ack(); // its channel is closed: resolves without a frame, with a warning
+    assert.ok(h.warnings.some((w) => w.kind === 'settle-after-channel-loss'));
+    assert.deepEqual(framesOf(proxy), [['ack', 1, false]]);
+    await waitFor('the queue declared again', async () => (await readyCount(h.queue)) !== undefined, 15_000);
+    await h.send('k2');
+    await h.received(3, 15_000);
+    assert.equal(text(h.deliveries[2]!), 'k2');
+    await h.deliveries[2]!.ack();
+    await h.transport.close();
+    assert.equal(await readyCount(h.queue), 0);
   });
 
   it('close() writes the acks still collected, in one frame, before closing the channel', async () => {
