@@ -1,9 +1,9 @@
 /**
  * One message received from a RabbitMQ queue, settled exactly once. A second settle call rejects with
- * HW_DELIVERY_SETTLED. Acks and requeues go through the channel's ack coalescer (few frames, in tag order; see ack-coalescer.ts) and
- * resolve once their frame is written. A delivery whose channel has died cannot be settled any more (delivery tags
- * belong to their channel): the broker has put it back in the queue and delivers it again, so its settle calls then
- * resolve without doing anything, with a warning, and the consumer sees the message again.
+ * HW_DELIVERY_SETTLED. Acks and requeues go through the channel's ack coalescer (few frames, in tag order; see
+ * ack-coalescer.ts) and resolve once their frame is written. A delivery whose channel has died cannot be settled any
+ * more (delivery tags belong to their channel): the broker has put it back in the queue and delivers it again, so its
+ * settle calls then resolve without doing anything, with a warning, and the consumer sees the message again.
  */
 import type { ConsumeMessage } from 'amqplib';
 import {

@@ -2,7 +2,8 @@
  * One consumer on one queue, on a channel of its own whose prefetch (basic.qos, per consumer) bounds the deliveries
  * handed over and not yet settled. When its channel or the connection is lost it opens a new channel on the
  * transport's next connection, declares (or checks) its queues again and consumes again; deliveries of the lost
- * channel are back in the queue on the broker, and only deliveries of the new channel are handed over.
+ * channel are back in the queue on the broker, and only deliveries of the new channel are handed over. The channel's
+ * acks and requeues go out coalesced (ack-coalescer.ts), flushed before the channel closes.
  */
 import { randomUUID } from 'node:crypto';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
