@@ -302,6 +302,7 @@ export class JobClient {
         timeoutMs: job.timeoutMs,
         backoff: job.backoff,
         createdAt: now,
+        metadata: job.metadata ?? null,
       });
     }
   }
