@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import type { Context, Span } from '@opentelemetry/api';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { ScopeFactory } from '../di/scope.ts';
 import { ErrorCodes, HostworkError } from '../errors.ts';
@@ -8,6 +9,15 @@ import type { HostedService } from '../hosting/hosted-service.ts';
 import { shutdownGraceMs, waitWithin } from '../hosting/shutdown-grace.ts';
 import type { Logger } from '../logging/logger-factory.ts';
 import { LoggerFactory } from '../logging/logger-factory.ts';
+import {
+  Attr,
+  type DestinationMetrics,
+  JOBS_SYSTEM,
+  NOOP_DESTINATION,
+  type Outcome as OutcomeLabel,
+  Telemetry,
+} from '../telemetry/telemetry.ts';
+import { traceContextOfMetadata } from '../telemetry/trace-context.ts';
 import { AttemptContext, type AttemptEnvironment, SnoozeResult } from './attempt-context.ts';
 import type { Backoff } from './backoff.ts';
 import { backoffDelay, defaultBackoff } from './backoff.ts';
@@ -48,7 +58,32 @@ interface QueueState {
    * outcomes only while it is set, so an idle queue costs no claim per finished job.
    */
   mayHaveDue: boolean;
+  /** The queue's metrics, resolved once. */
+  readonly metrics: DestinationMetrics;
 }
+
+/** A running attempt: its context, its queue and, when tracing, its process span and the context to run it in. */
+interface RunningAttempt {
+  readonly ctx: AttemptContext;
+  readonly queue: QueueState;
+  readonly trace: { readonly span: Span; readonly context: Context } | undefined;
+}
+
+/** The `hostwork.outcome` label and the settle operation of each settlement kind (null: the lease was lost). */
+const OUTCOME_LABEL: Record<Settlement['kind'], OutcomeLabel> = {
+  completed: 'completed',
+  retry: 'retry',
+  dead: 'dead',
+  cancelled: 'cancelled',
+  release: 'released',
+};
+const SETTLE_OPERATION: Record<Settlement['kind'], string> = {
+  completed: 'ack',
+  retry: 'retry',
+  dead: 'dead_letter',
+  cancelled: 'cancel',
+  release: 'release',
+};
 
 /** Prefetch (claim more than the free slots) only while jobs take less than this on average. */
 const PREFETCH_BELOW_MS = 5;
@@ -72,6 +107,8 @@ interface Outcome {
   readonly durationMs: number;
   /** What the handler returned, for the 'completed' event (its JSON is in the settlement). */
   readonly result?: unknown;
+  /** When tracing: the settle span, ended once the outcome is written. */
+  readonly settleSpan?: Span;
 }
 
 /** Claim size when neither the options nor the store say otherwise. */
@@ -107,6 +144,7 @@ export class JobWorker implements HostedService {
     HostOptions,
     WorkerOptions,
     LocalDispatch,
+    Telemetry,
   ] as const;
 
   /** This process's lease owner id: host, pid and a random suffix (pids repeat across containers). */
@@ -126,7 +164,7 @@ export class JobWorker implements HostedService {
   #announceFailed = false;
   /** When this worker last announced its queues (0: never). */
   #announcedAt = 0;
-  readonly #running = new Map<JobId, { ctx: AttemptContext; queue: QueueState }>();
+  readonly #running = new Map<JobId, RunningAttempt>();
   #outcomes: Outcome[] = [];
   #progress = new Map<JobId, string>();
   #flushScheduled = false;
@@ -166,6 +204,9 @@ export class JobWorker implements HostedService {
   #holdEpoch = 0;
   /** Shared by every attempt's context (see AttemptEnvironment). */
   readonly #attemptEnv: AttemptEnvironment;
+  readonly #telemetry: Telemetry | undefined;
+  /** Read once: whether attempts are traced. */
+  readonly #tracing: boolean;
 
   constructor(
     store: JobStore,
@@ -176,8 +217,11 @@ export class JobWorker implements HostedService {
     hostOptions: HostOptions,
     options: WorkerOptions,
     dispatch?: LocalDispatch,
+    telemetry?: Telemetry,
   ) {
     this.#dispatch = dispatch;
+    this.#telemetry = telemetry;
+    this.#tracing = telemetry?.tracing === true;
     this.#store = store;
     this.#registry = registry;
     this.#events = events;
@@ -208,6 +252,7 @@ export class JobWorker implements HostedService {
       buffer: [],
       averageMs: PREFETCH_BELOW_MS * 2,
       mayHaveDue: true,
+      metrics: telemetry?.destination(JOBS_SYSTEM, name) ?? NOOP_DESTINATION,
     }));
     this.#queueByName = new Map(this.#queues.map((q) => [q.name, q]));
     this.#queueNames = this.#queues.map((q) => q.name);
@@ -236,6 +281,7 @@ export class JobWorker implements HostedService {
   async start(): Promise<void> {
     this.#debug = this.#jobLog.isLevelEnabled('debug');
     await this.#store.migrate();
+    this.#telemetry?.watchStore(this.#store);
     await this.#schedules.sync(Date.now());
     this.#unsubscribe.push(this.#store.onWake(() => this.#fillAll()));
     this.#unsubscribe.push(this.#events.on('cancel-requested', ({ id }) => this.#cancelLocally(id)));
@@ -571,9 +617,11 @@ export class JobWorker implements HostedService {
       this.#finish(stale.queue, stale.ctx, null);
     }
     q.running++;
+    q.metrics.consumed.add();
     const ctx = new AttemptContext(job, this.#attemptEnv);
-    this.#running.set(job.id, { ctx, queue: q });
-    this.#execute(q, ctx).catch((error: unknown) => {
+    const trace = this.#tracing ? this.#startTrace(job) : undefined;
+    this.#running.set(job.id, { ctx, queue: q, trace });
+    this.#execute(q, ctx, trace?.context).catch((error: unknown) => {
       // A bug of the engine, not of the handler (whose errors #execute settles): never leave the job running.
       const thrown = describeThrown(error);
       this.#jobLog.error(
@@ -584,7 +632,16 @@ export class JobWorker implements HostedService {
     });
   }
 
-  async #execute(q: QueueState, ctx: AttemptContext): Promise<void> {
+  /** The attempt's process span, a child of (and linked to) the enqueue's span stored with the job. */
+  #startTrace(job: ClaimedJob): RunningAttempt['trace'] {
+    return this.#telemetry?.startProcess(JOBS_SYSTEM, job.queue, traceContextOfMetadata(job.metadata), {
+      [Attr.messageId]: job.id,
+      [Attr.jobName]: job.name,
+      [Attr.jobAttempt]: job.attempt,
+    });
+  }
+
+  async #execute(q: QueueState, ctx: AttemptContext, traceContext: Context | undefined): Promise<void> {
     const job = ctx.job;
     const definition = this.#registry.job(job.name);
     if (!definition) return this.#finish(q, ctx, this.#noHandler(job));
@@ -639,7 +696,9 @@ export class JobWorker implements HostedService {
     let settlement: Settlement | null;
     let returned: unknown;
     try {
-      const result = await definition.handle(validated.value, ctx);
+      const result = await (traceContext
+        ? Telemetry.run(traceContext, () => definition.handle(validated.value, ctx))
+        : definition.handle(validated.value, ctx));
       const cause = ctx.abortCause;
       if (cause) settlement = this.#afterAbort(job, cause, undefined);
       else if (result instanceof SnoozeResult)
@@ -783,18 +842,21 @@ export class JobWorker implements HostedService {
 
   /** Ends an attempt (once): frees its slot and queues its outcome for the next batch write. */
   #finish(q: QueueState, ctx: AttemptContext, settlement: Settlement | null, result?: unknown): void {
-    if (this.#running.get(ctx.id)?.ctx !== ctx) return;
+    const entry = this.#running.get(ctx.id);
+    if (entry?.ctx !== ctx) return;
     this.#running.delete(ctx.id);
     q.running--;
     const elapsed = performance.now() - ctx.startedAt;
     q.averageMs = q.averageMs * 0.9 + elapsed * 0.1;
+    q.metrics.duration(settlement ? OUTCOME_LABEL[settlement.kind] : 'lost').observe(elapsed / 1000);
+    const settleSpan = entry.trace ? this.#endTrace(entry.trace.span, ctx.job, settlement) : undefined;
     if (settlement) {
       const written = ctx.completedWithin && settlement.kind === 'completed';
-      this.#outcomes.push(
+      const outcome: Outcome =
         result === undefined
           ? { settlement, job: ctx.job, durationMs: Math.round(elapsed), written }
-          : { settlement, job: ctx.job, durationMs: Math.round(elapsed), written, result },
-      );
+          : { settlement, job: ctx.job, durationMs: Math.round(elapsed), written, result };
+      this.#outcomes.push(settleSpan ? { ...outcome, settleSpan } : outcome);
     }
     this.#drain(q);
     // While prefetching, refill as soon as half the room in hand is free, without waiting for these outcomes to be
@@ -809,6 +871,30 @@ export class JobWorker implements HostedService {
     if (this.#outcomes.length >= this.#batchSize && this.#writes.size < MAX_WRITES_IN_FLIGHT)
       this.#writeOutcomes();
     else this.#scheduleFlush();
+  }
+
+  /** Ends the process span with the attempt's outcome; returns the settle span of the outcome's write. */
+  #endTrace(span: Span, job: ClaimedJob, settlement: Settlement | null): Span | undefined {
+    span.setAttribute(Attr.outcome, settlement ? OUTCOME_LABEL[settlement.kind] : 'lost');
+    if (settlement === null)
+      Telemetry.recordError(span, { message: 'the lease was lost', kind: 'lease-lost' });
+    else if (settlement.kind === 'retry' || settlement.kind === 'dead') {
+      const e = settlement.error;
+      Telemetry.recordError(span, {
+        message: e.message,
+        kind: e.kind,
+        ...(e.stack ? { stack: e.stack } : {}),
+      });
+    }
+    span.end();
+    if (settlement === null) return undefined;
+    return this.#telemetry?.startSettle(
+      span,
+      JOBS_SYSTEM,
+      job.queue,
+      SETTLE_OPERATION[settlement.kind],
+      job.id,
+    );
   }
 
   #scheduleFlush(): void {
@@ -927,6 +1013,10 @@ export class JobWorker implements HostedService {
       if (wrote) o.failures = (o.failures ?? 0) + 1;
       if ((o.failures ?? 0) < MAX_OUTCOME_WRITE_FAILURES) keep.push(o);
       else {
+        if (o.settleSpan) {
+          Telemetry.recordError(o.settleSpan, describeThrown(lastError));
+          o.settleSpan.end();
+        }
         this.#jobLog.error(
           { error: describeThrown(lastError).message, jobId: o.job.id, job: o.job.name },
           `Could not write the outcome of job ${o.job.name}#${o.job.id} after ${MAX_OUTCOME_WRITE_FAILURES} tries; it will run again once its lease expires`,
@@ -965,6 +1055,11 @@ export class JobWorker implements HostedService {
       ErrorCodes.JOB_OUTCOME_UNWRITABLE,
       `The store refused this attempt's outcome (${o.settlement.kind}) for good, so the attempt counts as failed: ${reason}`,
     );
+    if (o.settleSpan) {
+      // The outcome the span stands for is never written; the replacement is reported without a span.
+      Telemetry.recordError(o.settleSpan, { name: 'HostworkError', message: error.message });
+      o.settleSpan.end();
+    }
     const replacement: Outcome = {
       settlement: this.#failure(o.job, error, 'error'),
       job: o.job,
@@ -989,7 +1084,8 @@ export class JobWorker implements HostedService {
   }
 
   /** Emits the event of an outcome and logs it at a level that matches its gravity. */
-  #report({ settlement, job, durationMs, result }: Outcome): void {
+  #report({ settlement, job, durationMs, result, settleSpan }: Outcome): void {
+    settleSpan?.end();
     const base = { id: job.id, name: job.name, queue: job.queue, attempt: job.attempt };
     const e = this.#events;
     switch (settlement.kind) {
@@ -1002,6 +1098,7 @@ export class JobWorker implements HostedService {
           );
         return;
       case 'retry':
+        this.#queueByName.get(job.queue)?.metrics.retries.add();
         if (e.has('failed'))
           e.emit('failed', { ...base, durationMs, error: settlement.error, retryAt: settlement.runAt });
         this.#jobLog.warn(
@@ -1016,6 +1113,7 @@ export class JobWorker implements HostedService {
         );
         return;
       case 'dead':
+        this.#queueByName.get(job.queue)?.metrics.deadLetters.add();
         if (e.has('dead')) e.emit('dead', { ...base, durationMs, error: settlement.error });
         this.#jobLog.error(
           {
@@ -1185,6 +1283,7 @@ export class JobWorker implements HostedService {
     if (!leading || this.#stopping) return;
     const recovered = await this.#store.recoverExpired(now);
     if (recovered > 0) {
+      this.#telemetry?.leaseRecoveries.add(recovered);
       this.#log.warn({ recovered }, `Recovered ${recovered} job(s) whose worker stopped renewing its lease`);
       this.#fillAll();
     }
