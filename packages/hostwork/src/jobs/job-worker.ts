@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Context, Span } from '@opentelemetry/api';
+import type { Context, Span, SpanContext } from '@opentelemetry/api';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { ScopeFactory } from '../di/scope.ts';
 import { ErrorCodes, HostworkError } from '../errors.ts';
@@ -107,8 +107,8 @@ interface Outcome {
   readonly durationMs: number;
   /** What the handler returned, for the 'completed' event (its JSON is in the settlement). */
   readonly result?: unknown;
-  /** When tracing: the settle span, ended once the outcome is written. */
-  readonly settleSpan?: Span;
+  /** When tracing: the attempt's process span, which the settle span of the outcome's batch write links to. */
+  readonly traced?: SpanContext;
 }
 
 /** Claim size when neither the options nor the store say otherwise. */
@@ -849,14 +849,14 @@ export class JobWorker implements HostedService {
     const elapsed = performance.now() - ctx.startedAt;
     q.averageMs = q.averageMs * 0.9 + elapsed * 0.1;
     q.metrics.duration(settlement ? OUTCOME_LABEL[settlement.kind] : 'lost').observe(elapsed / 1000);
-    const settleSpan = entry.trace ? this.#endTrace(entry.trace.span, ctx.job, settlement) : undefined;
+    const traced = entry.trace ? this.#endTrace(entry.trace.span, settlement) : undefined;
     if (settlement) {
       const written = ctx.completedWithin && settlement.kind === 'completed';
       const outcome: Outcome =
         result === undefined
           ? { settlement, job: ctx.job, durationMs: Math.round(elapsed), written }
           : { settlement, job: ctx.job, durationMs: Math.round(elapsed), written, result };
-      this.#outcomes.push(settleSpan ? { ...outcome, settleSpan } : outcome);
+      this.#outcomes.push(traced ? { ...outcome, traced } : outcome);
     }
     this.#drain(q);
     // While prefetching, refill as soon as half the room in hand is free, without waiting for these outcomes to be
@@ -873,9 +873,14 @@ export class JobWorker implements HostedService {
     else this.#scheduleFlush();
   }
 
-  /** Ends the process span with the attempt's outcome; returns the settle span of the outcome's write. */
-  #endTrace(span: Span, job: ClaimedJob, settlement: Settlement | null): Span | undefined {
-    span.setAttribute(Attr.outcome, settlement ? OUTCOME_LABEL[settlement.kind] : 'lost');
+  /**
+   * Ends the process span with the attempt's outcome; returns its context for the settle span of the batch write
+   * (none when the lease was lost: nothing is written).
+   */
+  #endTrace(span: Span, settlement: Settlement | null): SpanContext | undefined {
+    // A completion is the common case, which the span's unset status says: no attribute to write for it.
+    if (settlement?.kind !== 'completed')
+      span.setAttribute(Attr.outcome, settlement ? OUTCOME_LABEL[settlement.kind] : 'lost');
     if (settlement === null)
       Telemetry.recordError(span, { message: 'the lease was lost', kind: 'lease-lost' });
     else if (settlement.kind === 'retry' || settlement.kind === 'dead') {
@@ -887,13 +892,33 @@ export class JobWorker implements HostedService {
       });
     }
     span.end();
-    if (settlement === null) return undefined;
+    return settlement === null ? undefined : span.spanContext();
+  }
+
+  /**
+   * The settle span of one batch write of outcomes: one span per write, as the store writes them (a span per job
+   * would cost more than the write itself), a child of the first traced attempt and linked to every traced one.
+   */
+  #settleSpan(outcomes: readonly Outcome[], count: number): Span | undefined {
+    const links: SpanContext[] = [];
+    let queue: string | undefined;
+    let mixed = false;
+    let operation: string | undefined;
+    for (const o of outcomes) {
+      if (o.written) continue;
+      if (queue === undefined) queue = o.job.queue;
+      else if (queue !== o.job.queue) mixed = true;
+      const op = SETTLE_OPERATION[o.settlement.kind];
+      operation = operation === undefined || operation === op ? op : 'settle';
+      if (o.traced) links.push(o.traced);
+    }
+    if (links.length === 0) return undefined;
     return this.#telemetry?.startSettle(
-      span,
       JOBS_SYSTEM,
-      job.queue,
-      SETTLE_OPERATION[settlement.kind],
-      job.id,
+      mixed ? undefined : queue,
+      operation ?? 'settle',
+      count,
+      links,
     );
   }
 
@@ -933,7 +958,16 @@ export class JobWorker implements HostedService {
       for (const [id, value] of progress) await this.#store.progress(id, value);
       const settlements: Settlement[] = [];
       for (const o of outcomes) if (!o.written) settlements.push(o.settlement);
-      if (settlements.length > 0) await this.#store.settle(this.owner, settlements, Date.now());
+      if (settlements.length === 0) return;
+      const span = this.#tracing ? this.#settleSpan(outcomes, settlements.length) : undefined;
+      try {
+        await this.#store.settle(this.owner, settlements, Date.now());
+      } catch (error) {
+        if (span) Telemetry.recordError(span, describeThrown(error));
+        throw error;
+      } finally {
+        span?.end();
+      }
     })();
     const tracked = write.then(
       () => undefined,
@@ -1013,10 +1047,6 @@ export class JobWorker implements HostedService {
       if (wrote) o.failures = (o.failures ?? 0) + 1;
       if ((o.failures ?? 0) < MAX_OUTCOME_WRITE_FAILURES) keep.push(o);
       else {
-        if (o.settleSpan) {
-          Telemetry.recordError(o.settleSpan, describeThrown(lastError));
-          o.settleSpan.end();
-        }
         this.#jobLog.error(
           { error: describeThrown(lastError).message, jobId: o.job.id, job: o.job.name },
           `Could not write the outcome of job ${o.job.name}#${o.job.id} after ${MAX_OUTCOME_WRITE_FAILURES} tries; it will run again once its lease expires`,
@@ -1055,11 +1085,6 @@ export class JobWorker implements HostedService {
       ErrorCodes.JOB_OUTCOME_UNWRITABLE,
       `The store refused this attempt's outcome (${o.settlement.kind}) for good, so the attempt counts as failed: ${reason}`,
     );
-    if (o.settleSpan) {
-      // The outcome the span stands for is never written; the replacement is reported without a span.
-      Telemetry.recordError(o.settleSpan, { name: 'HostworkError', message: error.message });
-      o.settleSpan.end();
-    }
     const replacement: Outcome = {
       settlement: this.#failure(o.job, error, 'error'),
       job: o.job,
@@ -1084,8 +1109,7 @@ export class JobWorker implements HostedService {
   }
 
   /** Emits the event of an outcome and logs it at a level that matches its gravity. */
-  #report({ settlement, job, durationMs, result, settleSpan }: Outcome): void {
-    settleSpan?.end();
+  #report({ settlement, job, durationMs, result }: Outcome): void {
     const base = { id: job.id, name: job.name, queue: job.queue, attempt: job.attempt };
     const e = this.#events;
     switch (settlement.kind) {

@@ -482,10 +482,11 @@ export class ConsumerRunner {
     }
     span.end();
     return this.#env.telemetry?.startSettle(
-      span,
       this.#system,
       this.definition.source.name,
       SETTLE_OPERATION[outcome.kind],
+      1,
+      [span.spanContext()],
       r.delivery.id,
     );
   }

@@ -358,7 +358,6 @@ export class Telemetry {
           [Attr.system]: system,
           [Attr.destination]: destination,
           [Attr.operationType]: 'process',
-          [Attr.operationName]: 'process',
           ...attributes,
         },
         ...(links ? { links } : {}),
@@ -369,30 +368,36 @@ export class Telemetry {
   }
 
   /**
-   * Starts a settle span (`<operation> <destination>`: ack, retry, dead_letter, release), a child of the process
-   * span, ended once the store or broker has the outcome.
+   * Starts a settle span (`<operation> <destination>`: ack, retry, dead_letter, release, or settle for a mix),
+   * ended once the store or broker has the outcome(s). Its parent is the first of `processes` (the attempts or
+   * deliveries it settles), and it links to each of them when there are several.
    */
   startSettle(
-    processSpan: Span,
     system: string,
-    destination: string,
+    destination: string | undefined,
     operation: string,
-    id: string,
+    count: number,
+    processes: readonly SpanContext[],
+    id?: string,
   ): Span | undefined {
     if (!this.tracing) return undefined;
+    const attributes: Attributes = {
+      [Attr.system]: system,
+      [Attr.operationType]: 'settle',
+      [Attr.operationName]: operation,
+    };
+    if (destination !== undefined) attributes[Attr.destination] = destination;
+    if (id !== undefined) attributes[Attr.messageId] = id;
+    else attributes['messaging.batch.message_count'] = count;
+    const parent = processes[0];
     return this.#tracer.startSpan(
-      `${operation} ${destination}`,
+      destination === undefined ? operation : `${operation} ${destination}`,
       {
         kind: SpanKind.CLIENT,
-        attributes: {
-          [Attr.system]: system,
-          [Attr.destination]: destination,
-          [Attr.messageId]: id,
-          [Attr.operationType]: 'settle',
-          [Attr.operationName]: operation,
-        },
+        attributes,
+        ...(processes.length > 1 ? { links: processes.map((context) => ({ context })) } : {}),
       },
-      trace.setSpan(ROOT_CONTEXT, processSpan),
+      parent ? trace.setSpanContext(ROOT_CONTEXT, parent) : ROOT_CONTEXT,
     );
   }
 

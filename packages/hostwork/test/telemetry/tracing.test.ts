@@ -115,13 +115,21 @@ describe('job traces', () => {
       assert.equal(first!.attributes['error.type'], 'error');
       assert.equal(first!.attributes['hostwork.outcome'], 'retry');
       assert.notEqual(second!.status, SpanStatusCode.ERROR);
-      assert.equal(second!.attributes['hostwork.outcome'], 'completed');
+      assert.equal(
+        second!.attributes['hostwork.outcome'],
+        undefined,
+        'a completion needs no outcome attribute',
+      );
 
+      // One settle span per batch write of outcomes, a child of (the first of) the attempts it writes.
       const retry = only(spans, 'retry default');
       const ack = only(spans, 'ack default');
       assert.equal(retry.parentSpanId, first!.spanId);
       assert.equal(ack.parentSpanId, second!.spanId);
-      for (const s of [retry, ack]) assert.equal(s.attributes['messaging.operation.type'], 'settle');
+      for (const s of [retry, ack]) {
+        assert.equal(s.attributes['messaging.operation.type'], 'settle');
+        assert.equal(s.attributes['messaging.batch.message_count'], 1);
+      }
 
       // The enqueue's context is what the job row carries.
       const db = new DatabaseSync(h.path, { readOnly: true });
@@ -150,6 +158,16 @@ describe('job traces', () => {
     const processes = spans.filter((s) => s.name === 'process default');
     assert.equal(processes.length, 6, 'two attempts of each of three jobs');
     for (const p of processes) assert.equal(p.parentSpanId, send.spanId);
+    // Every attempt's outcome is written under a settle span that is its child or links to it.
+    const settles = spans.filter((s) => s.attributes['messaging.operation.type'] === 'settle');
+    for (const p of processes) {
+      assert.ok(
+        settles.some((s) => s.parentSpanId === p.spanId || s.links.some((l) => l.spanId === p.spanId)),
+        `the write of attempt ${p.spanId} is traced`,
+      );
+    }
+    const counted = settles.reduce((n, s) => n + Number(s.attributes['messaging.batch.message_count']), 0);
+    assert.equal(counted, 6, 'each outcome written once');
   });
 
   it('tracing: false makes no span and stores no trace context, even with an SDK registered', T, async () => {
