@@ -258,6 +258,33 @@ describe('the Prometheus endpoint', () => {
     await h.host.stop();
   });
 
+  it(
+    'counts lease recoveries: a job whose worker vanished, recovered by maintenance and run again',
+    T,
+    async () => {
+      const h = jobHost({ jobs: [Work] });
+      const { id } = await h.client.enqueue(Work, { fail: 'never' });
+      const { jobs } = await h.client.store.claim({
+        queue: 'default',
+        limit: 10,
+        owner: 'ghost-worker',
+        leaseMs: 300,
+        now: Date.now(),
+      });
+      assert.deepEqual(
+        jobs.map((j) => j.id),
+        [id],
+      );
+      const done = Promise.withResolvers<void>();
+      h.events.on('completed', () => done.resolve());
+      await h.host.start();
+      await done.promise;
+      const { samples } = parse(await h.host.services.get(Telemetry).prometheus());
+      assert.equal(sample(samples, 'hostwork_lease_recoveries_total', { messaging_system: 'hostwork' }), 1);
+      await h.host.stop();
+    },
+  );
+
   it('escapes label values and help text as the format requires', async () => {
     const registry = new MetricRegistry();
     registry
