@@ -1,9 +1,11 @@
 export { addTelemetry } from './add-telemetry.ts';
 export {
-  Counter,
-  Gauge,
+  type Counter,
+  type CounterSeries,
+  type Gauge,
   type GaugeValue,
-  Histogram,
+  type Histogram,
+  type HistogramSeries,
   type Labels,
   type MetricInfo,
   MetricRegistry,
@@ -16,11 +18,12 @@ export {
   prometheusNodeHandler,
 } from './prometheus.ts';
 export {
-  Attr,
+  Attr as TelemetryAttributes,
   type DestinationMetrics,
   JOBS_SYSTEM,
   messagingSystem,
-  type Outcome,
+  type Outcome as TelemetryOutcome,
+  type RecordedError,
   Telemetry,
   type TelemetryOptions,
 } from './telemetry.ts';
