@@ -448,14 +448,17 @@ export class Telemetry {
 
 /** Jobs by queue and state, and the lag of each queue with jobs (0 when none is due). */
 async function readStore(store: JobStore, now: number): Promise<{ jobs: GaugeValue[]; lag: GaugeValue[] }> {
-  const [counts, oldest] = await Promise.all([store.counts(), store.oldestDue?.(now) ?? Promise.resolve([])]);
+  const [counts, backlog] = await Promise.all([
+    store.counts(),
+    store.dueBacklog?.(now) ?? Promise.resolve([]),
+  ]);
   const jobs = counts.map((c) => ({
     labels: { [Attr.queue]: c.queue, [Attr.state]: c.state },
     value: c.count,
   }));
   const lagByQueue = new Map<string, number>();
   for (const c of counts) lagByQueue.set(c.queue, 0);
-  for (const o of oldest) lagByQueue.set(o.queue, Math.max(0, now - o.runAt) / 1000);
+  for (const b of backlog) lagByQueue.set(b.queue, Math.max(0, now - b.oldestDueAt) / 1000);
   const lag = [...lagByQueue].map(([queue, value]) => ({ labels: { [Attr.queue]: queue }, value }));
   return { jobs, lag };
 }
