@@ -16,6 +16,7 @@ export {
   type PrometheusSource,
   prometheusFetchHandler,
   prometheusNodeHandler,
+  prometheusRoute,
 } from './prometheus.ts';
 export {
   Attr as TelemetryAttributes,

@@ -52,6 +52,25 @@ export function prometheusNodeHandler(
   };
 }
 
+/**
+ * The metrics at `path` (default `/metrics`, query string ignored) as a handler that answers its own path and leaves
+ * the others: it resolves true when it answered, false otherwise. The shape a server of handlers tried in turn
+ * mounts (`healthServer.mount(prometheusRoute(telemetry))`).
+ */
+export function prometheusRoute(
+  source: PrometheusSource,
+  path = '/metrics',
+): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
+  const handle = prometheusNodeHandler(source);
+  return async (req, res) => {
+    const url = req.url ?? '/';
+    const end = url.indexOf('?');
+    if ((end < 0 ? url : url.slice(0, end)) !== path) return false;
+    handle(req, res);
+    return true;
+  };
+}
+
 /** A Fetch handler (`Request` → `Response`) with the metrics, for servers built on the Fetch API. */
 export function prometheusFetchHandler(source: PrometheusSource): (request: Request) => Promise<Response> {
   return async (request) => {

@@ -3,7 +3,7 @@
  * (node:http handler) and through the Fetch handler, the text parsed line by line as a scraper would.
  */
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { z } from 'zod';
@@ -17,6 +17,7 @@ import {
   PROMETHEUS_CONTENT_TYPE,
   prometheusFetchHandler,
   prometheusNodeHandler,
+  prometheusRoute,
 } from '../../src/telemetry/prometheus.ts';
 import { Telemetry } from '../../src/telemetry/telemetry.ts';
 import { jobHost, T, waitFor } from '../jobs/helpers.ts';
@@ -282,6 +283,27 @@ describe('the Prometheus endpoint', () => {
       const { samples } = parse(await h.host.services.get(Telemetry).prometheus());
       assert.equal(sample(samples, 'hostwork_lease_recoveries_total', { messaging_system: 'hostwork' }), 1);
       await h.host.stop();
+    },
+  );
+
+  it(
+    'prometheusRoute answers its own path (query string ignored) and leaves the others to the next handler',
+    T,
+    async () => {
+      const route = prometheusRoute({ prometheus: async () => '# HELP x y\n# TYPE x counter\nx_total 1\n' });
+      const server = (req: IncomingMessage, res: ServerResponse) => {
+        void route(req, res).then((answered) => {
+          if (!answered) res.writeHead(404).end('next handler');
+        });
+      };
+      await serving(server, async (url) => {
+        const metrics = await fetch(`${url}?name[]=x`);
+        assert.equal(metrics.status, 200);
+        assert.equal(await metrics.text(), '# HELP x y\n# TYPE x counter\nx_total 1\n');
+        const other = await fetch(url.replace('/metrics', '/healthz'));
+        assert.equal(other.status, 404);
+        assert.equal(await other.text(), 'next handler');
+      });
     },
   );
 
