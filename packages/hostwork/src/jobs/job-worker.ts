@@ -111,6 +111,9 @@ interface Outcome {
   readonly traced?: SpanContext;
 }
 
+/** Links of a batch settle span at most (OpenTelemetry's default span limit). */
+const MAX_SETTLE_LINKS = 128;
+
 /** Claim size when neither the options nor the store say otherwise. */
 const DEFAULT_BATCH_SIZE = 250;
 
@@ -910,7 +913,8 @@ export class JobWorker implements HostedService {
       else if (queue !== o.job.queue) mixed = true;
       const op = SETTLE_OPERATION[o.settlement.kind];
       operation = operation === undefined || operation === op ? op : 'settle';
-      if (o.traced) links.push(o.traced);
+      // The SDK keeps 128 links by default and drops the rest: building more costs for nothing.
+      if (o.traced && links.length < MAX_SETTLE_LINKS) links.push(o.traced);
     }
     if (links.length === 0) return undefined;
     return this.#telemetry?.startSettle(
