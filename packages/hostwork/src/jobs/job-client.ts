@@ -164,10 +164,10 @@ export class JobClient {
       }
     }
     await this.ready();
-    // One send span for the batch; every job of it carries its context.
+    // One send span for the batch (named after its queue, unless its jobs go to several); every job carries its context.
     const span =
       this.#tracing && rows.length > 0
-        ? this.#telemetry!.startSend(JOBS_SYSTEM, rows[0]!.queue, {
+        ? this.#telemetry!.startSend(JOBS_SYSTEM, oneQueue(rows), {
             [Attr.jobName]: job.name,
             'messaging.batch.message_count': rows.length,
           })
@@ -437,4 +437,11 @@ function traced(span: Span, stored: Promise<EnqueueResult>): Promise<EnqueueResu
       throw error;
     },
   );
+}
+
+/** The queue of every row, or undefined when they go to several. */
+function oneQueue(rows: readonly NewJob[]): string | undefined {
+  const queue = rows[0]?.queue;
+  for (const row of rows) if (row.queue !== queue) return undefined;
+  return queue;
 }

@@ -308,16 +308,16 @@ export class Telemetry {
   }
 
   /**
-   * Starts a PRODUCER span (`send <destination>`) under the active context, or returns undefined when tracing is
-   * off. End it with {@link endSpan}.
+   * Starts a PRODUCER span (`send <destination>`; `send` alone for a batch to several destinations) under the active
+   * context, or returns undefined when tracing is off.
    */
-  startSend(system: string, destination: string, attributes: Attributes): Span | undefined {
+  startSend(system: string, destination: string | undefined, attributes: Attributes): Span | undefined {
     if (!this.tracing) return undefined;
-    return this.#tracer.startSpan(`send ${destination}`, {
+    return this.#tracer.startSpan(destination === undefined ? 'send' : `send ${destination}`, {
       kind: SpanKind.PRODUCER,
       attributes: {
         [Attr.system]: system,
-        [Attr.destination]: destination,
+        ...(destination === undefined ? {} : { [Attr.destination]: destination }),
         [Attr.operationType]: 'send',
         [Attr.operationName]: 'send',
         ...attributes,

@@ -170,6 +170,20 @@ describe('job traces', () => {
     assert.equal(counted, 6, 'each outcome written once');
   });
 
+  it('enqueueMany to several queues: one send span without a destination', T, async () => {
+    exporter.reset();
+    const h = jobHost({ jobs: [Flaky], worker: false });
+    await h.host.start();
+    await h.client.enqueueMany(Flaky, [
+      { payload: { n: 1 }, options: { queue: 'a' } },
+      { payload: { n: 2 }, options: { queue: 'b' } },
+    ]);
+    await h.host.stop();
+    const send = only(finished(), 'send');
+    assert.equal(send.attributes['messaging.destination.name'], undefined);
+    assert.equal(send.attributes['messaging.batch.message_count'], 2);
+  });
+
   it('tracing: false makes no span and stores no trace context, even with an SDK registered', T, async () => {
     exporter.reset();
     const h = jobHost({
