@@ -10,9 +10,11 @@ import { context, metrics, SpanKind, SpanStatusCode, trace } from '@opentelemetr
 import { type CollectionResult, MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { z } from 'zod';
 import { defineJob } from '../../src/jobs/job-definition.ts';
+import { addMessaging } from '../../src/messaging/add-messaging.ts';
 import { defineConsumer } from '../../src/messaging/consumer-definition.ts';
 import { inMemoryTransport } from '../../src/messaging/in-memory-transport.ts';
 import { defineMessage } from '../../src/messaging/message-definition.ts';
+import { MessagePublisher } from '../../src/messaging/message-publisher.ts';
 import { addTelemetry } from '../../src/telemetry/add-telemetry.ts';
 import { Telemetry } from '../../src/telemetry/telemetry.ts';
 import { jobHost, T, waitFor } from '../jobs/helpers.ts';
@@ -270,6 +272,59 @@ describe('message traces', () => {
           assert.equal(only(spans, 'retry orders').parentSpanId, failed.spanId);
         },
       );
+    },
+  );
+
+  it(
+    'through the outbox: the message written with the transaction keeps the send span’s context until the relay publishes it',
+    T,
+    async () => {
+      exporter.reset();
+      const memory = inMemoryTransport();
+      let handled = 0;
+      const consumer = defineConsumer({
+        name: 'ship',
+        transport: 'memory',
+        source: { name: 'orders' },
+        message: OrderPlaced,
+        handle() {
+          handled++;
+        },
+      });
+      const h = jobHost({
+        jobs: [Flaky],
+        worker: false,
+        configure: (b) =>
+          addMessaging(b, {
+            transports: { memory },
+            consumers: [consumer],
+            outbox: { pollIntervalMs: 50 },
+          }),
+      });
+      await h.host.start();
+      try {
+        const publisher = h.host.services.get(MessagePublisher);
+        await inRequest(async () => {
+          const db = new DatabaseSync(h.path, { timeout: 5_000 });
+          db.exec('BEGIN IMMEDIATE');
+          await publisher.send(OrderPlaced, { orderId: 'o-3' }, { tx: db });
+          db.exec('COMMIT');
+          db.close();
+        });
+        await waitFor(
+          () => handled === 1 && finished().some((s) => s.name === 'ack orders'),
+          'the relayed delivery',
+        );
+      } finally {
+        await h.host.stop();
+      }
+      const spans = finished();
+      const request = only(spans, 'POST /orders');
+      const send = only(spans, 'send orders');
+      const process_ = only(spans, 'process orders');
+      assert.equal(send.parentSpanId, request.spanId);
+      assert.equal(process_.traceId, request.traceId);
+      assert.equal(process_.parentSpanId, send.spanId, 'the consumer continues the send, across the outbox');
     },
   );
 
