@@ -55,6 +55,12 @@ export interface Variant {
   readonly worker?: Partial<Omit<WorkerOptions, 'queues'>>;
   /** graphile-worker: the size of its local queue (its performance page's configuration uses 500). */
   readonly localQueueSize?: number;
+  /**
+   * Hostwork: register the OpenTelemetry SDK in the measured process before the host is built (traces through a
+   * batch span processor and metrics through a periodic reader, both to exporters that drop everything), so
+   * Hostwork's telemetry is on; the system's normal configuration registers no SDK (telemetry off).
+   */
+  readonly telemetry?: 'noop-exporter';
 }
 
 const DRAIN_FIGURES = ['drain-c10', 'drain-c50', 'drain-c10-peak-rss', 'drain-c50-peak-rss', 'rss-mb'];
@@ -77,6 +83,15 @@ export const VARIANTS: readonly Variant[] = [
     store: 'postgres',
     scenarios: ['drain-c10', 'drain-c50'],
     worker: { batchSize: 500 },
+  },
+  {
+    // Telemetry on: the OpenTelemetry SDK registered with exporters that drop everything, so what is measured is
+    // Hostwork's spans and metrics (and the SDK's span processing), not an exporter's network traffic.
+    system: 'hostwork',
+    name: 'telemetry=noop-exporter',
+    store: 'sqlite',
+    scenarios: DRAIN_FIGURES,
+    telemetry: 'noop-exporter',
   },
   {
     // Beyond graphile-worker's documentation: a local queue as large as Hostwork's default claims. Its drain rate

@@ -150,6 +150,7 @@ async function seed(ctx: RunContext, count: number): Promise<void> {
 async function drain(ctx: RunContext, concurrency: number): Promise<void> {
   const n = SIZES.jobs;
   await seedInChild(ctx, n);
+  if (variantOf(ctx)?.telemetry === 'noop-exporter') await registerNoopTelemetry();
   const host = buildHost(ctx, JOBS, { queues: { default: { concurrency } } });
   let completed = 0;
   const all = Promise.withResolvers<void>();
@@ -379,3 +380,36 @@ export const hostwork = systemScenarios(
   },
   { seed, enqueuer },
 );
+
+/**
+ * The OpenTelemetry SDK as an application registers it, exporting nowhere: every span is recorded, batched and
+ * handed to an exporter that drops it; metrics are read by a periodic reader. Loaded only by the variant's process.
+ */
+async function registerNoopTelemetry(): Promise<void> {
+  const { context, metrics, trace } = await import('@opentelemetry/api');
+  const { AsyncLocalStorageContextManager } = await import('@opentelemetry/context-async-hooks');
+  const { BatchSpanProcessor, TracerProvider } = await import('@opentelemetry/sdk-trace');
+  const { MeterProvider, PeriodicExportingMetricReader, AggregationTemporality } = await import(
+    '@opentelemetry/sdk-metrics'
+  );
+  const done = { code: 0 };
+  const spanExporter = {
+    export: (_spans: unknown[], callback: (result: { code: number }) => void) => callback(done),
+    shutdown: async () => {},
+  };
+  const metricExporter = {
+    export: (_metrics: unknown, callback: (result: { code: number }) => void) => callback(done),
+    forceFlush: async () => {},
+    shutdown: async () => {},
+    selectAggregationTemporality: () => AggregationTemporality.CUMULATIVE,
+  };
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  trace.setGlobalTracerProvider(
+    new TracerProvider({ spanProcessors: [new BatchSpanProcessor({ exporter: spanExporter })] }),
+  );
+  metrics.setGlobalMeterProvider(
+    new MeterProvider({
+      readers: [new PeriodicExportingMetricReader({ exporter: metricExporter, exportIntervalMillis: 1_000 })],
+    }),
+  );
+}

@@ -13,4 +13,5 @@ export * from './logging/index.ts';
 export * from './messaging/index.ts';
 export * from './services/index.ts';
 export * from './stores/sqlite/index.ts';
+export * from './telemetry/index.ts';
 export * from './typed-events.ts';

@@ -181,6 +181,16 @@ export const MIGRATIONS: readonly Migration[] = [
       COMMENT ON INDEX {schema}.inbox_expiry IS 'pruneInbox: expired rows';
     `,
   },
+  {
+    version: 6,
+    description: 'the metadata of a job (its trace context)',
+    sql: `
+      -- What travels with a job besides its payload, as JSON text of an object of strings: the W3C trace context of
+      -- the enqueue (traceparent, tracestate) when it was traced; NULL otherwise. Nullable without a default: adding
+      -- it rewrites no row.
+      ALTER TABLE {schema}.jobs ADD COLUMN metadata text;
+    `,
+  },
 ];
 
 /** The schema version this code writes and understands. */

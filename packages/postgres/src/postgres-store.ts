@@ -724,6 +724,7 @@ export class PostgresStore implements JobStore, OutboxStore, InboxStore {
         payload,
         only.claimedBy?.owner ?? null,
         only.claimedBy?.leaseExpiresAt ?? null,
+        only.metadata ?? null,
       ]);
       return [{ id: String(rows[0]!.id), outcome: 'inserted' }];
     }
@@ -742,6 +743,7 @@ export class PostgresStore implements JobStore, OutboxStore, InboxStore {
       payload,
       toArrayLiteral(jobs.map((j) => j.claimedBy?.owner ?? null)),
       toArrayLiteral(jobs.map((j) => j.claimedBy?.leaseExpiresAt ?? null)),
+      toArrayLiteral(jobs.map((j) => j.metadata ?? null)),
     ]);
     const results: (InsertResult | undefined)[] = rows.map((row) =>
       row.id === null

@@ -72,11 +72,37 @@ export type ClaimedRow = readonly [
   backoff: string | null,
   createdAt: number,
   nextRunAt: number | null,
+  metadata: string | null,
 ];
 
 export function toClaimedJob(row: ClaimedRow): ClaimedJob {
-  const [id, name, queue, payload, priority, attempt, maxAttempts, timeoutMs, backoff, createdAt] = row;
-  return { id: id!, name, queue, payload, priority, attempt, maxAttempts, timeoutMs, backoff, createdAt };
+  const [
+    id,
+    name,
+    queue,
+    payload,
+    priority,
+    attempt,
+    maxAttempts,
+    timeoutMs,
+    backoff,
+    createdAt,
+    ,
+    metadata,
+  ] = row;
+  return {
+    id: id!,
+    name,
+    queue,
+    payload,
+    priority,
+    attempt,
+    maxAttempts,
+    timeoutMs,
+    backoff,
+    createdAt,
+    metadata,
+  };
 }
 
 /** A row of SELECT_JOB and LIST_JOBS. */

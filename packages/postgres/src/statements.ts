@@ -31,23 +31,23 @@ import { quoteSchema, statementName } from './schema-names.ts';
  * A job with a lease owner is inserted already claimed (running, attempt 1) by a worker of the inserting process
  * (local dispatch); only pending jobs wake other workers.
  *
- * $1..$9 and $13, $14 arrays, one element per job; $10 created_at; $11 channel; $12 payload.
+ * $1..$9 and $13, $14, $15 arrays, one element per job ($15 the metadata); $10 created_at; $11 channel; $12 payload.
  */
 export const INSERT_JOBS = `
   WITH input AS (
     SELECT nextval('{schema}.jobs_id_seq') AS id, t.*
     FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::bigint[], $6::integer[], $7::bigint[],
-                $8::text[], $9::text[], $13::text[], $14::bigint[])
+                $8::text[], $9::text[], $13::text[], $14::bigint[], $15::text[])
       WITH ORDINALITY AS t (name, queue, payload, priority, run_at, max_attempts, timeout_ms, unique_key, backoff,
-                            lease_owner, lease_expires_at, ord)
+                            lease_owner, lease_expires_at, metadata, ord)
   ),
   inserted AS (
     INSERT INTO {schema}.jobs
       (id, name, queue, payload, state, priority, run_at, max_attempts, timeout_ms, unique_key, backoff, created_at,
-       attempt, lease_owner, lease_expires_at)
+       attempt, lease_owner, lease_expires_at, metadata)
     SELECT id, name, queue, payload, CASE WHEN lease_owner IS NULL THEN 'pending' ELSE 'running' END, priority,
            run_at, max_attempts, timeout_ms, unique_key, backoff, $10::bigint,
-           CASE WHEN lease_owner IS NULL THEN 0 ELSE 1 END, lease_owner, lease_expires_at
+           CASE WHEN lease_owner IS NULL THEN 0 ELSE 1 END, lease_owner, lease_expires_at, metadata
     FROM input
     ORDER BY ord
     ON CONFLICT DO NOTHING
@@ -71,16 +71,16 @@ export const INSERT_JOBS = `
  * it is dispatched locally. The same row as {@link INSERT_JOBS} writes, without drawing ids first, unnesting arrays
  * or resolving duplicates (no unique key, nothing to conflict with): about 0.2 ms less per insert here (1.0 against
  * 1.2 ms at the median, round trip and commit included). $1..$8 the job; $9 created_at; $10 channel; $11 payload;
- * $12 lease owner, $13 lease expiry (null unless dispatched locally).
+ * $12 lease owner, $13 lease expiry (null unless dispatched locally); $14 metadata (null for none).
  */
 export const INSERT_JOB = `
   WITH inserted AS (
     INSERT INTO {schema}.jobs
       (name, queue, payload, state, priority, run_at, max_attempts, timeout_ms, backoff, created_at, attempt,
-       lease_owner, lease_expires_at)
+       lease_owner, lease_expires_at, metadata)
     VALUES ($1, $2, $3, CASE WHEN $12::text IS NULL THEN 'pending' ELSE 'running' END, $4::integer, $5::bigint,
             $6::integer, $7::bigint, $8, $9::bigint, CASE WHEN $12::text IS NULL THEN 0 ELSE 1 END, $12,
-            $13::bigint)
+            $13::bigint, $14::text)
     RETURNING id, lease_owner
   ),
   wake AS (
@@ -124,7 +124,7 @@ export const CLAIM_JOBS = `
       FOR UPDATE SKIP LOCKED
     ))
     RETURNING j.id, j.name, j.queue, j.payload, j.priority, j.run_at, j.attempt, j.max_attempts, j.timeout_ms,
-              j.backoff, j.created_at
+              j.backoff, j.created_at, j.metadata
   ),
   later AS (
     SELECT CASE WHEN (SELECT count(*) FROM claimed) < $3::bigint THEN (
@@ -133,7 +133,7 @@ export const CLAIM_JOBS = `
     ) END AS next_run_at
   )
   SELECT c.id::text, c.name, c.queue, c.payload, c.priority, c.attempt, c.max_attempts, c.timeout_ms, c.backoff,
-         c.created_at, later.next_run_at
+         c.created_at, later.next_run_at, c.metadata
   FROM later
   LEFT JOIN claimed AS c ON true
   ORDER BY c.priority DESC, c.run_at, c.id`;

@@ -175,6 +175,32 @@ await describeWithDatabase('schema and migrations (PostgreSQL)', () => {
     assert.deepEqual([...claimed!.body], [...body]);
   });
 
+  it('upgrades a schema left at version 5 in place: rows kept (no metadata), new jobs carry theirs to the claim', async () => {
+    const schema = stores.schema();
+    const v5 = migrationSql(schema).replace(/\n-- Version (?:[6-9]|\d{2,}):[\s\S]*?\$migration\$;\n/g, '');
+    assert.match(v5, /Version 5:/);
+    assert.doesNotMatch(v5, /Version 6:/);
+    await adminPool().query(v5);
+    assert.deepEqual(await versions(schema), [1, 2, 3, 4, 5]);
+    await adminPool().query(
+      `INSERT INTO "${schema}".jobs (name, queue, payload, state, priority, run_at, max_attempts, timeout_ms, created_at)
+       VALUES ('kept', 'default', '{"v":5}', 'pending', 0, 0, 3, 1000, 0)`,
+    );
+    const store = stores.at(schema);
+    await store.migrate();
+    assert.deepEqual(await versions(schema), ALL_VERSIONS);
+    const metadata = '{"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}';
+    await store.insert([job({ name: 'new', runAt: 1, metadata })]);
+    const { jobs } = await store.claim({ queue: 'default', limit: 10, owner: 'w', leaseMs: 60_000, now: 2 });
+    assert.deepEqual(
+      jobs.map((j) => [j.name, j.metadata]),
+      [
+        ['kept', null],
+        ['new', metadata],
+      ],
+    );
+  });
+
   it('the script names only its own schema, with a lock key of its own', async () => {
     const a = migrationSql('alpha');
     assert.match(a, /^-- Hostwork job store: schema "alpha", version \d+\./);
@@ -298,13 +324,29 @@ await describeWithDatabase('schema and migrations (PostgreSQL)', () => {
       cases.push([
         keyed ? 'insert (unique keys)' : 'insert',
         statements.insertJobs.text,
-        [n('j'), n('default'), n('{}'), n(0), n(1), n(1), n(0), keys, n(null), 1, 'c', 'p', n(null), n(null)],
+        [
+          n('j'),
+          n('default'),
+          n('{}'),
+          n(0),
+          n(1),
+          n(1),
+          n(0),
+          keys,
+          n(null),
+          1,
+          'c',
+          'p',
+          n(null),
+          n(null),
+          n(null),
+        ],
       ]);
     }
     cases.push([
       'insert (one job)',
       statements.insertJob.text,
-      ['j', 'default', '{}', 0, 1, 1, 0, null, 1, 'c', 'p', null, null],
+      ['j', 'default', '{}', 0, 1, 1, 0, null, 1, 'c', 'p', null, null, null],
     ]);
     const client = await adminPool().connect();
     try {

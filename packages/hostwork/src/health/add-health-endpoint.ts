@@ -2,6 +2,8 @@ import { assertKnownKeys, ErrorCodes, HostworkError } from '../errors.ts';
 import { ApplicationLifetime } from '../hosting/application-lifetime.ts';
 import type { HostBuilder } from '../hosting/host-builder.ts';
 import { LoggerFactory } from '../logging/index.ts';
+import { prometheusRoute } from '../telemetry/prometheus.ts';
+import { Telemetry } from '../telemetry/telemetry.ts';
 import { HealthCheckService } from './health-check-service.ts';
 import { healthChecksOf } from './health-checks.ts';
 import { HealthEndpoint, type HealthEndpointOptions, resolveEndpointOptions } from './health-endpoint.ts';
@@ -17,9 +19,14 @@ export interface HealthEndpointSetup extends HealthEndpointOptions {
    * `false`: no server of its own; the application mounts `HealthEndpoint` in its HTTP server. Default true.
    */
   readonly listen?: boolean;
+  /**
+   * Where the server of its own also serves Hostwork's metrics in Prometheus's text format (when the host has
+   * telemetry: `addJobs` and `addMessaging` add it), or `false` for none. Default '/metrics'.
+   */
+  readonly metricsPath?: string | false;
 }
 
-const SETUP_KEYS = ['port', 'host', 'basePath', 'details', 'listen'] as const;
+const SETUP_KEYS = ['port', 'host', 'basePath', 'details', 'listen', 'metricsPath'] as const;
 
 /** The health endpoint's defaults, in one place. */
 export const healthEndpointDefaults = { port: 8081, host: '0.0.0.0', basePath: '/healthz' } as const;
@@ -55,14 +62,25 @@ export function addHealthEndpoint(builder: HostBuilder, setup: HealthEndpointSet
     deps: [HealthCheckService],
   });
   if (setup.listen === false) return;
+  const metricsPath = setup.metricsPath ?? '/metrics';
+  if (metricsPath !== false && (typeof metricsPath !== 'string' || !metricsPath.startsWith('/')))
+    throw new HostworkError(
+      ErrorCodes.INVALID_OPTION,
+      `addHealthEndpoint(): metricsPath must start with '/' or be false, got ${JSON.stringify(metricsPath)}.`,
+    );
   builder.services.addHostedService(HealthServer, {
-    factory: (p) =>
-      new HealthServer(
+    factory: (p) => {
+      const server = new HealthServer(
         p.get(HealthEndpoint),
         { port, host },
         p.get(ApplicationLifetime),
         p.get(LoggerFactory).create('Hostwork.Health'),
-      ),
+      );
+      const telemetry = metricsPath === false ? undefined : p.tryGet(Telemetry);
+      if (telemetry !== undefined && metricsPath !== false)
+        server.mount(prometheusRoute(telemetry, metricsPath));
+      return server;
+    },
     deps: [HealthEndpoint, ApplicationLifetime, LoggerFactory],
   });
 }

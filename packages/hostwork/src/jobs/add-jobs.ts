@@ -5,6 +5,8 @@ import { healthChecksOf } from '../health/health-checks.ts';
 import type { HostBuilder } from '../hosting/host-builder.ts';
 import { LoggerFactory } from '../logging/logger-factory.ts';
 import { sqliteStore } from '../stores/sqlite/sqlite-store.ts';
+import { ensureTelemetry } from '../telemetry/add-telemetry.ts';
+import { Telemetry } from '../telemetry/telemetry.ts';
 import { JobClient } from './job-client.ts';
 import type { JobContract } from './job-contract.ts';
 import { JobEvents } from './job-events.ts';
@@ -94,6 +96,7 @@ export function addJobs(builder: HostBuilder, setup: JobsSetup): void {
   assertKnownKeys('addJobs() setup', setup, KEYS);
   assertKnownConfigurationKeys(builder.configuration);
   const registry = new JobRegistry(setup.jobs, setup.schedules ?? []);
+  ensureTelemetry(builder);
   const services = builder.services;
   const store = setup.store;
   services.addSingleton(JobStore, {
@@ -141,8 +144,9 @@ export function addJobs(builder: HostBuilder, setup: JobsSetup): void {
         p.get(JobRegistry),
         p.get(LocalDispatch),
         p.get(QueueConsumers),
+        p.get(Telemetry),
       ),
-    deps: [JobStore, JobEvents, JobRegistry, LocalDispatch, QueueConsumers],
+    deps: [JobStore, JobEvents, JobRegistry, LocalDispatch, QueueConsumers, Telemetry],
   });
   if (options !== undefined) {
     assertHandlersFor(registry, options);

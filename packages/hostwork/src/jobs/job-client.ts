@@ -1,4 +1,6 @@
+import type { Span } from '@opentelemetry/api';
 import { ErrorCodes, HostworkError } from '../errors.ts';
+import { Attr, type DestinationMetrics, JOBS_SYSTEM, Telemetry } from '../telemetry/telemetry.ts';
 import type { JobContract } from './job-contract.ts';
 import type { JobEvents } from './job-events.ts';
 import type {
@@ -59,10 +61,15 @@ export class JobClient {
   #buffer: Pending[] = [];
   #flushing = false;
   #waiter: JobWaiter | undefined;
+  readonly #telemetry: Telemetry | undefined;
+  /** Read once: whether enqueues are traced. */
+  readonly #tracing: boolean;
+  /** `messaging.client.sent.messages` by queue, resolved once per queue. */
+  readonly #sent = new Map<string, DestinationMetrics>();
 
   /**
    * `dispatch`: the link to a worker of this process, which may take jobs enqueued here without a claim.
-   * `consumers`: warns of jobs enqueued to a queue no live worker consumes.
+   * `consumers`: warns of jobs enqueued to a queue no live worker consumes. `telemetry`: spans and metrics.
    */
   constructor(
     store: JobStore,
@@ -70,12 +77,16 @@ export class JobClient {
     registry: JobRegistry,
     dispatch?: LocalDispatch,
     consumers?: QueueConsumers,
+    telemetry?: Telemetry,
   ) {
     this.#store = store;
     this.#events = events;
     this.#registry = registry;
     this.#dispatch = dispatch;
     this.#consumers = consumers;
+    this.#telemetry = telemetry;
+    this.#tracing = telemetry?.tracing === true;
+    telemetry?.watchStore(store);
   }
 
   /** The store, for advanced use (and the conformance of custom stores). */
@@ -103,7 +114,17 @@ export class JobClient {
     options: EnqueueOptions = {},
   ): Promise<EnqueueResult> {
     const prepared = prepareJob(this.#registry, job, payload, options, Date.now());
-    const row = prepared instanceof Promise ? await prepared : prepared;
+    let row = prepared instanceof Promise ? await prepared : prepared;
+    if (this.#tracing) {
+      const span = this.#telemetry!.startSend(JOBS_SYSTEM, row.queue, { [Attr.jobName]: row.name });
+      row = withTraceContext(row, this.#telemetry!.carrierOf(span));
+      if (span) return traced(span, this.#insert(row, options));
+    }
+    return this.#insert(row, options);
+  }
+
+  /** Stores one prepared row: through the caller's transaction at once, or coalesced with concurrent enqueues. */
+  async #insert(row: NewJob, options: EnqueueOptions): Promise<EnqueueResult> {
     if (options.tx !== undefined) {
       // Inside the caller's transaction: written through it at once, never coalesced with other callers' rows.
       await this.ready();
@@ -143,7 +164,29 @@ export class JobClient {
       }
     }
     await this.ready();
-    const results = await this.#store.insert(rows, options.tx === undefined ? undefined : { tx: options.tx });
+    // One send span for the batch (named after its queue, unless its jobs go to several); every job carries its context.
+    const span =
+      this.#tracing && rows.length > 0
+        ? this.#telemetry!.startSend(JOBS_SYSTEM, oneQueue(rows), {
+            [Attr.jobName]: job.name,
+            'messaging.batch.message_count': rows.length,
+          })
+        : undefined;
+    const carrier = this.#telemetry?.carrierOf(span);
+    if (carrier) for (let i = 0; i < rows.length; i++) rows[i] = withTraceContext(rows[i]!, carrier);
+    let results: InsertResult[];
+    try {
+      results = await this.#store.insert(rows, options.tx === undefined ? undefined : { tx: options.tx });
+    } catch (error) {
+      if (span) {
+        Telemetry.recordError(span, describeError(error));
+        span.end();
+      }
+      throw error;
+    }
+    span?.end();
+    for (let i = 0; i < rows.length; i++)
+      if (results[i]!.outcome === 'inserted') this.#sentTo(rows[i]!.queue);
     if (this.#consumers) for (const row of rows) this.#consumers.enqueued(row.queue);
     if (this.#events.has('enqueued')) {
       results.forEach((r, i) => {
@@ -252,7 +295,20 @@ export class JobClient {
       });
     }
     this.#consumers?.enqueued(p.job.queue);
+    if (result.outcome === 'inserted') this.#sentTo(p.job.queue);
     p.resolve(result);
+  }
+
+  /** Counts one job sent to `queue` (`messaging.client.sent.messages`). */
+  #sentTo(queue: string): void {
+    const telemetry = this.#telemetry;
+    if (telemetry === undefined || !telemetry.metricsEnabled) return;
+    let metrics = this.#sent.get(queue);
+    if (metrics === undefined) {
+      metrics = telemetry.destination(JOBS_SYSTEM, queue);
+      this.#sent.set(queue, metrics);
+    }
+    metrics.sent.add();
   }
 
   /**
@@ -302,6 +358,7 @@ export class JobClient {
         timeoutMs: job.timeoutMs,
         backoff: job.backoff,
         createdAt: now,
+        metadata: job.metadata ?? null,
       });
     }
   }
@@ -351,4 +408,40 @@ export class JobClient {
       this.#flushing = false;
     }
   }
+}
+
+/** The row with the enqueue span's trace context as its metadata (unchanged when there is none to store). */
+function withTraceContext(row: NewJob, carrier: Record<string, string> | undefined): NewJob {
+  return carrier ? { ...row, metadata: JSON.stringify(carrier) } : row;
+}
+
+/** An error as a span records it. */
+function describeError(error: unknown): { name?: string; message: string; stack?: string } {
+  if (error instanceof Error)
+    return { name: error.name, message: error.message, ...(error.stack ? { stack: error.stack } : {}) };
+  return { message: String(error) };
+}
+
+/** Ends the enqueue span when the job is stored (its id as `messaging.message.id`), or records why it was not. */
+function traced(span: Span, stored: Promise<EnqueueResult>): Promise<EnqueueResult> {
+  return stored.then(
+    (result) => {
+      span.setAttribute(Attr.messageId, result.id);
+      if (result.outcome === 'duplicate') span.setAttribute(Attr.outcome, 'duplicate');
+      span.end();
+      return result;
+    },
+    (error: unknown) => {
+      Telemetry.recordError(span, describeError(error));
+      span.end();
+      throw error;
+    },
+  );
+}
+
+/** The queue of every row, or undefined when they go to several. */
+function oneQueue(rows: readonly NewJob[]): string | undefined {
+  const queue = rows[0]?.queue;
+  for (const row of rows) if (row.queue !== queue) return undefined;
+  return queue;
 }

@@ -48,6 +48,11 @@ export interface NewJob {
    * it without a claim round trip. Absent or null: inserted `pending`, as usual.
    */
   readonly claimedBy?: { readonly owner: string; readonly leaseExpiresAt: number } | null;
+  /**
+   * What travels with the job besides its payload, as a JSON object of strings (the W3C trace context of a traced
+   * enqueue: `traceparent`, `tracestate`), or absent/null for none. Stored as given, handed back by `claim`.
+   */
+  readonly metadata?: string | null;
 }
 
 /** The result of inserting one job. */
@@ -71,6 +76,8 @@ export interface ClaimedJob {
   /** The per-job backoff override as JSON, or null. */
   readonly backoff: string | null;
   readonly createdAt: number;
+  /** The metadata stored with the job ({@link NewJob.metadata}), or null; optional for stores written before it. */
+  readonly metadata?: string | null;
 }
 
 /** A job as inspection sees it. */

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import type { Context, Span, SpanContext } from '@opentelemetry/api';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { ScopeFactory } from '../di/scope.ts';
 import { ErrorCodes, HostworkError } from '../errors.ts';
@@ -8,6 +9,15 @@ import type { HostedService } from '../hosting/hosted-service.ts';
 import { shutdownGraceMs, waitWithin } from '../hosting/shutdown-grace.ts';
 import type { Logger } from '../logging/logger-factory.ts';
 import { LoggerFactory } from '../logging/logger-factory.ts';
+import {
+  Attr,
+  type DestinationMetrics,
+  JOBS_SYSTEM,
+  NOOP_DESTINATION,
+  type Outcome as OutcomeLabel,
+  Telemetry,
+} from '../telemetry/telemetry.ts';
+import { traceContextOfMetadata } from '../telemetry/trace-context.ts';
 import { AttemptContext, type AttemptEnvironment, SnoozeResult } from './attempt-context.ts';
 import type { Backoff } from './backoff.ts';
 import { backoffDelay, defaultBackoff } from './backoff.ts';
@@ -48,7 +58,32 @@ interface QueueState {
    * outcomes only while it is set, so an idle queue costs no claim per finished job.
    */
   mayHaveDue: boolean;
+  /** The queue's metrics, resolved once. */
+  readonly metrics: DestinationMetrics;
 }
+
+/** A running attempt: its context, its queue and, when tracing, its process span and the context to run it in. */
+interface RunningAttempt {
+  readonly ctx: AttemptContext;
+  readonly queue: QueueState;
+  readonly trace: { readonly span: Span; readonly context: Context } | undefined;
+}
+
+/** The `hostwork.outcome` label and the settle operation of each settlement kind (null: the lease was lost). */
+const OUTCOME_LABEL: Record<Settlement['kind'], OutcomeLabel> = {
+  completed: 'completed',
+  retry: 'retry',
+  dead: 'dead',
+  cancelled: 'cancelled',
+  release: 'released',
+};
+const SETTLE_OPERATION: Record<Settlement['kind'], string> = {
+  completed: 'ack',
+  retry: 'retry',
+  dead: 'dead_letter',
+  cancelled: 'cancel',
+  release: 'release',
+};
 
 /** Prefetch (claim more than the free slots) only while jobs take less than this on average. */
 const PREFETCH_BELOW_MS = 5;
@@ -72,7 +107,12 @@ interface Outcome {
   readonly durationMs: number;
   /** What the handler returned, for the 'completed' event (its JSON is in the settlement). */
   readonly result?: unknown;
+  /** When tracing: the attempt's process span, which the settle span of the outcome's batch write links to. */
+  readonly traced?: SpanContext;
 }
+
+/** Links of a batch settle span at most (OpenTelemetry's default span limit). */
+const MAX_SETTLE_LINKS = 128;
 
 /** Claim size when neither the options nor the store say otherwise. */
 const DEFAULT_BATCH_SIZE = 250;
@@ -107,6 +147,7 @@ export class JobWorker implements HostedService {
     HostOptions,
     WorkerOptions,
     LocalDispatch,
+    Telemetry,
   ] as const;
 
   /** This process's lease owner id: host, pid and a random suffix (pids repeat across containers). */
@@ -126,7 +167,7 @@ export class JobWorker implements HostedService {
   #announceFailed = false;
   /** When this worker last announced its queues (0: never). */
   #announcedAt = 0;
-  readonly #running = new Map<JobId, { ctx: AttemptContext; queue: QueueState }>();
+  readonly #running = new Map<JobId, RunningAttempt>();
   #outcomes: Outcome[] = [];
   #progress = new Map<JobId, string>();
   #flushScheduled = false;
@@ -166,6 +207,9 @@ export class JobWorker implements HostedService {
   #holdEpoch = 0;
   /** Shared by every attempt's context (see AttemptEnvironment). */
   readonly #attemptEnv: AttemptEnvironment;
+  readonly #telemetry: Telemetry | undefined;
+  /** Read once: whether attempts are traced. */
+  readonly #tracing: boolean;
 
   constructor(
     store: JobStore,
@@ -176,8 +220,11 @@ export class JobWorker implements HostedService {
     hostOptions: HostOptions,
     options: WorkerOptions,
     dispatch?: LocalDispatch,
+    telemetry?: Telemetry,
   ) {
     this.#dispatch = dispatch;
+    this.#telemetry = telemetry;
+    this.#tracing = telemetry?.tracing === true;
     this.#store = store;
     this.#registry = registry;
     this.#events = events;
@@ -208,6 +255,7 @@ export class JobWorker implements HostedService {
       buffer: [],
       averageMs: PREFETCH_BELOW_MS * 2,
       mayHaveDue: true,
+      metrics: telemetry?.destination(JOBS_SYSTEM, name) ?? NOOP_DESTINATION,
     }));
     this.#queueByName = new Map(this.#queues.map((q) => [q.name, q]));
     this.#queueNames = this.#queues.map((q) => q.name);
@@ -236,6 +284,7 @@ export class JobWorker implements HostedService {
   async start(): Promise<void> {
     this.#debug = this.#jobLog.isLevelEnabled('debug');
     await this.#store.migrate();
+    this.#telemetry?.watchStore(this.#store);
     await this.#schedules.sync(Date.now());
     this.#unsubscribe.push(this.#store.onWake(() => this.#fillAll()));
     this.#unsubscribe.push(this.#events.on('cancel-requested', ({ id }) => this.#cancelLocally(id)));
@@ -571,9 +620,11 @@ export class JobWorker implements HostedService {
       this.#finish(stale.queue, stale.ctx, null);
     }
     q.running++;
+    q.metrics.consumed.add();
     const ctx = new AttemptContext(job, this.#attemptEnv);
-    this.#running.set(job.id, { ctx, queue: q });
-    this.#execute(q, ctx).catch((error: unknown) => {
+    const trace = this.#tracing ? this.#startTrace(job) : undefined;
+    this.#running.set(job.id, { ctx, queue: q, trace });
+    this.#execute(q, ctx, trace?.context).catch((error: unknown) => {
       // A bug of the engine, not of the handler (whose errors #execute settles): never leave the job running.
       const thrown = describeThrown(error);
       this.#jobLog.error(
@@ -584,7 +635,16 @@ export class JobWorker implements HostedService {
     });
   }
 
-  async #execute(q: QueueState, ctx: AttemptContext): Promise<void> {
+  /** The attempt's process span, a child of (and linked to) the enqueue's span stored with the job. */
+  #startTrace(job: ClaimedJob): RunningAttempt['trace'] {
+    return this.#telemetry?.startProcess(JOBS_SYSTEM, job.queue, traceContextOfMetadata(job.metadata), {
+      [Attr.messageId]: job.id,
+      [Attr.jobName]: job.name,
+      [Attr.jobAttempt]: job.attempt,
+    });
+  }
+
+  async #execute(q: QueueState, ctx: AttemptContext, traceContext: Context | undefined): Promise<void> {
     const job = ctx.job;
     const definition = this.#registry.job(job.name);
     if (!definition) return this.#finish(q, ctx, this.#noHandler(job));
@@ -639,7 +699,9 @@ export class JobWorker implements HostedService {
     let settlement: Settlement | null;
     let returned: unknown;
     try {
-      const result = await definition.handle(validated.value, ctx);
+      const result = await (traceContext
+        ? Telemetry.run(traceContext, () => definition.handle(validated.value, ctx))
+        : definition.handle(validated.value, ctx));
       const cause = ctx.abortCause;
       if (cause) settlement = this.#afterAbort(job, cause, undefined);
       else if (result instanceof SnoozeResult)
@@ -783,18 +845,21 @@ export class JobWorker implements HostedService {
 
   /** Ends an attempt (once): frees its slot and queues its outcome for the next batch write. */
   #finish(q: QueueState, ctx: AttemptContext, settlement: Settlement | null, result?: unknown): void {
-    if (this.#running.get(ctx.id)?.ctx !== ctx) return;
+    const entry = this.#running.get(ctx.id);
+    if (entry?.ctx !== ctx) return;
     this.#running.delete(ctx.id);
     q.running--;
     const elapsed = performance.now() - ctx.startedAt;
     q.averageMs = q.averageMs * 0.9 + elapsed * 0.1;
+    q.metrics.duration(settlement ? OUTCOME_LABEL[settlement.kind] : 'lost').observe(elapsed / 1000);
+    const traced = entry.trace ? this.#endTrace(entry.trace.span, settlement) : undefined;
     if (settlement) {
       const written = ctx.completedWithin && settlement.kind === 'completed';
-      this.#outcomes.push(
+      const outcome: Outcome =
         result === undefined
           ? { settlement, job: ctx.job, durationMs: Math.round(elapsed), written }
-          : { settlement, job: ctx.job, durationMs: Math.round(elapsed), written, result },
-      );
+          : { settlement, job: ctx.job, durationMs: Math.round(elapsed), written, result };
+      this.#outcomes.push(traced ? { ...outcome, traced } : outcome);
     }
     this.#drain(q);
     // While prefetching, refill as soon as half the room in hand is free, without waiting for these outcomes to be
@@ -809,6 +874,56 @@ export class JobWorker implements HostedService {
     if (this.#outcomes.length >= this.#batchSize && this.#writes.size < MAX_WRITES_IN_FLIGHT)
       this.#writeOutcomes();
     else this.#scheduleFlush();
+  }
+
+  /**
+   * Ends the process span with the attempt's outcome; returns its context for the settle span of the batch write
+   * (none when the lease was lost: nothing is written).
+   */
+  #endTrace(span: Span, settlement: Settlement | null): SpanContext | undefined {
+    // A completion is the common case, which the span's unset status says: no attribute to write for it.
+    if (settlement?.kind !== 'completed')
+      span.setAttribute(Attr.outcome, settlement ? OUTCOME_LABEL[settlement.kind] : 'lost');
+    if (settlement === null)
+      Telemetry.recordError(span, { message: 'the lease was lost', kind: 'lease-lost' });
+    else if (settlement.kind === 'retry' || settlement.kind === 'dead') {
+      const e = settlement.error;
+      Telemetry.recordError(span, {
+        message: e.message,
+        kind: e.kind,
+        ...(e.stack ? { stack: e.stack } : {}),
+      });
+    }
+    span.end();
+    return settlement === null ? undefined : span.spanContext();
+  }
+
+  /**
+   * The settle span of one batch write of outcomes: one span per write, as the store writes them (a span per job
+   * would cost more than the write itself), a child of the first traced attempt and linked to every traced one.
+   */
+  #settleSpan(outcomes: readonly Outcome[], count: number): Span | undefined {
+    const links: SpanContext[] = [];
+    let queue: string | undefined;
+    let mixed = false;
+    let operation: string | undefined;
+    for (const o of outcomes) {
+      if (o.written) continue;
+      if (queue === undefined) queue = o.job.queue;
+      else if (queue !== o.job.queue) mixed = true;
+      const op = SETTLE_OPERATION[o.settlement.kind];
+      operation = operation === undefined || operation === op ? op : 'settle';
+      // The SDK keeps 128 links by default and drops the rest: building more costs for nothing.
+      if (o.traced && links.length < MAX_SETTLE_LINKS) links.push(o.traced);
+    }
+    if (links.length === 0) return undefined;
+    return this.#telemetry?.startSettle(
+      JOBS_SYSTEM,
+      mixed ? undefined : queue,
+      operation ?? 'settle',
+      count,
+      links,
+    );
   }
 
   #scheduleFlush(): void {
@@ -847,7 +962,16 @@ export class JobWorker implements HostedService {
       for (const [id, value] of progress) await this.#store.progress(id, value);
       const settlements: Settlement[] = [];
       for (const o of outcomes) if (!o.written) settlements.push(o.settlement);
-      if (settlements.length > 0) await this.#store.settle(this.owner, settlements, Date.now());
+      if (settlements.length === 0) return;
+      const span = this.#tracing ? this.#settleSpan(outcomes, settlements.length) : undefined;
+      try {
+        await this.#store.settle(this.owner, settlements, Date.now());
+      } catch (error) {
+        if (span) Telemetry.recordError(span, describeThrown(error));
+        throw error;
+      } finally {
+        span?.end();
+      }
     })();
     const tracked = write.then(
       () => undefined,
@@ -1002,6 +1126,7 @@ export class JobWorker implements HostedService {
           );
         return;
       case 'retry':
+        this.#queueByName.get(job.queue)?.metrics.retries.add();
         if (e.has('failed'))
           e.emit('failed', { ...base, durationMs, error: settlement.error, retryAt: settlement.runAt });
         this.#jobLog.warn(
@@ -1016,6 +1141,7 @@ export class JobWorker implements HostedService {
         );
         return;
       case 'dead':
+        this.#queueByName.get(job.queue)?.metrics.deadLetters.add();
         if (e.has('dead')) e.emit('dead', { ...base, durationMs, error: settlement.error });
         this.#jobLog.error(
           {
@@ -1185,6 +1311,7 @@ export class JobWorker implements HostedService {
     if (!leading || this.#stopping) return;
     const recovered = await this.#store.recoverExpired(now);
     if (recovered > 0) {
+      this.#telemetry?.leaseRecoveries.add(recovered);
       this.#log.warn({ recovered }, `Recovered ${recovered} job(s) whose worker stopped renewing its lease`);
       this.#fillAll();
     }

@@ -7,6 +7,8 @@ import { HostOptions } from '../hosting/host-options.ts';
 import { type Backoff, validateBackoff } from '../jobs/backoff.ts';
 import { JobStore } from '../jobs/job-store.ts';
 import { LoggerFactory } from '../logging/logger-factory.ts';
+import { ensureTelemetry } from '../telemetry/add-telemetry.ts';
+import { Telemetry } from '../telemetry/telemetry.ts';
 import type { ConsumerDefinition } from './consumer-definition.ts';
 import { MessageConsumers } from './message-consumers.ts';
 import { MessageEvents } from './message-events.ts';
@@ -114,6 +116,7 @@ export function addMessaging(builder: HostBuilder, setup: MessagingSetup): void 
       );
     }
   }
+  ensureTelemetry(builder);
   const abortGraceMs = setup.abortGraceMs ?? 5_000;
   if (!(Number.isFinite(abortGraceMs) && abortGraceMs >= 0)) {
     throw new HostworkError(
@@ -141,8 +144,9 @@ export function addMessaging(builder: HostBuilder, setup: MessagingSetup): void 
     deps: [LoggerFactory],
   });
   services.addSingleton(MessagePublisher, {
-    factory: (p) => new MessagePublisher(p.get(MessagingTransports), () => p.tryGet(JobStore)),
-    deps: [MessagingTransports],
+    factory: (p) =>
+      new MessagePublisher(p.get(MessagingTransports), () => p.tryGet(JobStore), p.get(Telemetry)),
+    deps: [MessagingTransports, Telemetry],
   });
   const outbox = resolveOutbox(setup.outbox);
   if (outbox !== undefined) {
@@ -169,8 +173,17 @@ export function addMessaging(builder: HostBuilder, setup: MessagingSetup): void 
           p.get(HostOptions),
           p.get(MessagingOptions),
           () => p.tryGet(JobStore),
+          p.get(Telemetry),
         ),
-      deps: [MessagingTransports, MessageEvents, ScopeFactory, LoggerFactory, HostOptions, MessagingOptions],
+      deps: [
+        MessagingTransports,
+        MessageEvents,
+        ScopeFactory,
+        LoggerFactory,
+        HostOptions,
+        MessagingOptions,
+        Telemetry,
+      ],
     });
     // Readiness: a consumer without its broker takes no messages (it reconnects by itself; no restart needed).
     healthChecksOf(builder).add(

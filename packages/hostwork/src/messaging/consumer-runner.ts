@@ -1,3 +1,4 @@
+import type { Context, Span } from '@opentelemetry/api';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { ScopeFactory } from '../di/scope.ts';
 import { ErrorCodes, HostworkError } from '../errors.ts';
@@ -7,6 +8,14 @@ import { delayProblem } from '../jobs/handler-values.ts';
 import { formatIssues } from '../jobs/job-definition.ts';
 import { describeThrown } from '../jobs/thrown-value.ts';
 import type { Logger } from '../logging/logger-factory.ts';
+import {
+  Attr,
+  type DestinationMetrics,
+  messagingSystem,
+  NOOP_DESTINATION,
+  Telemetry,
+} from '../telemetry/telemetry.ts';
+import { readTraceContext, TRACEPARENT, TRACESTATE } from '../telemetry/trace-context.ts';
 import { deliveryError, readAttemptErrors } from './attempt-history.ts';
 import type { ConsumerDefinition } from './consumer-definition.ts';
 import { DeliveryContext } from './delivery-context.ts';
@@ -33,6 +42,8 @@ export interface ConsumerEnvironment {
   readonly abortGraceMs: number;
   /** The job store's inbox, for consumers with `inbox` (checked present at start). */
   readonly inbox?: InboxStore;
+  /** Spans and metrics; none when absent. */
+  readonly telemetry?: Telemetry;
 }
 
 /** A delivery being handled. */
@@ -43,7 +54,13 @@ interface Running {
   type: string | undefined;
   finished: boolean;
   timers: NodeJS.Timeout[];
+  /** When tracing: the process span and the context the handler runs in. */
+  readonly trace: { readonly span: Span; readonly context: Context } | undefined;
 }
+
+/** The `hostwork.outcome` label and settle operation of each outcome kind. */
+const OUTCOME_LABEL = { ack: 'completed', retry: 'retry', dead: 'dead', release: 'released' } as const;
+const SETTLE_OPERATION = { ack: 'ack', retry: 'retry', dead: 'dead_letter', release: 'release' } as const;
 
 /** How a handled delivery ends. */
 type Outcome =
@@ -101,12 +118,19 @@ export class ConsumerRunner {
   /** Since when the subscription has been without its connection (reconnecting), or undefined while connected. */
   #disconnectedSince: number | undefined;
   #lastError: string | undefined;
+  /** `messaging.system` of the transport. */
+  readonly #system: string;
+  readonly #metrics: DestinationMetrics;
+  readonly #tracing: boolean;
 
   constructor(definition: ConsumerDefinition, transport: Transport, env: ConsumerEnvironment) {
     this.definition = definition;
     this.#transport = transport;
     this.#env = env;
     this.#byType = new Map(definition.messages.map((m) => [m.name, m as MessageDefinition]));
+    this.#system = messagingSystem(transport.kind);
+    this.#metrics = env.telemetry?.destination(this.#system, definition.source.name) ?? NOOP_DESTINATION;
+    this.#tracing = env.telemetry?.tracing === true;
   }
 
   /** Handlers running now. */
@@ -207,7 +231,9 @@ export class ConsumerRunner {
       type: undefined,
       finished: false,
       timers: [],
+      trace: this.#tracing ? this.#startTrace(delivery) : undefined,
     };
+    this.#metrics.consumed.add();
     this.#running.add(r);
     this.#run(r).catch((error: unknown) => {
       // A bug of the engine, not of the handler (whose errors #run settles): never leave the delivery unsettled.
@@ -222,6 +248,16 @@ export class ConsumerRunner {
         `Handling message ${delivery.id} failed unexpectedly: ${thrown.message}`,
       );
       this.#finish(r, this.#failure(r, error));
+    });
+  }
+
+  /** The process span, a child of (and linked to) the publisher's span carried in the message's headers. */
+  #startTrace(delivery: Delivery): Running['trace'] {
+    const parent = readTraceContext(delivery.headers[TRACEPARENT], delivery.headers[TRACESTATE]);
+    return this.#env.telemetry?.startProcess(this.#system, this.definition.source.name, parent, {
+      [Attr.messageId]: delivery.id,
+      [Attr.consumerGroup]: this.definition.name,
+      [Attr.messageAttempt]: delivery.attempt,
     });
   }
 
@@ -246,6 +282,7 @@ export class ConsumerRunner {
       return this.#finish(r, { kind: 'dead', reason: 'poison', error });
     }
     r.type = read.type;
+    r.trace?.span.setAttribute(Attr.messageType, read.type);
     const inbox = def.inbox ? this.#env.inbox : undefined;
     const windowMs = def.inbox?.windowMs ?? 0;
     const ctx = new DeliveryContext(
@@ -283,7 +320,9 @@ export class ConsumerRunner {
     if (def.timeout > 0) r.timers.push(setTimeout(() => this.#timeout(r, ctx), def.timeout));
     let outcome: Outcome;
     try {
-      const handled = def.handle(read.value, ctx);
+      const handled = r.trace
+        ? Telemetry.run(r.trace.context, () => def.handle(read.value, ctx))
+        : def.handle(read.value, ctx);
       // A synchronous handler's result is not awaited: one microtask hop less per message.
       if (isThenable(handled)) await handled;
       outcome = ctx.abortCause === 'timeout' ? this.#timedOut(r, undefined) : { kind: 'ack' };
@@ -420,8 +459,9 @@ export class ConsumerRunner {
     r.finished = true;
     for (const t of r.timers) clearTimeout(t);
     this.#running.delete(r);
-    const durationMs = Math.round(performance.now() - r.startedAt);
-    this.#settle(r, outcome, durationMs);
+    const elapsed = performance.now() - r.startedAt;
+    this.#metrics.duration(OUTCOME_LABEL[outcome.kind]).observe(elapsed / 1000);
+    this.#settle(r, outcome, Math.round(elapsed), r.trace ? this.#endTrace(r, outcome) : undefined);
     if (!this.#stopping) {
       const next = this.#waiting.shift();
       if (next) this.#start(next);
@@ -432,13 +472,32 @@ export class ConsumerRunner {
     }
   }
 
-  #settle(r: Running, outcome: Outcome, durationMs: number): void {
+  /** Ends the process span with the outcome; returns the settle span, ended when the broker has the settlement. */
+  #endTrace(r: Running, outcome: Outcome): Span | undefined {
+    const span = r.trace!.span;
+    span.setAttribute(Attr.outcome, OUTCOME_LABEL[outcome.kind]);
+    if (outcome.kind === 'retry' || outcome.kind === 'dead') {
+      const e = outcome.error;
+      Telemetry.recordError(span, { message: e.message, ...(e.name ? { name: e.name } : {}) });
+    }
+    span.end();
+    return this.#env.telemetry?.startSettle(
+      this.#system,
+      this.definition.source.name,
+      SETTLE_OPERATION[outcome.kind],
+      1,
+      [span.spanContext()],
+      r.delivery.id,
+    );
+  }
+
+  #settle(r: Running, outcome: Outcome, durationMs: number, span: Span | undefined): void {
     const { delivery } = r;
     const events = this.#env.events;
     switch (outcome.kind) {
       case 'ack':
         // The common path: no log line or event object unless asked for.
-        this.#track(() => delivery.ack(), delivery, 'ack');
+        this.#track(() => delivery.ack(), delivery, 'ack', span);
         if (events.has('completed')) events.emit('completed', { ...this.#base(r), durationMs });
         if (this.#debug)
           this.#env.messageLog.debug(
@@ -448,7 +507,8 @@ export class ConsumerRunner {
         return;
       case 'retry': {
         const { delayMs, error } = outcome;
-        this.#track(() => delivery.retry(delayMs, error), delivery, 'retry');
+        this.#metrics.retries.add();
+        this.#track(() => delivery.retry(delayMs, error), delivery, 'retry', span);
         if (events.has('failed'))
           events.emit('failed', { ...this.#base(r), durationMs, error, retryInMs: delayMs });
         this.#env.messageLog.warn(
@@ -460,7 +520,8 @@ export class ConsumerRunner {
       case 'dead': {
         const { reason, error } = outcome;
         const history = [...readAttemptErrors(delivery.headers), error];
-        this.#track(() => delivery.deadLetter(reason, history), delivery, 'deadLetter');
+        this.#metrics.deadLetters.add();
+        this.#track(() => delivery.deadLetter(reason, history), delivery, 'deadLetter', span);
         if (events.has('dead')) events.emit('dead', { ...this.#base(r), durationMs, reason, error });
         this.#env.messageLog.error(
           { ...this.#fields(r), reason, error: error.message },
@@ -471,14 +532,14 @@ export class ConsumerRunner {
         return;
       }
       case 'release':
-        this.#release(delivery, r.type);
+        this.#release(delivery, r.type, span);
         return;
     }
   }
 
   /** Hands a delivery back to the broker, uncounted. */
-  #release(delivery: Delivery, type: string | undefined): void {
-    this.#track(() => delivery.release(), delivery, 'release');
+  #release(delivery: Delivery, type: string | undefined, span?: Span): void {
+    this.#track(() => delivery.release(), delivery, 'release', span);
     const events = this.#env.events;
     if (events.has('released'))
       events.emit('released', {
@@ -490,7 +551,7 @@ export class ConsumerRunner {
   }
 
   /** Makes a settle call and keeps it until it returns (stop waits for them all); a failure is logged, never thrown. */
-  #track(settle: () => Promise<void>, delivery: Delivery, kind: string): void {
+  #track(settle: () => Promise<void>, delivery: Delivery, kind: string, span?: Span): void {
     let settling: Promise<void>;
     try {
       settling = settle();
@@ -501,10 +562,15 @@ export class ConsumerRunner {
     const tracked: Promise<void> = settling.then(
       () => {
         this.#settling.delete(tracked);
+        span?.end();
       },
       (error: unknown) => {
         this.#settling.delete(tracked);
         const text = describeThrown(error).message;
+        if (span) {
+          Telemetry.recordError(span, describeThrown(error));
+          span.end();
+        }
         this.#env.log.error(
           { consumer: this.definition.name, messageId: delivery.id, settle: kind, error: text },
           `Settling message ${delivery.id} (${kind}) with ${this.#transport.kind} failed: ${text}; the broker delivers it again`,

@@ -7,6 +7,7 @@ import type { JobStore } from '../jobs/job-store.ts';
 import { describeThrown } from '../jobs/thrown-value.ts';
 import type { Logger } from '../logging/logger-factory.ts';
 import { LoggerFactory } from '../logging/logger-factory.ts';
+import type { Telemetry } from '../telemetry/telemetry.ts';
 import type { ConsumerDefinition } from './consumer-definition.ts';
 import { ConsumerRunner } from './consumer-runner.ts';
 import { isInboxStore } from './inbox-store.ts';
@@ -49,6 +50,7 @@ export class MessageConsumers implements HostedService {
     hostOptions: HostOptions,
     options: MessagingOptions,
     store: () => JobStore | undefined = () => undefined,
+    telemetry?: Telemetry,
   ) {
     this.#store = store;
     this.#transports = transports;
@@ -61,6 +63,7 @@ export class MessageConsumers implements HostedService {
       log: this.#log,
       messageLog: loggers.create('Hostwork.Messaging'),
       abortGraceMs: options.abortGraceMs,
+      ...(telemetry ? { telemetry } : {}),
     };
   }
 

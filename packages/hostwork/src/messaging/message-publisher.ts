@@ -1,9 +1,13 @@
 import { randomUUID } from 'node:crypto';
+import type { Span } from '@opentelemetry/api';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { assertKnownKeys, ErrorCodes, HostworkError } from '../errors.ts';
 import { delayProblem } from '../jobs/handler-values.ts';
 import { formatIssues } from '../jobs/job-definition.ts';
 import type { JobStore } from '../jobs/job-store.ts';
+import { describeThrown } from '../jobs/thrown-value.ts';
+import { Attr, messagingSystem, Telemetry } from '../telemetry/telemetry.ts';
+import { TRACEPARENT } from '../telemetry/trace-context.ts';
 import { assertDestination, type MessageDefinition } from './message-definition.ts';
 import { MessagingTransports } from './messaging-transports.ts';
 import { isOutboxStore, type OutboxMessage } from './outbox-store.ts';
@@ -59,11 +63,20 @@ export class MessagePublisher {
   static readonly inject = [MessagingTransports] as const;
   readonly #transports: MessagingTransports;
   readonly #store: () => JobStore | undefined;
+  readonly #telemetry: Telemetry | undefined;
 
-  /** `store` finds the host's job store, for `send(..., { tx })` (`addMessaging` gives the one of `addJobs`). */
-  constructor(transports: MessagingTransports, store: () => JobStore | undefined = () => undefined) {
+  /**
+   * `store` finds the host's job store, for `send(..., { tx })` (`addMessaging` gives the one of `addJobs`);
+   * `telemetry`: a send span per message, its context in the `traceparent`/`tracestate` headers, and the sent count.
+   */
+  constructor(
+    transports: MessagingTransports,
+    store: () => JobStore | undefined = () => undefined,
+    telemetry?: Telemetry,
+  ) {
     this.#transports = transports;
     this.#store = store;
+    this.#telemetry = telemetry;
   }
 
   /** Validates and publishes one message; resolves to its id. */
@@ -114,17 +127,56 @@ export class MessagePublisher {
     for (const [i, item] of items.entries()) {
       outgoing.push(await this.#outgoing(message, item, items.length > 1 ? ` (item ${i})` : ''));
     }
-    if (route.tx !== undefined) {
-      this.#transports.get(transportName, `send('${name}')`); // a transport the relay will find
-      await this.#outbox(name).appendOutbox(
-        outgoing.map((m) => toOutboxMessage(m, transportName, destination)),
-        { tx: route.tx },
-      );
-      return outgoing.map((m) => m.id);
+    // A transport the relay will find (with tx), and its kind for telemetry.
+    const system = messagingSystem(this.#transports.get(transportName, `send('${name}')`).kind);
+    const spans = this.#telemetry?.tracing
+      ? this.#trace(outgoing, system, destination.name, name)
+      : undefined;
+    try {
+      if (route.tx !== undefined) {
+        await this.#outbox(name).appendOutbox(
+          outgoing.map((m) => toOutboxMessage(m, transportName, destination)),
+          { tx: route.tx },
+        );
+      } else {
+        const transport = await this.#transports.connected(transportName, `send('${name}')`);
+        await transport.publish(destination, outgoing);
+      }
+    } catch (error) {
+      if (spans) {
+        for (const span of spans) {
+          Telemetry.recordError(span, describeThrown(error));
+          span.end();
+        }
+      }
+      throw error;
     }
-    const transport = await this.#transports.connected(transportName, `send('${name}')`);
-    await transport.publish(destination, outgoing);
+    if (spans) for (const span of spans) span.end();
+    if (this.#telemetry?.metricsEnabled)
+      this.#telemetry.destination(system, destination.name).sent.add(outgoing.length);
     return outgoing.map((m) => m.id);
+  }
+
+  /**
+   * A send span per message, its context written into the message's `traceparent`/`tracestate` headers (a message
+   * whose caller set `traceparent` keeps the caller's). With `tx`, the headers are stored in the outbox, so the
+   * consumer's span continues this trace whenever the relay publishes it.
+   */
+  #trace(outgoing: OutgoingMessage[], system: string, destination: string, type: string): Span[] {
+    const spans: Span[] = [];
+    for (let i = 0; i < outgoing.length; i++) {
+      const m = outgoing[i]!;
+      const span = this.#telemetry!.startSend(system, destination, {
+        [Attr.messageId]: m.id,
+        [Attr.messageType]: type,
+      });
+      if (span === undefined) continue;
+      spans.push(span);
+      const carrier = this.#telemetry!.carrierOf(span);
+      if (carrier && m.headers[TRACEPARENT] === undefined)
+        outgoing[i] = { ...m, headers: { ...m.headers, ...carrier } };
+    }
+    return spans;
   }
 
   async #outgoing<Input, Output>(

@@ -11,6 +11,7 @@ import { insertCases } from './cases/insert.ts';
 import { inspectionCases } from './cases/inspection.ts';
 import { leadershipCases } from './cases/leadership.ts';
 import { leaseCases } from './cases/leases.ts';
+import { metadataCases } from './cases/metadata.ts';
 import { outboxCases } from './cases/outbox.ts';
 import { pruneCases } from './cases/prune.ts';
 import { resultCases } from './cases/results.ts';
@@ -32,6 +33,7 @@ export function describeStoreConformance(storeName: string, factory: StoreFactor
     claimedInsertCases(factory);
     settleCases(factory);
     resultCases(factory);
+    metadataCases(factory);
     leaseCases(factory);
     uniqueCases(factory);
     cancelRetryCases(factory);

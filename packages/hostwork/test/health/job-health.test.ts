@@ -11,7 +11,9 @@ import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { ErrorCodes } from '../../src/errors.ts';
+import { addHealthEndpoint } from '../../src/health/add-health-endpoint.ts';
 import { HealthCheckService } from '../../src/health/health-check-service.ts';
+import { HealthServer } from '../../src/health/health-server.ts';
 import { createHostBuilder } from '../../src/hosting/host-builder.ts';
 import { addJobs } from '../../src/jobs/add-jobs.ts';
 import { JobClient } from '../../src/jobs/job-client.ts';
@@ -71,6 +73,39 @@ describe('the job engine’s health checks', () => {
       assert.ok(reports.oldestDueAgeMs >= 200);
       assert.equal(backlog.data!.default, undefined, 'the consumed queue has nothing waiting');
       assert.equal((await health.check({ probe: 'ready' })).status, 'healthy', 'a backlog is in no probe');
+    } finally {
+      await host.stop();
+    }
+  });
+
+  it('serves the metrics in Prometheus text next to the probes, on the health port', async () => {
+    const builder = createHostBuilder({
+      env: {},
+      args: [],
+      logging: { destination: new LogCapture(), level: 'warn', pretty: false },
+    });
+    addJobs(builder, {
+      jobs: [Noop],
+      store: sqliteStore({ path: join(mkdtempSync(join(tmpdir(), 'hostwork-health-')), 'jobs.db') }),
+    });
+    addHealthEndpoint(builder, { port: 0, host: '127.0.0.1' });
+    const host = builder.build();
+    await host.start();
+    try {
+      const jobs = host.services.get(JobClient);
+      const { id } = await jobs.enqueue(Noop, {});
+      await jobs.waitFor(id, { timeout: 10_000 });
+      const port = host.services.get(HealthServer).port!;
+      const response = await fetch(`http://127.0.0.1:${port}/metrics`);
+      assert.equal(response.status, 200);
+      assert.match(response.headers.get('content-type')!, /^text\/plain; version=0\.0\.4/);
+      const text = await response.text();
+      assert.match(text, /^# TYPE messaging_client_sent_messages_total counter$/m);
+      assert.match(
+        text,
+        /^messaging_client_consumed_messages_total\{[^}]*messaging_destination_name="default"[^}]*\} 1$/m,
+      );
+      assert.equal((await fetch(`http://127.0.0.1:${port}/healthz/live`)).status, 200);
     } finally {
       await host.stop();
     }

@@ -143,6 +143,14 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX hw_inbox_expiry ON hw_inbox (expires_at);
     `,
   },
+  {
+    version: 5,
+    sql: `
+      -- What travels with a job besides its payload, as a JSON object of strings: the W3C trace context of the
+      -- enqueue (traceparent, tracestate) when it was traced; NULL otherwise. Adding a nullable column rewrites no row.
+      ALTER TABLE hw_jobs ADD COLUMN metadata TEXT;
+    `,
+  },
 ];
 
 /** The schema version this code writes and understands. */

@@ -29,6 +29,7 @@ export type ClaimedRow = readonly [
   timeoutMs: number,
   backoff: string | null,
   createdAt: number,
+  metadata: string | null,
 ];
 
 /** A row of SELECT_JOB and LIST_JOBS. */
@@ -78,7 +79,20 @@ export function byClaimOrder(a: ClaimedRow, b: ClaimedRow): number {
 }
 
 export function toClaimedJob(row: ClaimedRow): ClaimedJob {
-  const [priority, , id, name, queue, payload, attempt, maxAttempts, timeoutMs, backoff, createdAt] = row;
+  const [
+    priority,
+    ,
+    id,
+    name,
+    queue,
+    payload,
+    attempt,
+    maxAttempts,
+    timeoutMs,
+    backoff,
+    createdAt,
+    metadata,
+  ] = row;
   return {
     id: String(id),
     name,
@@ -90,6 +104,7 @@ export function toClaimedJob(row: ClaimedRow): ClaimedJob {
     timeoutMs,
     backoff,
     createdAt,
+    metadata,
   };
 }
 

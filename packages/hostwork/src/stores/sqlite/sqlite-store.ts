@@ -673,6 +673,7 @@ export class SqliteStore implements JobStore, OutboxStore, InboxStore {
       createdAt,
       job.claimedBy?.owner ?? null,
       job.claimedBy?.leaseExpiresAt ?? null,
+      job.metadata ?? null,
     );
     if (Number(result.changes) === 1) return { id: String(result.lastInsertRowid), outcome: 'inserted' };
     // ON CONFLICT DO NOTHING stored nothing: the only possible conflict is a live job holding the unique key.

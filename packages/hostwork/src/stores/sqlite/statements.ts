@@ -21,14 +21,14 @@ export const DATA_VERSION = 'PRAGMA data_version';
 /**
  * Inserts one job unless a live job has its unique key (then it changes no row). Positional parameters, in column
  * order: it runs once per job, and binding by name costs several times more than binding by position. With a lease
- * owner (?11) the job is inserted already claimed: running, attempt 1 (local dispatch).
+ * owner (?11) the job is inserted already claimed: running, attempt 1 (local dispatch). ?13: its metadata (JSON or NULL).
  */
 export const INSERT_JOB = `
   INSERT INTO hw_jobs
     (name, queue, payload, priority, run_at, max_attempts, timeout_ms, unique_key, backoff, created_at,
-     lease_owner, lease_expires_at, state, attempt)
+     lease_owner, lease_expires_at, metadata, state, attempt)
   VALUES
-    (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,
+    (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
      CASE WHEN ?11 IS NULL THEN 'pending' ELSE 'running' END, CASE WHEN ?11 IS NULL THEN 0 ELSE 1 END)
   ON CONFLICT DO NOTHING`;
 
@@ -49,7 +49,8 @@ export const CLAIM_JOBS = `
     WHERE state = 'pending' AND queue = :queue AND run_at <= :now
     ORDER BY priority DESC, run_at, id
     LIMIT :limit)
-  RETURNING priority, run_at, id, name, queue, payload, attempt, max_attempts, timeout_ms, backoff, created_at`;
+  RETURNING priority, run_at, id, name, queue, payload, attempt, max_attempts, timeout_ms, backoff, created_at,
+            metadata`;
 
 /** The earliest run time of a queue's pending jobs (after a claim took every due one, a future time). */
 export const NEXT_RUN_AT = `

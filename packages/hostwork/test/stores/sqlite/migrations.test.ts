@@ -181,7 +181,6 @@ describe('sqlite store: migrations', () => {
     const store = temp.store({ path });
     await store.migrate();
     assert.equal(header(path).version, SCHEMA_VERSION);
-    assert.equal(SCHEMA_VERSION, 4);
     const [old] = await store.list({ limit: 10 });
     assert.deepEqual(old?.payload, { v: 3 });
     await store.appendOutbox([
@@ -198,5 +197,44 @@ describe('sqlite store: migrations', () => {
     ]);
     const [claimed] = await store.claimOutbox(10, 'relay', 1_000, 2);
     assert.equal(claimed?.id, 'm1');
+  });
+
+  it('upgrades a version-4 file in place: its jobs are kept (no metadata), and new jobs carry theirs to the claim', async () => {
+    const path = join(temp.dir(), 'jobs.db');
+    const db = new DatabaseSync(path);
+    for (const migration of MIGRATIONS.filter((m) => m.version <= 4)) db.exec(migration.sql);
+    db.exec(`PRAGMA application_id = ${APPLICATION_ID}`);
+    db.exec('PRAGMA user_version = 4');
+    db.prepare(
+      `INSERT INTO hw_jobs (name, queue, payload, state, priority, run_at, max_attempts, timeout_ms, created_at)
+       VALUES ('old', 'default', '{"v":4}', 'pending', 0, 0, 3, 0, 0)`,
+    ).run();
+    db.close();
+
+    const store = temp.store({ path });
+    await store.migrate();
+    assert.equal(header(path).version, SCHEMA_VERSION);
+    await store.insert([
+      {
+        name: 'new',
+        queue: 'default',
+        payload: '{}',
+        priority: 0,
+        runAt: 1,
+        maxAttempts: 3,
+        timeoutMs: 0,
+        uniqueKey: null,
+        backoff: null,
+        metadata: '{"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}',
+      },
+    ]);
+    const { jobs } = await store.claim({ queue: 'default', limit: 10, owner: 'w', leaseMs: 60_000, now: 2 });
+    assert.deepEqual(
+      jobs.map((j) => [j.name, j.metadata]),
+      [
+        ['old', null],
+        ['new', '{"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}'],
+      ],
+    );
   });
 });

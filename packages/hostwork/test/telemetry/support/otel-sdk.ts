@@ -1,0 +1,71 @@
+/**
+ * The OpenTelemetry SDK as an application wires it, for the telemetry tests: a tracer provider exporting to memory
+ * (or to nowhere), the AsyncLocalStorage context manager and the W3C propagator, registered globally. Register it
+ * before building a host: Hostwork decides whether to trace when the host resolves its telemetry.
+ */
+import { context, propagation, type SpanContext, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import {
+  InMemorySpanExporter,
+  type ReadableSpan,
+  type Sampler,
+  SimpleSpanProcessor,
+  TracerProvider,
+} from '@opentelemetry/sdk-trace';
+
+/** Registers a tracer provider exporting every span to memory; returns the exporter. */
+export function registerTracing(options: { readonly sampler?: Sampler } = {}): InMemorySpanExporter {
+  const exporter = new InMemorySpanExporter();
+  const provider = new TracerProvider({
+    spanProcessors: [new SimpleSpanProcessor({ exporter })],
+    ...(options.sampler ? { sampler: options.sampler } : {}),
+  });
+  trace.setGlobalTracerProvider(provider);
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  return exporter;
+}
+
+/** A span as plain JSON: what the child process of the cross-process test writes, and what assertions read. */
+export interface SpanRecord {
+  readonly name: string;
+  readonly kind: number;
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly parentSpanId: string | undefined;
+  readonly links: readonly { readonly traceId: string; readonly spanId: string }[];
+  readonly attributes: Readonly<Record<string, unknown>>;
+  readonly status: number;
+  readonly events: readonly string[];
+}
+
+function ids(c: SpanContext): { traceId: string; spanId: string } {
+  return { traceId: c.traceId, spanId: c.spanId };
+}
+
+/** The JSON record of a finished span. */
+export function toRecord(span: ReadableSpan): SpanRecord {
+  const own = span.spanContext();
+  return {
+    name: span.name,
+    kind: span.kind,
+    traceId: own.traceId,
+    spanId: own.spanId,
+    parentSpanId: span.parentSpanContext?.spanId,
+    links: span.links.map((l) => ids(l.context)),
+    attributes: { ...span.attributes },
+    status: span.status.code,
+    events: span.events.map((e) => e.name),
+  };
+}
+
+/** The one span named `name` (failing when there is none or several). */
+export function only(spans: readonly SpanRecord[], name: string): SpanRecord {
+  const found = spans.filter((s) => s.name === name);
+  if (found.length !== 1)
+    throw new Error(
+      `expected one span '${name}', found ${found.length} in: ${spans.map((s) => s.name).join(', ')}`,
+    );
+  return found[0]!;
+}
