@@ -2,9 +2,10 @@
  * The plain node-redis loop Hostwork's Redis Streams consumer is compared with: the same client library sending the
  * same commands by hand (raw `sendCommand`, bulk strings as Buffers, RESP2, as the transport does), so the difference
  * is Hostwork's engine. Consuming: one connection blocking in XREADGROUP with COUNT = the room left (concurrency minus
- * messages in hand), another for the acks; per message `JSON.parse` and the no-op handler awaited (the batch's handlers
- * at once), then one XACK with the batch's ids (as Hostwork's transport sends the acks of one turn of the event loop
- * together). Publishing: one XADD per call, awaited. Never loads Hostwork or zod.
+ * messages in hand), another for the acks; per message `JSON.parse`, the no-op handler awaited, XACK (node-redis
+ * writes the XACKs of one tick together, but each is a command of its own; Hostwork's transport sends the acks of one
+ * turn as one XACK with all their ids, as the RabbitMQ transport coalesces its acks against amqplib's per-message
+ * ones). Publishing: one XADD per call, awaited. Never loads Hostwork or zod.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RESP_TYPES } from 'redis';
@@ -71,25 +72,21 @@ async function startConsumer(
         ],
         BUFFERS,
       )) as [Buffer, Entry[]][] | null;
-      const entries = reply?.[0]?.[1] ?? [];
-      if (entries.length === 0) continue;
-      inHand += entries.length;
-      // The batch's handlers at once, then one XACK with the batch's ids (XACK takes many: the natural way).
-      void (async () => {
-        await Promise.all(
-          entries.map(async ([, fields]) => {
-            const body: unknown = JSON.parse(bodyOf(fields).toString('utf8'));
-            await handler(body);
-          }),
-        );
-        const ack = acker.sendCommand(['XACK', ctx.queue, REDIS_GROUP, ...entries.map(([id]) => id)]);
-        acks.add(ack);
-        void ack.finally(() => acks.delete(ack));
-        inHand -= entries.length;
-        wake?.();
-        wake = undefined;
-        for (let k = 0; k < entries.length; k++) onAcked();
-      })();
+      // Each message on its own: parsed, handled, acknowledged (XACK), as the Redis documentation's consumer does.
+      for (const [id, fields] of reply?.[0]?.[1] ?? []) {
+        inHand++;
+        void (async () => {
+          const body: unknown = JSON.parse(bodyOf(fields).toString('utf8'));
+          await handler(body);
+          const ack = acker.sendCommand(['XACK', ctx.queue, REDIS_GROUP, id]);
+          acks.add(ack);
+          void ack.finally(() => acks.delete(ack));
+          inHand--;
+          wake?.();
+          wake = undefined;
+          onAcked();
+        })();
+      }
     }
   })();
   return async () => {
