@@ -38,6 +38,7 @@ export {
   type LocalReservation,
 } from './local-dispatch.ts';
 export type { MigrationStatus } from './migration-status.ts';
+export { checkJobFilter, parsePayloadFilter } from './payload-filter.ts';
 export type { EnqueueOptions } from './prepare-job.ts';
 export {
   QueueConsumers,

@@ -11,6 +11,7 @@ import { insertCases } from './cases/insert.ts';
 import { inspectionCases } from './cases/inspection.ts';
 import { leadershipCases } from './cases/leadership.ts';
 import { leaseCases } from './cases/leases.ts';
+import { operationCases } from './cases/operations.ts';
 import { outboxCases } from './cases/outbox.ts';
 import { pruneCases } from './cases/prune.ts';
 import { resultCases } from './cases/results.ts';
@@ -36,6 +37,7 @@ export function describeStoreConformance(storeName: string, factory: StoreFactor
     uniqueCases(factory);
     cancelRetryCases(factory);
     inspectionCases(factory);
+    operationCases(factory);
     pruneCases(factory);
     scheduleCases(factory);
     wakeCases(factory);

@@ -10,6 +10,8 @@ import type {
   NewJob,
   ScheduleRecord,
   Settlement,
+  ThroughputBucket,
+  WorkerRecord,
 } from '../../jobs/job-record.ts';
 import type {
   CancelOutcome,
@@ -22,6 +24,7 @@ import type {
   ScheduleTick,
 } from '../../jobs/job-store.ts';
 import type { MigrationStatus } from '../../jobs/migration-status.ts';
+import { checkJobFilter, sqliteJsonPath } from '../../jobs/payload-filter.ts';
 import { StoreSignal } from '../../jobs/store-signal.ts';
 import type { InboxStore, RecordInboxOptions } from '../../messaging/inbox-store.ts';
 import type {
@@ -101,6 +104,10 @@ function prepareStatements(db: DatabaseSync) {
     forgetExpiredWorkers: db.prepare(sql.FORGET_EXPIRED_WORKERS),
     withdrawWorker: db.prepare(sql.WITHDRAW_WORKER),
     liveQueues: db.prepare(sql.LIVE_QUEUES),
+    liveWorkers: db.prepare(sql.LIVE_WORKERS),
+    runNow: db.prepare(sql.RUN_NOW),
+    isPending: db.prepare(sql.IS_PENDING),
+    throughput: db.prepare(sql.THROUGHPUT),
     appendOutbox: db.prepare(outbox.APPEND_OUTBOX),
     outboxClaimable: db.prepare(outbox.OUTBOX_CLAIMABLE),
     claimOutbox: db.prepare(outbox.CLAIM_OUTBOX),
@@ -428,6 +435,35 @@ export class SqliteStore implements JobStore, OutboxStore, InboxStore {
     return s.liveQueues.all({ now }).map((r) => String(r.queue));
   }
 
+  async listWorkers(now: number): Promise<WorkerRecord[]> {
+    return this.#ready()
+      .liveWorkers.all({ now })
+      .map((r) => ({
+        owner: String(r.owner),
+        queues: JSON.parse(String(r.queues)) as string[],
+        expiresAt: Number(r.expires_at),
+      }));
+  }
+
+  async runNow(id: JobId, now: number): Promise<boolean> {
+    const s = this.#ready();
+    const rowId = toRowId(id);
+    if (Number(s.runNow.run({ id: rowId, now }).changes) === 1) {
+      this.#wake.notifySoon();
+      return true;
+    }
+    return s.isPending.get({ id: rowId }) !== undefined;
+  }
+
+  async throughput(since: number, bucketMs: number): Promise<ThroughputBucket[]> {
+    if (!Number.isSafeInteger(bucketMs) || bucketMs < 1) {
+      throw new HostworkError(ErrorCodes.INVALID_OPTION, `throughput: bucketMs must be a positive integer.`);
+    }
+    return this.#ready()
+      .throughput.all({ since, bucketMs })
+      .map((r) => ({ at: Number(r.bucket), completed: Number(r.completed), dead: Number(r.dead) }));
+  }
+
   async tickSchedule(tick: ScheduleTick, now: number): Promise<boolean> {
     const s = this.#ready();
     let inserted = false;
@@ -746,12 +782,19 @@ function seqArray(seqs: readonly string[]): string {
   return JSON.stringify(seqs.map(Number));
 }
 
-function filterParameters(filter: JobFilter): {
-  queue: string | null;
-  state: string | null;
-  name: string | null;
-} {
-  return { queue: filter.queue ?? null, state: filter.state ?? null, name: filter.name ?? null };
+function filterParameters(filter: JobFilter): Record<string, string | number | null> {
+  checkJobFilter(filter);
+  return {
+    queue: filter.queue ?? null,
+    state: filter.state ?? null,
+    name: filter.name ?? null,
+    // Integers, so the primary key is used.
+    ids: filter.ids === undefined ? null : JSON.stringify(filter.ids.map(Number)),
+    createdAfter: filter.createdAfter ?? null,
+    createdBefore: filter.createdBefore ?? null,
+    payloadPath: filter.payload === undefined ? null : sqliteJsonPath(filter.payload.path),
+    payloadEquals: filter.payload?.equals ?? null,
+  };
 }
 
 /** A count for LIMIT/OFFSET: a non-negative integer, with Infinity as "no limit". */

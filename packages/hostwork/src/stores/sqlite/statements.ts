@@ -192,6 +192,14 @@ export const SELECT_JOBS = `
   FROM hw_jobs
   WHERE id IN (SELECT value FROM json_each(:ids))`;
 
+/**
+ * A payload field as text, as PostgreSQL's `#>>` gives it: a string unquoted, a number as written, true/false, an
+ * object or array as JSON; NULL when missing or JSON null. json_extract alone would give 1/0 for booleans.
+ */
+const PAYLOAD_FIELD_TEXT = `(CASE json_type(payload, :payloadPath)
+      WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' WHEN 'null' THEN NULL
+      ELSE CAST(json_extract(payload, :payloadPath) AS TEXT) END)`;
+
 /** A page of jobs, newest first; a null filter value matches everything. */
 export const LIST_JOBS = `
   SELECT id, name, queue, state, payload, priority, attempt, max_attempts, timeout_ms, run_at, unique_key,
@@ -201,6 +209,10 @@ export const LIST_JOBS = `
     AND (:queue IS NULL OR queue = :queue)
     AND (:state IS NULL OR state = :state)
     AND (:name IS NULL OR name = :name)
+    AND (:ids IS NULL OR id IN (SELECT value FROM json_each(:ids)))
+    AND (:createdAfter IS NULL OR created_at >= :createdAfter)
+    AND (:createdBefore IS NULL OR created_at < :createdBefore)
+    AND (:payloadPath IS NULL OR ${PAYLOAD_FIELD_TEXT} = :payloadEquals)
   ORDER BY id DESC
   LIMIT :limit`;
 
@@ -221,6 +233,10 @@ export const PURGE_JOBS = `
       AND (:queue IS NULL OR queue = :queue)
       AND (:state IS NULL OR state = :state)
       AND (:name IS NULL OR name = :name)
+      AND (:ids IS NULL OR id IN (SELECT value FROM json_each(:ids)))
+    AND (:createdAfter IS NULL OR created_at >= :createdAfter)
+      AND (:createdBefore IS NULL OR created_at < :createdBefore)
+      AND (:payloadPath IS NULL OR ${PAYLOAD_FIELD_TEXT} = :payloadEquals)
     ORDER BY id
     LIMIT :limit)`;
 
@@ -295,6 +311,32 @@ export const FORGET_EXPIRED_WORKERS = `
 /** Withdraws a worker's announcement (graceful shutdown). */
 export const WITHDRAW_WORKER = `
   DELETE FROM hw_workers WHERE owner = :owner`;
+
+/** The workers whose announcement is live, with their queues (a JSON array). */
+export const LIVE_WORKERS = `
+  SELECT owner, queues, expires_at FROM hw_workers WHERE expires_at > :now ORDER BY owner`;
+
+/** Makes a pending job due now (its run time was later). */
+export const RUN_NOW = `
+  UPDATE hw_jobs SET run_at = :now WHERE id = :id AND state = 'pending' AND run_at > :now`;
+
+/** Whether a job is pending (run now of a job already due changes nothing, yet succeeds). */
+export const IS_PENDING = `
+  SELECT 1 AS found FROM hw_jobs WHERE id = :id AND state = 'pending'`;
+
+/**
+ * Jobs finished per bucket since :since, completed and dead, by finish time. Two arms so each can use an index on
+ * finish time (the prune index holds completed jobs only).
+ */
+export const THROUGHPUT = `
+  SELECT bucket, sum(completed) AS completed, sum(dead) AS dead FROM (
+    SELECT (finished_at / CAST(:bucketMs AS INTEGER)) * CAST(:bucketMs AS INTEGER) AS bucket, 1 AS completed, 0 AS dead
+    FROM hw_jobs WHERE state = 'completed' AND finished_at >= :since
+    UNION ALL
+    SELECT (finished_at / CAST(:bucketMs AS INTEGER)) * CAST(:bucketMs AS INTEGER) AS bucket, 0 AS completed, 1 AS dead
+    FROM hw_jobs WHERE state = 'dead' AND finished_at >= :since)
+  GROUP BY bucket
+  ORDER BY bucket`;
 
 /** The queues consumed by the workers whose announcement is live. */
 export const LIVE_QUEUES = `
