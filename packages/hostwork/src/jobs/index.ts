@@ -45,6 +45,11 @@ export {
   type QueueConsumersTiming,
   queueConsumersDefaults,
 } from './queue-consumers.ts';
-export { defineSchedule, type MisfirePolicy, type ScheduleDefinition } from './schedule.ts';
+export {
+  defineSchedule,
+  type MisfirePolicy,
+  nextStoredTick,
+  type ScheduleDefinition,
+} from './schedule.ts';
 export { StoreSignal, type StoreSignalOptions } from './store-signal.ts';
 export { type QueueOptions, WorkerOptions, workerDefaults } from './worker-options.ts';
