@@ -87,6 +87,7 @@ function page(options: ResolvedOptions, csrf: string): string {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <title>${escapeHtml(options.title)}</title>
 <meta name="hostwork-base" content="${base}">
 <meta name="hostwork-csrf" content="${escapeHtml(csrf)}">
@@ -106,6 +107,7 @@ function loginPage(options: ResolvedOptions, failed: boolean): string {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <title>Sign in · ${escapeHtml(options.title)}</title>
 <link rel="stylesheet" href="${base}/assets/dashboard.css">
 </head>

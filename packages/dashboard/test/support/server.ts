@@ -2,7 +2,6 @@
 import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { after } from 'node:test';
 import { buildAssets } from '../../scripts/build-assets.ts';
 import { createNodeDashboard } from '../../src/adapters.ts';
 import type { DashboardOptions } from '../../src/dashboard-options.ts';
@@ -20,7 +19,7 @@ export interface RunningDashboard {
   close(): Promise<void>;
 }
 
-/** Serves a dashboard with `options` on 127.0.0.1 (an ephemeral port); closed after the test file. */
+/** Serves a dashboard with `options` on 127.0.0.1 (an ephemeral port); the caller closes it. */
 export async function serveDashboard(options: DashboardOptions): Promise<RunningDashboard> {
   ensureAssets();
   const server: Server = createServer(createNodeDashboard(options));
@@ -35,6 +34,5 @@ export async function serveDashboard(options: DashboardOptions): Promise<Running
     });
     return closed;
   };
-  after(close);
   return { origin, url: `${origin}${options.basePath ?? ''}`, close };
 }
