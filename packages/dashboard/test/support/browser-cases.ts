@@ -9,6 +9,7 @@ import { afterEach, beforeEach, it } from 'node:test';
 import type { JobStore } from 'hostwork';
 import type { BrowserContext, Page } from 'playwright-core';
 import { browser } from './browser.ts';
+import { PROTECTED_ROUTES } from './routes.ts';
 import { HOSTILE_NOTE, type Seeded, seed } from './seed.ts';
 import { type RunningDashboard, serveDashboard } from './server.ts';
 
@@ -265,6 +266,57 @@ export function browserCases(kind: string, stores: StoreMaker): void {
     assert.match(await text('tr[data-worker="worker-a"]'), /emails, billing/);
     await shot('workers');
     assert.deepEqual(f.problems, []);
+  });
+
+  it(`${kind}: without credentials every page, asset that reveals data and API route is refused`, async () => {
+    // Basic auth: Chromium gives up on a 401 challenge it has no credentials for, so Playwright's request client,
+    // with the browser context's (empty) cookies, asks.
+    const stranger = await (await browser()).newContext();
+    try {
+      for (const [method, path] of PROTECTED_ROUTES) {
+        const response = await stranger.request.fetch(`${f.dashboard.url}${path}`, { method, data: '{}' });
+        assert.equal(response.status(), 401, `${method} ${path}`);
+        assert.match(response.headers()['www-authenticate'] ?? '', /^Basic /);
+        assert.doesNotMatch(await response.text(), /user4@example\.com|email\.send|nightly-report/);
+      }
+      // Bearer auth in the browser itself: pages lead to the sign-in page, the API refuses scripts of the origin.
+      const bearer = await serveDashboard({
+        store: f.store,
+        basePath: '/ops',
+        auth: { kind: 'bearer', token: 'a-long-enough-test-token' },
+      });
+      try {
+        const page = await stranger.newPage();
+        for (const [method, path] of PROTECTED_ROUTES) {
+          if (method === 'GET' && !path.startsWith('/api/')) {
+            await page.goto(`${bearer.url}${path}`);
+            assert.match(page.url(), /\/ops\/login$/, `GET ${path} leads to the sign-in page`);
+            assert.doesNotMatch(await page.content(), /user4@example\.com|email\.send|dashboard\.js/);
+          } else {
+            const status = await page.evaluate(
+              async ([url, m]) =>
+                (await fetch(url!, { method: m!, body: m === 'POST' ? '{}' : null })).status,
+              [`${bearer.url}${path}`, method],
+            );
+            assert.equal(status, 401, `${method} ${path} from a script of the origin`);
+          }
+        }
+        assert.equal(await stateOf(f.seeded.dead[0]!), 'dead');
+        assert.equal((await f.store.listSchedules()).find((s) => s.name === 'nightly-report')?.paused, false);
+        // The sign-in page lets the right token in, and only it.
+        await page.goto(`${bearer.url}/login`);
+        await page.fill('input[name="token"]', 'wrong-token-wrong-token');
+        await page.click('button[type="submit"]');
+        await page.locator('.error').waitFor();
+        await page.fill('input[name="token"]', 'a-long-enough-test-token');
+        await page.click('button[type="submit"]');
+        await page.locator('tr[data-queue="emails"]').waitFor();
+      } finally {
+        await bearer.close();
+      }
+    } finally {
+      await stranger.close();
+    }
   });
 
   it(`${kind}: the page updates live: a job enqueued elsewhere appears without a reload`, async () => {
