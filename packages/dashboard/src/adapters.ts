@@ -22,32 +22,41 @@ export function expressDashboard(
   return createNodeDashboard(options);
 }
 
-/** The part of a Fastify instance the plugin uses (no dependency on fastify's types). */
+/**
+ * A Fastify instance, as far as the dashboard needs one (no dependency on fastify's types, whose generic
+ * `register` no small structural type matches): its `register`, called with a plugin that gets a
+ * {@link FastifyScopeLike}.
+ */
 export interface FastifyLike {
+  readonly register: (...args: never[]) => unknown;
+}
+/** The part of an encapsulated Fastify instance (a plugin's scope) the dashboard uses. */
+export interface FastifyScopeLike {
   all(
     path: string,
     handler: (request: FastifyRequestLike, reply: FastifyReplyLike) => Promise<void>,
   ): unknown;
-  addContentTypeParser?(
-    contentType: string | string[] | RegExp,
+  addContentTypeParser(
+    contentType: string,
     options: { parseAs: 'string' },
     parser: (request: unknown, body: string, done: (error: Error | null, body?: unknown) => void) => void,
   ): unknown;
 }
-/** The part of a Fastify request the plugin uses. */
+/** The part of a Fastify request the dashboard uses. */
 export interface FastifyRequestLike {
   readonly raw: IncomingMessage;
   readonly body?: unknown;
 }
-/** The part of a Fastify reply the plugin uses. */
+/** The part of a Fastify reply the dashboard uses. */
 export interface FastifyReplyLike {
   readonly raw: ServerResponse;
   hijack(): void;
 }
 
 /**
- * Registers the dashboard's routes on a Fastify instance: `fastifyDashboard(app, { basePath: '/admin/jobs', ... })`
- * (call it before `listen`, or inside a plugin that does not prefix routes).
+ * Registers the dashboard on a Fastify instance: `fastifyDashboard(app, { basePath: '/admin/jobs', ... })`, before
+ * `listen`. Its routes live in a plugin scope of their own, where any body is read as text (the sign-in form), so
+ * the application's content-type parsers are left as they are.
  */
 export function fastifyDashboard(app: FastifyLike, options: DashboardOptions): void {
   const dashboard = createDashboard(options);
@@ -59,8 +68,15 @@ export function fastifyDashboard(app: FastifyLike, options: DashboardOptions): v
     });
     await writeResponse(answer, reply.raw);
   };
-  app.all(base === '' ? '/' : base, handle);
-  app.all(`${base}/*`, handle);
+  const register = app.register as unknown as (
+    this: FastifyLike,
+    plugin: (scope: FastifyScopeLike) => Promise<void>,
+  ) => unknown;
+  register.call(app, async (scope) => {
+    scope.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
+    scope.all(base === '' ? '/' : base, handle);
+    scope.all(`${base}/*`, handle);
+  });
 }
 
 /**

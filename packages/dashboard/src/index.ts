@@ -22,6 +22,7 @@ export {
   type FastifyLike,
   type FastifyReplyLike,
   type FastifyRequestLike,
+  type FastifyScopeLike,
   fastifyDashboard,
   honoDashboard,
   nestDashboard,
