@@ -123,11 +123,14 @@ export function operationCases(factory: StoreFactory): void {
       assert.deepEqual(await claimIds(store, 5, { now: T0 }), [due], 'only the due job is claimed');
       assert.equal(await store.runNow(later, T0 + 10), true);
       assert.equal((await mustGet(store, later)).runAt, T0 + 10);
-      assert.equal(await store.runNow(later, T0 + 5), true, 'already due: still pending, run time kept');
-      assert.equal((await mustGet(store, later)).runAt, T0 + 5 < T0 + 10 ? T0 + 5 : T0 + 10);
+      assert.equal(await store.runNow(later, T0 + 20), true, 'already due: still pending');
+      assert.equal((await mustGet(store, later)).runAt, T0 + 10, 'the run time of a due job is kept');
       assert.equal(await store.runNow(due, T0 + 10), false, 'running');
       assert.equal(await store.runNow(UNKNOWN_ID, T0), false);
-      assert.deepEqual(await claimIds(store, 5, { now: T0 + 10 }), [later]);
+      assert.deepEqual(await claimIds(store, 5, { now: T0 + 20 }), [later]);
+      await store.settle('w1', [{ id: due, kind: 'completed' }], T0 + 30);
+      assert.equal(await store.runNow(due, T0 + 40), false, 'completed');
+      assert.equal((await mustGet(store, due)).state, 'completed');
     });
 
     it('listWorkers returns live announcements with their queues', async (t) => {
