@@ -24,6 +24,7 @@ export const PACKAGES = [
   { dir: 'sqs', name: '@hostwork/sqs' },
   { dir: 'rabbitmq', name: '@hostwork/rabbitmq' },
   { dir: 'create-hostwork', name: 'create-hostwork' },
+  { dir: 'dashboard', name: '@hostwork/dashboard' },
 ] as const;
 export type PackageName = (typeof PACKAGES)[number]['name'];
 

@@ -357,9 +357,14 @@ export const LIST_JOBS = `
   ORDER BY j.id DESC
   LIMIT $5::bigint`;
 
+/**
+ * Jobs per queue and state, each arm from an index alone (after vacuum): the pending ones on the claim index, the
+ * others on the counts index (partial, so that the claim never uses it).
+ */
 export const COUNT_JOBS = `
-  SELECT queue, state, count(*) AS count FROM {schema}.jobs
-  GROUP BY queue, state
+  SELECT queue, 'pending' AS state, count(*) AS count FROM {schema}.jobs WHERE state = 'pending' GROUP BY queue
+  UNION ALL
+  SELECT queue, state, count(*) AS count FROM {schema}.jobs WHERE state <> 'pending' GROUP BY queue, state
   ORDER BY queue, state`;
 
 /**

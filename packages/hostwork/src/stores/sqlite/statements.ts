@@ -216,10 +216,15 @@ export const LIST_JOBS = `
   ORDER BY id DESC
   LIMIT :limit`;
 
+/**
+ * Jobs per queue and state, each arm from an index alone and in its order: the pending ones on the claim index, the
+ * others on the counts index (partial, so that the claim never uses it). Pending rows first, then the others by
+ * queue and state.
+ */
 export const COUNT_JOBS = `
-  SELECT queue, state, COUNT(*) AS count FROM hw_jobs
-  GROUP BY queue, state
-  ORDER BY queue, state`;
+  SELECT queue, 'pending' AS state, COUNT(*) AS count FROM hw_jobs WHERE state = 'pending' GROUP BY queue
+  UNION ALL
+  SELECT queue, state, COUNT(*) AS count FROM hw_jobs WHERE state <> 'pending' GROUP BY queue, state`;
 
 /**
  * Deletes the jobs matching a filter (a null value matches everything), never a running one; at most :limit of them,

@@ -26,6 +26,7 @@ const EXPECTED: Record<string, { uses: string[] }> = {
     uses: ['USING COVERING INDEX hw_jobs_prune', 'USING INTEGER PRIMARY KEY (rowid=?)'],
   },
   LIST_JOBS: { uses: ['USING INTEGER PRIMARY KEY (rowid<?)'] },
+  COUNT_JOBS: { uses: ['USING COVERING INDEX hw_jobs_claim', 'USING COVERING INDEX hw_jobs_counts'] },
 };
 
 describe('sqlite store: query plans', () => {
