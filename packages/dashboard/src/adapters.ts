@@ -95,7 +95,8 @@ export function honoDashboard(
 
 /**
  * NestJS: the dashboard as middleware for `consumer.apply(nestDashboard({ basePath: '/admin/jobs', ... }))
- * .forRoutes('/admin/jobs')` in a module's `configure`, on Nest's default Express platform.
+ * .forRoutes({ path: 'admin/jobs{/*rest}', method: RequestMethod.ALL })` in a module's `configure`, on Nest's default
+ * Express platform.
  */
 export function nestDashboard(
   options: DashboardOptions,

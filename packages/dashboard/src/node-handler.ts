@@ -37,13 +37,28 @@ export function toFetchRequest(request: IncomingMessage, body?: unknown): Reques
   if (hasBody) {
     // A framework that parsed the body already (Express's json(), Fastify) hands it over; otherwise stream it.
     if (body !== undefined) {
-      const text = typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body);
-      init = { ...init, body: text };
+      init = { ...init, body: parsedBody(body, headers.get('content-type') ?? '') };
     } else {
       init = { ...init, body: Readable.toWeb(request) as ReadableStream<Uint8Array>, duplex: 'half' };
     }
   }
   return new Request(requestUrl(request), init);
+}
+
+/** A body a framework parsed, as text again: JSON, or a form (the sign-in page) as a form. */
+function parsedBody(body: unknown, contentType: string): string | Uint8Array<ArrayBuffer> {
+  if (typeof body === 'string') return body;
+  if (body instanceof Uint8Array) return new Uint8Array(body);
+  if (
+    contentType.startsWith('application/x-www-form-urlencoded') &&
+    typeof body === 'object' &&
+    body !== null
+  ) {
+    const form = new URLSearchParams();
+    for (const [key, value] of Object.entries(body)) form.append(key, String(value));
+    return form.toString();
+  }
+  return JSON.stringify(body);
 }
 
 /** Writes a Fetch Response to a node:http response. */

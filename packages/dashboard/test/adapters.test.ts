@@ -3,6 +3,16 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import 'reflect-metadata';
+import {
+  Controller,
+  Get,
+  type MiddlewareConsumer,
+  Module,
+  type NestModule,
+  RequestMethod,
+} from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
 import express from 'express';
 import Fastify from 'fastify';
 import { Hono } from 'hono';
@@ -165,19 +175,57 @@ describe('framework adapters', () => {
     }
   });
 
-  it('NestJS-style middleware (Express platform): consumer.apply(nestDashboard(...)).forRoutes(...)', async () => {
-    // NestJS is not installed here; its Express platform calls a functional middleware as (req, res, next), the way
-    // this Express app does.
+  it('NestJS (Express platform): consumer.apply(nestDashboard(...)).forRoutes(...) in a module', async () => {
+    // Nest's decorators are plain functions: applied by hand here, as Node runs this file without a decorator transform.
+    class HelloController {
+      hello(): string {
+        return 'app';
+      }
+    }
+    Controller()(HelloController);
+    Get('hello')(
+      HelloController.prototype,
+      'hello',
+      Object.getOwnPropertyDescriptor(HelloController.prototype, 'hello')!,
+    );
+    class AppModule implements NestModule {
+      configure(consumer: MiddlewareConsumer): void {
+        consumer
+          .apply(nestDashboard(options))
+          .forRoutes({ path: 'admin/jobs{/*rest}', method: RequestMethod.ALL });
+      }
+    }
+    Module({ controllers: [HelloController] })(AppModule);
+    const app = await NestFactory.create(AppModule, { logger: false });
+    await app.listen(0, '127.0.0.1');
+    const origin = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
+    try {
+      await exercise(`${origin}/admin/jobs`, origin, await deadJob());
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('a form body parsed by the framework reaches the sign-in page as a form (Express with urlencoded())', async () => {
     const app = express();
-    const middleware = nestDashboard(options);
-    app.use((req, res, next) => middleware(req, res, next));
-    app.get('/hello', (_req, res) => {
-      res.send('app');
-    });
+    app.use(express.urlencoded({ extended: false }));
+    app.use(
+      expressDashboard({
+        store,
+        basePath: '/ops',
+        auth: { kind: 'bearer', token: 'a-long-enough-test-token' },
+      }),
+    );
     const server = createServer(app);
     const origin = await listen(server);
     try {
-      await exercise(`${origin}/admin/jobs`, origin, await deadJob());
+      const signed = await fetch(`${origin}/ops/login`, {
+        method: 'POST',
+        body: new URLSearchParams({ token: 'a-long-enough-test-token' }),
+        redirect: 'manual',
+      });
+      assert.equal(signed.status, 303);
+      assert.match(signed.headers.getSetCookie()[0] ?? '', /^hostwork_dashboard_session=/);
     } finally {
       server.closeAllConnections();
       server.close();
