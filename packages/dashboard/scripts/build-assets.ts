@@ -5,7 +5,7 @@
  * at the user's install.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -13,7 +13,9 @@ import { fileURLToPath } from 'node:url';
 export function buildAssets(packageDir = resolve(dirname(fileURLToPath(import.meta.url)), '..')): string {
   const bin = resolve(packageDir, '..', '..', 'node_modules', '.bin');
   const out = join(packageDir, 'dist', 'assets');
-  mkdirSync(out, { recursive: true });
+  // Built aside and renamed into place: test files building at once never serve a half-written file.
+  const staging = join(out, `.staging-${process.pid}`);
+  mkdirSync(staging, { recursive: true });
   execFileSync(join(bin, 'tsc'), ['-p', join(packageDir, 'ui', 'tsconfig.json')], {
     stdio: ['ignore', 2, 2],
   });
@@ -26,11 +28,13 @@ export function buildAssets(packageDir = resolve(dirname(fileURLToPath(import.me
       '--target=es2022',
       '--minify',
       '--legal-comments=none',
-      `--outfile=${join(out, 'dashboard.js')}`,
+      `--outfile=${join(staging, 'dashboard.js')}`,
     ],
     { stdio: ['ignore', 2, 2] },
   );
-  copyFileSync(join(packageDir, 'ui', 'dashboard.css'), join(out, 'dashboard.css'));
+  copyFileSync(join(packageDir, 'ui', 'dashboard.css'), join(staging, 'dashboard.css'));
+  for (const name of ['dashboard.js', 'dashboard.css']) renameSync(join(staging, name), join(out, name));
+  rmSync(staging, { recursive: true, force: true });
   return out;
 }
 

@@ -336,10 +336,15 @@ export async function answerApi(
   params: URLSearchParams,
   readBody: () => Promise<unknown>,
 ): Promise<ApiAnswer> {
-  const parts = path
-    .split('/')
-    .filter((p) => p !== '')
-    .map(decodeURIComponent);
+  let parts: string[];
+  try {
+    parts = path
+      .split('/')
+      .filter((p) => p !== '')
+      .map(decodeURIComponent);
+  } catch {
+    throw bad(`The path ${path} is not valid URL encoding.`);
+  }
   const route = `${method} /${parts.map((p, i) => (i === 1 && (parts[0] === 'jobs' || parts[0] === 'schedules') && p !== 'bulk' && p !== 'count' ? ':x' : p)).join('/')}`;
   switch (route) {
     case 'GET /overview':

@@ -269,6 +269,10 @@ describe('CSRF, read-only and headers', () => {
       assert.equal(r.status, 400, query);
     }
     assert.equal((await fetch(`${d.url}/api/jobs/999999`, { headers: basicHeader() })).status, 404);
+    assert.equal(
+      (await fetch(`${d.url}/api/schedules/%E0%A4%A/pause`, { headers: basicHeader() })).status,
+      400,
+    );
   });
 });
 

@@ -786,7 +786,11 @@ function schedulesView(main: HTMLElement): () => Promise<void> {
               { 'data-schedule': s.name },
               h('td', {}, s.name),
               h('td', {}, h('code', {}, s.cron)),
-              h('td', {}, s.timezone ?? 'UTC'),
+              h(
+                'td',
+                { title: s.timezone === null ? "the worker process's time zone" : '' },
+                s.timezone ?? 'process time zone',
+              ),
               h(
                 'td',
                 {},

@@ -364,7 +364,7 @@ export const LIST_JOBS = `
 export const COUNT_JOBS = `
   SELECT queue, 'pending' AS state, count(*) AS count FROM {schema}.jobs WHERE state = 'pending' GROUP BY queue
   UNION ALL
-  SELECT queue, state, count(*) AS count FROM {schema}.jobs WHERE state <> 'pending' GROUP BY queue, state
+  SELECT queue, state, count(*) AS count FROM {schema}.jobs WHERE state <> 'pending' GROUP BY state, queue
   ORDER BY queue, state`;
 
 /**
@@ -533,8 +533,8 @@ export const RUN_NOW = `
          EXISTS (SELECT FROM {schema}.jobs WHERE id = $1::bigint AND state = 'pending') AS pending`;
 
 /**
- * Jobs finished per bucket since $1, completed and dead, by finish time; $2 the bucket size in ms. Two arms, so the
- * completed one can use the prune index (finished_at of completed jobs).
+ * Jobs finished per bucket since $1, completed and dead, by finish time; $2 the bucket size in ms. Two arms, each on
+ * an index: the prune index (completed jobs by finish time) and the counts index (dead jobs by finish time).
  */
 export const THROUGHPUT = `
   SELECT bucket, sum(completed)::bigint AS completed, sum(dead)::bigint AS dead FROM (
@@ -542,7 +542,7 @@ export const THROUGHPUT = `
     FROM {schema}.jobs WHERE state = 'completed' AND finished_at >= $1::bigint
     UNION ALL
     SELECT (finished_at / $2::bigint) * $2::bigint AS bucket, 0 AS completed, 1 AS dead
-    FROM {schema}.jobs WHERE state = 'dead' AND finished_at >= $1::bigint) AS finished
+    FROM {schema}.jobs WHERE state = 'dead' AND state <> 'pending' AND finished_at >= $1::bigint) AS finished
   GROUP BY bucket
   ORDER BY bucket`;
 

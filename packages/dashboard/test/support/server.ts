@@ -1,15 +1,23 @@
 /** Starts the dashboard on a loopback port for a test, and builds the front end first when it is missing. */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { buildAssets } from '../../scripts/build-assets.ts';
 import { createNodeDashboard } from '../../src/adapters.ts';
 import type { DashboardOptions } from '../../src/dashboard-options.ts';
 
-/** Builds dist/assets once if a test needs it and it is not there. */
+/** Builds dist/assets when it is missing or older than a source of the front end (ui/). */
 export function ensureAssets(): void {
-  const dir = new URL('../../dist/assets/', import.meta.url);
-  if (!existsSync(new URL('dashboard.js', dir)) || !existsSync(new URL('dashboard.css', dir))) buildAssets();
+  const built = new URL('../../dist/assets/', import.meta.url);
+  const ui = new URL('../../ui/', import.meta.url);
+  const outputs = ['dashboard.js', 'dashboard.css'].map((name) => new URL(name, built));
+  if (outputs.some((file) => !existsSync(file))) {
+    buildAssets();
+    return;
+  }
+  const oldest = Math.min(...outputs.map((file) => statSync(file).mtimeMs));
+  const newest = Math.max(...readdirSync(ui).map((name) => statSync(new URL(name, ui)).mtimeMs));
+  if (newest > oldest) buildAssets();
 }
 
 /** A running dashboard: its origin (http://127.0.0.1:port) and URL (with the base path). */

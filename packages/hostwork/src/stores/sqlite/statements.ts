@@ -224,7 +224,7 @@ export const LIST_JOBS = `
 export const COUNT_JOBS = `
   SELECT queue, 'pending' AS state, COUNT(*) AS count FROM hw_jobs WHERE state = 'pending' GROUP BY queue
   UNION ALL
-  SELECT queue, state, COUNT(*) AS count FROM hw_jobs WHERE state <> 'pending' GROUP BY queue, state`;
+  SELECT queue, state, COUNT(*) AS count FROM hw_jobs WHERE state <> 'pending' GROUP BY state, queue`;
 
 /**
  * Deletes the jobs matching a filter (a null value matches everything), never a running one; at most :limit of them,
@@ -330,8 +330,8 @@ export const IS_PENDING = `
   SELECT 1 AS found FROM hw_jobs WHERE id = :id AND state = 'pending'`;
 
 /**
- * Jobs finished per bucket since :since, completed and dead, by finish time. Two arms so each can use an index on
- * finish time (the prune index holds completed jobs only).
+ * Jobs finished per bucket since :since, completed and dead, by finish time. Two arms, each on an index: the prune
+ * index (completed jobs by finish time) and the counts index (its partial predicate, repeated, lets SQLite use it).
  */
 export const THROUGHPUT = `
   SELECT bucket, sum(completed) AS completed, sum(dead) AS dead FROM (
@@ -339,7 +339,7 @@ export const THROUGHPUT = `
     FROM hw_jobs WHERE state = 'completed' AND finished_at >= :since
     UNION ALL
     SELECT (finished_at / CAST(:bucketMs AS INTEGER)) * CAST(:bucketMs AS INTEGER) AS bucket, 0 AS completed, 1 AS dead
-    FROM hw_jobs WHERE state = 'dead' AND finished_at >= :since)
+    FROM hw_jobs WHERE state = 'dead' AND state <> 'pending' AND finished_at >= :since)
   GROUP BY bucket
   ORDER BY bucket`;
 
