@@ -148,6 +148,8 @@ export class SqliteStore implements JobStore, OutboxStore, InboxStore {
   /** Behind `onSettled`: its own poll of the data version, so the two signals never take each other's changes. */
   readonly #settled: StoreSignal;
   #db: DatabaseSync | undefined;
+  /** Statements with a payload filter, by kind and JSON path (see #filtered). */
+  readonly #payloadStatements = new Map<string, StatementSync>();
   #sql: Statements | undefined;
   #closed = false;
 
@@ -354,7 +356,8 @@ export class SqliteStore implements JobStore, OutboxStore, InboxStore {
   }
 
   async list(filter: JobFilter & { readonly limit: number; readonly before?: JobId }): Promise<JobInfo[]> {
-    const rows = this.#ready().listJobs.all({
+    const s = this.#ready();
+    const rows = this.#filtered(s, 'list', filter).all({
       ...filterParameters(filter),
       before: filter.before === undefined ? Number.MAX_SAFE_INTEGER : toRowId(filter.before),
       limit: filter.limit,
@@ -368,7 +371,10 @@ export class SqliteStore implements JobStore, OutboxStore, InboxStore {
 
   async purge(filter: JobFilter & { readonly limit?: number }): Promise<number> {
     const purged = Number(
-      this.#ready().purgeJobs.run({ ...filterParameters(filter), limit: purgeLimit(filter.limit) }).changes,
+      this.#filtered(this.#ready(), 'purge', filter).run({
+        ...filterParameters(filter),
+        limit: purgeLimit(filter.limit),
+      }).changes,
     );
     if (purged > 0) this.#settled.notifySoon(); // a waiter learns its job is gone
     return purged;
@@ -641,6 +647,7 @@ export class SqliteStore implements JobStore, OutboxStore, InboxStore {
     const db = this.#db;
     this.#db = undefined;
     this.#sql = undefined;
+    this.#payloadStatements.clear();
     if (db?.isOpen) {
       try {
         db.exec(sql.OPTIMIZE);
@@ -657,6 +664,24 @@ export class SqliteStore implements JobStore, OutboxStore, InboxStore {
   }
 
   /** The prepared statements, opening and migrating the database on first use. */
+  /**
+   * The list or purge statement for `filter`: the prepared one, or with a payload filter one per JSON path (its path
+   * a literal, so an index on the expression can serve it), prepared once and kept for the connection (at most 64).
+   */
+  #filtered(s: Statements, kind: 'list' | 'purge', filter: JobFilter): StatementSync {
+    if (filter.payload === undefined) return kind === 'list' ? s.listJobs : s.purgeJobs;
+    checkJobFilter(filter);
+    const key = `${kind} ${sqliteJsonPath(filter.payload.path)}`;
+    let statement = this.#payloadStatements.get(key);
+    if (statement === undefined) {
+      if (this.#payloadStatements.size >= 64) this.#payloadStatements.clear();
+      const base = kind === 'list' ? sql.LIST_JOBS : sql.PURGE_JOBS;
+      statement = this.#db!.prepare(sql.withPayloadFilter(base, sqliteJsonPath(filter.payload.path)));
+      this.#payloadStatements.set(key, statement);
+    }
+    return statement;
+  }
+
   #ready(): Statements {
     if (this.#sql !== undefined) return this.#sql;
     if (this.#closed) {
@@ -792,8 +817,8 @@ function filterParameters(filter: JobFilter): Record<string, string | number | n
     ids: filter.ids === undefined ? null : JSON.stringify(filter.ids.map(Number)),
     createdAfter: filter.createdAfter ?? null,
     createdBefore: filter.createdBefore ?? null,
-    payloadPath: filter.payload === undefined ? null : sqliteJsonPath(filter.payload.path),
-    payloadEquals: filter.payload?.equals ?? null,
+    // Only the statements with a payload filter name this parameter (see #filtered).
+    ...(filter.payload === undefined ? {} : { payloadEquals: filter.payload.equals }),
   };
 }
 

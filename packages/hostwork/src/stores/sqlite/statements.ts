@@ -194,11 +194,22 @@ export const SELECT_JOBS = `
 
 /**
  * A payload field as text, as PostgreSQL's `#>>` gives it: a string unquoted, a number as written, true/false, an
- * object or array as JSON; NULL when missing or JSON null. json_extract alone would give 1/0 for booleans.
+ * object or array as JSON; NULL when missing or JSON null (json_extract alone would give 1/0 for booleans). The JSON
+ * path is a literal in the statement (one statement per path, see {@link withPayloadFilter}), so that an index on
+ * exactly this expression can serve the filter; a bound parameter never matches an indexed expression.
  */
-const PAYLOAD_FIELD_TEXT = `(CASE json_type(payload, :payloadPath)
-      WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' WHEN 'null' THEN NULL
-      ELSE CAST(json_extract(payload, :payloadPath) AS TEXT) END)`;
+export function payloadFieldText(jsonPath: string): string {
+  const literal = `'${jsonPath.replaceAll("'", "''")}'`;
+  return `(CASE json_type(payload, ${literal}) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' WHEN 'null' THEN NULL ELSE CAST(json_extract(payload, ${literal}) AS TEXT) END)`;
+}
+
+/** Where {@link LIST_JOBS} and {@link PURGE_JOBS} take the payload condition ({@link withPayloadFilter}). */
+const PAYLOAD_CONDITION = '1 /* payload */';
+
+/** LIST_JOBS or PURGE_JOBS filtering on the payload field at `jsonPath` equal to :payloadEquals. */
+export function withPayloadFilter(statement: string, jsonPath: string): string {
+  return statement.replace(PAYLOAD_CONDITION, `${payloadFieldText(jsonPath)} = :payloadEquals`);
+}
 
 /** A page of jobs, newest first; a null filter value matches everything. */
 export const LIST_JOBS = `
@@ -212,7 +223,7 @@ export const LIST_JOBS = `
     AND (:ids IS NULL OR id IN (SELECT value FROM json_each(:ids)))
     AND (:createdAfter IS NULL OR created_at >= :createdAfter)
     AND (:createdBefore IS NULL OR created_at < :createdBefore)
-    AND (:payloadPath IS NULL OR ${PAYLOAD_FIELD_TEXT} = :payloadEquals)
+    AND ${PAYLOAD_CONDITION}
   ORDER BY id DESC
   LIMIT :limit`;
 
@@ -241,7 +252,7 @@ export const PURGE_JOBS = `
       AND (:ids IS NULL OR id IN (SELECT value FROM json_each(:ids)))
     AND (:createdAfter IS NULL OR created_at >= :createdAfter)
       AND (:createdBefore IS NULL OR created_at < :createdBefore)
-      AND (:payloadPath IS NULL OR ${PAYLOAD_FIELD_TEXT} = :payloadEquals)
+      AND ${PAYLOAD_CONDITION}
     ORDER BY id
     LIMIT :limit)`;
 

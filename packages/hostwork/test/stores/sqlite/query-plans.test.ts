@@ -47,7 +47,7 @@ describe('sqlite store: query plans', () => {
       await temp.store({ path }).migrate();
       const db = new DatabaseSync(path);
       try {
-        const statement = (sql as Record<string, string>)[name]!;
+        const statement = (sql as unknown as Record<string, string>)[name]!;
         const plan = db
           .prepare(`EXPLAIN QUERY PLAN ${statement}`)
           .all()
@@ -66,4 +66,24 @@ describe('sqlite store: query plans', () => {
       }
     });
   }
+
+  it('a payload filter can use an index on its exact expression (the path is a literal of the statement)', async () => {
+    const path = join(temp.dir(), 'jobs.db');
+    await temp.store({ path }).migrate();
+    const db = new DatabaseSync(path);
+    try {
+      const jsonPath = '$."customer"."id"';
+      db.exec(`CREATE INDEX hw_jobs_customer_id ON hw_jobs (${sql.payloadFieldText(jsonPath)})`);
+      const plan = db
+        .prepare(`EXPLAIN QUERY PLAN ${sql.withPayloadFilter(sql.LIST_JOBS, jsonPath)}`)
+        .all()
+        .map((row) => String(row.detail));
+      assert.ok(
+        plan.some((step) => step.includes('USING INDEX hw_jobs_customer_id')),
+        `expected the expression index in:\n${plan.join('\n')}`,
+      );
+    } finally {
+      db.close();
+    }
+  });
 });
