@@ -4,6 +4,7 @@ import type { HostedService, Logger } from 'hostwork';
 import {
   BackgroundTaskQueue,
   Configuration,
+  HealthEndpoint,
   HostworkError,
   JobClient,
   LoggerFactory,
@@ -25,6 +26,7 @@ class OrderExists extends Error {}
  * - POST /emails       → a durable job; body { to, subject, body? }
  * - GET  /jobs/:id     → the job's state, attempts and errors
  * - GET  /jobs         → counts per queue and state
+ * - GET  /healthz[/live|/ready|/startup] → the health checks (200, or 503 when unhealthy)
  */
 export class HttpServer implements HostedService {
   static readonly inject = [
@@ -34,6 +36,7 @@ export class HttpServer implements HostedService {
     JobClient,
     MessagePublisher,
     OrderBook,
+    HealthEndpoint,
   ] as const;
   readonly #port: number;
   readonly #ordersQueue: string;
@@ -42,6 +45,7 @@ export class HttpServer implements HostedService {
   readonly #jobs: JobClient;
   readonly #publisher: MessagePublisher;
   readonly #orders: OrderBook;
+  readonly #health: HealthEndpoint;
   #server: Server | undefined;
 
   constructor(
@@ -51,6 +55,7 @@ export class HttpServer implements HostedService {
     jobs: JobClient,
     publisher: MessagePublisher,
     orders: OrderBook,
+    health: HealthEndpoint,
   ) {
     this.#port = Number(configuration.get('Demo:Port') ?? 3000);
     this.#ordersQueue = String(configuration.get('Demo:OrdersQueue') ?? 'demo.orders');
@@ -59,6 +64,7 @@ export class HttpServer implements HostedService {
     this.#jobs = jobs;
     this.#publisher = publisher;
     this.#orders = orders;
+    this.#health = health;
   }
 
   async start(): Promise<void> {
@@ -84,6 +90,7 @@ export class HttpServer implements HostedService {
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (await this.#health.handle(req, res)) return;
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (req.method === 'POST' && url.pathname === '/work') {
       const started = Date.now();
@@ -119,6 +126,7 @@ export class HttpServer implements HostedService {
         'POST /emails',
         'GET /jobs/:id',
         'GET /jobs',
+        'GET /healthz',
       ],
     });
   }

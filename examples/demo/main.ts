@@ -13,7 +13,14 @@
  */
 import { postgresStore } from '@hostwork/postgres';
 import { rabbitmqTransport } from '@hostwork/rabbitmq';
-import { addJobs, addMessaging, addTaskQueue, createHostBuilder, inMemoryTransport } from 'hostwork';
+import {
+  addHealthEndpoint,
+  addJobs,
+  addMessaging,
+  addTaskQueue,
+  createHostBuilder,
+  inMemoryTransport,
+} from 'hostwork';
 import { addCleanupWorker } from './cleanup.ts';
 import { HttpServer } from './http-server.ts';
 import { ProcessOrder, SendEmail } from './jobs.ts';
@@ -59,6 +66,8 @@ addMessaging(builder, {
   consumers: [warehouseConsumer(String(builder.configuration.get('Demo:OrdersQueue')))],
 });
 builder.services.addSingleton(OrderBook);
+// /healthz, /healthz/live, /ready, /startup, served by the demo's own HTTP server (no second port).
+addHealthEndpoint(builder, { listen: false });
 builder.services.addHostedService(HttpServer);
 
 await builder.build().run();

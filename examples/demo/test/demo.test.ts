@@ -9,6 +9,18 @@ describe('the demo (npm start) as a real process', { timeout: 60_000 }, () => {
     try {
       const base = await demo.baseUrl();
       await demo.waitFor((l) => l.msg.startsWith('Host started'), 'Host started');
+      // The health checks, through the demo's own server: every built-in check, ready once started.
+      const health = await request(`${base}/healthz`);
+      assert.equal(health.status, 200);
+      assert.deepEqual(Object.keys((health.body as { entries: object }).entries).sort(), [
+        'consumers',
+        'event-loop',
+        'host',
+        'jobs-backlog',
+        'jobs-store',
+        'jobs-worker',
+      ]);
+      assert.equal((await request(`${base}/healthz/ready`)).status, 200);
       // The in-memory queue answers 202 at once.
       const work = await request(`${base}/work`, 'POST');
       assert.equal(work.status, 202);

@@ -547,6 +547,12 @@ export const THROUGHPUT = `
   ORDER BY bucket`;
 
 /** The queues consumed by the workers whose announcement is live. $1 now. */
+/** Per queue, the pending jobs due at $1 and the oldest one's run time (the claim index's pending rows). */
+export const DUE_BACKLOG = `
+  SELECT queue, count(*)::int AS due, min(run_at) AS oldest FROM {schema}.jobs
+  WHERE state = 'pending' AND run_at <= $1::bigint
+  GROUP BY queue ORDER BY queue`;
+
 export const LIVE_QUEUES = `
   SELECT DISTINCT unnest(queues) AS queue FROM {schema}.workers WHERE expires_at > $1::bigint`;
 
@@ -716,6 +722,7 @@ export function buildStatements(schema: string) {
     liveWorkers: at('listWorkers', LIVE_WORKERS),
     runNow: at('runNow', RUN_NOW),
     throughput: at('throughput', THROUGHPUT),
+    dueBacklog: at('dueBacklog', DUE_BACKLOG),
     completeWithin: at('completeWithin', COMPLETE_WITHIN),
     removeWithin: at('completeWithin (removed)', REMOVE_WITHIN),
     appendOutbox: at('appendOutbox', APPEND_OUTBOX),

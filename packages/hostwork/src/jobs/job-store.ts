@@ -8,11 +8,13 @@ import type {
   JobId,
   JobInfo,
   NewJob,
+  QueueBacklog,
   ScheduleRecord,
   Settlement,
   ThroughputBucket,
   WorkerRecord,
 } from './job-record.ts';
+import type { MigrationStatus } from './migration-status.ts';
 
 /** Options of {@link JobStore.insert}. */
 export interface InsertOptions {
@@ -215,6 +217,13 @@ export interface JobStore extends AsyncDisposable {
    * first, only buckets with at least one job. Completed jobs already pruned or deleted are not counted.
    */
   throughput?(since: number, bucketMs: number): Promise<ThroughputBucket[]>;
+  /**
+   * Optional: per queue with pending jobs due at `now` (run time reached), how many there are and the run time of
+   * the oldest; queues with none are left out. For health checks and metrics: read on demand, never on the hot path.
+   */
+  dueBacklog?(now: number): Promise<QueueBacklog[]>;
+  /** Optional: the schema version of the store and the one `migrate()` brings it to, without changing anything. */
+  migrationStatus?(): Promise<MigrationStatus>;
   /**
    * Optional: gives the store the host's loggers, for the trouble it recovers from by itself (slow queries, lost
    * connections, clock skew), logged as structured lines under a category of its own. `addJobs` calls it once, when

@@ -8,6 +8,7 @@ import type {
   JobId,
   JobInfo,
   NewJob,
+  QueueBacklog,
   ScheduleRecord,
   Settlement,
   ThroughputBucket,
@@ -108,6 +109,7 @@ function prepareStatements(db: DatabaseSync) {
     runNow: db.prepare(sql.RUN_NOW),
     isPending: db.prepare(sql.IS_PENDING),
     throughput: db.prepare(sql.THROUGHPUT),
+    dueBacklog: db.prepare(sql.DUE_BACKLOG),
     appendOutbox: db.prepare(outbox.APPEND_OUTBOX),
     outboxClaimable: db.prepare(outbox.OUTBOX_CLAIMABLE),
     claimOutbox: db.prepare(outbox.CLAIM_OUTBOX),
@@ -468,6 +470,12 @@ export class SqliteStore implements JobStore, OutboxStore, InboxStore {
     return this.#ready()
       .throughput.all({ since, bucketMs })
       .map((r) => ({ at: Number(r.bucket), completed: Number(r.completed), dead: Number(r.dead) }));
+  }
+
+  async dueBacklog(now: number): Promise<QueueBacklog[]> {
+    return this.#ready()
+      .dueBacklog.all({ now })
+      .map((r) => ({ queue: String(r.queue), due: Number(r.due), oldestDueAt: Number(r.oldest) }));
   }
 
   async tickSchedule(tick: ScheduleTick, now: number): Promise<boolean> {
