@@ -371,7 +371,12 @@ function jobsView(main: HTMLElement, route: Route): () => Promise<void> {
     h('option', { value: '' }, 'any state'),
     ...STATES.map((s) => h('option', { value: s, selected: params.get('state') === s }, s)),
   );
-  const toLocal = (value: string | null) => (value ? new Date(value).toISOString().slice(0, 16) : '');
+  /** A time of the URL (ISO or ms) as the datetime-local input shows it, in UTC; '' when absent or not a time. */
+  const toLocal = (value: string | null) => {
+    if (!value) return '';
+    const date = new Date(/^\d+$/.test(value) ? Number(value) : value);
+    return Number.isNaN(date.getTime()) ? '' : date.toISOString().slice(0, 16);
+  };
   const form = h(
     'form',
     {
@@ -393,7 +398,7 @@ function jobsView(main: HTMLElement, route: Route): () => Promise<void> {
     h(
       'label',
       {},
-      'Created from ',
+      'Created from (UTC) ',
       h('input', {
         type: 'datetime-local',
         name: 'from',
@@ -404,7 +409,7 @@ function jobsView(main: HTMLElement, route: Route): () => Promise<void> {
     h(
       'label',
       {},
-      'to ',
+      'to (UTC) ',
       h('input', {
         type: 'datetime-local',
         name: 'to',

@@ -137,6 +137,19 @@ export function browserCases(kind: string, stores: StoreMaker): void {
     const past = new Date(f.seeded.now - 3_600_000).toISOString();
     await open(`/jobs?from=${encodeURIComponent(past)}&queue=billing`);
     await eventually('time filter', async () => (await f.page.locator('tr[data-job]').count()) === 1);
+    // The same through the form: its time inputs are UTC, and land in the URL as ISO times.
+    await open('/jobs');
+    await f.page.locator('tr[data-job]').first().waitFor();
+    await f.page.fill('input[name="queue"]', 'billing');
+    await f.page.fill('input[name="from"]', past.slice(0, 16));
+    await f.page.fill('input[name="to"]', new Date(f.seeded.now + 3_600_000).toISOString().slice(0, 16));
+    await f.page.click('form.filters button[type="submit"]');
+    await f.page.waitForURL(/from=/);
+    assert.match(decodeURIComponent(f.page.url()), new RegExp(`from=${past.slice(0, 16)}:00\\.000Z`));
+    await eventually(
+      'time filter from the form',
+      async () => (await f.page.locator('tr[data-job]').count()) === 1,
+    );
     await open('/jobs?state=dead');
     await f.page.locator('tr[data-job]').first().waitFor();
     assert.equal(await f.page.locator('h1').innerText(), 'Dead letters');
