@@ -190,7 +190,7 @@ export const MIGRATIONS: readonly Migration[] = [
       -- by finish time. Partial, so the claim, which reads pending jobs only, never picks it; deduplicated (few
       -- distinct keys), so small. The cost: one more index entry on each change of state (those updates touch the
       -- other indexes already: state is in their predicates; finished_at changes only with the state).
-      CREATE INDEX jobs_counts ON {schema}.jobs (state, queue, finished_at) WHERE state <> 'pending';
+      CREATE INDEX IF NOT EXISTS jobs_counts ON {schema}.jobs (state, queue, finished_at) WHERE state <> 'pending';
       COMMENT ON INDEX {schema}.jobs_counts IS 'counts: jobs that are not pending, per state and queue, from the index alone; throughput: dead jobs by finish time';
     `,
   },

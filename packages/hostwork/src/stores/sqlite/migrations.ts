@@ -151,7 +151,7 @@ export const MIGRATIONS: readonly Migration[] = [
       -- instead of 600 ms for 1M jobs. throughput: the dead jobs by finish time. Partial, so the claim, which reads
       -- pending jobs only, never picks it. The cost: one more index entry to move on each change of state (finished_at
       -- changes only with the state).
-      CREATE INDEX hw_jobs_counts ON hw_jobs (state, queue, finished_at) WHERE state <> 'pending';
+      CREATE INDEX IF NOT EXISTS hw_jobs_counts ON hw_jobs (state, queue, finished_at) WHERE state <> 'pending';
     `,
   },
 ];
