@@ -27,6 +27,7 @@ export function freshQueue(): string {
 
 /** The queues a run may leave behind: its queue and the dead-letter queue Hostwork declares for it. */
 function queuesOf(transport: TransportKind, queue: string): string[] {
+  if (transport === 'kafka') return [queue, `${queue}.retry`, `${queue}.dead`];
   return transport === 'rabbitmq' ? [queue, `${queue}.dead`] : [queue, `${queue}-dead`];
 }
 
@@ -157,13 +158,72 @@ async function deleteSqsQueues(endpoint: string, queues: readonly string[]): Pro
 
 // ---------------------------------------------------------------------------------------------------------------
 
+// ---------------------------------------------------------------------------------------------------------------
+// Kafka (librdkafka's mock cluster: the runner creates a run's topics through it before seeding)
+
+/** The consumer group of a Kafka run: Hostwork's default for the topic, used by the plain loop too. */
+export function kafkaGroup(topic: string): string {
+  return `hostwork.${topic}`;
+}
+
+async function seedKafka(ctx: MessageRunContext, count: number): Promise<void> {
+  const { Producer, ProduceAcks } = await import('@platformatic/kafka');
+  const producer = new Producer({ clientId: 'bench-seed', bootstrapBrokers: [ctx.brokerUrl] });
+  try {
+    for (let i = 0; i < count; i += 1_000) {
+      const messages = [];
+      for (let k = i; k < Math.min(count, i + 1_000); k++) {
+        const headers = new Map([
+          [Buffer.from(TYPE_HEADER), Buffer.from(NOOP_TYPE)],
+          [Buffer.from('hostwork-id'), Buffer.from(`seed-${k}`)],
+        ]);
+        messages.push({ topic: ctx.queue, value: Buffer.from(noopBody(k)), headers });
+      }
+      await producer.send({ messages, acks: ProduceAcks.ALL });
+    }
+  } finally {
+    await producer.close();
+  }
+}
+
+/** The messages of `topic` not yet committed by the run's group: Σ (end offset − committed offset). */
+export async function kafkaDepth(bootstrap: string, topic: string): Promise<number> {
+  const { Consumer } = await import('@platformatic/kafka');
+  const consumer = new Consumer({
+    clientId: 'bench-depth',
+    groupId: kafkaGroup(topic),
+    bootstrapBrokers: [bootstrap],
+  });
+  try {
+    const metadata = await consumer.metadata({ topics: [topic] });
+    const partitions = Array.from({ length: metadata.topics.get(topic)!.partitionsCount }, (_, i) => i);
+    const ends = (await consumer.listOffsets({ topics: [topic] })).get(topic) ?? [];
+    const committed =
+      (await consumer.listCommittedOffsets({ topics: [{ topic, partitions }] })).get(topic) ?? [];
+    let depth = 0n;
+    for (const p of partitions) depth += (ends[p] ?? 0n) - ((committed[p] ?? -1n) < 0n ? 0n : committed[p]!);
+    return Number(depth);
+  } finally {
+    await consumer.close(true);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
 /** Pre-publishes `count` no-op messages to the run's fresh queue (the `seed` role of a transport run). */
 export function seedQueue(ctx: MessageRunContext, count: number): Promise<void> {
+  if (ctx.transport === 'kafka') return seedKafka(ctx, count);
   return ctx.transport === 'rabbitmq' ? seedRabbit(ctx, count) : seedSqs(ctx, count);
 }
 
 /** Deletes the run's queue and its dead-letter queue (the runner, after each run, whatever its outcome). */
-export function deleteQueues(transport: TransportKind, brokerUrl: string, queue: string): Promise<void> {
+export async function deleteQueues(
+  transport: TransportKind,
+  brokerUrl: string,
+  queue: string,
+): Promise<void> {
+  // The mock cluster deletes no topics; it lives as long as the runner.
+  if (transport === 'kafka') return;
   const queues = queuesOf(transport, queue);
   return transport === 'rabbitmq'
     ? deleteRabbitQueues(brokerUrl, queues)
@@ -172,6 +232,16 @@ export function deleteQueues(transport: TransportKind, brokerUrl: string, queue:
 
 /** What the broker is, for the first line of the run. */
 export async function describeBroker(transport: TransportKind, brokerUrl: string): Promise<string> {
+  if (transport === 'kafka') {
+    const { Admin } = await import('@platformatic/kafka');
+    const admin = new Admin({ clientId: 'bench-describe', bootstrapBrokers: [brokerUrl] });
+    try {
+      const metadata = await admin.metadata({ topics: [] });
+      return `librdkafka's mock cluster (Debian librdkafka-dev, ${metadata.brokers.size} broker) at ${brokerUrl} (its own process)`;
+    } finally {
+      await admin.close();
+    }
+  }
   if (transport === 'sqs') {
     const { readFileSync } = await import('node:fs');
     // Its package.json is not exported: read it next to the entry point's directory.

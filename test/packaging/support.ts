@@ -23,6 +23,7 @@ export const PACKAGES = [
   { dir: 'postgres', name: '@hostwork/postgres' },
   { dir: 'sqs', name: '@hostwork/sqs' },
   { dir: 'rabbitmq', name: '@hostwork/rabbitmq' },
+  { dir: 'kafka', name: '@hostwork/kafka' },
   { dir: 'create-hostwork', name: 'create-hostwork' },
   { dir: 'dashboard', name: '@hostwork/dashboard' },
 ] as const;

@@ -1,8 +1,9 @@
 /**
  * One message received from a RabbitMQ queue, settled exactly once. A second settle call rejects with
- * HW_DELIVERY_SETTLED. A delivery whose channel has died cannot be settled any more (delivery tags belong to their
- * channel): the broker has put it back in the queue and delivers it again, so its settle calls then resolve without
- * doing anything, with a warning, and the consumer sees the message again.
+ * HW_DELIVERY_SETTLED. Acks and requeues go through the channel's ack coalescer (few frames, in tag order; see
+ * ack-coalescer.ts) and resolve once their frame is written. A delivery whose channel has died cannot be settled any
+ * more (delivery tags belong to their channel): the broker has put it back in the queue and delivers it again, so its
+ * settle calls then resolve without doing anything, with a warning, and the consumer sees the message again.
  */
 import type { ConsumeMessage } from 'amqplib';
 import {
@@ -13,14 +14,17 @@ import {
   type Headers,
   HostworkError,
 } from 'hostwork';
+import type { Outstanding } from './ack-coalescer.ts';
 import { attemptOf, deadLetterHeaders, retryHeaders, stringHeaders } from './headers.ts';
 import type { WarningListener } from './warnings.ts';
 
 /** A subscription's channel as deliveries see it: settle calls work only while it is open. */
 export interface DeliveryChannel {
   readonly open: boolean;
-  ack(message: ConsumeMessage): void;
-  requeue(message: ConsumeMessage): void;
+  /** Acks the delivery: resolves once its frame is written, rejects when the channel was lost first. */
+  ack(entry: Outstanding): Promise<void>;
+  /** Hands the delivery back (basic.nack, requeue); resolves and rejects as {@link ack}. */
+  requeue(entry: Outstanding): Promise<void>;
 }
 
 /** What a delivery needs from its transport to publish its copies (retry, dead letter). */
@@ -49,13 +53,16 @@ export class RabbitmqDelivery implements Delivery {
   readonly attempt: number;
   // No lockMs: RabbitMQ holds a delivery for as long as its channel is open, so there is no lock to extend.
   readonly #message: ConsumeMessage;
+  readonly #entry: Outstanding;
   readonly #channel: DeliveryChannel;
   readonly #services: DeliveryServices;
   /** The settle call that claimed this delivery, while it runs or after it succeeded. */
   #settledBy: Settlement | undefined;
 
-  constructor(message: ConsumeMessage, channel: DeliveryChannel, services: DeliveryServices, id: string) {
+  constructor(entry: Outstanding, channel: DeliveryChannel, services: DeliveryServices, id: string) {
+    const message = entry.message;
     this.#message = message;
+    this.#entry = entry;
     this.#channel = channel;
     this.#services = services;
     this.id = id;
@@ -65,15 +72,11 @@ export class RabbitmqDelivery implements Delivery {
   }
 
   ack(): Promise<void> {
-    return this.#settle('ack', async () => {
-      this.#channel.ack(this.#message);
-    });
+    return this.#settle('ack', () => this.#channel.ack(this.#entry));
   }
 
   release(): Promise<void> {
-    return this.#settle('release', async () => {
-      this.#channel.requeue(this.#message);
-    });
+    return this.#settle('release', () => this.#channel.requeue(this.#entry));
   }
 
   retry(delayMs: number, error: DeliveryError): Promise<void> {
@@ -106,20 +109,25 @@ export class RabbitmqDelivery implements Delivery {
       if (!this.#channel.open) return this.#lost(how, error);
       throw error;
     }
-    if (!this.#channel.open) {
-      this.#services.warn(
-        `RabbitMQ: the ${how} copy of message '${this.id}' from queue '${this.#services.queue}' was published, but the original could not be acked because its channel closed; the broker delivers the original again (a duplicate).`,
-        undefined,
-        {
-          warning: 'settle-after-channel-loss',
-          queue: this.#services.queue,
-          messageId: this.id,
-          settle: how,
-        },
-      );
-      return;
+    let lost: unknown;
+    if (this.#channel.open) {
+      try {
+        return await this.#channel.ack(this.#entry);
+      } catch (error) {
+        if (this.#channel.open) throw error;
+        lost = error;
+      }
     }
-    this.#channel.ack(this.#message);
+    this.#services.warn(
+      `RabbitMQ: the ${how} copy of message '${this.id}' from queue '${this.#services.queue}' was published, but the original could not be acked because its channel closed; the broker delivers the original again (a duplicate).`,
+      lost,
+      {
+        warning: 'settle-after-channel-loss',
+        queue: this.#services.queue,
+        messageId: this.id,
+        settle: how,
+      },
+    );
   }
 
   #lost(how: Settlement, error?: unknown): void {
@@ -145,17 +153,13 @@ export class RabbitmqDelivery implements Delivery {
       return Promise.resolve();
     }
     return this.#services.track(
-      (async () => {
-        try {
-          await run();
-        } catch (error) {
-          // The channel closed under a synchronous ack/nack: the broker has the message back.
-          if (!this.#channel.open) return this.#lost(how, error);
-          // Nothing was settled: the delivery may be settled again.
-          this.#settledBy = undefined;
-          throw error;
-        }
-      })(),
+      run().catch((error: unknown) => {
+        // The channel was lost before the frame was written: the broker has the message back.
+        if (!this.#channel.open) return this.#lost(how, error);
+        // Nothing was settled: the delivery may be settled again.
+        this.#settledBy = undefined;
+        throw error;
+      }),
     );
   }
 }

@@ -2,11 +2,13 @@
  * One consumer on one queue, on a channel of its own whose prefetch (basic.qos, per consumer) bounds the deliveries
  * handed over and not yet settled. When its channel or the connection is lost it opens a new channel on the
  * transport's next connection, declares (or checks) its queues again and consumes again; deliveries of the lost
- * channel are back in the queue on the broker, and only deliveries of the new channel are handed over.
+ * channel are back in the queue on the broker, and only deliveries of the new channel are handed over. The channel's
+ * acks and requeues go out coalesced (ack-coalescer.ts), flushed before the channel closes.
  */
 import { randomUUID } from 'node:crypto';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import type { SubscribeOptions, Subscription, SubscriptionEvents } from 'hostwork';
+import { AckCoalescer, type Outstanding } from './ack-coalescer.ts';
 import { type DeliveryChannel, type DeliveryServices, RabbitmqDelivery } from './rabbitmq-delivery.ts';
 import type { ResolvedSource } from './rabbitmq-transport-options.ts';
 import type { WarningListener } from './warnings.ts';
@@ -27,22 +29,36 @@ export interface SubscriptionHost {
   readonly services: (source: ResolvedSource) => DeliveryServices;
 }
 
-/** An open channel with its consumer. */
+/** An open channel with its consumer, and its deliveries' settles on their way to frames. */
 class ConsumerChannel implements DeliveryChannel {
   readonly channel: Channel;
-  open = true;
+  /** False once the channel closed, or was given up by the subscription. */
+  alive = true;
   consumerTag: string | undefined;
+  readonly acks: AckCoalescer;
 
   constructor(channel: Channel) {
     this.channel = channel;
+    this.acks = new AckCoalescer(channel);
   }
 
-  ack(message: ConsumeMessage): void {
-    this.channel.ack(message);
+  /** Whether settle frames can still be written on it. */
+  get open(): boolean {
+    return this.alive && this.acks.usable;
   }
 
-  requeue(message: ConsumeMessage): void {
-    this.channel.nack(message, false, true);
+  ack(entry: Outstanding): Promise<void> {
+    return this.acks.settle(entry, 'ack');
+  }
+
+  requeue(entry: Outstanding): Promise<void> {
+    return this.acks.settle(entry, 'requeue');
+  }
+
+  /** The channel is gone (or given up): settles not yet written are dropped, the broker redelivers. */
+  lose(): void {
+    this.alive = false;
+    this.acks.lose(new Error('the channel closed before the settle frame was written'));
   }
 }
 
@@ -67,9 +83,12 @@ export class RabbitmqSubscription implements Subscription {
     this.#services = host.services(source);
   }
 
-  /** The channel's state, for the transport's close. */
-  get channel(): Channel | undefined {
-    return this.#current?.open ? this.#current.channel : undefined;
+  /** Closes the channel, after writing the settle frames still collected (the transport's close). */
+  async closeChannel(): Promise<void> {
+    const current = this.#current;
+    if (!current?.alive) return;
+    current.acks.flush(true);
+    await current.channel.close();
   }
 
   /** Declares and consumes for the first time; errors (a missing queue...) reach the caller of `subscribe`. */
@@ -80,7 +99,7 @@ export class RabbitmqSubscription implements Subscription {
   async stop(): Promise<void> {
     this.#stopped = true;
     const current = this.#current;
-    if (current?.open && current.consumerTag !== undefined) {
+    if (current?.alive && current.consumerTag !== undefined) {
       // basic.cancel: after cancel-ok the broker sends nothing more to this consumer. What arrives before it is
       // handed back (nack, requeue) by #deliver, since #stopped is set.
       await current.channel.cancel(current.consumerTag).catch(() => {});
@@ -98,7 +117,7 @@ export class RabbitmqSubscription implements Subscription {
     try {
       await channel.prefetch(this.#prefetch, false);
       if (this.#stopped) {
-        current.open = false;
+        current.alive = false;
         await channel.close().catch(() => {});
         return;
       }
@@ -111,14 +130,14 @@ export class RabbitmqSubscription implements Subscription {
       );
       current.consumerTag = consumerTag;
       // Closed before this subscription adopted it (its 'close' was ignored): try again on a new one.
-      if (!current.open)
+      if (!current.alive)
         throw new Error(`the channel consuming queue '${this.#source.queue}' closed while subscribing`);
       this.#current = current;
       // stop() ran while basic.consume was in flight: it had no consumer to cancel yet.
       if (this.#stopped) await channel.cancel(consumerTag).catch(() => {});
     } catch (error) {
       // Not adopted: its close must not start a recovery (the caller retries, or subscribe() fails).
-      current.open = false;
+      current.alive = false;
       await channel.close().catch(() => {});
       throw error;
     }
@@ -132,22 +151,27 @@ export class RabbitmqSubscription implements Subscription {
         undefined,
         { warning: 'consumer-cancelled', queue: this.#source.queue },
       );
-      current.open = false;
+      // The settles collected so far still count: written before the channel closes.
+      current.acks.flush(true);
+      current.lose();
       current.channel.close().catch(() => {});
       this.#recover(undefined);
       return;
     }
-    if (this.#stopped || !current.open) {
-      if (current.open) current.requeue(message);
+    if (!current.open) return;
+    const entry = current.acks.add(message);
+    if (this.#stopped) {
+      // Handed back in tag order with the others' settles; a lost channel hands it back anyway.
+      current.requeue(entry).catch(() => {});
       return;
     }
     const id = message.properties.messageId ?? randomUUID();
-    this.#onDelivery(new RabbitmqDelivery(message, current, this.#services, String(id)));
+    this.#onDelivery(new RabbitmqDelivery(entry, current, this.#services, String(id)));
   }
 
   #closed(current: ConsumerChannel): void {
-    const wasOpen = current.open;
-    current.open = false;
+    const wasOpen = current.alive;
+    current.lose();
     if (this.#current !== current || !wasOpen) return;
     this.#current = undefined;
     if (this.#host.isClosing() || this.#stopped) return;

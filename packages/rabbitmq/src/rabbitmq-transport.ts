@@ -616,7 +616,7 @@ export class RabbitmqTransport implements Transport {
         // Channels close in order after the acks written on them; the connection last.
         outcome = await bounded(
           (async () => {
-            await Promise.allSettled(subscriptions.map((s) => s.channel?.close()));
+            await Promise.allSettled(subscriptions.map((s) => s.closeChannel()));
             const publisher = await this.#publisher?.catch(() => undefined);
             if (publisher?.open) await publisher.channel.close().catch(() => {});
             await connection.close().catch(() => {});

@@ -474,7 +474,7 @@ export function transportConformance(
             processTransport: described,
             source: target.source,
             file,
-            handleMs: 50,
+            handleMs: 250, // long enough that handlers seen running still run at the kill, under load too
             concurrency: 4,
           };
           const child = spawn(

@@ -156,6 +156,25 @@ export async function queueType(queue: string): Promise<string | undefined> {
 const run = promisify(execFile);
 
 /**
+ * The number of messages of `queue` delivered and not yet acked (handed back ones are ready again), as the broker
+ * counts them; undefined if the queue is missing.
+ */
+export async function unackedCount(queue: string): Promise<number | undefined> {
+  const { stdout } = await run('rabbitmqctl', [
+    'list_queues',
+    '--quiet',
+    '--no-table-headers',
+    'name',
+    'messages_unacknowledged',
+  ]);
+  for (const line of stdout.split('\n')) {
+    const [name, count] = line.trim().split(/\s+/);
+    if (name === queue) return Number(count);
+  }
+  return undefined;
+}
+
+/**
  * Closes, from the broker's side, the connections whose name (the transport's `connectionName`) is `name`, as a
  * broker restart or a network failure would; other clients' connections are untouched. Resolves to how many.
  */
