@@ -56,6 +56,7 @@ const LIBRARIES = [
   { dir: 'sqs', name: '@hostwork/sqs' },
   { dir: 'rabbitmq', name: '@hostwork/rabbitmq' },
   { dir: 'kafka', name: '@hostwork/kafka' },
+  { dir: 'dashboard', name: '@hostwork/dashboard' },
 ] as const;
 
 const work = mkdtempSync(join(tmpdir(), 'hostwork-packed-'));
@@ -136,7 +137,9 @@ describe('the packed packages', () => {
           !['package.json', 'README.md', 'LICENSE'].includes(path) &&
           !/^dist\/.+\.(js|d\.ts|js\.map)$/.test(path) &&
           // create-hostwork's project templates are what it copies, as they are.
-          !(name === 'create-hostwork' && path.startsWith('templates/')),
+          !(name === 'create-hostwork' && path.startsWith('templates/')) &&
+          // The dashboard's prebuilt front end.
+          !(name === '@hostwork/dashboard' && /^dist\/assets\/dashboard\.(js|css)$/.test(path)),
       );
       assert.deepEqual(stray, [], `${p.name}'s tarball holds files users do not need`);
       const ownFiles = paths.filter((path) => !path.startsWith('templates/'));
@@ -253,6 +256,34 @@ describe('the packed packages', () => {
         env: userEnv(node),
       });
       assert.equal(stdout, 'kafka transport kafka\n');
+    });
+    it(`load @hostwork/dashboard and serve its page and prebuilt assets on Node.js ${version}`, async (t) => {
+      if (installProblem) return skipOrFail(t, installProblem);
+      const node = floor ? await nodeAtFloor() : process.execPath;
+      const script = [
+        "import { sqliteStore } from 'hostwork';",
+        "import { createDashboard } from '@hostwork/dashboard';",
+        "const store = sqliteStore({ path: ':memory:' }); await store.migrate();",
+        "const d = createDashboard({ store, auth: { kind: 'none', loopbackOnly: true } });",
+        "const ask = (p) => d(new Request('http://app' + p), { remoteAddress: '127.0.0.1' });",
+        "for (const p of ['/', '/assets/dashboard.js', '/assets/dashboard.css', '/api/overview']) {",
+        '  const r = await ask(p); console.log(p, r.status, (await r.text()).length > 0); }',
+        "console.log('stranger', (await d(new Request('http://app/'), { remoteAddress: '10.0.0.1' })).status);",
+        'await store.close();',
+      ].join('\n');
+      const { stdout } = await run(node, ['--input-type=module', '-e', script], {
+        cwd: app,
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: userEnv(node),
+      });
+      assert.deepEqual(stdout.trim().split('\n'), [
+        '/ 200 true',
+        '/assets/dashboard.js 200 true',
+        '/assets/dashboard.css 200 true',
+        '/api/overview 200 true',
+        'stranger 401',
+      ]);
     });
     it(`load @hostwork/rabbitmq, and publish, receive and ack through RabbitMQ on Node.js ${version}`, async (t) => {
       if (installProblem) return skipOrFail(t, installProblem);

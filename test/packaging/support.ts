@@ -25,6 +25,7 @@ export const PACKAGES = [
   { dir: 'rabbitmq', name: '@hostwork/rabbitmq' },
   { dir: 'kafka', name: '@hostwork/kafka' },
   { dir: 'create-hostwork', name: 'create-hostwork' },
+  { dir: 'dashboard', name: '@hostwork/dashboard' },
 ] as const;
 export type PackageName = (typeof PACKAGES)[number]['name'];
 
