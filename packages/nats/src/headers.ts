@@ -1,0 +1,66 @@
+/**
+ * Between NATS message headers and Hostwork's string headers, and the headers of the copies Hostwork publishes for
+ * retries and dead letters.
+ */
+import { type MsgHdrs, headers as natsHeaders } from '@nats-io/transport-node';
+import type { Headers } from 'hostwork';
+
+/**
+ * The message id of a copy (retry or dead letter): a copy's `Nats-Msg-Id` must differ from the original's (the stream
+ * would drop it as a duplicate), so the id travels in this header and is what the copy's delivery reports.
+ */
+export const ID_HEADER = 'hostwork-id';
+/**
+ * Deliver no earlier than this time (epoch ms): set on a retry copy (the backoff) and on a message published with
+ * `delayMs`. JetStream 2.9 has no delayed publish; the subscription hands such a message back with `nak(delay)` for
+ * the time left, without counting an attempt, and delivers it once it is due.
+ */
+export const NOT_BEFORE_HEADER = 'hostwork-not-before';
+/**
+ * The durable consumer a retry copy is for. Several consumers may read one stream (a `limits` or `interest` stream);
+ * the copy is published to the original's subject, so every other consumer acknowledges it without handing it over.
+ */
+export const RETRY_FOR_HEADER = 'hostwork-retry-for';
+
+/** JetStream's own headers (`Nats-Msg-Id`, `Nats-Expected-*`...): never copied into a message Hostwork publishes. */
+const SERVER_HEADER = /^nats-/i;
+/** Hostwork's routing headers, meaningless on a dead letter. */
+const ROUTING_HEADERS = new Set([NOT_BEFORE_HEADER, RETRY_FOR_HEADER]);
+
+/** A message's headers as Hostwork's string headers, without JetStream's own (the last value of a repeated key). */
+export function readHeaders(raw: MsgHdrs | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!raw) return out;
+  for (const key of raw.keys()) {
+    if (SERVER_HEADER.test(key)) continue;
+    const values = raw.values(key);
+    const last = values.at(-1);
+    if (last !== undefined) out[key] = last;
+  }
+  return out;
+}
+
+/**
+ * NATS headers from string headers. A header value cannot hold a line break in NATS: each CR or LF is written as a
+ * space (an error message over several lines arrives on one).
+ */
+export function writeHeaders(values: Headers): MsgHdrs {
+  const h = natsHeaders();
+  for (const [key, value] of Object.entries(values)) h.set(key, value.replace(/\r\n?|\n/g, ' '));
+  return h;
+}
+
+/** The headers of a dead-lettered copy: without the routing headers of retries and delays. */
+export function withoutRouting(values: Headers): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(values)) if (!ROUTING_HEADERS.has(key)) out[key] = value;
+  return out;
+}
+
+/** The time a message is due (epoch ms), or undefined when it carries no valid not-before header. */
+export function notBefore(values: Headers): number | undefined {
+  const text = values[NOT_BEFORE_HEADER];
+  if (text === undefined) return undefined;
+  const at = Number(text);
+  return Number.isFinite(at) ? at : undefined;
+}
