@@ -13,8 +13,8 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { after } from 'node:test';
 import { promisify } from 'node:util';
-import { type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import type { Headers } from 'hostwork';
 import { describeWhenAvailable } from '../../../hostwork/test/support/services.ts';
 
@@ -83,6 +83,20 @@ after(async () => {
   admin = undefined;
   await (await connection?.catch(() => undefined))?.nc.close().catch(() => {});
 });
+
+/** Publishes to JetStream as a publisher that is not Hostwork would: no `Nats-Msg-Id` unless given. */
+export async function publishRaw(
+  subject: string,
+  body: string,
+  headerValues: Record<string, string> = {},
+  msgID?: string,
+): Promise<void> {
+  await adminManager();
+  const { nc } = await admin!;
+  const h = headers();
+  for (const [key, value] of Object.entries(headerValues)) h.set(key, value);
+  await jetstream(nc).publish(subject, body, { headers: h, ...(msgID ? { msgID } : {}) });
+}
 
 /** A stored message as the tests read it. */
 export interface StoredMessage {
