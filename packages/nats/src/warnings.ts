@@ -1,6 +1,6 @@
 /**
- * Where the transport reports trouble it recovers from by itself (a lost connection or channel, a reconnect attempt
- * that failed, a settle call on a channel that has died). In a host, the consumer engine attaches the host's logger
+ * Where the transport reports trouble it recovers from by itself (a lost connection, a reconnect, a publish sent
+ * again, a consumer checked again) and what it cannot fix alone (a consumer near its `max_ack_pending`). In a host, the consumer engine attaches the host's logger
  * ({@link NatsTransport.attachLogger}) and each warning is one structured line of category `Hostwork.NATS`.
  * An application may pass `onWarning` instead (it then receives every warning, in a host too); a transport used
  * outside a host, with no `onWarning`, reports through `process.emitWarning`.
@@ -10,8 +10,9 @@ import type { Logger } from 'hostwork';
 /** The fields of a warning, for structured logs: `warning` names its kind; the others depend on it. */
 export interface WarningDetails {
   /**
-   * `connection-lost`, `reconnect-failed`, `reconnected`, `channel-lost` (a subscription's channel),
-   * `settle-after-channel-loss`, `resubscribe-failed`, `close-timeout`.
+   * `connection-lost`, `reconnected`, `connection-error`, `connection-closed`, `reconnect-failed`, `slow-consumer`,
+   * `publish-retried`, `resubscribe-failed`, `inbox-failed`, `consumer-deleted`, `pull-ended`,
+   * `max-ack-pending-below-prefetch`, `ack-pending-high`, `ack-pending-full`, `close-timeout`.
    */
   readonly warning: string;
   readonly [field: string]: unknown;
