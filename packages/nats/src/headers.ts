@@ -4,23 +4,9 @@
  */
 import { type MsgHdrs, headers as natsHeaders } from '@nats-io/transport-node';
 import type { Headers } from 'hostwork';
+import { NOT_BEFORE_HEADER, RETRY_FOR_HEADER } from './header-names.ts';
 
-/**
- * The message id of a copy (retry or dead letter): a copy's `Nats-Msg-Id` must differ from the original's (the stream
- * would drop it as a duplicate), so the id travels in this header and is what the copy's delivery reports.
- */
-export const ID_HEADER = 'hostwork-id';
-/**
- * Deliver no earlier than this time (epoch ms): set on a retry copy (the backoff) and on a message published with
- * `delayMs`. JetStream 2.9 has no delayed publish; the subscription hands such a message back with `nak(delay)` for
- * the time left, without counting an attempt, and delivers it once it is due.
- */
-export const NOT_BEFORE_HEADER = 'hostwork-not-before';
-/**
- * The durable consumer a retry copy is for. Several consumers may read one stream (a `limits` or `interest` stream);
- * the copy is published to the original's subject, so every other consumer acknowledges it without handing it over.
- */
-export const RETRY_FOR_HEADER = 'hostwork-retry-for';
+export { ID_HEADER, NOT_BEFORE_HEADER, RETRY_FOR_HEADER } from './header-names.ts';
 
 /** JetStream's own headers (`Nats-Msg-Id`, `Nats-Expected-*`...): never copied into a message Hostwork publishes. */
 const SERVER_HEADER = /^nats-/i;

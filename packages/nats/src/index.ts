@@ -12,7 +12,7 @@
  * const nats = natsTransport({ servers: '127.0.0.1:4222' });
  * ```
  */
-export { ID_HEADER, NOT_BEFORE_HEADER, RETRY_FOR_HEADER } from './headers.ts';
+export { ID_HEADER, NOT_BEFORE_HEADER, RETRY_FOR_HEADER } from './header-names.ts';
 export { DEAD_CONSUMER_HEADER, DEAD_SUBJECT_HEADER } from './nats-delivery.ts';
 export { NatsTransport, natsTransport } from './nats-transport.ts';
 export {

@@ -5,7 +5,6 @@
  * A Destination's `name` is a NATS subject: Hostwork publishes to it, and a subscription consumes the messages of
  * that subject from the stream that captures it, through a durable pull consumer. See the README for the mapping.
  */
-import type { NodeConnectionOptions } from '@nats-io/transport-node';
 import { assertKnownKeys, ErrorCodes, HostworkError } from 'hostwork';
 import type { WarningListener } from './warnings.ts';
 
@@ -15,22 +14,45 @@ export type Retention = 'workqueue' | 'limits' | 'interest';
 export type Storage = 'file' | 'memory';
 
 /**
- * Connection settings passed on to `@nats-io/transport-node`'s `connect` (credentials, TLS, ping interval...). The
- * transport owns `servers`, `name` and the reconnect settings, so those are not accepted here.
+ * Connection settings passed on to `@nats-io/transport-node`'s `connect`: credentials, TLS, pings. The transport owns
+ * `servers`, `name` and the reconnect settings. (Declared here rather than taken from the client's types, so that an
+ * application type-checking its dependencies does not check the client's declarations through these.)
  */
-export type NatsConnectionOptions = Omit<
-  NodeConnectionOptions,
-  | 'servers'
-  | 'port'
-  | 'name'
-  | 'reconnect'
-  | 'maxReconnectAttempts'
-  | 'reconnectTimeWait'
-  | 'reconnectJitter'
-  | 'reconnectJitterTLS'
-  | 'reconnectDelayHandler'
-  | 'waitOnFirstConnect'
->;
+export interface NatsConnectionOptions {
+  /** User and password authentication. */
+  readonly user?: string;
+  readonly pass?: string;
+  /** Token authentication. */
+  readonly token?: string;
+  /**
+   * Any other authentication (nkeys, JWT credentials): an authenticator from `@nats-io/transport-node`
+   * (`credsAuthenticator`, `nkeyAuthenticator`, `jwtAuthenticator`...), or several.
+   */
+  readonly authenticator?: ((nonce?: string) => unknown) | readonly ((nonce?: string) => unknown)[];
+  /** TLS: an empty object requires it; files or PEM strings for the CA, the client certificate and its key. */
+  readonly tls?: {
+    readonly caFile?: string;
+    readonly ca?: string;
+    readonly certFile?: string;
+    readonly cert?: string;
+    readonly keyFile?: string;
+    readonly key?: string;
+    readonly handshakeFirst?: boolean;
+  } | null;
+  /** The client's PING interval in ms (default 2 minutes) and how many may go unanswered before it reconnects. */
+  readonly pingInterval?: number;
+  readonly maxPingOut?: number;
+  /** How long the connection handshake may take, in ms (default 20000). */
+  readonly timeout?: number;
+  /** A prefix for the client's inboxes (the replies of requests and the subscriptions' pull requests). */
+  readonly inboxPrefix?: string;
+  /** Connect to the servers in the order given. */
+  readonly noRandomize?: boolean;
+  /** Do not add the servers a cluster announces to the list. */
+  readonly ignoreClusterUpdates?: boolean;
+  /** Print the protocol to the console (debugging). */
+  readonly debug?: boolean;
+}
 
 /** What {@link natsTransport} takes. */
 export interface NatsTransportOptions {

@@ -6,7 +6,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import {
   type Destination,
   ErrorCodes,
@@ -171,7 +171,7 @@ export class NatsTransport implements Transport {
     let nc: NatsConnection;
     try {
       nc = await connect({
-        ...this.#options.connectionOptions,
+        ...(this.#options.connectionOptions as NodeConnectionOptions),
         servers: this.#options.servers,
         name: this.#options.connectionName,
         // The client reconnects for as long as the transport is open, waiting longer the longer the server is away.
