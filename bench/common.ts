@@ -16,18 +16,20 @@ export type StoreKind = (typeof STORES)[number];
 export const SYSTEMS = ['hostwork', 'graphile-worker', 'pg-boss'] as const;
 
 /** The message transports the harness knows (`--transport`), instead of a job store. */
-export const TRANSPORTS = ['rabbitmq', 'sqs'] as const;
+export const TRANSPORTS = ['rabbitmq', 'sqs', 'nats'] as const;
 export type TransportKind = (typeof TRANSPORTS)[number];
 
 /**
  * The systems measured on a transport: Hostwork's consumer engine over its adapter, and a plain loop on the same
- * client library doing the same work (amqplib for RabbitMQ, the AWS SDK's SQS client for SQS).
+ * client library doing the same work (amqplib for RabbitMQ, the AWS SDK's SQS client for SQS, nats.js for NATS
+ * JetStream).
  */
 export const MESSAGE_SYSTEMS: Readonly<Record<TransportKind, readonly ['hostwork', PlainClient]>> = {
   rabbitmq: ['hostwork', 'amqplib'],
   sqs: ['hostwork', 'aws-sdk'],
+  nats: ['hostwork', 'nats-js'],
 };
-export type PlainClient = 'amqplib' | 'aws-sdk';
+export type PlainClient = 'amqplib' | 'aws-sdk' | 'nats-js';
 
 export type SystemName = (typeof SYSTEMS)[number] | PlainClient;
 
@@ -258,6 +260,7 @@ export const MESSAGE_SIZES: Readonly<
 > = {
   rabbitmq: { consume: 20_000, publish: 20_000, latency: 500 },
   sqs: { consume: 20_000, publish: 20_000, latency: 500 },
+  nats: { consume: 20_000, publish: 20_000, latency: 500 },
 };
 
 /** Concurrent publishing loops of the `publish` scenario. */
@@ -271,7 +274,7 @@ export interface MessageRunContext {
   readonly transport: TransportKind;
   /** The run's own temporary directory (the host's content root). */
   readonly dir: string;
-  /** The broker: the AMQP URL, or the SQS emulator's endpoint. */
+  /** The broker: the AMQP URL, the SQS emulator's endpoint, or the NATS server. */
   readonly brokerUrl: string;
   /** The run's fresh queue, deleted by the runner afterwards (with its dead-letter queue). */
   readonly queue: string;

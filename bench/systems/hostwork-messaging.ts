@@ -1,10 +1,11 @@
 /**
- * Hostwork's consumer engine and publisher over its RabbitMQ and SQS adapters (`--transport`): the adapters'
+ * Hostwork's consumer engine and publisher over its RabbitMQ, SQS and NATS adapters (`--transport`): the adapters'
  * defaults, the scenario's concurrency, a no-op handler, the messages validated with zod as users would. Loaded only
  * in the processes that measure Hostwork on a transport.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SQSClient } from '@aws-sdk/client-sqs';
+import { natsTransport } from '@hostwork/nats';
 import { rabbitmqTransport } from '@hostwork/rabbitmq';
 import { sqsTransport } from '@hostwork/sqs';
 import type { Host, Transport } from 'hostwork';
@@ -29,6 +30,7 @@ const Ping = defineMessage({ name: 'ping', schema: z.object({ i: z.number(), t: 
 /** The adapter with its defaults; on SQS the emulator's client (passed in, so the bench can count its deletes). */
 function transportOf(ctx: MessageRunContext, client: SQSClient | undefined): Transport {
   if (ctx.transport === 'rabbitmq') return rabbitmqTransport({ url: ctx.brokerUrl });
+  if (ctx.transport === 'nats') return natsTransport({ servers: ctx.brokerUrl });
   // createQueues: the dead-letter queue `<queue>-dead` is created when missing (the run's queue is seeded already).
   return sqsTransport({ client, createQueues: true });
 }
@@ -52,9 +54,10 @@ function buildHost(
 
 /**
  * Consumes the pre-published messages with one consumer at `concurrency`. Timed from `host.start()` (connect,
- * subscribe) to the last ack: on RabbitMQ the `completed` event of the last message (emitted once its ack is
- * written to the channel, as the plain loop's `channel.ack`), on SQS the answer to the DeleteMessageBatch that
- * deleted the last one.
+ * subscribe) to the last ack: on RabbitMQ and NATS the `completed` event of the last message (emitted once its ack is
+ * handed to the transport: on RabbitMQ written to the channel, as the plain loop's `channel.ack`; on NATS written to
+ * the ack subject, as the plain loop's `msg.ack()`, its confirmation (a flush) following), on SQS the answer to the
+ * DeleteMessageBatch that deleted the last one.
  */
 async function consume(ctx: MessageRunContext, concurrency: number): Promise<void> {
   const n = MESSAGE_SIZES[ctx.transport].consume;
@@ -82,8 +85,9 @@ async function consume(ctx: MessageRunContext, concurrency: number): Promise<voi
 }
 
 /**
- * Publishes N messages through `MessagePublisher` from 10 concurrent loops: RabbitMQ one `send` per call (each
- * resolves on the broker's confirm), SQS one `sendMany` of 10 per call (one SendMessageBatch).
+ * Publishes N messages through `MessagePublisher` from 10 concurrent loops: RabbitMQ and NATS one `send` per call
+ * (each resolves on the broker's confirm, the stream's acknowledgement), SQS one `sendMany` of 10 per call (one
+ * SendMessageBatch).
  */
 async function publish(ctx: MessageRunContext): Promise<void> {
   const n = MESSAGE_SIZES[ctx.transport].publish;
@@ -95,7 +99,7 @@ async function publish(ctx: MessageRunContext): Promise<void> {
   // One message outside the timing: connects and resolves the queue, as a running application has.
   await publisher.send(Noop, { i: -1 }, { destination });
   let seconds: number;
-  if (ctx.transport === 'rabbitmq') {
+  if (ctx.transport !== 'sqs') {
     seconds = await timeLoops(n, PUBLISH_LOOPS, (i) => publisher.send(Noop, { i }, { destination }));
   } else {
     seconds = await timeLoops(n / SQS_BATCH, PUBLISH_LOOPS, (b) =>

@@ -3,7 +3,7 @@
  * target, counting the entries SQS deleted, and checking a queue's depth after a run. No Hostwork here.
  */
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import { sqsClient } from '../brokers.ts';
+import { natsDepth, sqsClient } from '../brokers.ts';
 import type { MessageRunContext } from '../common.ts';
 
 /** One system's transport measurements by name. */
@@ -58,7 +58,9 @@ export async function assertDepth(ctx: MessageRunContext, expected: number): Pro
 /** The messages in the run's queue, ready and in flight (SQS) or ready (RabbitMQ, once its consumers are gone). */
 async function depth(ctx: MessageRunContext): Promise<number> {
   let found: number;
-  if (ctx.transport === 'rabbitmq') {
+  if (ctx.transport === 'nats') {
+    found = await natsDepth(ctx.brokerUrl, ctx.queue);
+  } else if (ctx.transport === 'rabbitmq') {
     const amqp = await import('amqplib');
     const connection = await amqp.connect(ctx.brokerUrl);
     try {

@@ -43,6 +43,8 @@ export interface SubscriptionHost {
   ensureSource(source: ResolvedSource, prefetch: number): Promise<ConsumerSettings>;
   /** Writes `payload` to an ack subject without waiting for the server. */
   respondNow(reply: string, payload: string): void;
+  /** Runs `pull` in the transport's next tick, before the PING of the settles written meanwhile (one socket write). */
+  onNextTick(pull: () => void): void;
   /** Backoff before the `n`th consecutive attempt (1-based). */
   backoffMs(n: number): number;
   /** Resolves after `ms`, or at once when the transport closes. */
@@ -286,7 +288,7 @@ export class NatsSubscription implements Subscription {
   #schedulePull(): void {
     if (this.#pullScheduled || this.#stopped) return;
     this.#pullScheduled = true;
-    setImmediate(() => {
+    this.#host.onNextTick(() => {
       this.#pullScheduled = false;
       this.#pull();
     });

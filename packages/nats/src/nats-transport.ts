@@ -60,7 +60,10 @@ export class NatsTransport implements Transport {
   /** When the connection was lost (the reconnect backoff grows with the time since). */
   #lostAt: number | undefined;
   /** A flush (PING/PONG) collecting every ack written before it is sent. */
-  #nextFlush: Promise<void> | undefined;
+  #nextFlush: (PromiseWithResolvers<void> & { readonly nc: NatsConnection }) | undefined;
+  /** Pull requests to send in the next tick (see #scheduleTick). */
+  readonly #pulls: (() => void)[] = [];
+  #tickScheduled = false;
   #closing: Promise<void> | undefined;
   /** Wakes sleeping retry loops when the transport closes. */
   readonly #closed = Promise.withResolvers<void>();
@@ -379,7 +382,9 @@ export class NatsTransport implements Transport {
    */
   async #respond(reply: string, payload: string): Promise<void> {
     for (let attempt = 1; ; attempt++) {
-      const { nc } = await this.#connection();
+      // The current connection without a turn of the microtask queue (the common case), else the next one.
+      const current = this.#connected;
+      const nc = current && !current.nc.isClosed() ? current.nc : (await this.#connection()).nc;
       if (attempt === 1 || !payload.startsWith(NAK)) nc.publish(reply, payload);
       try {
         await this.#flushed(nc);
@@ -401,13 +406,28 @@ export class NatsTransport implements Transport {
    * messages in order, so once the PONG is back it has every ack written before the PING.
    */
   #flushed(nc: NatsConnection): Promise<void> {
-    this.#nextFlush ??= new Promise<void>((resolve, reject) => {
-      setImmediate(() => {
-        this.#nextFlush = undefined;
-        nc.flush().then(resolve, reject);
-      });
+    if (!this.#nextFlush) {
+      const flush = Promise.withResolvers<void>();
+      this.#nextFlush = { nc, ...flush };
+      this.#scheduleTick();
+    }
+    return this.#nextFlush.promise;
+  }
+
+  /**
+   * Once per turn of the event loop: the subscriptions' pull requests, then the PING of the settles written in it,
+   * so that both leave in one write to the socket.
+   */
+  #scheduleTick(): void {
+    if (this.#tickScheduled) return;
+    this.#tickScheduled = true;
+    setImmediate(() => {
+      this.#tickScheduled = false;
+      for (const pull of this.#pulls.splice(0)) pull();
+      const flush = this.#nextFlush;
+      this.#nextFlush = undefined;
+      flush?.nc.flush().then(flush.resolve, flush.reject);
     });
-    return this.#nextFlush;
   }
 
   #track<T>(operation: Promise<T>): Promise<T> {
@@ -430,6 +450,10 @@ export class NatsTransport implements Transport {
       } catch {
         // Closed meanwhile: the server delivers the message again after its AckWait.
       }
+    },
+    onNextTick: (pull) => {
+      this.#pulls.push(pull);
+      this.#scheduleTick();
     },
     backoffMs: (n) => this.#backoffMs(n),
     sleep: (ms) => this.#sleep(ms),
