@@ -358,7 +358,7 @@ await describeWithServer('the NATS transport', () => {
     assert.equal(info.num_ack_pending, 0, 'b acknowledged the copy that was not for it');
   });
 
-  it('warns as unacknowledged deliveries near max_ack_pending, and when they reach it', async () => {
+  it('warns as unacknowledged deliveries near max_ack_pending, and when they reach it (the stall)', async () => {
     const h = fresh({ source: { maxAckPending: 5 }, transport: { ackPendingCheckMs: 100 } });
     await h.subscribe(1);
     await h.send('w1', 'w2', 'w3', 'w4');
@@ -377,6 +377,10 @@ await describeWithServer('the NATS transport', () => {
     await h.received(5);
     await waitFor('the stall warning', () => h.warnings.some((w) => w.kind === 'ack-pending-full'));
     assert.match(h.warnings.find((w) => w.kind === 'ack-pending-full')!.message, /stalled.*maxAckPending/);
+    assert.ok(
+      !h.warnings.some((w) => w.kind === 'pull-ended'),
+      "a stalled consumer's pull requests wait, they do not fail",
+    );
     // Stalled indeed: a sixth message is not delivered while five are unacknowledged.
     await h.send('w6');
     await settle(500);
