@@ -28,6 +28,8 @@ import type { WarningListener } from './warnings.ts';
 const PULL_EXPIRES_MS = 30_000;
 /** The server's heartbeat on a waiting pull request; two missed ones and the requests are presumed lost. */
 const HEARTBEAT_MS = 5_000;
+/** The longest `stop()` waits for the server to confirm the inbox is drained. */
+const DRAIN_TIMEOUT_MS = 5_000;
 /** The ack-pending share of `max_ack_pending` that warns before JetStream stalls the consumer. */
 const ACK_PENDING_WARN_AT = 0.8;
 const NS_PER_MS = 1_000_000;
@@ -115,8 +117,19 @@ export class NatsSubscription implements Subscription {
     for (const held of this.#held.splice(0)) this.#handBack(held.msg);
     const sub = this.#sub;
     this.#sub = undefined;
-    // Drain: the server hears the unsubscribe, and what it sent before that still arrives (and is handed back).
-    if (sub && !sub.isClosed()) await sub.drain().catch(() => {});
+    if (!sub || sub.isClosed()) return;
+    if (this.#disconnected) {
+      // Nothing can arrive: the server dropped this inbox's pull requests with the connection.
+      sub.unsubscribe();
+      return;
+    }
+    // Drain: the server hears the unsubscribe, and what it sent before that still arrives (and is handed back). A
+    // server that does not answer is not waited for long: what it sends later comes back after its AckWait.
+    const drained = sub.drain().catch(() => {});
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([drained, new Promise((resolve) => (timer = setTimeout(resolve, DRAIN_TIMEOUT_MS)))]);
+    clearTimeout(timer);
+    if (!sub.isClosed()) sub.unsubscribe();
   }
 
   /** The transport lost its connection (it reconnects by itself). */

@@ -77,4 +77,43 @@ await describeWithServer('the NATS transport after a lost connection', () => {
     await h.transport.close();
     assert.equal(await streamCount(h.subject), 0);
   });
+
+  it('stops and closes within their bounds while the network is down', async () => {
+    const net = await relay();
+    relays.push(net);
+    const h = harness({
+      source: { ackWaitMs: 3_000 },
+      transport: {
+        servers: net.address,
+        closeTimeoutMs: 1_000,
+        reconnectDelayMs: 50,
+        maxReconnectDelayMs: 200,
+      },
+    });
+    made.push(h);
+    const events: string[] = [];
+    const subscription = await h.subscribe(5, { disconnected: () => events.push('disconnected') });
+    await h.send('held');
+    await h.received(1);
+    net.down();
+    await waitFor('the loss to be reported', () => events.includes('disconnected'));
+    let started = Date.now();
+    await subscription.stop();
+    assert.ok(Date.now() - started < 1_000, `stop() took ${Date.now() - started} ms`);
+    // A settle that cannot reach the server: close() gives up on it after closeTimeoutMs, with a warning.
+    void h.deliveries[0]!.ack().catch(() => {});
+    started = Date.now();
+    await h.transport.close();
+    const took = Date.now() - started;
+    assert.ok(took >= 900 && took < 5_000, `close() took ${took} ms`);
+    assert.ok(h.warnings.some((w) => w.kind === 'close-timeout'));
+    net.up();
+    // Never acknowledged: delivered again to the next consumer once its AckWait ran out.
+    const next = harness({ subject: h.subject, source: { ackWaitMs: 3_000 } });
+    made.push(next);
+    await next.subscribe(1);
+    await next.received(1, 15_000);
+    assert.equal(text(next.deliveries[0]!), 'held');
+    await next.deliveries[0]!.ack();
+  });
 });
