@@ -414,11 +414,6 @@ export class NatsSubscription implements Subscription {
       this.#schedulePull();
     });
   }
-
-  /** The consumer's AckWait as the server has it (the deliveries' lockMs). */
-  get ackWaitMs(): number | undefined {
-    return this.#settings?.ackWaitMs;
-  }
 }
 
 /** The stream sequence in an ack subject (`$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>...`, v1 or v2). */

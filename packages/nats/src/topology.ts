@@ -250,8 +250,3 @@ export async function ackPending(
   if (!info) return undefined;
   return { pending: info.num_ack_pending, max: info.config.max_ack_pending ?? -1 };
 }
-
-/** Whether the source's consumer exists. */
-export async function consumerExists(jsm: JetStreamManager, source: ResolvedSource): Promise<boolean> {
-  return (await consumerInfo(jsm, source.stream, source.durable)) !== undefined;
-}
