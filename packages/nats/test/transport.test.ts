@@ -505,6 +505,27 @@ await describeWithServer('the NATS transport', () => {
     assert.equal(h.deliveries.length, 1);
   });
 
+  it('declares a consumer deleted under a running subscription again, and consumes on', async () => {
+    const h = fresh();
+    await h.subscribe(5);
+    await h.send('before');
+    await h.received(1);
+    await h.deliveries[0]!.ack();
+    // nats-server 2.9 may fail a consumer's deletion while writing its state ("directory not empty"): try again.
+    const jsm = await adminManager();
+    await waitFor('the consumer deleted', () =>
+      jsm.consumers.delete(h.subject, h.subject).then(
+        () => true,
+        (error: Error) => /not found/i.test(error.message),
+      ),
+    );
+    await waitFor('the warning', () => h.warnings.some((w) => w.kind === 'consumer-deleted'), 20_000);
+    await h.send('after');
+    await h.received(2, 20_000);
+    assert.equal(text(h.deliveries[1]!), 'after');
+    await h.deliveries[1]!.ack();
+  });
+
   it('deleteTopology removes the consumer, the dead-letter stream and, if asked, the stream', async () => {
     const h = fresh();
     await (await h.subscribe(1)).stop();
