@@ -110,13 +110,13 @@ export interface StoredMessage {
 /** Every message in `stream`, oldest first, left in it; none when the stream is missing. */
 export async function readStream(stream: string): Promise<StoredMessage[]> {
   const jsm = await adminManager();
-  let info: Awaited<ReturnType<JetStreamManager['streams']['info']>>;
-  try {
-    info = await jsm.streams.info(stream);
-  } catch (error) {
-    if (/not found/i.test((error as Error).message)) return [];
-    throw error;
-  }
+  const info = await retrying(`reading stream ${stream}`, () =>
+    jsm.streams.info(stream).catch((error: unknown) => {
+      if (/not found/i.test((error as Error).message)) return undefined;
+      throw error;
+    }),
+  );
+  if (!info) return [];
   const found: StoredMessage[] = [];
   const { first_seq, last_seq, messages } = info.state;
   if (messages === 0) return found;
@@ -139,21 +139,42 @@ export async function readStream(stream: string): Promise<StoredMessage[]> {
 /** The number of messages in `stream` (undefined when it is missing). */
 export async function streamCount(stream: string): Promise<number | undefined> {
   const jsm = await adminManager();
-  try {
-    return (await jsm.streams.info(stream)).state.messages;
-  } catch (error) {
-    if (/not found/i.test((error as Error).message)) return undefined;
-    throw error;
+  return retrying(`counting stream ${stream}`, () =>
+    jsm.streams.info(stream).then(
+      (info) => info.state.messages,
+      (error: unknown) => {
+        if (/not found/i.test((error as Error).message)) return undefined;
+        throw error;
+      },
+    ),
+  );
+}
+
+/** Deletes streams (those missing are fine), trying again while the server recovers from a restart. */
+export async function deleteStreams(...streams: string[]): Promise<void> {
+  for (const stream of streams) {
+    await retrying(`deleting stream ${stream}`, async () => {
+      const jsm = await adminManager();
+      await jsm.streams.delete(stream).catch((error: unknown) => {
+        if (!/not found/i.test((error as Error).message)) throw error;
+      });
+    });
   }
 }
 
-/** Deletes streams (those missing are fine). */
-export async function deleteStreams(...streams: string[]): Promise<void> {
-  const jsm = await adminManager();
-  for (const stream of streams) {
-    await jsm.streams.delete(stream).catch((error: unknown) => {
-      if (!/not found/i.test((error as Error).message)) throw error;
-    });
+/**
+ * Runs `operation` until it succeeds, for up to 30 s: just after a restart the server's JetStream may not answer yet
+ * (a timeout, no responders), and nats-server 2.9 may refuse a deletion while it writes the stream's state.
+ */
+async function retrying<T>(what: string, operation: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      return await operation();
+    } catch (error) {
+      if (Date.now() > deadline) throw new Error(`${what} kept failing`, { cause: error });
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
   }
 }
 
