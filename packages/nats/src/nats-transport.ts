@@ -106,7 +106,7 @@ export class NatsTransport implements Transport {
     this.#assertOpen();
     const target = resolveSource(destination.name, destination.options, this.#options, 'destination');
     const run = (async () => {
-      if (target.declare) await this.#declaredForPublish(target);
+      if (target.declare) await this.#declaredForPublishRetrying(target);
       await Promise.all(
         messages.map((message) => {
           const headers: Record<string, string> = { ...message.headers };
@@ -332,6 +332,27 @@ export class NatsTransport implements Transport {
       declared.catch(() => this.#publishDeclared.delete(key));
     }
     await declared;
+  }
+
+  /**
+   * {@link #declaredForPublish}, tried again (as a publish is) when the server does not answer: right after a restart
+   * its JetStream API may time out for a moment.
+   */
+  async #declaredForPublishRetrying(target: ResolvedSource): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#declaredForPublish(target);
+      } catch (error) {
+        const text = `${(error as Error)?.name ?? ''} ${(error as Error)?.message ?? ''}`;
+        if (
+          !/timeout|disconnect|closed|reconnect/i.test(text) ||
+          this.#final ||
+          attempt >= MAX_PUBLISH_ATTEMPTS
+        )
+          throw error;
+        await sleep(this.#backoffMs(attempt));
+      }
+    }
   }
 
   // --- publishing and settling --------------------------------------------------------------------------------
