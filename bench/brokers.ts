@@ -1,8 +1,9 @@
 /**
- * The brokers of the transport benchmarks (`--transport rabbitmq|sqs|nats`), without Hostwork: the SQS emulator
+ * The brokers of the transport benchmarks (`--transport rabbitmq|sqs|kafka|nats`), without Hostwork: the SQS emulator
  * (fauxqs, in a process of its own bound to 127.0.0.1), SDK clients for it, seeding a run's queue with no-op messages
  * and deleting a run's queues afterwards. Seeding and clean-up are the same for both systems of a transport, so
- * neither measured process does them. amqplib, the AWS SDK and nats.js are loaded only by the processes that use them.
+ * neither measured process does them. amqplib, the AWS SDK, @platformatic/kafka and nats.js are loaded only by the processes that use
+ * them.
  */
 import { randomBytes } from 'node:crypto';
 import type { SQSClient } from '@aws-sdk/client-sqs';
@@ -29,6 +30,7 @@ export function freshQueue(): string {
 
 /** The queues a run may leave behind: its queue and the dead-letter queue Hostwork declares for it. */
 function queuesOf(transport: TransportKind, queue: string): string[] {
+  if (transport === 'kafka') return [queue, `${queue}.retry`, `${queue}.dead`];
   if (transport === 'nats') return [queue, natsDeadStream(queue)];
   return transport === 'rabbitmq' ? [queue, `${queue}.dead`] : [queue, `${queue}-dead`];
 }
@@ -246,15 +248,72 @@ export async function natsDepth(url: string, queue: string): Promise<number> {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// Kafka (librdkafka's mock cluster: the runner creates a run's topics through it before seeding)
+
+/** The consumer group of a Kafka run: Hostwork's default for the topic, used by the plain loop too. */
+export function kafkaGroup(topic: string): string {
+  return `hostwork.${topic}`;
+}
+
+async function seedKafka(ctx: MessageRunContext, count: number): Promise<void> {
+  const { Producer, ProduceAcks } = await import('@platformatic/kafka');
+  const producer = new Producer({ clientId: 'bench-seed', bootstrapBrokers: [ctx.brokerUrl] });
+  try {
+    for (let i = 0; i < count; i += 1_000) {
+      const messages = [];
+      for (let k = i; k < Math.min(count, i + 1_000); k++) {
+        const headers = new Map([
+          [Buffer.from(TYPE_HEADER), Buffer.from(NOOP_TYPE)],
+          [Buffer.from('hostwork-id'), Buffer.from(`seed-${k}`)],
+        ]);
+        messages.push({ topic: ctx.queue, value: Buffer.from(noopBody(k)), headers });
+      }
+      await producer.send({ messages, acks: ProduceAcks.ALL });
+    }
+  } finally {
+    await producer.close();
+  }
+}
+
+/** The messages of `topic` not yet committed by the run's group: Σ (end offset − committed offset). */
+export async function kafkaDepth(bootstrap: string, topic: string): Promise<number> {
+  const { Consumer } = await import('@platformatic/kafka');
+  const consumer = new Consumer({
+    clientId: 'bench-depth',
+    groupId: kafkaGroup(topic),
+    bootstrapBrokers: [bootstrap],
+  });
+  try {
+    const metadata = await consumer.metadata({ topics: [topic] });
+    const partitions = Array.from({ length: metadata.topics.get(topic)!.partitionsCount }, (_, i) => i);
+    const ends = (await consumer.listOffsets({ topics: [topic] })).get(topic) ?? [];
+    const committed =
+      (await consumer.listCommittedOffsets({ topics: [{ topic, partitions }] })).get(topic) ?? [];
+    let depth = 0n;
+    for (const p of partitions) depth += (ends[p] ?? 0n) - ((committed[p] ?? -1n) < 0n ? 0n : committed[p]!);
+    return Number(depth);
+  } finally {
+    await consumer.close(true);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 
 /** Pre-publishes `count` no-op messages to the run's fresh queue (the `seed` role of a transport run). */
 export function seedQueue(ctx: MessageRunContext, count: number): Promise<void> {
+  if (ctx.transport === 'kafka') return seedKafka(ctx, count);
   if (ctx.transport === 'nats') return seedNats(ctx, count);
   return ctx.transport === 'rabbitmq' ? seedRabbit(ctx, count) : seedSqs(ctx, count);
 }
 
 /** Deletes the run's queue and its dead-letter queue (the runner, after each run, whatever its outcome). */
-export function deleteQueues(transport: TransportKind, brokerUrl: string, queue: string): Promise<void> {
+export async function deleteQueues(
+  transport: TransportKind,
+  brokerUrl: string,
+  queue: string,
+): Promise<void> {
+  // The mock cluster deletes no topics; it lives as long as the runner.
+  if (transport === 'kafka') return;
   const queues = queuesOf(transport, queue);
   if (transport === 'nats') return deleteNatsStreams(brokerUrl, queues);
   return transport === 'rabbitmq'
@@ -264,6 +323,16 @@ export function deleteQueues(transport: TransportKind, brokerUrl: string, queue:
 
 /** What the broker is, for the first line of the run. */
 export async function describeBroker(transport: TransportKind, brokerUrl: string): Promise<string> {
+  if (transport === 'kafka') {
+    const { Admin } = await import('@platformatic/kafka');
+    const admin = new Admin({ clientId: 'bench-describe', bootstrapBrokers: [brokerUrl] });
+    try {
+      const metadata = await admin.metadata({ topics: [] });
+      return `librdkafka's mock cluster (Debian librdkafka-dev, ${metadata.brokers.size} broker) at ${brokerUrl} (its own process)`;
+    } finally {
+      await admin.close();
+    }
+  }
   if (transport === 'nats') {
     const { connect } = await import('@nats-io/transport-node');
     const nc = await connect({ servers: brokerUrl });

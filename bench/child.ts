@@ -41,6 +41,8 @@ async function messageScenariosOf(ctx: MessageRunContext): Promise<MessageScenar
   if (ctx.system === 'hostwork') return (await import('./systems/hostwork-messaging.ts')).hostworkMessaging;
   if (ctx.system === 'amqplib') return (await import('./systems/amqplib.ts')).amqplibScenarios;
   if (ctx.system === 'aws-sdk') return (await import('./systems/aws-sdk.ts')).awsSdkScenarios;
+  if (ctx.system === 'platformatic-kafka')
+    return (await import('./systems/platformatic-kafka.ts')).platformaticKafkaScenarios;
   if (ctx.system === 'nats-js') return (await import('./systems/nats-js.ts')).natsJsScenarios;
   throw new Error(`bench/child.ts: no transport scenarios for system '${ctx.system}'.`);
 }

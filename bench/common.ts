@@ -16,7 +16,7 @@ export type StoreKind = (typeof STORES)[number];
 export const SYSTEMS = ['hostwork', 'graphile-worker', 'pg-boss'] as const;
 
 /** The message transports the harness knows (`--transport`), instead of a job store. */
-export const TRANSPORTS = ['rabbitmq', 'sqs', 'nats'] as const;
+export const TRANSPORTS = ['rabbitmq', 'sqs', 'kafka', 'nats'] as const;
 export type TransportKind = (typeof TRANSPORTS)[number];
 
 /**
@@ -27,9 +27,10 @@ export type TransportKind = (typeof TRANSPORTS)[number];
 export const MESSAGE_SYSTEMS: Readonly<Record<TransportKind, readonly ['hostwork', PlainClient]>> = {
   rabbitmq: ['hostwork', 'amqplib'],
   sqs: ['hostwork', 'aws-sdk'],
+  kafka: ['hostwork', 'platformatic-kafka'],
   nats: ['hostwork', 'nats-js'],
 };
-export type PlainClient = 'amqplib' | 'aws-sdk' | 'nats-js';
+export type PlainClient = 'amqplib' | 'aws-sdk' | 'platformatic-kafka' | 'nats-js';
 
 export type SystemName = (typeof SYSTEMS)[number] | PlainClient;
 
@@ -260,8 +261,22 @@ export const MESSAGE_SIZES: Readonly<
 > = {
   rabbitmq: { consume: 20_000, publish: 20_000, latency: 500 },
   sqs: { consume: 20_000, publish: 20_000, latency: 500 },
+  kafka: { consume: 20_000, publish: 20_000, latency: 500 },
   nats: { consume: 20_000, publish: 20_000, latency: 500 },
 };
+
+/**
+ * Partitions of a Kafka run's topic (and its retry and dead-letter topics): as many as the highest concurrency, since
+ * Hostwork's default ordering runs one message of a partition at a time.
+ */
+export const KAFKA_PARTITIONS = 50;
+
+/**
+ * How long a fetch waits at the broker on a Kafka run, for both systems. librdkafka's mock cluster answers a fetch
+ * that found nothing only when this wait is over, even if a record arrives meanwhile (a broker answers at once), so
+ * the wait, not the consumer, would make the latency: kept short on the mock.
+ */
+export const KAFKA_FETCH_MAX_WAIT_MS = 20;
 
 /** Concurrent publishing loops of the `publish` scenario. */
 export const PUBLISH_LOOPS = 10;

@@ -15,7 +15,8 @@
  * With `--transport`, the message consumers are measured instead: Hostwork's consumer engine over its adapter against
  * a plain loop on the same client library, interleaved run by run, each run on a fresh queue seeded by a separate
  * process and deleted afterwards; result lines carry `"transport"` instead of `"store"`. For SQS the runner starts
- * the fauxqs emulator in a process of its own, bound to 127.0.0.1, for the whole suite.
+ * the fauxqs emulator in a process of its own, bound to 127.0.0.1, for the whole suite; for Kafka, librdkafka's mock
+ * cluster (packages/kafka/test/support/mock-cluster.c, Debian's librdkafka-dev), creating each run's topics there.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -37,6 +38,7 @@ import type {
 } from './common.ts';
 import {
   inDefaultSuiteOf,
+  KAFKA_PARTITIONS,
   MEASUREMENTS,
   MESSAGE_MEASUREMENTS,
   MESSAGE_SIZES,
@@ -62,9 +64,10 @@ const NODE_FLAGS = process.env.BENCH_NODE_FLAGS?.split(/\s+/).filter(Boolean) ??
 const USAGE = `Usage: npm run bench -- [options]
 
   --store <sqlite|postgres>  the job store to measure (default: sqlite)
-  --transport <rabbitmq|sqs|nats>
+  --transport <rabbitmq|sqs|kafka|nats>
                              measure the message consumers on this transport instead of a job store: Hostwork
-                             against a plain loop on the same client (amqplib, the AWS SDK, nats.js); not with --store
+                             against a plain loop on the same client (amqplib, the AWS SDK, @platformatic/kafka,
+                             nats.js); not with --store; kafka runs on librdkafka's mock cluster on 127.0.0.1
   --broker-url <url>         rabbitmq: the broker (default: AMQP_URL, else ${DEFAULT_AMQP_URL});
                              nats: the server (default: NATS_URL, else ${DEFAULT_NATS_URL});
                              sqs always runs on its own fauxqs emulator on 127.0.0.1
@@ -160,7 +163,9 @@ function parseOptions(): Options {
   if (transport !== undefined && !TRANSPORTS.includes(transport))
     fail(`Unknown transport '${values.transport}' (known: ${TRANSPORTS.join(', ')}).`);
   if (values['broker-url'] !== undefined && transport !== 'rabbitmq' && transport !== 'nats')
-    fail('--broker-url applies to --transport rabbitmq and nats only (sqs runs on its own emulator).');
+    fail(
+      '--broker-url applies to --transport rabbitmq and nats only (sqs and kafka run on their own emulator and mock).',
+    );
   const brokerUrl =
     values['broker-url'] ??
     (transport === 'nats'
@@ -302,6 +307,9 @@ async function runChildRetryingOutages(
 async function runTransportChild(measurement: Measurement, ctx: MessageRunContext): Promise<ChildReport> {
   for (let attempt = 0; ; attempt++) {
     try {
+      if (ctx.transport === 'kafka')
+        for (const topic of [ctx.queue, `${ctx.queue}.retry`, `${ctx.queue}.dead`])
+          await kafkaCluster!.createTopic(topic, KAFKA_PARTITIONS);
       await seedQueue(ctx, measurement);
       return await runChild(measurement, ctx);
     } catch (error) {
@@ -384,7 +392,12 @@ const options = parseOptions();
 const { store, transport, runs, selected, systems, databaseUrl, keep } = options;
 /** The SQS emulator's process (--transport sqs), ended when the runner ends. */
 const emulator = transport === 'sqs' ? await startEmulator() : undefined;
-const brokerUrl = emulator?.endpoint ?? options.brokerUrl;
+/** librdkafka's mock cluster (--transport kafka), stopped when the runner ends; each run's topics are created there. */
+const kafkaCluster =
+  transport === 'kafka'
+    ? await (await import('../packages/kafka/test/support/mock-cluster.ts')).startMockCluster()
+    : undefined;
+const brokerUrl = emulator?.endpoint ?? kafkaCluster?.bootstrap ?? options.brokerUrl;
 try {
   const what = transport
     ? `node ${process.version}, ${availableParallelism()} CPU(s) (${cpus()[0]?.model ?? 'unknown'}), ${await describeBroker(transport, brokerUrl)}; transport ${transport}`
@@ -399,6 +412,7 @@ try {
     `Cannot reach ${transport ? `the broker at ${brokerUrl}` : `the database at ${databaseUrl}`}: ${(error as Error).message}`,
   );
   emulator?.stop();
+  await kafkaCluster?.stop();
   process.exit(1);
 }
 warnIfBusy('before the first run');
@@ -415,6 +429,7 @@ process.once('SIGINT', () => {
     ...[...liveQueues].map((q) => deleteQueues(transport!, brokerUrl, q)),
   ]).then(() => {
     emulator?.stop();
+    void kafkaCluster?.stop();
     process.exit(130);
   });
 });
@@ -531,6 +546,7 @@ for (const schema of liveSchemas) {
 }
 for (const queue of liveQueues) progress(`queue ${queue} is left behind on ${brokerUrl}`);
 emulator?.stop();
+await kafkaCluster?.stop();
 if (transport) printMessageSummary(transport);
 else if (store === 'postgres') printSummary();
 progress(

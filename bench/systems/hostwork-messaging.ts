@@ -1,10 +1,11 @@
 /**
- * Hostwork's consumer engine and publisher over its RabbitMQ, SQS and NATS adapters (`--transport`): the adapters'
- * defaults, the scenario's concurrency, a no-op handler, the messages validated with zod as users would. Loaded only
- * in the processes that measure Hostwork on a transport.
+ * Hostwork's consumer engine and publisher over its RabbitMQ, SQS, Kafka and NATS adapters (`--transport`): the
+ * adapters' defaults, the scenario's concurrency, a no-op handler, the messages validated with zod as users would.
+ * Loaded only in the processes that measure Hostwork on a transport.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SQSClient } from '@aws-sdk/client-sqs';
+import { kafkaTransport } from '@hostwork/kafka';
 import { natsTransport } from '@hostwork/nats';
 import { rabbitmqTransport } from '@hostwork/rabbitmq';
 import { sqsTransport } from '@hostwork/sqs';
@@ -20,7 +21,14 @@ import {
 import { z } from 'zod';
 import { sqsClient } from '../brokers.ts';
 import type { MessageRunContext } from '../common.ts';
-import { MESSAGE_SIZES, PUBLISH_LOOPS, progress, SIZES, SQS_BATCH } from '../common.ts';
+import {
+  KAFKA_FETCH_MAX_WAIT_MS,
+  MESSAGE_SIZES,
+  PUBLISH_LOOPS,
+  progress,
+  SIZES,
+  SQS_BATCH,
+} from '../common.ts';
 import { collectLatencies, reportLatencies, result, sendPings, timeLoops, within } from '../kit.ts';
 import { assertDepth, countDeletes, counter, type MessageScenarios } from './messaging-kit.ts';
 
@@ -30,6 +38,9 @@ const Ping = defineMessage({ name: 'ping', schema: z.object({ i: z.number(), t: 
 /** The adapter with its defaults; on SQS the emulator's client (passed in, so the bench can count its deletes). */
 function transportOf(ctx: MessageRunContext, client: SQSClient | undefined): Transport {
   if (ctx.transport === 'rabbitmq') return rabbitmqTransport({ url: ctx.brokerUrl });
+  // The run's topic, `.retry` and `.dead` exist (the runner created them on the mock cluster); default ordering.
+  if (ctx.transport === 'kafka')
+    return kafkaTransport({ brokers: [ctx.brokerUrl], fetchMaxWaitMs: KAFKA_FETCH_MAX_WAIT_MS });
   if (ctx.transport === 'nats') return natsTransport({ servers: ctx.brokerUrl });
   // createQueues: the dead-letter queue `<queue>-dead` is created when missing (the run's queue is seeded already).
   return sqsTransport({ client, createQueues: true });

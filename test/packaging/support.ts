@@ -23,6 +23,7 @@ export const PACKAGES = [
   { dir: 'postgres', name: '@hostwork/postgres' },
   { dir: 'sqs', name: '@hostwork/sqs' },
   { dir: 'rabbitmq', name: '@hostwork/rabbitmq' },
+  { dir: 'kafka', name: '@hostwork/kafka' },
   { dir: 'nats', name: '@hostwork/nats' },
   { dir: 'create-hostwork', name: 'create-hostwork' },
 ] as const;

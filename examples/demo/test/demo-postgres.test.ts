@@ -11,6 +11,7 @@ import {
   freshSchemaName,
 } from '../../../packages/postgres/test/support/database.ts';
 import { DemoProcess, request, tempDatabase, waitForJob } from './demo-process.ts';
+import { waitForOrder } from './orders.ts';
 
 await describeWithDatabase('the demo on PostgreSQL, twice on one schema', () => {
   const schema = freshSchemaName();
@@ -35,6 +36,10 @@ await describeWithDatabase('the demo on PostgreSQL, twice on one schema', () => 
         [[1, 'error']],
       );
       assert.match(job.errors[0]!.message, /simulated failure 1\/1/);
+      // The order and its OrderPlaced message committed with the job; either process's outbox relay published it
+      // (on its own in-memory transport here) and the warehouse consumer's inbox recorded it in the shared schema.
+      const order = await waitForOrder(b, 'P-1', (o) => o.notifications > 0);
+      assert.deepEqual([order.jobId, order.notifications], [id, 1]);
       const counts = (await request(`${a}/jobs`)).body as Array<{ state: string; count: number }>;
       assert.deepEqual(
         counts.map((c) => [c.state, c.count]),

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DemoProcess, request, tempDatabase, waitForJob } from './demo-process.ts';
+import { waitForOrder } from './orders.ts';
 
 describe('the demo (npm start) as a real process', { timeout: 60_000 }, () => {
   it('serves, then on SIGTERM logs the shutdown sequence in order and exits 0 quickly', async () => {
@@ -8,6 +9,18 @@ describe('the demo (npm start) as a real process', { timeout: 60_000 }, () => {
     try {
       const base = await demo.baseUrl();
       await demo.waitFor((l) => l.msg.startsWith('Host started'), 'Host started');
+      // The health checks, through the demo's own server: every built-in check, ready once started.
+      const health = await request(`${base}/healthz`);
+      assert.equal(health.status, 200);
+      assert.deepEqual(Object.keys((health.body as { entries: object }).entries).sort(), [
+        'consumers',
+        'event-loop',
+        'host',
+        'jobs-backlog',
+        'jobs-store',
+        'jobs-worker',
+      ]);
+      assert.equal((await request(`${base}/healthz/ready`)).status, 200);
       // The in-memory queue answers 202 at once.
       const work = await request(`${base}/work`, 'POST');
       assert.equal(work.status, 202);
@@ -29,11 +42,15 @@ describe('the demo (npm start) as a real process', { timeout: 60_000 }, () => {
         "Service 'PeriodicService(cleanup)' started",
         "Service 'TaskQueueService' started",
         "Service 'JobWorker' started",
+        "Service 'OutboxRelay' started",
+        "Service 'MessageConsumers' started",
         "Service 'HttpServer' started",
         'Host started',
         'Received SIGTERM',
         'Host stopping',
         "Service 'HttpServer' stopped",
+        "Service 'MessageConsumers' stopped",
+        "Service 'OutboxRelay' stopped",
         "Service 'JobWorker' stopped",
         "Service 'TaskQueueService' stopped",
         "Service 'PeriodicService(cleanup)' stopped",
@@ -56,8 +73,14 @@ describe('the demo (npm start) as a real process', { timeout: 60_000 }, () => {
         workMs: 20,
       });
       assert.equal(accepted.status, 202);
-      const { id } = accepted.body as { id: string };
+      const { id, messageId } = accepted.body as { id: string; messageId: string };
       assert.match(id, /^\d+$/);
+      // The order, its job and its message committed together; the warehouse consumer got the message (in memory).
+      const order = await waitForOrder(base, 'A-1', (o) => o.notifications > 0);
+      assert.deepEqual(
+        [order.jobId, order.messageId, order.amount, order.notifications],
+        [id, messageId, 42, 1],
+      );
       const job = await waitForJob(base, id, 'completed');
       assert.equal(job.attempt, 3);
       assert.deepEqual(
@@ -72,6 +95,13 @@ describe('the demo (npm start) as a real process', { timeout: 60_000 }, () => {
       const refused = await request(`${base}/emails`, 'POST', { to: 'not-an-email', subject: '' });
       assert.equal(refused.status, 400);
       assert.match((refused.body as { error: string }).error, /to: .*\n.*subject/s);
+      // An order id taken already, or an invalid order, is refused and its transaction leaves nothing behind.
+      const again = await request(`${base}/orders`, 'POST', { orderId: 'A-1', amount: 1 });
+      assert.equal(again.status, 409);
+      const invalid = await request(`${base}/orders`, 'POST', { orderId: 'A-2', amount: -1 });
+      assert.equal(invalid.status, 400);
+      assert.match((invalid.body as { error: string }).error, /amount/);
+      assert.equal((await request(`${base}/orders/A-2`)).status, 404);
       const counts = (await request(`${base}/jobs`)).body as Array<{
         queue: string;
         state: string;

@@ -6,6 +6,7 @@
 export * from './config/index.ts';
 export * from './di/index.ts';
 export * from './errors.ts';
+export * from './health/index.ts';
 export * from './hosting/index.ts';
 export * from './jobs/index.ts';
 export * from './logging/index.ts';

@@ -20,6 +20,7 @@ import {
   type NewJob,
   type OutboxMessage,
   type OutboxStore,
+  type QueueBacklog,
   type RecordInboxOptions,
   type RenewResult,
   type RetentionPolicy,
@@ -505,6 +506,15 @@ export class PostgresStore implements JobStore, OutboxStore, InboxStore {
   async withdrawWorker(owner: string): Promise<void> {
     await this.#ensureReady();
     await this.#pool.query(this.#sql.withdrawWorker, [owner]);
+  }
+
+  async dueBacklog(now: number): Promise<QueueBacklog[]> {
+    await this.#ensureReady();
+    const { rows } = await this.#pool.query<{ queue: string; due: number; oldest: string }>(
+      this.#sql.dueBacklog,
+      [now],
+    );
+    return rows.map((r) => ({ queue: r.queue, due: r.due, oldestDueAt: Number(r.oldest) }));
   }
 
   async liveQueues(now: number): Promise<string[]> {

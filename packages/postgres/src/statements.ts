@@ -498,6 +498,12 @@ export const WITHDRAW_WORKER = `
   DELETE FROM {schema}.workers WHERE owner = $1`;
 
 /** The queues consumed by the workers whose announcement is live. $1 now. */
+/** Per queue, the pending jobs due at $1 and the oldest one's run time (the claim index's pending rows). */
+export const DUE_BACKLOG = `
+  SELECT queue, count(*)::int AS due, min(run_at) AS oldest FROM {schema}.jobs
+  WHERE state = 'pending' AND run_at <= $1::bigint
+  GROUP BY queue ORDER BY queue`;
+
 export const LIVE_QUEUES = `
   SELECT DISTINCT unnest(queues) AS queue FROM {schema}.workers WHERE expires_at > $1::bigint`;
 
@@ -664,6 +670,7 @@ export function buildStatements(schema: string) {
     announceWorker: at('announceWorker', ANNOUNCE_WORKER),
     withdrawWorker: at('withdrawWorker', WITHDRAW_WORKER),
     liveQueues: at('liveQueues', LIVE_QUEUES),
+    dueBacklog: at('dueBacklog', DUE_BACKLOG),
     completeWithin: at('completeWithin', COMPLETE_WITHIN),
     removeWithin: at('completeWithin (removed)', REMOVE_WITHIN),
     appendOutbox: at('appendOutbox', APPEND_OUTBOX),

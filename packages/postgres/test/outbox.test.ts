@@ -40,6 +40,7 @@ await describeWithDatabase('transactional outbox (PostgreSQL)', () => {
       await store.close();
       await dropSchema((store as PostgresStore).schema);
     },
+    concurrentTransactions: true,
   };
   describeOutbox('postgres', backend);
   describeInbox('postgres', backend);

@@ -18,6 +18,11 @@ export class ApplicationLifetime {
     return this.#stopping.signal;
   }
 
+  /** Whether every service has started (the `started` notification was sent). */
+  get hasStarted(): boolean {
+    return this.#isStarted;
+  }
+
   /** Why the stop was requested (a signal name, 'stopApplication', a crash), once it was. */
   get stopReason(): string | undefined {
     return this.#stopReason;

@@ -1,12 +1,14 @@
 import type { Configuration } from '../config/configuration.ts';
 import { Configuration as ConfigurationKey } from '../config/configuration.ts';
 import { assertKnownKeys, ErrorCodes, HostworkError } from '../errors.ts';
+import { healthChecksOf } from '../health/health-checks.ts';
 import type { HostBuilder } from '../hosting/host-builder.ts';
 import { LoggerFactory } from '../logging/logger-factory.ts';
 import { sqliteStore } from '../stores/sqlite/sqlite-store.ts';
 import { JobClient } from './job-client.ts';
 import type { JobContract } from './job-contract.ts';
 import { JobEvents } from './job-events.ts';
+import { addJobHealthChecks, type JobHealthOptions } from './job-health-checks.ts';
 import { JobRegistry } from './job-registry.ts';
 import { JobStore } from './job-store.ts';
 import { JobWorker } from './job-worker.ts';
@@ -36,9 +38,11 @@ export interface JobsSetup {
   readonly store?: JobStore | ((configuration: Configuration) => JobStore);
   /** Worker options, or `false` for a process that only enqueues (an API next to separate workers). */
   readonly worker?: Partial<WorkerOptions> | false;
+  /** Thresholds of the job engine's health checks (`jobs-worker`, `jobs-store`, `jobs-backlog`). */
+  readonly health?: JobHealthOptions;
 }
 
-const KEYS = ['jobs', 'schedules', 'store', 'worker'];
+const KEYS = ['jobs', 'schedules', 'store', 'worker', 'health'];
 
 /** The configuration keys of the `Jobs` section (case-insensitive, as all configuration keys). */
 const CONFIGURATION_KEYS = ['Jobs:Sqlite:Path'];
@@ -145,4 +149,5 @@ export function addJobs(builder: HostBuilder, setup: JobsSetup): void {
     services.addSingleton(WorkerOptions, { value: options });
     services.addHostedService(JobWorker);
   }
+  addJobHealthChecks(healthChecksOf(builder), options !== undefined, setup.health);
 }

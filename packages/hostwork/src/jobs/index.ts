@@ -17,6 +17,7 @@ export {
   type Snooze,
 } from './job-definition.ts';
 export { type JobEventBase, type JobEventMap, type JobEventName, JobEvents } from './job-events.ts';
+export { type JobHealthOptions, jobHealthDefaults } from './job-health-checks.ts';
 export * from './job-record.ts';
 export { JobRegistry } from './job-registry.ts';
 export {
@@ -30,7 +31,7 @@ export {
   type ScheduleTick,
 } from './job-store.ts';
 export type { WaitOptions } from './job-waiter.ts';
-export { JobWorker } from './job-worker.ts';
+export { JobWorker, type WorkerHealth } from './job-worker.ts';
 export {
   LocalDispatch,
   type LocalLease,

@@ -132,6 +132,15 @@ export interface JobCount {
   readonly count: number;
 }
 
+/** The jobs of one queue that are due and waiting (see `JobStore.dueBacklog`). */
+export interface QueueBacklog {
+  readonly queue: string;
+  /** Pending jobs whose run time has come. */
+  readonly due: number;
+  /** The run time of the oldest of them, ms since the epoch: how long work has waited is `now - oldestDueAt`. */
+  readonly oldestDueAt: number;
+}
+
 /** A recurring job's stored state. */
 export interface ScheduleRecord {
   readonly name: string;

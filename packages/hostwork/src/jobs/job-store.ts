@@ -8,9 +8,11 @@ import type {
   JobId,
   JobInfo,
   NewJob,
+  QueueBacklog,
   ScheduleRecord,
   Settlement,
 } from './job-record.ts';
+import type { MigrationStatus } from './migration-status.ts';
 
 /** Options of {@link JobStore.insert}. */
 export interface InsertOptions {
@@ -201,6 +203,13 @@ export interface JobStore extends AsyncDisposable {
   withdrawWorker?(owner: string): Promise<void>;
   /** Optional: the queues consumed by workers whose announcement has not expired at `now`, in any order. */
   liveQueues?(now: number): Promise<string[]>;
+  /**
+   * Optional: per queue with pending jobs due at `now` (run time reached), how many there are and the run time of
+   * the oldest; queues with none are left out. For health checks and metrics: read on demand, never on the hot path.
+   */
+  dueBacklog?(now: number): Promise<QueueBacklog[]>;
+  /** Optional: the schema version of the store and the one `migrate()` brings it to, without changing anything. */
+  migrationStatus?(): Promise<MigrationStatus>;
   /**
    * Optional: gives the store the host's loggers, for the trouble it recovers from by itself (slow queries, lost
    * connections, clock skew), logged as structured lines under a category of its own. `addJobs` calls it once, when

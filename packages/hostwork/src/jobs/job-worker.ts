@@ -148,6 +148,12 @@ export class JobWorker implements HostedService {
   readonly #dispatch: LocalDispatch | undefined;
   /** Set once stop() has written its last outcomes: nothing handed over after that can be run or released. */
   #stopped = false;
+  /** For health checks: when the worker started, its heartbeat last fired, a renewal began, renewed, failed. */
+  #startedAt: number | undefined;
+  #beatAt = 0;
+  #renewingSince: number | undefined;
+  #renewedAt = 0;
+  #renewFailedAt: number | undefined;
   /** Retention 0: a completed job is deleted with its completion rather than kept until a prune pass. */
   readonly #removeCompleted: boolean;
   /** Outcomes in batch writes that have not returned yet (the queued ones are `#outcomes`). */
@@ -212,6 +218,21 @@ export class JobWorker implements HostedService {
     return this.#running.size;
   }
 
+  /** A snapshot of the worker's loop for health checks (see {@link WorkerHealth}). */
+  get health(): WorkerHealth {
+    return {
+      started: this.#startedAt !== undefined,
+      stopping: this.#stopping,
+      running: this.#running.size,
+      heartbeatMs: this.#options.heartbeatMs,
+      leaseMs: this.#options.leaseMs,
+      heartbeatAt: this.#beatAt,
+      renewingSince: this.#renewingSince,
+      renewedAt: this.#renewedAt,
+      renewFailedAt: this.#renewFailedAt,
+    };
+  }
+
   async start(): Promise<void> {
     this.#debug = this.#jobLog.isLevelEnabled('debug');
     await this.#store.migrate();
@@ -221,6 +242,7 @@ export class JobWorker implements HostedService {
     if (this.#dispatch && this.#options.localDispatch) {
       this.#unsubscribe.push(this.#dispatch.attach({ reserve: (queue, now) => this.#reserve(queue, now) }));
     }
+    this.#startedAt = this.#beatAt = this.#renewedAt = Date.now();
     this.#every(this.#options.heartbeatMs, () => this.#heartbeat());
     this.#every(this.#options.pollIntervalMs, async () => this.#fillAll());
     this.#every(this.#options.maintenanceIntervalMs, () => this.#maintain());
@@ -1053,6 +1075,22 @@ export class JobWorker implements HostedService {
   }
 
   async #heartbeat(): Promise<void> {
+    const now = Date.now();
+    this.#beatAt = now;
+    try {
+      this.#renewingSince = now;
+      await this.#renewLeases();
+      this.#renewedAt = Date.now();
+      this.#renewFailedAt = undefined;
+    } catch (error) {
+      this.#renewFailedAt = Date.now();
+      throw error;
+    } finally {
+      this.#renewingSince = undefined;
+    }
+  }
+
+  async #renewLeases(): Promise<void> {
     const ids: JobId[] = [];
     // A job completed through the handler's own transaction is no longer ours to renew (nor lost when renewal fails).
     for (const [id, r] of this.#running) if (!r.ctx.completedWithin) ids.push(id);
@@ -1171,4 +1209,22 @@ export class JobWorker implements HostedService {
       if (pruned > 0) this.#log.debug({ pruned }, `Pruned ${pruned} completed job(s)`);
     }
   }
+}
+
+/** What {@link JobWorker.health} reports: times are ms since the epoch (0: never). */
+export interface WorkerHealth {
+  readonly started: boolean;
+  readonly stopping: boolean;
+  /** Jobs running in this process. */
+  readonly running: number;
+  readonly heartbeatMs: number;
+  readonly leaseMs: number;
+  /** When the heartbeat (lease renewal) timer last fired: it fires every `heartbeatMs` while the loop is alive. */
+  readonly heartbeatAt: number;
+  /** Since when a renewal has been waiting for the store, or undefined. */
+  readonly renewingSince: number | undefined;
+  /** When leases were last renewed (or found nothing to renew). */
+  readonly renewedAt: number;
+  /** When the last renewal failed, while renewals keep failing; undefined once one succeeds. */
+  readonly renewFailedAt: number | undefined;
 }

@@ -1,6 +1,7 @@
 import { Configuration } from '../config/configuration.ts';
 import { ScopeFactory } from '../di/scope.ts';
 import { assertKnownKeys, ErrorCodes, HostworkError } from '../errors.ts';
+import { healthChecksOf } from '../health/health-checks.ts';
 import type { HostBuilder } from '../hosting/host-builder.ts';
 import { HostOptions } from '../hosting/host-options.ts';
 import { type Backoff, validateBackoff } from '../jobs/backoff.ts';
@@ -171,6 +172,34 @@ export function addMessaging(builder: HostBuilder, setup: MessagingSetup): void 
         ),
       deps: [MessagingTransports, MessageEvents, ScopeFactory, LoggerFactory, HostOptions, MessagingOptions],
     });
+    // Readiness: a consumer without its broker takes no messages (it reconnects by itself; no restart needed).
+    healthChecksOf(builder).add(
+      'consumers',
+      ({ services: provider }) => {
+        const connections = provider.get(MessageConsumers).connections;
+        const now = Date.now();
+        const down = connections.filter((c) => !c.connected);
+        const data = Object.fromEntries(
+          connections.map((c) => [
+            c.consumer,
+            {
+              transport: c.transport,
+              connected: c.connected,
+              ...(c.since === undefined ? {} : { disconnectedMs: now - c.since }),
+              ...(c.error === undefined ? {} : { error: c.error }),
+            },
+          ]),
+        );
+        if (down.length > 0)
+          return {
+            status: 'unhealthy',
+            description: `Not connected to the broker: ${down.map((c) => `'${c.consumer}' (${c.transport})`).join(', ')}`,
+            data,
+          };
+        return { status: 'healthy', data };
+      },
+      { tags: ['ready'] },
+    );
   }
 }
 

@@ -98,6 +98,9 @@ export class ConsumerRunner {
   /** Read once at start: whether per-message debug lines are written. */
   #debug = false;
   #idle: PromiseWithResolvers<void> | undefined;
+  /** Since when the subscription has been without its connection (reconnecting), or undefined while connected. */
+  #disconnectedSince: number | undefined;
+  #lastError: string | undefined;
 
   constructor(definition: ConsumerDefinition, transport: Transport, env: ConsumerEnvironment) {
     this.definition = definition;
@@ -111,6 +114,14 @@ export class ConsumerRunner {
     return this.#running.size;
   }
 
+  /** For health checks: whether the subscription has its connection, and since when not. */
+  get connection(): { readonly connected: boolean; readonly since?: number; readonly error?: string } {
+    const since = this.#disconnectedSince;
+    return since === undefined
+      ? { connected: this.#subscription !== undefined }
+      : { connected: false, since, ...(this.#lastError === undefined ? {} : { error: this.#lastError }) };
+  }
+
   async start(): Promise<void> {
     const { name, source, concurrency } = this.definition;
     this.#debug = this.#env.messageLog.isLevelEnabled('debug');
@@ -121,12 +132,19 @@ export class ConsumerRunner {
       prefetch: concurrency,
       onDelivery: (delivery) => this.#onDelivery(delivery),
       events: {
-        disconnected: (error) =>
+        disconnected: (error) => {
+          this.#disconnectedSince ??= Date.now();
+          this.#lastError = describeThrown(error).message;
           log.warn(
             { consumer: name, error: describeThrown(error).message },
             `Consumer '${name}' lost its connection to ${this.#transport.kind} (${describeThrown(error).message}); reconnecting`,
-          ),
-        reconnected: () => log.info({ consumer: name }, `Consumer '${name}' is receiving again`),
+          );
+        },
+        reconnected: () => {
+          this.#disconnectedSince = undefined;
+          this.#lastError = undefined;
+          log.info({ consumer: name }, `Consumer '${name}' is receiving again`);
+        },
       },
     });
   }

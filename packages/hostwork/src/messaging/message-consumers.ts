@@ -64,6 +64,24 @@ export class MessageConsumers implements HostedService {
     };
   }
 
+  /**
+   * For the `consumers` health check: per consumer, its broker and whether its subscription has its connection
+   * (a consumer reconnecting after a broker restart or a lost connection has not).
+   */
+  get connections(): Array<{
+    readonly consumer: string;
+    readonly transport: string;
+    readonly connected: boolean;
+    readonly since?: number;
+    readonly error?: string;
+  }> {
+    return this.#runners.map((r) => ({
+      consumer: r.definition.name,
+      transport: r.definition.transport,
+      ...r.connection,
+    }));
+  }
+
   /** Handlers running now, across consumers. */
   get runningCount(): number {
     return this.#runners.reduce((n, r) => n + r.runningCount, 0);

@@ -14,6 +14,7 @@ import type {
   JobId,
   JobInfo,
   NewJob,
+  QueueBacklog,
   ScheduleRecord,
   Settlement,
 } from '../../src/jobs/job-record.ts';
@@ -118,6 +119,9 @@ class ThreadPeerStore implements JobStore {
   }
   withdrawWorker(owner: string): Promise<void> {
     return this.#call('withdrawWorker', owner);
+  }
+  dueBacklog(now: number): Promise<QueueBacklog[]> {
+    return this.#call('dueBacklog', now);
   }
   liveQueues(now: number): Promise<string[]> {
     return this.#call('liveQueues', now);

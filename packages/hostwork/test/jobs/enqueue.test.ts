@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { DatabaseSync } from 'node:sqlite';
 import { describe, it } from 'node:test';
 import { z } from 'zod';
 import { ErrorCodes } from '../../src/errors.ts';
@@ -107,20 +108,77 @@ describe('validation at enqueue', () => {
 });
 
 describe('transactional enqueue', () => {
-  it('is refused by the SQLite store, and nothing is stored', T, async () => {
-    const { host, client } = jobHost({ jobs: [Signup], worker: false });
-    try {
-      await expectRejection(client.enqueue(Signup, valid, { tx: {} }), ErrorCodes.INVALID_OPTION, 'tx');
-      await expectRejection(
-        client.enqueueMany(Signup, [{ payload: valid }], { tx: {} }),
-        ErrorCodes.INVALID_OPTION,
-        'tx',
-      );
-      assert.equal(await totalJobs(client), 0);
-    } finally {
-      await host.stop();
-    }
-  });
+  it(
+    "on SQLite writes through the application's DatabaseSync: a committed job runs, a rolled-back one never exists",
+    T,
+    async () => {
+      const ran: string[] = [];
+      const Note = defineJob({
+        name: 'note',
+        schema: z.object({ label: z.string() }),
+        handle({ label }) {
+          ran.push(label);
+        },
+      });
+      // The worker polls only every 10 s: the store's data-version poll is what finds the job after the commit.
+      const { host, client, path } = jobHost({ jobs: [Note], worker: { pollIntervalMs: 10_000 } });
+      await host.start();
+      const db = new DatabaseSync(path, { timeout: 5_000 });
+      try {
+        db.exec('BEGIN IMMEDIATE');
+        await client.enqueue(Note, { label: 'rolled back' }, { tx: db });
+        await client.enqueueMany(Note, [{ payload: { label: 'rolled back too' } }], { tx: db });
+        db.exec('ROLLBACK');
+        db.exec('BEGIN IMMEDIATE');
+        db.exec('CREATE TABLE app_rows (id INTEGER PRIMARY KEY)');
+        const committed = await client.enqueue(Note, { label: 'committed' }, { tx: db });
+        db.exec('INSERT INTO app_rows DEFAULT VALUES');
+        // Not visible to the store's own connection before the commit.
+        assert.equal(await totalJobs(client), 0);
+        db.exec('COMMIT');
+        await waitForState(client, committed.id, 'completed');
+        assert.deepEqual(ran, ['committed']);
+        assert.equal(await totalJobs(client), 1);
+      } finally {
+        db.close();
+        await host.stop();
+      }
+    },
+  );
+
+  it(
+    'on SQLite refuses a tx it cannot write through safely, naming the fix, and stores nothing',
+    T,
+    async () => {
+      const { host, client, path } = jobHost({ jobs: [Signup], worker: false });
+      await host.start();
+      const other = new DatabaseSync(':memory:');
+      const idle = new DatabaseSync(path, { timeout: 5_000 });
+      try {
+        await expectRejection(
+          client.enqueue(Signup, valid, { tx: {} }),
+          ErrorCodes.INVALID_OPTION,
+          'DatabaseSync',
+        );
+        other.exec('BEGIN');
+        await expectRejection(
+          client.enqueueMany(Signup, [{ payload: valid }], { tx: other }),
+          ErrorCodes.INVALID_OPTION,
+          "not to the store's file",
+        );
+        await expectRejection(
+          client.enqueue(Signup, valid, { tx: idle }),
+          ErrorCodes.INVALID_OPTION,
+          'no open transaction',
+        );
+        assert.equal(await totalJobs(client), 0);
+      } finally {
+        other.close();
+        idle.close();
+        await host.stop();
+      }
+    },
+  );
 
   it('ctx.completeWithin fails the attempt on the SQLite store, naming the reason', T, async () => {
     const Within = defineJob({

@@ -37,6 +37,11 @@ export interface OutboxBackend {
   begin(store: JobStore & OutboxStore): Promise<AppTransaction>;
   /** Removes what `create` made (after every host using it stopped). */
   destroy(store: JobStore & OutboxStore): Promise<void>;
+  /**
+   * Two application transactions of one process can be open at once, the second waiting for the first's row locks
+   * without blocking the event loop (PostgreSQL). SQLite's one writer, waited for synchronously, cannot.
+   */
+  readonly concurrentTransactions?: boolean;
 }
 
 const OrderPlaced = defineMessage({
@@ -102,7 +107,10 @@ export function describeInbox(storeName: string, backend: OutboxBackend): void {
       }
     });
 
-    async function consumerHost(handle: (m: { orderId: string }, ctx: MessageContext) => Promise<void>) {
+    async function consumerHost(
+      handle: (m: { orderId: string }, ctx: MessageContext) => Promise<void>,
+      concurrency = 1,
+    ) {
       const store = await backend.create();
       made.push({ store });
       await store.migrate();
@@ -114,6 +122,7 @@ export function describeInbox(storeName: string, backend: OutboxBackend): void {
         message: OrderPlaced,
         inbox: { windowMs: 60_000 },
         backoff: { type: 'fixed', delay: 10 },
+        concurrency,
         handle,
       });
       const h = messagingHost({
@@ -184,6 +193,48 @@ export function describeInbox(storeName: string, backend: OutboxBackend): void {
         assert.equal(await h.store.inboxHas('ship', 'msg-1', Date.now()), true);
       },
     );
+
+    if (backend.concurrentTransactions) {
+      it(
+        'two deliveries of one message handled at once: one commits, the other’s completeWithin waits and resolves false',
+        T,
+        async () => {
+          const started: string[] = [];
+          const committed: string[] = [];
+          let refused = 0;
+          const h = await consumerHost(async (m, ctx) => {
+            started.push(m.orderId);
+            const app = await backend.begin(h.store);
+            if (m.orderId === 'first') {
+              assert.equal(await ctx.completeWithin(app.tx), true);
+              // Hold the transaction open until the duplicate is inside its own completeWithin, waiting for this one.
+              await waitFor(() => started.length === 2 || undefined, 'the duplicate to start');
+              await new Promise((resolve) => setTimeout(resolve, 200));
+              committed.push(m.orderId);
+              await app.commit();
+              return;
+            }
+            if (!(await ctx.completeWithin(app.tx))) {
+              refused++;
+              await app.rollback();
+              return;
+            }
+            committed.push(m.orderId);
+            await app.commit();
+          }, 2);
+          await h.publisher.send(OrderPlaced, { orderId: 'first' }, { id: 'msg-1' });
+          await waitFor(() => started.length === 1 || undefined, 'the first delivery started');
+          await h.publisher.send(OrderPlaced, { orderId: 'duplicate' }, { id: 'msg-1' });
+          await waitFor(() => refused === 1 || undefined, 'the duplicate refused');
+          await waitFor(() => {
+            const d = h.transport.broker.depth('orders');
+            return d.ready + d.unacked === 0 || undefined;
+          }, 'both deliveries acknowledged');
+          assert.deepEqual(committed, ['first'], 'one delivery committed its effects');
+          assert.deepEqual(h.transport.broker.deadLetters('orders'), []);
+        },
+      );
+    }
 
     it(
       'a consumer with an inbox in a host without a job store fails at start, naming the fix',

@@ -1,6 +1,6 @@
 import { realpathSync } from 'node:fs';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import { ErrorCodes, HostworkError } from '../../errors.ts';
+import { type ErrorCode, ErrorCodes, HostworkError } from '../../errors.ts';
 import type {
   InsertResult,
   JobCount,
@@ -8,6 +8,7 @@ import type {
   JobId,
   JobInfo,
   NewJob,
+  QueueBacklog,
   ScheduleRecord,
   Settlement,
 } from '../../jobs/job-record.ts';
@@ -101,6 +102,7 @@ function prepareStatements(db: DatabaseSync) {
     forgetExpiredWorkers: db.prepare(sql.FORGET_EXPIRED_WORKERS),
     withdrawWorker: db.prepare(sql.WITHDRAW_WORKER),
     liveQueues: db.prepare(sql.LIVE_QUEUES),
+    dueBacklog: db.prepare(sql.DUE_BACKLOG),
     appendOutbox: db.prepare(outbox.APPEND_OUTBOX),
     outboxClaimable: db.prepare(outbox.OUTBOX_CLAIMABLE),
     claimOutbox: db.prepare(outbox.CLAIM_OUTBOX),
@@ -174,12 +176,21 @@ export class SqliteStore implements JobStore, OutboxStore, InboxStore {
     return readMigrationStatus(this.path, this.#options.busyTimeoutMs);
   }
 
+  /**
+   * Stores jobs in one transaction. With `tx`, the application's own `DatabaseSync` on this store's file with a
+   * transaction open: the jobs are written through it and exist if and only if that transaction commits; workers in
+   * this and other processes find them by the data-version poll after the commit.
+   */
   async insert(jobs: readonly NewJob[], options?: InsertOptions): Promise<InsertResult[]> {
     if (options?.tx !== undefined) {
-      throw new HostworkError(
-        ErrorCodes.INVALID_OPTION,
-        'The SQLite store cannot enqueue inside an application transaction (option tx). Use the PostgreSQL store (@hostwork/postgres) for transactional enqueue.',
-      );
+      this.#ready();
+      const db = this.#applicationTransaction(options.tx, ErrorCodes.INVALID_OPTION, 'the jobs');
+      const statements = {
+        insertJob: db.prepare(sql.INSERT_JOB),
+        selectLiveJobByUniqueKey: db.prepare(sql.SELECT_LIVE_JOB_BY_UNIQUE_KEY),
+      };
+      const createdAt = Date.now();
+      return jobs.map((job) => this.#insertOne(statements, job, createdAt));
     }
     if (jobs.length === 0) return [];
     const s = this.#ready();
@@ -419,6 +430,12 @@ export class SqliteStore implements JobStore, OutboxStore, InboxStore {
     return s.liveQueues.all({ now }).map((r) => String(r.queue));
   }
 
+  async dueBacklog(now: number): Promise<QueueBacklog[]> {
+    return this.#ready()
+      .dueBacklog.all({ now })
+      .map((r) => ({ queue: String(r.queue), due: Number(r.due), oldestDueAt: Number(r.oldest) }));
+  }
+
   async tickSchedule(tick: ScheduleTick, now: number): Promise<boolean> {
     const s = this.#ready();
     let inserted = false;
@@ -464,7 +481,9 @@ export class SqliteStore implements JobStore, OutboxStore, InboxStore {
     const s = this.#ready();
     const tx = options?.tx;
     if (tx !== undefined) {
-      const append = this.#outboxTransaction(tx).prepare(outbox.APPEND_OUTBOX);
+      const append = this.#applicationTransaction(tx, ErrorCodes.OUTBOX_UNAVAILABLE, 'the message').prepare(
+        outbox.APPEND_OUTBOX,
+      );
       for (const m of messages) append.run(outboxRow(m));
       return;
     }
@@ -529,7 +548,9 @@ export class SqliteStore implements JobStore, OutboxStore, InboxStore {
     const record =
       options?.tx === undefined
         ? s.recordInbox
-        : this.#outboxTransaction(options.tx).prepare(outbox.RECORD_INBOX);
+        : this.#applicationTransaction(options.tx, ErrorCodes.OUTBOX_UNAVAILABLE, 'the inbox record').prepare(
+            outbox.RECORD_INBOX,
+          );
     return record.get({ consumer, messageId, now, expiresAt }) !== undefined;
   }
 
@@ -537,8 +558,11 @@ export class SqliteStore implements JobStore, OutboxStore, InboxStore {
     return Number(this.#ready().pruneInbox.run({ now, limit: asCount(limit) }).changes);
   }
 
-  /** The application's `DatabaseSync` given as `tx`, checked: same file, transaction open. */
-  #outboxTransaction(tx: unknown): DatabaseSync {
+  /**
+   * The application's `DatabaseSync` given as `tx`, checked: same file, transaction open. `code` is the error code
+   * of a `tx` that is none of these, `what` is what would be written through it.
+   */
+  #applicationTransaction(tx: unknown, code: ErrorCode, what: string): DatabaseSync {
     const db = tx as Partial<DatabaseSync> | null;
     const fix =
       "Pass your own `new DatabaseSync(path)` on the store's file, after `db.exec('BEGIN')`, and commit it yourself.";
@@ -549,13 +573,13 @@ export class SqliteStore implements JobStore, OutboxStore, InboxStore {
       typeof db.exec !== 'function'
     ) {
       throw new HostworkError(
-        ErrorCodes.OUTBOX_UNAVAILABLE,
+        code,
         `The SQLite store: tx must be a node:sqlite DatabaseSync, got ${db === null ? 'null' : typeof db}. ${fix}`,
       );
     }
     if (this.path === IN_MEMORY) {
       throw new HostworkError(
-        ErrorCodes.OUTBOX_UNAVAILABLE,
+        code,
         "The SQLite store: an in-memory store (':memory:') cannot share a transaction with another connection. Fix: give the store a file path.",
       );
     }
@@ -567,14 +591,14 @@ export class SqliteStore implements JobStore, OutboxStore, InboxStore {
     const location = main?.file;
     if (location !== this.path && !samePath(location, this.path)) {
       throw new HostworkError(
-        ErrorCodes.OUTBOX_UNAVAILABLE,
+        code,
         `The SQLite store: tx is a connection to ${String(location)}, not to the store's file ${this.path}. ${fix}`,
       );
     }
     if (!db.isTransaction) {
       throw new HostworkError(
-        ErrorCodes.OUTBOX_UNAVAILABLE,
-        `The SQLite store: tx has no open transaction, so the message would commit on its own. ${fix}`,
+        code,
+        `The SQLite store: tx has no open transaction, so ${what} would commit on their own. ${fix}`,
       );
     }
     return db as DatabaseSync;
@@ -631,7 +655,11 @@ export class SqliteStore implements JobStore, OutboxStore, InboxStore {
     }
   }
 
-  #insertOne(s: Statements, job: NewJob, createdAt: number): InsertResult {
+  #insertOne(
+    s: Pick<Statements, 'insertJob' | 'selectLiveJobByUniqueKey'>,
+    job: NewJob,
+    createdAt: number,
+  ): InsertResult {
     const result = s.insertJob.run(
       job.name,
       job.queue,

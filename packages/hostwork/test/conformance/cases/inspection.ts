@@ -183,5 +183,39 @@ export function inspectionCases(factory: StoreFactory): void {
       assert.equal((await mustGet(store, ids[0]!)).state, 'running');
       await assert.rejects(store.purge({ limit: 0 }), /limit must be a positive integer/);
     });
+    it('dueBacklog counts the due pending jobs per queue with the oldest run time, leaving out the rest', async (t) => {
+      const store = await stores.fresh();
+      if (!store.dueBacklog) {
+        t.skip('this store does not report its due backlog');
+        return;
+      }
+      assert.deepEqual(await store.dueBacklog(T0), [], 'an empty store');
+      await insertMany(store, [
+        newJob({ queue: 'emails', runAt: T0 - 5_000 }),
+        newJob({ queue: 'emails', runAt: T0 - 1_000 }),
+        newJob({ queue: 'emails', runAt: T0 + 60_000 }), // not due yet
+        newJob({ queue: 'reports', runAt: T0 }),
+        newJob({ queue: 'default', runAt: T0 - 9_000 }),
+        newJob({ queue: 'default', runAt: T0 - 8_000 }),
+      ]);
+      // One default job claimed (running) and one completed: neither is waiting.
+      const [running] = await claimIds(store, 1);
+      assert.ok(running);
+      const [done] = await claimIds(store, 1, { owner: 'w2' });
+      await store.settle('w2', [{ id: done!, kind: 'completed' }], T0);
+      const backlog = await store.dueBacklog(T0);
+      assert.deepEqual(
+        [...backlog].sort((a, b) => a.queue.localeCompare(b.queue)),
+        [
+          { queue: 'emails', due: 2, oldestDueAt: T0 - 5_000 },
+          { queue: 'reports', due: 1, oldestDueAt: T0 },
+        ],
+      );
+      assert.deepEqual(
+        (await store.dueBacklog(T0 + 60_000)).find((b) => b.queue === 'emails'),
+        { queue: 'emails', due: 3, oldestDueAt: T0 - 5_000 },
+        'the later job counts once due',
+      );
+    });
   });
 }
