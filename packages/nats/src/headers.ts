@@ -13,17 +13,27 @@ const SERVER_HEADER = /^nats-/i;
 /** Hostwork's routing headers, meaningless on a dead letter. */
 const ROUTING_HEADERS = new Set([NOT_BEFORE_HEADER, RETRY_FOR_HEADER]);
 
-/** A message's headers as Hostwork's string headers, without JetStream's own (the last value of a repeated key). */
-export function readHeaders(raw: MsgHdrs | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (!raw) return out;
-  for (const key of raw.keys()) {
-    if (SERVER_HEADER.test(key)) continue;
-    const values = raw.values(key);
+/**
+ * A message's headers as Hostwork's string headers, without JetStream's own (the last value of a repeated key), and
+ * its `Nats-Msg-Id`: one pass over the decoded headers (looking keys up one by one scans them all each time).
+ */
+export function readHeaders(raw: MsgHdrs | undefined): {
+  headers: Record<string, string>;
+  msgId: string | undefined;
+} {
+  const headers: Record<string, string> = {};
+  let msgId: string | undefined;
+  if (!raw) return { headers, msgId };
+  for (const [key, values] of raw) {
     const last = values.at(-1);
-    if (last !== undefined) out[key] = last;
+    if (last === undefined) continue;
+    if (SERVER_HEADER.test(key)) {
+      if (key === 'Nats-Msg-Id') msgId = last;
+      continue;
+    }
+    headers[key] = last;
   }
-  return out;
+  return { headers, msgId };
 }
 
 /**

@@ -158,15 +158,11 @@ export class NatsDelivery implements Delivery {
       this.#onSettle();
     }
     return this.#services.track(
-      (async () => {
-        try {
-          await run();
-        } catch (error) {
-          // Not settled for sure: it may be settled again (JetStream ignores an ack of a message it no longer holds).
-          this.#settledBy = undefined;
-          throw error;
-        }
-      })(),
+      run().catch((error: unknown) => {
+        // Not settled for sure: it may be settled again (JetStream ignores an ack of a message it no longer holds).
+        this.#settledBy = undefined;
+        throw error;
+      }),
     );
   }
 }

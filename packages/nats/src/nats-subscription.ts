@@ -62,6 +62,7 @@ export interface SubscriptionHost {
 interface Held {
   readonly msg: Msg;
   readonly headers: Record<string, string>;
+  readonly msgId: string | undefined;
 }
 
 /** A running pull consumer; see the module's comment. */
@@ -203,7 +204,7 @@ export class NatsSubscription implements Subscription {
       this.#handBack(msg);
       return;
     }
-    const headers = readHeaders(msg.headers);
+    const { headers, msgId } = readHeaders(msg.headers);
     const retryFor = headers[RETRY_FOR_HEADER];
     if (retryFor !== undefined && retryFor !== this.#source.durable) {
       // Another consumer's retry copy: not for this one.
@@ -219,8 +220,8 @@ export class NatsSubscription implements Subscription {
       this.#schedulePull();
       return;
     }
-    if (this.#handed >= this.#prefetch) this.#held.push({ msg, headers });
-    else this.#hand(msg, headers);
+    if (this.#handed >= this.#prefetch) this.#held.push({ msg, headers, msgId });
+    else this.#hand(msg, headers, msgId);
   }
 
   /** A status message of a pull request: a heartbeat, a request that expired (408) or was ended (409). */
@@ -264,16 +265,14 @@ export class NatsSubscription implements Subscription {
     timer.unref();
   }
 
-  #hand(msg: Msg, headers: Headers): void {
+  #hand(msg: Msg, headers: Headers, msgId: string | undefined): void {
     const services = this.#services;
     if (!services) {
       this.#handBack(msg);
       return;
     }
     this.#handed++;
-    const id =
-      headers[ID_HEADER] ??
-      (msg.headers?.get('Nats-Msg-Id') || `${this.#source.stream}-${streamSequence(msg.reply)}`);
+    const id = headers[ID_HEADER] ?? (msgId || `${this.#source.stream}-${streamSequence(msg.reply)}`);
     const delivery = new NatsDelivery(
       { id, subject: msg.subject, reply: msg.reply ?? '', body: msg.data, headers },
       services,
@@ -287,7 +286,7 @@ export class NatsSubscription implements Subscription {
     this.#handed--;
     if (!this.#stopped) {
       const next = this.#held.shift();
-      if (next) this.#hand(next.msg, next.headers);
+      if (next) this.#hand(next.msg, next.headers, next.msgId);
     }
     this.#schedulePull();
   }

@@ -401,23 +401,39 @@ export class NatsTransport implements Transport {
    * progress report given twice is the same as once; a nak is not written again (a second one could hand back a
    * later delivery of the same message).
    */
-  async #respond(reply: string, payload: string): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      // The current connection without a turn of the microtask queue (the common case), else the next one.
-      const current = this.#connected;
-      const nc = current && !current.nc.isClosed() ? current.nc : (await this.#connection()).nc;
-      if (attempt === 1 || !payload.startsWith(NAK)) nc.publish(reply, payload);
+  #respond(reply: string, payload: string): Promise<void> {
+    // The common case without an async function's frame: connected, written now, confirmed by the next PING.
+    const current = this.#connected;
+    if (current && !current.nc.isClosed()) {
       try {
+        current.nc.publish(reply, payload);
+      } catch {
+        return this.#respondAgain(reply, payload, undefined);
+      }
+      return this.#flushed(current.nc).catch((error: unknown) => this.#respondAgain(reply, payload, error));
+    }
+    return this.#respondAgain(reply, payload, undefined);
+  }
+
+  /** {@link #respond} after a failed flush (`error`), or without a connection: written again once reconnected. */
+  async #respondAgain(reply: string, payload: string, failed: unknown): Promise<void> {
+    for (let attempt = failed === undefined ? 1 : 2; ; attempt++) {
+      if (attempt > 1) {
+        if (this.#final || attempt > MAX_PUBLISH_ATTEMPTS)
+          throw new HostworkError(
+            ErrorCodes.TRANSPORT_FAILED,
+            `natsTransport: the server did not confirm '${payload}' on ${reply}: ${(failed as Error)?.message}; it delivers the message again once its AckWait runs out.`,
+            { cause: failed },
+          );
+        await this.#sleep(this.#backoffMs(attempt - 1));
+      }
+      try {
+        const { nc } = await this.#connection();
+        if (attempt === 1 || !payload.startsWith(NAK)) nc.publish(reply, payload);
         await this.#flushed(nc);
         return;
       } catch (error) {
-        if (this.#final || attempt >= MAX_PUBLISH_ATTEMPTS)
-          throw new HostworkError(
-            ErrorCodes.TRANSPORT_FAILED,
-            `natsTransport: the server did not confirm '${payload}' on ${reply}: ${(error as Error).message}; it delivers the message again once its AckWait runs out.`,
-            { cause: error },
-          );
-        await this.#sleep(this.#backoffMs(attempt));
+        failed = error;
       }
     }
   }
