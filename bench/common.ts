@@ -16,19 +16,21 @@ export type StoreKind = (typeof STORES)[number];
 export const SYSTEMS = ['hostwork', 'graphile-worker', 'pg-boss'] as const;
 
 /** The message transports the harness knows (`--transport`), instead of a job store. */
-export const TRANSPORTS = ['rabbitmq', 'sqs', 'kafka'] as const;
+export const TRANSPORTS = ['rabbitmq', 'sqs', 'kafka', 'nats'] as const;
 export type TransportKind = (typeof TRANSPORTS)[number];
 
 /**
  * The systems measured on a transport: Hostwork's consumer engine over its adapter, and a plain loop on the same
- * client library doing the same work (amqplib for RabbitMQ, the AWS SDK's SQS client for SQS).
+ * client library doing the same work (amqplib for RabbitMQ, the AWS SDK's SQS client for SQS, nats.js for NATS
+ * JetStream).
  */
 export const MESSAGE_SYSTEMS: Readonly<Record<TransportKind, readonly ['hostwork', PlainClient]>> = {
   rabbitmq: ['hostwork', 'amqplib'],
   sqs: ['hostwork', 'aws-sdk'],
   kafka: ['hostwork', 'platformatic-kafka'],
+  nats: ['hostwork', 'nats-js'],
 };
-export type PlainClient = 'amqplib' | 'aws-sdk' | 'platformatic-kafka';
+export type PlainClient = 'amqplib' | 'aws-sdk' | 'platformatic-kafka' | 'nats-js';
 
 export type SystemName = (typeof SYSTEMS)[number] | PlainClient;
 
@@ -275,6 +277,7 @@ export const MESSAGE_SIZES: Readonly<
   rabbitmq: { consume: 20_000, publish: 20_000, latency: 500 },
   sqs: { consume: 20_000, publish: 20_000, latency: 500 },
   kafka: { consume: 20_000, publish: 20_000, latency: 500 },
+  nats: { consume: 20_000, publish: 20_000, latency: 500 },
 };
 
 /**
@@ -301,7 +304,7 @@ export interface MessageRunContext {
   readonly transport: TransportKind;
   /** The run's own temporary directory (the host's content root). */
   readonly dir: string;
-  /** The broker: the AMQP URL, or the SQS emulator's endpoint. */
+  /** The broker: the AMQP URL, the SQS emulator's endpoint, or the NATS server. */
   readonly brokerUrl: string;
   /** The run's fresh queue, deleted by the runner afterwards (with its dead-letter queue). */
   readonly queue: string;

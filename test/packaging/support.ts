@@ -24,6 +24,7 @@ export const PACKAGES = [
   { dir: 'sqs', name: '@hostwork/sqs' },
   { dir: 'rabbitmq', name: '@hostwork/rabbitmq' },
   { dir: 'kafka', name: '@hostwork/kafka' },
+  { dir: 'nats', name: '@hostwork/nats' },
   { dir: 'create-hostwork', name: 'create-hostwork' },
   { dir: 'dashboard', name: '@hostwork/dashboard' },
 ] as const;
