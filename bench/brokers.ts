@@ -1,9 +1,9 @@
 /**
- * The brokers of the transport benchmarks (`--transport rabbitmq|sqs|redis`), without Hostwork: the SQS emulator
- * (fauxqs, in a process of its own bound to 127.0.0.1), SDK clients for it, seeding a run's queue (or Redis stream)
- * with no-op messages and deleting a run's queues afterwards. Seeding and clean-up are the same for both systems of a
- * transport, so neither measured process does them. amqplib, the AWS SDK and node-redis are loaded only by the
- * processes that use them.
+ * The brokers of the transport benchmarks (`--transport rabbitmq|sqs|kafka|nats|redis`), without Hostwork: the SQS
+ * emulator (fauxqs, in a process of its own bound to 127.0.0.1), SDK clients for it, seeding a run's queue (or Redis
+ * stream) with no-op messages and deleting a run's queues afterwards. Seeding and clean-up are the same for both
+ * systems of a transport, so neither measured process does them. amqplib, the AWS SDK, @platformatic/kafka, nats.js
+ * and node-redis are loaded only by the processes that use them.
  */
 import { randomBytes } from 'node:crypto';
 import type { SQSClient } from '@aws-sdk/client-sqs';
@@ -12,6 +12,8 @@ import { SQS_BATCH } from './common.ts';
 
 /** The RabbitMQ broker the benchmark uses unless AMQP_URL says otherwise. */
 export const DEFAULT_AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672';
+/** The NATS server (with JetStream) the benchmark uses unless NATS_URL says otherwise. */
+export const DEFAULT_NATS_URL = '127.0.0.1:4222';
 /** The Redis server the benchmark uses unless REDIS_URL says otherwise. */
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 /** The consumer group both systems read a Redis stream through (Hostwork's default group). */
@@ -33,6 +35,7 @@ export function freshQueue(): string {
 /** The queues a run may leave behind: its queue and the dead-letter queue Hostwork declares for it. */
 function queuesOf(transport: TransportKind, queue: string): string[] {
   if (transport === 'kafka') return [queue, `${queue}.retry`, `${queue}.dead`];
+  if (transport === 'nats') return [queue, natsDeadStream(queue)];
   if (transport === 'redis') return [queue, `${queue}:dead`, `${queue}:scheduled`];
   return transport === 'rabbitmq' ? [queue, `${queue}.dead`] : [queue, `${queue}-dead`];
 }
@@ -163,6 +166,93 @@ async function deleteSqsQueues(endpoint: string, queues: readonly string[]): Pro
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// NATS JetStream
+
+/** The dead-letter stream Hostwork's NATS transport declares for a run's stream. */
+const natsDeadStream = (queue: string) => `${queue}_dead`;
+
+/**
+ * The run's stream, its durable consumer and its dead-letter stream, as Hostwork's transport declares them by default
+ * for a source named `queue` (a work-queue file stream capturing the subject `queue`, a pull consumer of the same
+ * name with explicit acks), so Hostwork's declaration finds them as it would make them, and the plain loop consumes
+ * from the same.
+ */
+export async function declareNatsStream(
+  jsm: import('@nats-io/jetstream').JetStreamManager,
+  queue: string,
+): Promise<void> {
+  const { AckPolicy, RetentionPolicy, StorageType } = await import('@nats-io/jetstream');
+  await jsm.streams.add({
+    name: queue,
+    subjects: [queue],
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+  });
+  await jsm.consumers.add(queue, {
+    durable_name: queue,
+    ack_policy: AckPolicy.Explicit,
+    filter_subject: queue,
+    ack_wait: 30_000_000_000,
+    max_deliver: -1,
+    max_ack_pending: 1_000,
+  });
+  await jsm.streams.add({
+    name: natsDeadStream(queue),
+    subjects: [`hostwork.dead.${queue}.${queue}`],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+  });
+}
+
+async function seedNats(ctx: MessageRunContext, count: number): Promise<void> {
+  const { connect, headers } = await import('@nats-io/transport-node');
+  const { jetstream, jetstreamManager } = await import('@nats-io/jetstream');
+  const nc = await connect({ servers: ctx.brokerUrl });
+  try {
+    const jsm = await jetstreamManager(nc);
+    await declareNatsStream(jsm, ctx.queue);
+    const js = jetstream(nc);
+    const h = headers();
+    h.set(TYPE_HEADER, NOOP_TYPE);
+    for (let i = 0; i < count; i += 1_000) {
+      const acks = [];
+      for (let k = i; k < Math.min(count, i + 1_000); k++)
+        acks.push(js.publish(ctx.queue, noopBody(k), { msgID: `seed-${k}`, headers: h }));
+      await Promise.all(acks);
+    }
+    const { messages } = (await jsm.streams.info(ctx.queue)).state;
+    if (messages !== count)
+      throw new Error(`seeding ${ctx.queue}: expected ${count} messages, found ${messages}.`);
+  } finally {
+    await nc.close();
+  }
+}
+
+async function deleteNatsStreams(url: string, streams: readonly string[]): Promise<void> {
+  const { connect } = await import('@nats-io/transport-node');
+  const { jetstreamManager } = await import('@nats-io/jetstream');
+  const nc = await connect({ servers: url });
+  try {
+    const jsm = await jetstreamManager(nc);
+    for (const s of streams) await jsm.streams.delete(s).catch(() => {});
+  } finally {
+    await nc.close();
+  }
+}
+
+/** The messages in a run's stream (a work-queue stream: those not yet acknowledged). */
+export async function natsDepth(url: string, queue: string): Promise<number> {
+  const { connect } = await import('@nats-io/transport-node');
+  const { jetstreamManager } = await import('@nats-io/jetstream');
+  const nc = await connect({ servers: url });
+  try {
+    return (await (await jetstreamManager(nc)).streams.info(queue)).state.messages;
+  } finally {
+    await nc.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // Redis
 
 /** A node-redis client on `url`, connected; RESP2, as the Hostwork transport speaks it. */
@@ -241,8 +331,6 @@ async function deleteRedisKeys(url: string, keys: readonly string[]): Promise<vo
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-
-// ---------------------------------------------------------------------------------------------------------------
 // Kafka (librdkafka's mock cluster: the runner creates a run's topics through it before seeding)
 
 /** The consumer group of a Kafka run: Hostwork's default for the topic, used by the plain loop too. */
@@ -297,6 +385,7 @@ export async function kafkaDepth(bootstrap: string, topic: string): Promise<numb
 /** Pre-publishes `count` no-op messages to the run's fresh queue (the `seed` role of a transport run). */
 export function seedQueue(ctx: MessageRunContext, count: number): Promise<void> {
   if (ctx.transport === 'kafka') return seedKafka(ctx, count);
+  if (ctx.transport === 'nats') return seedNats(ctx, count);
   if (ctx.transport === 'redis') return seedRedis(ctx, count);
   return ctx.transport === 'rabbitmq' ? seedRabbit(ctx, count) : seedSqs(ctx, count);
 }
@@ -310,6 +399,7 @@ export async function deleteQueues(
   // The mock cluster deletes no topics; it lives as long as the runner.
   if (transport === 'kafka') return;
   const queues = queuesOf(transport, queue);
+  if (transport === 'nats') return deleteNatsStreams(brokerUrl, queues);
   if (transport === 'redis') return deleteRedisKeys(brokerUrl, queues);
   return transport === 'rabbitmq'
     ? deleteRabbitQueues(brokerUrl, queues)
@@ -337,6 +427,15 @@ export async function describeBroker(transport: TransportKind, brokerUrl: string
       return `librdkafka's mock cluster (Debian librdkafka-dev, ${metadata.brokers.size} broker) at ${brokerUrl} (its own process)`;
     } finally {
       await admin.close();
+    }
+  }
+  if (transport === 'nats') {
+    const { connect } = await import('@nats-io/transport-node');
+    const nc = await connect({ servers: brokerUrl });
+    try {
+      return `nats-server ${nc.info?.version ?? '?'} with JetStream at ${brokerUrl}`;
+    } finally {
+      await nc.close();
     }
   }
   if (transport === 'sqs') {

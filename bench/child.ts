@@ -11,7 +11,8 @@
  * - `emulator`: the SQS emulator of `--transport sqs` (bench/brokers.ts), on 127.0.0.1, until the runner ends it.
  *
  * On a transport (`--transport`), `<ctx>` is a {@link MessageRunContext}: `run` measures Hostwork's consumer engine or
- * the plain client loop (bench/systems/hostwork-messaging.ts, amqplib.ts, aws-sdk.ts, node-redis.ts), and `seed` pre-publishes
+ * the plain client loop (bench/systems/hostwork-messaging.ts, amqplib.ts, aws-sdk.ts, nats-js.ts, node-redis.ts), and
+ * `seed` pre-publishes
  * no-op messages to the run's fresh queue with the client library alone, the same for both systems.
  *
  * Each system's scenarios are in bench/systems/ (graphile-worker and pg-boss on PostgreSQL only), and a process loads
@@ -43,6 +44,7 @@ async function messageScenariosOf(ctx: MessageRunContext): Promise<MessageScenar
   if (ctx.system === 'aws-sdk') return (await import('./systems/aws-sdk.ts')).awsSdkScenarios;
   if (ctx.system === 'platformatic-kafka')
     return (await import('./systems/platformatic-kafka.ts')).platformaticKafkaScenarios;
+  if (ctx.system === 'nats-js') return (await import('./systems/nats-js.ts')).natsJsScenarios;
   if (ctx.system === 'node-redis') return (await import('./systems/node-redis.ts')).nodeRedisScenarios;
   throw new Error(`bench/child.ts: no transport scenarios for system '${ctx.system}'.`);
 }

@@ -16,20 +16,22 @@ export type StoreKind = (typeof STORES)[number];
 export const SYSTEMS = ['hostwork', 'graphile-worker', 'pg-boss'] as const;
 
 /** The message transports the harness knows (`--transport`), instead of a job store. */
-export const TRANSPORTS = ['rabbitmq', 'sqs', 'kafka', 'redis'] as const;
+export const TRANSPORTS = ['rabbitmq', 'sqs', 'kafka', 'nats', 'redis'] as const;
 export type TransportKind = (typeof TRANSPORTS)[number];
 
 /**
  * The systems measured on a transport: Hostwork's consumer engine over its adapter, and a plain loop on the same
- * client library doing the same work (amqplib for RabbitMQ, the AWS SDK's SQS client for SQS, node-redis for Redis).
+ * client library doing the same work (amqplib for RabbitMQ, the AWS SDK's SQS client for SQS, nats.js for NATS
+ * JetStream, node-redis for Redis).
  */
 export const MESSAGE_SYSTEMS: Readonly<Record<TransportKind, readonly ['hostwork', PlainClient]>> = {
   rabbitmq: ['hostwork', 'amqplib'],
   sqs: ['hostwork', 'aws-sdk'],
   kafka: ['hostwork', 'platformatic-kafka'],
+  nats: ['hostwork', 'nats-js'],
   redis: ['hostwork', 'node-redis'],
 };
-export type PlainClient = 'amqplib' | 'aws-sdk' | 'platformatic-kafka' | 'node-redis';
+export type PlainClient = 'amqplib' | 'aws-sdk' | 'platformatic-kafka' | 'nats-js' | 'node-redis';
 
 export type SystemName = (typeof SYSTEMS)[number] | PlainClient;
 
@@ -276,6 +278,7 @@ export const MESSAGE_SIZES: Readonly<
   rabbitmq: { consume: 20_000, publish: 20_000, latency: 500 },
   sqs: { consume: 20_000, publish: 20_000, latency: 500 },
   kafka: { consume: 20_000, publish: 20_000, latency: 500 },
+  nats: { consume: 20_000, publish: 20_000, latency: 500 },
   redis: { consume: 20_000, publish: 20_000, latency: 500 },
 };
 
@@ -303,7 +306,7 @@ export interface MessageRunContext {
   readonly transport: TransportKind;
   /** The run's own temporary directory (the host's content root). */
   readonly dir: string;
-  /** The broker: the AMQP URL, the SQS emulator's endpoint, or the Redis URL. */
+  /** The broker: the AMQP URL, the SQS emulator's endpoint, the NATS server, or the Redis URL. */
   readonly brokerUrl: string;
   /** The run's fresh queue, deleted by the runner afterwards (with its dead-letter queue). */
   readonly queue: string;

@@ -1,5 +1,6 @@
 /**
- * The benchmark runner: `npm run bench -- [--store sqlite|postgres | --transport rabbitmq|sqs|kafka|redis] [--scenario a,b]
+ * The benchmark runner: `npm run bench -- [--store sqlite|postgres | --transport rabbitmq|sqs|kafka|nats|redis]
+ * [--scenario a,b]
  * [--runs 3] [--all] [--system x]`.
  *
  * Every run of every scenario is a fresh child process (bench/child.ts) on a fresh store: a temporary directory for
@@ -25,7 +26,14 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DEFAULT_AMQP_URL, DEFAULT_REDIS_URL, deleteQueues, describeBroker, freshQueue } from './brokers.ts';
+import {
+  DEFAULT_AMQP_URL,
+  DEFAULT_NATS_URL,
+  DEFAULT_REDIS_URL,
+  deleteQueues,
+  describeBroker,
+  freshQueue,
+} from './brokers.ts';
 import type {
   ChildMessage,
   Measurement,
@@ -64,12 +72,14 @@ const NODE_FLAGS = process.env.BENCH_NODE_FLAGS?.split(/\s+/).filter(Boolean) ??
 const USAGE = `Usage: npm run bench -- [options]
 
   --store <sqlite|postgres>  the job store to measure (default: sqlite)
-  --transport <rabbitmq|sqs|kafka|redis> measure the message consumers on this transport instead of a job store:
-                             Hostwork against a plain loop on the same client (amqplib, the AWS SDK, @platformatic/kafka,
-                             node-redis); not with --store; kafka runs on librdkafka's mock cluster on 127.0.0.1
-  --broker-url <url>         rabbitmq: the broker (default: AMQP_URL, else ${DEFAULT_AMQP_URL}); redis: the server
-                             (default: REDIS_URL, else ${DEFAULT_REDIS_URL}); sqs always runs on its own fauxqs
-                             emulator on 127.0.0.1
+  --transport <rabbitmq|sqs|kafka|nats|redis>
+                             measure the message consumers on this transport instead of a job store: Hostwork
+                             against a plain loop on the same client (amqplib, the AWS SDK, @platformatic/kafka,
+                             nats.js, node-redis); not with --store; kafka runs on librdkafka's mock cluster on 127.0.0.1
+  --broker-url <url>         rabbitmq: the broker (default: AMQP_URL, else ${DEFAULT_AMQP_URL});
+                             nats: the server (default: NATS_URL, else ${DEFAULT_NATS_URL});
+                             redis: the server (default: REDIS_URL, else ${DEFAULT_REDIS_URL});
+                             sqs always runs on its own fauxqs emulator on 127.0.0.1
   --scenario <names>         only these scenarios, comma-separated (default: every default scenario)
   --runs <n>                 runs per scenario, each in a fresh process; the median is reported (default: 3)
   --all                      the default scenarios plus the optional ones (see below)
@@ -161,15 +171,22 @@ function parseOptions(): Options {
   const transport = values.transport as TransportKind | undefined;
   if (transport !== undefined && !TRANSPORTS.includes(transport))
     fail(`Unknown transport '${values.transport}' (known: ${TRANSPORTS.join(', ')}).`);
-  if (values['broker-url'] !== undefined && transport !== 'rabbitmq' && transport !== 'redis')
+  if (
+    values['broker-url'] !== undefined &&
+    transport !== 'rabbitmq' &&
+    transport !== 'nats' &&
+    transport !== 'redis'
+  )
     fail(
-      '--broker-url applies to --transport rabbitmq and redis only (sqs and kafka run on their own emulator and mock).',
+      '--broker-url applies to --transport rabbitmq, nats and redis only (sqs and kafka run on their own emulator and mock).',
     );
   const brokerUrl =
     values['broker-url'] ??
-    (transport === 'redis'
-      ? (process.env.REDIS_URL ?? DEFAULT_REDIS_URL)
-      : (process.env.AMQP_URL ?? DEFAULT_AMQP_URL));
+    (transport === 'nats'
+      ? (process.env.NATS_URL ?? DEFAULT_NATS_URL)
+      : transport === 'redis'
+        ? (process.env.REDIS_URL ?? DEFAULT_REDIS_URL)
+        : (process.env.AMQP_URL ?? DEFAULT_AMQP_URL));
   const store = (values.store ?? 'sqlite') as StoreKind;
   if (!STORES.includes(store)) fail(`Unknown store '${values.store}'.`);
   const runs = Number(values.runs);

@@ -1,11 +1,12 @@
 /**
- * Hostwork's consumer engine and publisher over its RabbitMQ, SQS, Kafka and Redis adapters (`--transport`): the adapters'
- * defaults, the scenario's concurrency, a no-op handler, the messages validated with zod as users would. Loaded only
- * in the processes that measure Hostwork on a transport.
+ * Hostwork's consumer engine and publisher over its RabbitMQ, SQS, Kafka, NATS and Redis adapters (`--transport`): the
+ * adapters' defaults, the scenario's concurrency, a no-op handler, the messages validated with zod as users would.
+ * Loaded only in the processes that measure Hostwork on a transport.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { kafkaTransport } from '@hostwork/kafka';
+import { natsTransport } from '@hostwork/nats';
 import { rabbitmqTransport } from '@hostwork/rabbitmq';
 import { redisTransport } from '@hostwork/redis';
 import { sqsTransport } from '@hostwork/sqs';
@@ -41,6 +42,7 @@ function transportOf(ctx: MessageRunContext, client: SQSClient | undefined): Tra
   // The run's topic, `.retry` and `.dead` exist (the runner created them on the mock cluster); default ordering.
   if (ctx.transport === 'kafka')
     return kafkaTransport({ brokers: [ctx.brokerUrl], fetchMaxWaitMs: KAFKA_FETCH_MAX_WAIT_MS });
+  if (ctx.transport === 'nats') return natsTransport({ servers: ctx.brokerUrl });
   if (ctx.transport === 'redis') return redisTransport({ url: ctx.brokerUrl });
   // createQueues: the dead-letter queue `<queue>-dead` is created when missing (the run's queue is seeded already).
   return sqsTransport({ client, createQueues: true });
@@ -65,9 +67,10 @@ function buildHost(
 
 /**
  * Consumes the pre-published messages with one consumer at `concurrency`. Timed from `host.start()` (connect,
- * subscribe) to the last ack: on RabbitMQ the `completed` event of the last message (emitted once its ack is
- * written to the channel, as the plain loop's `channel.ack`), on SQS the answer to the DeleteMessageBatch that
- * deleted the last one.
+ * subscribe) to the last ack: on RabbitMQ and NATS the `completed` event of the last message (emitted once its ack is
+ * handed to the transport: on RabbitMQ written to the channel, as the plain loop's `channel.ack`; on NATS written to
+ * the ack subject, as the plain loop's `msg.ack()`, its confirmation (a flush) following), on SQS the answer to the
+ * DeleteMessageBatch that deleted the last one.
  */
 async function consume(ctx: MessageRunContext, concurrency: number): Promise<void> {
   const n = MESSAGE_SIZES[ctx.transport].consume;
@@ -95,8 +98,9 @@ async function consume(ctx: MessageRunContext, concurrency: number): Promise<voi
 }
 
 /**
- * Publishes N messages through `MessagePublisher` from 10 concurrent loops: RabbitMQ and Redis one `send` per call
- * (each resolves on the broker's confirm, or XADD's reply), SQS one `sendMany` of 10 per call (one SendMessageBatch).
+ * Publishes N messages through `MessagePublisher` from 10 concurrent loops: RabbitMQ, NATS and Redis one `send` per
+ * call (each resolves on the broker's confirm, the stream's acknowledgement, or XADD's reply), SQS one `sendMany` of 10
+ * per call (one SendMessageBatch).
  */
 async function publish(ctx: MessageRunContext): Promise<void> {
   const n = MESSAGE_SIZES[ctx.transport].publish;

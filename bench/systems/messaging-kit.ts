@@ -3,7 +3,7 @@
  * target, counting the entries SQS deleted, and checking a queue's depth after a run. No Hostwork here.
  */
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import { redisDepth, sqsClient } from '../brokers.ts';
+import { natsDepth, redisDepth, sqsClient } from '../brokers.ts';
 import type { MessageRunContext } from '../common.ts';
 
 /** One system's transport measurements by name. */
@@ -65,6 +65,8 @@ async function depth(ctx: MessageRunContext): Promise<number> {
   if (ctx.transport === 'kafka') {
     const { kafkaDepth } = await import('../brokers.ts');
     found = await kafkaDepth(ctx.brokerUrl, ctx.queue);
+  } else if (ctx.transport === 'nats') {
+    found = await natsDepth(ctx.brokerUrl, ctx.queue);
   } else if (ctx.transport === 'rabbitmq') {
     const amqp = await import('amqplib');
     const connection = await amqp.connect(ctx.brokerUrl);

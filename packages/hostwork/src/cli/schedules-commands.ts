@@ -1,6 +1,6 @@
 /** `hostwork schedules list|pause|resume`: the recurring jobs stored by the application's `addJobs`. */
-import { Cron } from 'croner';
 import type { ScheduleRecord } from '../jobs/job-record.ts';
+import { nextStoredTick } from '../jobs/schedule.ts';
 import { type Command, type CommandContext, ExitCode, usageError } from './command.ts';
 import { formatJson, formatTable, isoTime } from './output.ts';
 
@@ -60,7 +60,7 @@ async function setPaused(context: CommandContext, paused: boolean): Promise<numb
   for (const name of context.args) {
     const schedule = stored.get(name);
     // Resuming starts from the next future tick, as JobClient.resumeSchedule does: ticks missed while paused are not run.
-    const next = paused || schedule === undefined ? undefined : nextTick(schedule, now);
+    const next = paused || schedule === undefined ? undefined : nextStoredTick(schedule, now);
     const found = schedule !== undefined && (await store.setSchedulePaused(name, paused, next));
     results.push({
       name,
@@ -84,14 +84,6 @@ async function setPaused(context: CommandContext, paused: boolean): Promise<numb
     }
   }
   return results.every((r) => r.outcome !== 'not-found') ? ExitCode.ok : ExitCode.failure;
-}
-
-function nextTick(schedule: ScheduleRecord, after: number): number | null {
-  const cron = new Cron(schedule.cron, {
-    paused: true,
-    ...(schedule.timezone ? { timezone: schedule.timezone } : {}),
-  });
-  return cron.nextRun(new Date(after))?.getTime() ?? null;
 }
 
 const pause: Command = {

@@ -39,12 +39,18 @@ export {
   type LocalReservation,
 } from './local-dispatch.ts';
 export type { MigrationStatus } from './migration-status.ts';
+export { checkJobFilter, parsePayloadFilter } from './payload-filter.ts';
 export type { EnqueueOptions } from './prepare-job.ts';
 export {
   QueueConsumers,
   type QueueConsumersTiming,
   queueConsumersDefaults,
 } from './queue-consumers.ts';
-export { defineSchedule, type MisfirePolicy, type ScheduleDefinition } from './schedule.ts';
+export {
+  defineSchedule,
+  type MisfirePolicy,
+  nextStoredTick,
+  type ScheduleDefinition,
+} from './schedule.ts';
 export { StoreSignal, type StoreSignalOptions } from './store-signal.ts';
 export { type QueueOptions, WorkerOptions, workerDefaults } from './worker-options.ts';

@@ -130,6 +130,43 @@ export interface JobFilter {
   readonly queue?: string;
   readonly state?: JobState;
   readonly name?: string;
+  /** Only these jobs (at most 1000 ids). */
+  readonly ids?: readonly JobId[];
+  /** Only jobs created at or after this time (ms since epoch). */
+  readonly createdAfter?: number;
+  /** Only jobs created before this time (ms since epoch). */
+  readonly createdBefore?: number;
+  /** Only jobs whose payload holds `equals` at `path` (see {@link PayloadFilter}). */
+  readonly payload?: PayloadFilter;
+}
+
+/**
+ * A payload field compared as text: `path` names object keys from the payload's root (a segment of digits indexes an
+ * array), and the field's value as text must equal `equals`: a string without its quotes, a number as JSON writes it
+ * (`42`, `1.5`), `true`/`false`. A field that is missing or JSON `null` never matches. Stores read the payload at
+ * query time (SQLite `json_extract`, PostgreSQL `#>>`), without an index unless the application creates one on the
+ * expression (see docs/dashboard.md).
+ */
+export interface PayloadFilter {
+  readonly path: readonly string[];
+  readonly equals: string;
+}
+
+/** A worker announced through `JobStore.announceWorker`, as `JobStore.listWorkers` returns it. */
+export interface WorkerRecord {
+  readonly owner: string;
+  readonly queues: readonly string[];
+  /** When the announcement lapses unless the worker renews it (ms since epoch). */
+  readonly expiresAt: number;
+}
+
+/** Jobs that finished in one time bucket, as `JobStore.throughput` returns them. */
+export interface ThroughputBucket {
+  /** The bucket's start (ms since epoch, a multiple of the bucket size). */
+  readonly at: number;
+  readonly completed: number;
+  /** Jobs that went dead (their last attempt failed, or poison). */
+  readonly dead: number;
 }
 
 /** One row of the counts per queue and state. */

@@ -11,6 +11,8 @@ import type {
   QueueBacklog,
   ScheduleRecord,
   Settlement,
+  ThroughputBucket,
+  WorkerRecord,
 } from './job-record.ts';
 import type { MigrationStatus } from './migration-status.ts';
 
@@ -203,6 +205,18 @@ export interface JobStore extends AsyncDisposable {
   withdrawWorker?(owner: string): Promise<void>;
   /** Optional: the queues consumed by workers whose announcement has not expired at `now`, in any order. */
   liveQueues?(now: number): Promise<string[]>;
+  /** Optional: the workers whose announcement has not expired at `now`, by owner. */
+  listWorkers?(now: number): Promise<WorkerRecord[]>;
+  /**
+   * Optional: makes a pending job due at `now` (its run time was later: a delay, a retry backoff, a snooze); false if
+   * the job is not pending. Running, finished and unknown jobs are left alone.
+   */
+  runNow?(id: JobId, now: number): Promise<boolean>;
+  /**
+   * Optional: how many jobs completed and went dead per bucket of `bucketMs` since `since` (by finish time), oldest
+   * first, only buckets with at least one job. Completed jobs already pruned or deleted are not counted.
+   */
+  throughput?(since: number, bucketMs: number): Promise<ThroughputBucket[]>;
   /**
    * Optional: per queue with pending jobs due at `now` (run time reached), how many there are and the run time of
    * the oldest; queues with none are left out. For health checks and metrics: read on demand, never on the hot path.

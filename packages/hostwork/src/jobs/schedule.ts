@@ -76,3 +76,18 @@ export function nextTick(schedule: ResolvedSchedule, after: number): number | nu
   const next = schedule.cron.nextRun(new Date(after));
   return next ? next.getTime() : null;
 }
+
+/**
+ * The first tick of a stored schedule strictly after `after` (ms), or null if it has none: where resuming a paused
+ * schedule starts (ticks missed while paused are not run). The CLI and the dashboard resume with it.
+ */
+export function nextStoredTick(
+  schedule: { readonly cron: string; readonly timezone: string | null },
+  after: number,
+): number | null {
+  const cron = new Cron(schedule.cron, {
+    paused: true,
+    ...(schedule.timezone ? { timezone: schedule.timezone } : {}),
+  });
+  return cron.nextRun(new Date(after))?.getTime() ?? null;
+}

@@ -12,6 +12,7 @@ import { inspectionCases } from './cases/inspection.ts';
 import { leadershipCases } from './cases/leadership.ts';
 import { leaseCases } from './cases/leases.ts';
 import { metadataCases } from './cases/metadata.ts';
+import { operationCases } from './cases/operations.ts';
 import { outboxCases } from './cases/outbox.ts';
 import { pruneCases } from './cases/prune.ts';
 import { resultCases } from './cases/results.ts';
@@ -38,6 +39,7 @@ export function describeStoreConformance(storeName: string, factory: StoreFactor
     uniqueCases(factory);
     cancelRetryCases(factory);
     inspectionCases(factory);
+    operationCases(factory);
     pruneCases(factory);
     scheduleCases(factory);
     wakeCases(factory);

@@ -17,6 +17,8 @@ import type {
   QueueBacklog,
   ScheduleRecord,
   Settlement,
+  ThroughputBucket,
+  WorkerRecord,
 } from '../../src/jobs/job-record.ts';
 import type {
   CancelOutcome,
@@ -125,6 +127,15 @@ class ThreadPeerStore implements JobStore {
   }
   liveQueues(now: number): Promise<string[]> {
     return this.#call('liveQueues', now);
+  }
+  listWorkers(now: number): Promise<WorkerRecord[]> {
+    return this.#call('listWorkers', now);
+  }
+  runNow(id: JobId, now: number): Promise<boolean> {
+    return this.#call('runNow', id, now);
+  }
+  throughput(since: number, bucketMs: number): Promise<ThroughputBucket[]> {
+    return this.#call('throughput', since, bucketMs);
   }
   // The outbox and inbox (a transaction `tx` cannot cross threads: peers append and record without one).
   appendOutbox(messages: readonly OutboxMessage[]): Promise<void> {

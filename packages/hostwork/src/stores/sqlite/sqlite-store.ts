@@ -11,6 +11,8 @@ import type {
   QueueBacklog,
   ScheduleRecord,
   Settlement,
+  ThroughputBucket,
+  WorkerRecord,
 } from '../../jobs/job-record.ts';
 import type {
   CancelOutcome,
@@ -23,6 +25,7 @@ import type {
   ScheduleTick,
 } from '../../jobs/job-store.ts';
 import type { MigrationStatus } from '../../jobs/migration-status.ts';
+import { checkJobFilter, sqliteJsonPath } from '../../jobs/payload-filter.ts';
 import { StoreSignal } from '../../jobs/store-signal.ts';
 import type { InboxStore, RecordInboxOptions } from '../../messaging/inbox-store.ts';
 import type {
@@ -102,6 +105,10 @@ function prepareStatements(db: DatabaseSync) {
     forgetExpiredWorkers: db.prepare(sql.FORGET_EXPIRED_WORKERS),
     withdrawWorker: db.prepare(sql.WITHDRAW_WORKER),
     liveQueues: db.prepare(sql.LIVE_QUEUES),
+    liveWorkers: db.prepare(sql.LIVE_WORKERS),
+    runNow: db.prepare(sql.RUN_NOW),
+    isPending: db.prepare(sql.IS_PENDING),
+    throughput: db.prepare(sql.THROUGHPUT),
     dueBacklog: db.prepare(sql.DUE_BACKLOG),
     appendOutbox: db.prepare(outbox.APPEND_OUTBOX),
     outboxClaimable: db.prepare(outbox.OUTBOX_CLAIMABLE),
@@ -143,6 +150,8 @@ export class SqliteStore implements JobStore, OutboxStore, InboxStore {
   /** Behind `onSettled`: its own poll of the data version, so the two signals never take each other's changes. */
   readonly #settled: StoreSignal;
   #db: DatabaseSync | undefined;
+  /** Statements with a payload filter, by kind and JSON path (see #filtered). */
+  readonly #payloadStatements = new Map<string, StatementSync>();
   #sql: Statements | undefined;
   #closed = false;
 
@@ -349,7 +358,8 @@ export class SqliteStore implements JobStore, OutboxStore, InboxStore {
   }
 
   async list(filter: JobFilter & { readonly limit: number; readonly before?: JobId }): Promise<JobInfo[]> {
-    const rows = this.#ready().listJobs.all({
+    const s = this.#ready();
+    const rows = this.#filtered(s, 'list', filter).all({
       ...filterParameters(filter),
       before: filter.before === undefined ? Number.MAX_SAFE_INTEGER : toRowId(filter.before),
       limit: filter.limit,
@@ -363,7 +373,10 @@ export class SqliteStore implements JobStore, OutboxStore, InboxStore {
 
   async purge(filter: JobFilter & { readonly limit?: number }): Promise<number> {
     const purged = Number(
-      this.#ready().purgeJobs.run({ ...filterParameters(filter), limit: purgeLimit(filter.limit) }).changes,
+      this.#filtered(this.#ready(), 'purge', filter).run({
+        ...filterParameters(filter),
+        limit: purgeLimit(filter.limit),
+      }).changes,
     );
     if (purged > 0) this.#settled.notifySoon(); // a waiter learns its job is gone
     return purged;
@@ -428,6 +441,35 @@ export class SqliteStore implements JobStore, OutboxStore, InboxStore {
   async liveQueues(now: number): Promise<string[]> {
     const s = this.#ready();
     return s.liveQueues.all({ now }).map((r) => String(r.queue));
+  }
+
+  async listWorkers(now: number): Promise<WorkerRecord[]> {
+    return this.#ready()
+      .liveWorkers.all({ now })
+      .map((r) => ({
+        owner: String(r.owner),
+        queues: JSON.parse(String(r.queues)) as string[],
+        expiresAt: Number(r.expires_at),
+      }));
+  }
+
+  async runNow(id: JobId, now: number): Promise<boolean> {
+    const s = this.#ready();
+    const rowId = toRowId(id);
+    if (Number(s.runNow.run({ id: rowId, now }).changes) === 1) {
+      this.#wake.notifySoon();
+      return true;
+    }
+    return s.isPending.get({ id: rowId }) !== undefined;
+  }
+
+  async throughput(since: number, bucketMs: number): Promise<ThroughputBucket[]> {
+    if (!Number.isSafeInteger(bucketMs) || bucketMs < 1) {
+      throw new HostworkError(ErrorCodes.INVALID_OPTION, `throughput: bucketMs must be a positive integer.`);
+    }
+    return this.#ready()
+      .throughput.all({ since, bucketMs })
+      .map((r) => ({ at: Number(r.bucket), completed: Number(r.completed), dead: Number(r.dead) }));
   }
 
   async dueBacklog(now: number): Promise<QueueBacklog[]> {
@@ -613,6 +655,7 @@ export class SqliteStore implements JobStore, OutboxStore, InboxStore {
     const db = this.#db;
     this.#db = undefined;
     this.#sql = undefined;
+    this.#payloadStatements.clear();
     if (db?.isOpen) {
       try {
         db.exec(sql.OPTIMIZE);
@@ -629,6 +672,24 @@ export class SqliteStore implements JobStore, OutboxStore, InboxStore {
   }
 
   /** The prepared statements, opening and migrating the database on first use. */
+  /**
+   * The list or purge statement for `filter`: the prepared one, or with a payload filter one per JSON path (its path
+   * a literal, so an index on the expression can serve it), prepared once and kept for the connection (at most 64).
+   */
+  #filtered(s: Statements, kind: 'list' | 'purge', filter: JobFilter): StatementSync {
+    if (filter.payload === undefined) return kind === 'list' ? s.listJobs : s.purgeJobs;
+    checkJobFilter(filter);
+    const key = `${kind} ${sqliteJsonPath(filter.payload.path)}`;
+    let statement = this.#payloadStatements.get(key);
+    if (statement === undefined) {
+      if (this.#payloadStatements.size >= 64) this.#payloadStatements.clear();
+      const base = kind === 'list' ? sql.LIST_JOBS : sql.PURGE_JOBS;
+      statement = this.#db!.prepare(sql.withPayloadFilter(base, sqliteJsonPath(filter.payload.path)));
+      this.#payloadStatements.set(key, statement);
+    }
+    return statement;
+  }
+
   #ready(): Statements {
     if (this.#sql !== undefined) return this.#sql;
     if (this.#closed) {
@@ -755,12 +816,19 @@ function seqArray(seqs: readonly string[]): string {
   return JSON.stringify(seqs.map(Number));
 }
 
-function filterParameters(filter: JobFilter): {
-  queue: string | null;
-  state: string | null;
-  name: string | null;
-} {
-  return { queue: filter.queue ?? null, state: filter.state ?? null, name: filter.name ?? null };
+function filterParameters(filter: JobFilter): Record<string, string | number | null> {
+  checkJobFilter(filter);
+  return {
+    queue: filter.queue ?? null,
+    state: filter.state ?? null,
+    name: filter.name ?? null,
+    // Integers, so the primary key is used.
+    ids: filter.ids === undefined ? null : JSON.stringify(filter.ids.map(Number)),
+    createdAfter: filter.createdAfter ?? null,
+    createdBefore: filter.createdBefore ?? null,
+    // Only the statements with a payload filter name this parameter (see #filtered).
+    ...(filter.payload === undefined ? {} : { payloadEquals: filter.payload.equals }),
+  };
 }
 
 /** A count for LIMIT/OFFSET: a non-negative integer, with Infinity as "no limit". */

@@ -193,6 +193,25 @@ export const SELECT_JOBS = `
   FROM hw_jobs
   WHERE id IN (SELECT value FROM json_each(:ids))`;
 
+/**
+ * A payload field as text, as PostgreSQL's `#>>` gives it: a string unquoted, a number as written, true/false, an
+ * object or array as JSON; NULL when missing or JSON null (json_extract alone would give 1/0 for booleans). The JSON
+ * path is a literal in the statement (one statement per path, see {@link withPayloadFilter}), so that an index on
+ * exactly this expression can serve the filter; a bound parameter never matches an indexed expression.
+ */
+export function payloadFieldText(jsonPath: string): string {
+  const literal = `'${jsonPath.replaceAll("'", "''")}'`;
+  return `(CASE json_type(payload, ${literal}) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' WHEN 'null' THEN NULL ELSE CAST(json_extract(payload, ${literal}) AS TEXT) END)`;
+}
+
+/** Where {@link LIST_JOBS} and {@link PURGE_JOBS} take the payload condition ({@link withPayloadFilter}). */
+const PAYLOAD_CONDITION = '1 /* payload */';
+
+/** LIST_JOBS or PURGE_JOBS filtering on the payload field at `jsonPath` equal to :payloadEquals. */
+export function withPayloadFilter(statement: string, jsonPath: string): string {
+  return statement.replace(PAYLOAD_CONDITION, `${payloadFieldText(jsonPath)} = :payloadEquals`);
+}
+
 /** A page of jobs, newest first; a null filter value matches everything. */
 export const LIST_JOBS = `
   SELECT id, name, queue, state, payload, priority, attempt, max_attempts, timeout_ms, run_at, unique_key,
@@ -202,13 +221,22 @@ export const LIST_JOBS = `
     AND (:queue IS NULL OR queue = :queue)
     AND (:state IS NULL OR state = :state)
     AND (:name IS NULL OR name = :name)
+    AND (:ids IS NULL OR id IN (SELECT value FROM json_each(:ids)))
+    AND (:createdAfter IS NULL OR created_at >= :createdAfter)
+    AND (:createdBefore IS NULL OR created_at < :createdBefore)
+    AND ${PAYLOAD_CONDITION}
   ORDER BY id DESC
   LIMIT :limit`;
 
+/**
+ * Jobs per queue and state, each arm from an index alone and in its order: the pending ones on the claim index, the
+ * others on the counts index (partial, so that the claim never uses it). Pending rows first, then the others by
+ * queue and state.
+ */
 export const COUNT_JOBS = `
-  SELECT queue, state, COUNT(*) AS count FROM hw_jobs
-  GROUP BY queue, state
-  ORDER BY queue, state`;
+  SELECT queue, 'pending' AS state, COUNT(*) AS count FROM hw_jobs WHERE state = 'pending' GROUP BY queue
+  UNION ALL
+  SELECT queue, state, COUNT(*) AS count FROM hw_jobs WHERE state <> 'pending' GROUP BY state, queue`;
 
 /**
  * Deletes the jobs matching a filter (a null value matches everything), never a running one; at most :limit of them,
@@ -222,6 +250,10 @@ export const PURGE_JOBS = `
       AND (:queue IS NULL OR queue = :queue)
       AND (:state IS NULL OR state = :state)
       AND (:name IS NULL OR name = :name)
+      AND (:ids IS NULL OR id IN (SELECT value FROM json_each(:ids)))
+    AND (:createdAfter IS NULL OR created_at >= :createdAfter)
+      AND (:createdBefore IS NULL OR created_at < :createdBefore)
+      AND ${PAYLOAD_CONDITION}
     ORDER BY id
     LIMIT :limit)`;
 
@@ -296,6 +328,32 @@ export const FORGET_EXPIRED_WORKERS = `
 /** Withdraws a worker's announcement (graceful shutdown). */
 export const WITHDRAW_WORKER = `
   DELETE FROM hw_workers WHERE owner = :owner`;
+
+/** The workers whose announcement is live, with their queues (a JSON array). */
+export const LIVE_WORKERS = `
+  SELECT owner, queues, expires_at FROM hw_workers WHERE expires_at > :now ORDER BY owner`;
+
+/** Makes a pending job due now (its run time was later). */
+export const RUN_NOW = `
+  UPDATE hw_jobs SET run_at = :now WHERE id = :id AND state = 'pending' AND run_at > :now`;
+
+/** Whether a job is pending (run now of a job already due changes nothing, yet succeeds). */
+export const IS_PENDING = `
+  SELECT 1 AS found FROM hw_jobs WHERE id = :id AND state = 'pending'`;
+
+/**
+ * Jobs finished per bucket since :since, completed and dead, by finish time. Two arms, each on an index: the prune
+ * index (completed jobs by finish time) and the counts index (its partial predicate, repeated, lets SQLite use it).
+ */
+export const THROUGHPUT = `
+  SELECT bucket, sum(completed) AS completed, sum(dead) AS dead FROM (
+    SELECT (finished_at / CAST(:bucketMs AS INTEGER)) * CAST(:bucketMs AS INTEGER) AS bucket, 1 AS completed, 0 AS dead
+    FROM hw_jobs WHERE state = 'completed' AND finished_at >= :since
+    UNION ALL
+    SELECT (finished_at / CAST(:bucketMs AS INTEGER)) * CAST(:bucketMs AS INTEGER) AS bucket, 0 AS completed, 1 AS dead
+    FROM hw_jobs WHERE state = 'dead' AND state <> 'pending' AND finished_at >= :since)
+  GROUP BY bucket
+  ORDER BY bucket`;
 
 /** The queues consumed by the workers whose announcement is live. */
 /** Per queue, the pending jobs due at :now and the oldest one's run time (the claim index's pending rows). */

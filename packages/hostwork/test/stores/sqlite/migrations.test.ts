@@ -181,6 +181,7 @@ describe('sqlite store: migrations', () => {
     const store = temp.store({ path });
     await store.migrate();
     assert.equal(header(path).version, SCHEMA_VERSION);
+    assert.ok(SCHEMA_VERSION >= 4);
     const [old] = await store.list({ limit: 10 });
     assert.deepEqual(old?.payload, { v: 3 });
     await store.appendOutbox([

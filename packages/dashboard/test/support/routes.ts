@@ -1,0 +1,22 @@
+/** Every route of the dashboard that needs credentials, for the tests that check each refuses a request without. */
+export const PROTECTED_ROUTES: readonly (readonly [method: 'GET' | 'POST', path: string])[] = [
+  ['GET', ''],
+  ['GET', '/'],
+  ['GET', '/index.html'],
+  ['GET', '/assets/dashboard.js'],
+  ['GET', '/api/overview'],
+  ['GET', '/api/jobs'],
+  ['GET', '/api/jobs?state=dead&payload=customer.id%3D42'],
+  ['GET', '/api/jobs/count?state=dead'],
+  ['GET', '/api/jobs/1'],
+  ['GET', '/api/schedules'],
+  ['GET', '/api/workers'],
+  ['GET', '/api/throughput'],
+  ['POST', '/api/jobs/1/retry'],
+  ['POST', '/api/jobs/1/cancel'],
+  ['POST', '/api/jobs/1/delete'],
+  ['POST', '/api/jobs/1/run-now'],
+  ['POST', '/api/jobs/bulk'],
+  ['POST', '/api/schedules/nightly-report/pause'],
+  ['POST', '/api/schedules/nightly-report/resume'],
+];

@@ -1,0 +1,168 @@
+/**
+ * One message received from a JetStream pull consumer, settled exactly once. A second settle call rejects with
+ * HW_DELIVERY_SETTLED. Every settle is written to the message's ack subject and resolves once the server has it (a
+ * flush round trip after it), so an acknowledged message is never delivered again after a crash of this process. An
+ * ack subject outlives the connection that received the message: a delivery handed over before a reconnect is
+ * settled on the next connection (one whose AckWait ran out meanwhile has been delivered again: a duplicate).
+ */
+import {
+  type DeadLetterReason,
+  type Delivery,
+  type DeliveryError,
+  deadLetterHeaders,
+  deliveryAttempt,
+  ErrorCodes,
+  type Headers,
+  HostworkError,
+  retryHeaders,
+} from 'hostwork';
+import { ID_HEADER, NOT_BEFORE_HEADER, RETRY_FOR_HEADER, withoutRouting } from './headers.ts';
+import type { ResolvedSource } from './nats-transport-options.ts';
+
+/** JetStream's acknowledgement payloads. */
+export const ACK = '+ACK';
+export const NAK = '-NAK';
+export const TERM = '+TERM';
+export const WORKING = '+WPI';
+
+/** The header naming the subject a dead letter was consumed from (to publish it again after a fix). */
+export const DEAD_SUBJECT_HEADER = 'hostwork-dead-subject';
+/** The header naming the stream and durable consumer a dead letter came from (`<stream>/<durable>`). */
+export const DEAD_CONSUMER_HEADER = 'hostwork-dead-consumer';
+
+/** What a delivery needs from its subscription and transport. */
+export interface DeliveryServices {
+  readonly source: ResolvedSource;
+  /** Writes `payload` to a message's ack subject; resolves once the server has it. */
+  respond(reply: string, payload: string): Promise<void>;
+  /** Publishes a copy to `subject` with `headers` and the stream's duplicate id `msgId`, acknowledged by the stream. */
+  publishCopy(subject: string, body: Uint8Array, headers: Headers, msgId: string): Promise<void>;
+  /** Runs `settle` as a pending operation `close()` waits for. */
+  track<T>(settle: Promise<T>): Promise<T>;
+}
+
+/** What a delivery is made from: the received message. */
+export interface ReceivedMessage {
+  readonly id: string;
+  readonly subject: string;
+  /** The ack subject. */
+  readonly reply: string;
+  readonly body: Uint8Array;
+  readonly headers: Headers;
+}
+
+type Settlement = 'ack' | 'retry' | 'deadLetter' | 'release';
+
+/** A JetStream delivery; see the module's comment. */
+export class NatsDelivery implements Delivery {
+  readonly id: string;
+  readonly body: Uint8Array;
+  readonly headers: Headers;
+  readonly attempt: number;
+  /** The consumer's AckWait: the engine calls {@link extend} (JetStream's `working()`) before it runs out. */
+  readonly lockMs: number;
+  readonly #message: ReceivedMessage;
+  readonly #services: DeliveryServices;
+  /** Called once, when the first settle call starts: the subscription's slot is free again. */
+  readonly #onSettle: () => void;
+  #settledBy: Settlement | undefined;
+  #slotFreed = false;
+
+  constructor(message: ReceivedMessage, services: DeliveryServices, onSettle: () => void) {
+    this.#message = message;
+    this.#services = services;
+    this.#onSettle = onSettle;
+    this.id = message.id;
+    this.body = message.body;
+    this.headers = message.headers;
+    this.attempt = deliveryAttempt(message.headers);
+    this.lockMs = services.source.ackWaitMs;
+  }
+
+  ack(): Promise<void> {
+    return this.#settle('ack', () => this.#services.respond(this.#message.reply, ACK));
+  }
+
+  /** Back to the consumer now (`nak()`), the attempt header unchanged: a release does not count as an attempt. */
+  release(): Promise<void> {
+    return this.#settle('release', () => this.#services.respond(this.#message.reply, NAK));
+  }
+
+  /**
+   * A copy with the attempt header and history (and, for a delay, the time it is due) goes to the original's subject
+   * for this consumer alone; once the stream has it, the original is acknowledged. A crash between the two leaves both
+   * (the original comes back with the same attempt, and its next copy has the same `Nats-Msg-Id`, which the stream
+   * drops as a duplicate within its duplicate window).
+   */
+  retry(delayMs: number, error: DeliveryError): Promise<void> {
+    return this.#settle('retry', async () => {
+      const { source } = this.#services;
+      const headers: Record<string, string> = {
+        ...retryHeaders(this.headers, error),
+        [ID_HEADER]: this.id,
+        [RETRY_FOR_HEADER]: source.durable,
+      };
+      if (delayMs > 0) headers[NOT_BEFORE_HEADER] = String(Date.now() + delayMs);
+      else delete headers[NOT_BEFORE_HEADER];
+      await this.#services.publishCopy(
+        this.#message.subject,
+        this.body,
+        headers,
+        `${this.id}~${source.durable}~retry-${error.attempt}`,
+      );
+      await this.#services.respond(this.#message.reply, ACK);
+    });
+  }
+
+  /** A copy goes to the dead-letter stream; once the stream has it, the original is terminated (`term()`). */
+  deadLetter(reason: DeadLetterReason, errors: readonly DeliveryError[]): Promise<void> {
+    return this.#settle('deadLetter', async () => {
+      const { source } = this.#services;
+      const headers = {
+        ...withoutRouting(deadLetterHeaders(this.headers, reason, errors)),
+        [ID_HEADER]: this.id,
+        [DEAD_SUBJECT_HEADER]: this.#message.subject,
+        [DEAD_CONSUMER_HEADER]: `${source.stream}/${source.durable}`,
+      };
+      await this.#services.publishCopy(
+        source.deadLetterSubject,
+        this.body,
+        headers,
+        `${this.id}~${source.durable}~dead`,
+      );
+      await this.#services.respond(this.#message.reply, TERM);
+    });
+  }
+
+  /**
+   * Resets the AckWait timer (`working()`): the delivery stays locked for another AckWait from now, whatever `ms` is
+   * (JetStream extends by the consumer's AckWait, which is {@link lockMs}, what the engine asks for).
+   */
+  extend(_ms: number): Promise<void> {
+    if (this.#settledBy !== undefined) return Promise.resolve();
+    return this.#services.respond(this.#message.reply, WORKING);
+  }
+
+  #settle(how: Settlement, run: () => Promise<void>): Promise<void> {
+    if (this.#settledBy !== undefined) {
+      return Promise.reject(
+        new HostworkError(
+          ErrorCodes.DELIVERY_SETTLED,
+          `NATS: message '${this.id}' from stream '${this.#services.source.stream}' was already settled by ${this.#settledBy}(); ${how}() cannot settle it again. Settle each delivery once.`,
+        ),
+      );
+    }
+    this.#settledBy = how;
+    if (!this.#slotFreed) {
+      this.#slotFreed = true;
+      this.#onSettle();
+    }
+    return this.#services.track(
+      run().catch((error: unknown) => {
+        // Not settled for sure: it may be settled again (JetStream ignores an ack of a message it no longer holds).
+        this.#settledBy = undefined;
+        throw error;
+      }),
+    );
+  }
+}
