@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
+import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -110,6 +111,17 @@ function enqueue(base: string, payload: { label: string; ms: number }) {
   });
 }
 
+/** GET over a connection of its own: the status, or the connection error's code. */
+function freshGet(port: number, path: string): Promise<number | string> {
+  return new Promise((resolve) => {
+    const req = get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+  });
+}
+
 /** The whole check of one example (see the file's comment). */
 export async function exerciseExample(main: string): Promise<void> {
   const app = new ExampleProcess(main);
@@ -162,10 +174,8 @@ export async function exerciseExample(main: string): Promise<void> {
     await app.waitFor((l) => l.msg === 'Job long started', 'the long job to start');
     app.child.kill('SIGTERM');
     await app.waitFor((l) => l.msg.startsWith('Stopped accepting'), 'the server to stop accepting');
-    const refused = await fetch(`${base}/healthz/ready`).then(
-      (r) => r.status,
-      (error: Error) => (error.cause as NodeJS.ErrnoException | undefined)?.code ?? error.message,
-    );
+    // A new connection (no pooled keep-alive socket, which the server closed as idle): refused.
+    const refused = await freshGet(listening.port as number, '/healthz/ready');
     assert.ok(
       refused === 'ECONNREFUSED' || refused === 'ECONNRESET' || refused === 503,
       `a request after SIGTERM was answered with ${String(refused)}`,
