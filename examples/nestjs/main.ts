@@ -1,0 +1,99 @@
+/**
+ * Hostwork in a NestJS app, run by the host. `node examples/nestjs/main.ts` (with
+ * NODE_OPTIONS=--conditions=hostwork-source in this repository), then:
+ *
+ *   curl -X POST localhost:3000/jobs -H 'content-type: application/json' -d '{"label":"hello","ms":500}'
+ *   curl localhost:3000/jobs/1
+ *   curl localhost:3000/healthz/ready
+ *   open http://localhost:3000/admin/jobs   (DASHBOARD_USER / DASHBOARD_PASSWORD, default admin / admin-password)
+ *
+ * Ctrl+C or SIGTERM: the server stops accepting first, then the running jobs finish, then the process exits 0.
+ *
+ * Nest's decorators are plain functions: they are applied by hand here because Node runs this TypeScript by
+ * stripping its types, without a decorator transform. With a compiler that supports them, write `@Controller('jobs')`,
+ * `@Post()`, `@Inject(JobClient)` as usual.
+ */
+import 'reflect-metadata';
+import { addNestServer, HostworkModule, useHostwork } from '@hostwork/frameworks/nestjs';
+import {
+  Body,
+  Controller,
+  Get,
+  HttpCode,
+  Inject,
+  Module,
+  NotFoundException,
+  Param,
+  Post,
+} from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { addHealthEndpoint, addJobs, createHostBuilder, defineJob, JobClient } from 'hostwork';
+import { z } from 'zod';
+
+/** A job that takes `ms` to run: long enough, with a large `ms`, to watch a graceful shutdown wait for it. */
+export const Work = defineJob({
+  name: 'work',
+  schema: z.object({ label: z.string().min(1), ms: z.number().int().min(0).max(60_000).default(100) }),
+  async handle({ label, ms }, ctx) {
+    ctx.logger.info({ label }, `Job ${label} started`);
+    // Not aborted at shutdown: the host waits for it (within its shutdown timeout).
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    ctx.logger.info({ label }, `Job ${label} done`);
+  },
+});
+
+/** POST /jobs, GET /jobs/:id, with the host's job client injected. */
+class JobsController {
+  readonly #jobs: JobClient;
+  constructor(jobs: JobClient) {
+    this.#jobs = jobs;
+  }
+  async enqueue(body: { label: string; ms?: number }): Promise<{ id: string; status: string }> {
+    const { id } = await this.#jobs.enqueue(Work, body);
+    return { id, status: `/jobs/${id}` };
+  }
+  async get(id: string): Promise<unknown> {
+    const job = await this.#jobs.get(id);
+    if (!job) throw new NotFoundException(`no job ${id}`);
+    return job;
+  }
+}
+// @Controller('jobs') with @Inject(JobClient) on the constructor, @Post() @HttpCode(202) enqueue(@Body() body),
+// @Get(':id') get(@Param('id') id):
+Controller('jobs')(JobsController);
+Inject(JobClient)(JobsController, undefined, 0);
+const method = (name: 'enqueue' | 'get') => Object.getOwnPropertyDescriptor(JobsController.prototype, name)!;
+Post()(JobsController.prototype, 'enqueue', method('enqueue'));
+HttpCode(202)(JobsController.prototype, 'enqueue', method('enqueue'));
+Body()(JobsController.prototype, 'enqueue', 0);
+Get(':id')(JobsController.prototype, 'get', method('get'));
+Param('id')(JobsController.prototype, 'get', 0);
+
+const builder = createHostBuilder({
+  configuration: {
+    Http: { Port: 3000, Host: '127.0.0.1' },
+    Jobs: { Sqlite: { Path: '.data/nestjs-jobs.db' } },
+  },
+});
+addJobs(builder, { jobs: [Work] });
+addHealthEndpoint(builder, { listen: false }); // served by the Nest app, not a port of its own
+
+addNestServer(builder, async (services) => {
+  // @Module({ imports: [HostworkModule.forRoot({ services })], controllers: [JobsController] })
+  class AppModule {}
+  Module({ imports: [HostworkModule.forRoot({ services })], controllers: [JobsController] })(AppModule);
+  const app = await NestFactory.create(AppModule, { logger: ['error', 'warn'] });
+  useHostwork(app, {
+    dashboard: {
+      basePath: '/admin/jobs',
+      auth: {
+        kind: 'basic',
+        username: process.env.DASHBOARD_USER ?? 'admin',
+        password: process.env.DASHBOARD_PASSWORD ?? 'admin-password',
+      },
+    },
+  });
+  return app;
+});
+
+await builder.build().run();
