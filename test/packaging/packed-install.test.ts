@@ -303,7 +303,7 @@ describe('the packed packages', () => {
         'addHealthEndpoint(builder, { listen: false });',
         "addExpressServer(builder, (services) => express().use(hostwork(services)), { port, host: '127.0.0.1' });",
         'const host = builder.build(); await host.start();',
-        "console.log('ready', (await fetch(`http://127.0.0.1:${port}/healthz/ready`)).status);",
+        "console.log('ready', (await fetch('http://127.0.0.1:' + port + '/healthz/ready')).status);",
         "console.log('addWebServer', typeof addWebServer);",
         'await host.stop();',
         "console.log('stopped', host.exitCode);",
