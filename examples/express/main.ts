@@ -12,7 +12,14 @@
 
 import { addExpressServer, hostwork, hostworkOf, jobs } from '@hostwork/frameworks/express';
 import express from 'express';
-import { addHealthEndpoint, addJobs, createHostBuilder, defineJob } from 'hostwork';
+import {
+  addHealthEndpoint,
+  addJobs,
+  createHostBuilder,
+  defineJob,
+  ErrorCodes,
+  HostworkError,
+} from 'hostwork';
 import { z } from 'zod';
 
 /** A job that takes `ms` to run: long enough, with a large `ms`, to watch a graceful shutdown wait for it. */
@@ -59,6 +66,12 @@ addExpressServer(builder, (services) => {
     const job = await hostworkOf(req).jobs.get(req.params.id);
     if (job) res.json(job);
     else res.status(404).json({ error: `no job ${req.params.id}` });
+  });
+  // A payload the job's schema refuses is the client's mistake: 400 with the reason.
+  app.use((error: unknown, _req: express.Request, res: express.Response, next: express.NextFunction) => {
+    if (error instanceof HostworkError && error.code === ErrorCodes.JOB_INVALID_PAYLOAD)
+      res.status(400).json({ error: error.message, code: error.code });
+    else next(error);
   });
   return app;
 });

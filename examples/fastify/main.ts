@@ -11,7 +11,14 @@
  */
 import { addFastifyServer, hostwork } from '@hostwork/frameworks/fastify';
 import Fastify from 'fastify';
-import { addHealthEndpoint, addJobs, createHostBuilder, defineJob } from 'hostwork';
+import {
+  addHealthEndpoint,
+  addJobs,
+  createHostBuilder,
+  defineJob,
+  ErrorCodes,
+  HostworkError,
+} from 'hostwork';
 import { z } from 'zod';
 
 /** A job that takes `ms` to run: long enough, with a large `ms`, to watch a graceful shutdown wait for it. */
@@ -57,6 +64,12 @@ addFastifyServer(builder, async (services) => {
   app.get<{ Params: { id: string } }>('/jobs/:id', async (request, reply) => {
     const job = await app.hostwork.jobs.get(request.params.id);
     return job ? job : reply.code(404).send({ error: `no job ${request.params.id}` });
+  });
+  // A payload the job's schema refuses is the client's mistake: 400 with the reason.
+  app.setErrorHandler((error, _request, reply) => {
+    if (error instanceof HostworkError && error.code === ErrorCodes.JOB_INVALID_PAYLOAD)
+      return reply.code(400).send({ error: error.message, code: error.code });
+    return reply.send(error);
   });
   return app;
 });

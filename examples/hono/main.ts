@@ -11,7 +11,14 @@
  */
 import { addHonoServer, type HostworkEnv, hostwork } from '@hostwork/frameworks/hono';
 import { Hono } from 'hono';
-import { addHealthEndpoint, addJobs, createHostBuilder, defineJob } from 'hostwork';
+import {
+  addHealthEndpoint,
+  addJobs,
+  createHostBuilder,
+  defineJob,
+  ErrorCodes,
+  HostworkError,
+} from 'hostwork';
 import { z } from 'zod';
 
 /** A job that takes `ms` to run: long enough, with a large `ms`, to watch a graceful shutdown wait for it. */
@@ -56,6 +63,12 @@ addHonoServer(builder, (services) => {
   app.get('/jobs/:id', async (c) => {
     const job = await c.var.hostwork.jobs.get(c.req.param('id'));
     return job ? c.json(job) : c.json({ error: `no job ${c.req.param('id')}` }, 404);
+  });
+  // A payload the job's schema refuses is the client's mistake: 400 with the reason.
+  app.onError((error, c) => {
+    if (error instanceof HostworkError && error.code === ErrorCodes.JOB_INVALID_PAYLOAD)
+      return c.json({ error: error.message, code: error.code }, 400);
+    return c.json({ error: 'internal error' }, 500);
   });
   return app;
 });

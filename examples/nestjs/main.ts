@@ -14,9 +14,12 @@
  * `@Post()`, `@Inject(JobClient)` as usual.
  */
 import 'reflect-metadata';
+import type { ServerResponse } from 'node:http';
 import { addNestServer, HostworkModule, useHostwork } from '@hostwork/frameworks/nestjs';
 import {
+  type ArgumentsHost,
   Body,
+  Catch,
   Controller,
   Get,
   HttpCode,
@@ -27,7 +30,15 @@ import {
   Post,
 } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { addHealthEndpoint, addJobs, createHostBuilder, defineJob, JobClient } from 'hostwork';
+import {
+  addHealthEndpoint,
+  addJobs,
+  createHostBuilder,
+  defineJob,
+  ErrorCodes,
+  HostworkError,
+  JobClient,
+} from 'hostwork';
 import { z } from 'zod';
 
 /** A job that takes `ms` to run: long enough, with a large `ms`, to watch a graceful shutdown wait for it. */
@@ -69,6 +80,20 @@ Body()(JobsController.prototype, 'enqueue', 0);
 Get(':id')(JobsController.prototype, 'get', method('get'));
 Param('id')(JobsController.prototype, 'get', 0);
 
+/** A payload the job's schema refuses is the client's mistake: 400 with the reason (`@Catch(HostworkError)`). */
+class InvalidPayloadFilter {
+  catch(error: HostworkError, host: ArgumentsHost): void {
+    const res = host.switchToHttp().getResponse<ServerResponse>();
+    const invalid = error.code === ErrorCodes.JOB_INVALID_PAYLOAD;
+    res
+      .writeHead(invalid ? 400 : 500, { 'content-type': 'application/json' })
+      .end(
+        JSON.stringify(invalid ? { error: error.message, code: error.code } : { error: 'internal error' }),
+      );
+  }
+}
+Catch(HostworkError)(InvalidPayloadFilter);
+
 const builder = createHostBuilder({
   configuration: {
     Http: { Port: 3000, Host: '127.0.0.1' },
@@ -83,6 +108,7 @@ addNestServer(builder, async (services) => {
   class AppModule {}
   Module({ imports: [HostworkModule.forRoot({ services })], controllers: [JobsController] })(AppModule);
   const app = await NestFactory.create(AppModule, { logger: ['error', 'warn'] });
+  app.useGlobalFilters(new InvalidPayloadFilter());
   useHostwork(app, {
     dashboard: {
       basePath: '/admin/jobs',

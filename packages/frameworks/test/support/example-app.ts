@@ -167,6 +167,11 @@ export async function exerciseExample(main: string): Promise<void> {
     }
     assert.equal(state, 'completed');
 
+    // A payload the job's schema refuses: 400 from the example's error handler, nothing enqueued.
+    const invalid = await enqueue(base, { label: '', ms: -1 });
+    assert.equal(invalid.status, 400, JSON.stringify(invalid.body));
+    assert.equal(invalid.body.code, 'HW_JOB_INVALID_PAYLOAD');
+
     // SIGTERM with a long job running: no new connection once the server stopped accepting, the job finishes,
     // exit 0.
     const long = await enqueue(base, { label: 'long', ms: 2_500 });
