@@ -29,8 +29,10 @@ import type {
   OnApplicationShutdown,
   Provider,
 } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
 import {
   ApplicationLifetime,
+  createToken,
   ErrorCodes,
   Host,
   type HostBuilder,
@@ -48,6 +50,49 @@ export type { ListenOptions } from './web-server.ts';
 
 /** The injection token of the host's root services (a Hostwork `ServiceProvider`). */
 export const HOSTWORK_SERVICES = Symbol.for('hostwork.services');
+
+/** The part of a Nest container Hostwork's handlers use: `get(token, { strict: false })` (a `ModuleRef`, an app). */
+export interface NestProviders {
+  get<T = unknown>(token: unknown, options: { strict: false }): T;
+}
+
+/**
+ * The Hostwork service key of the Nest application's providers, registered by `HostworkModule.forRoot({ builder })`
+ * and {@link addNestServer}: job handlers and message consumers reach Nest providers through it
+ * ({@link nestProvider}). Resolving it before the Nest application exists throws.
+ */
+export const NestProvidersKey = createToken<NestProviders>('NestProviders');
+
+/** Where the Nest container is put once Nest created it, for {@link NestProvidersKey}. */
+class NestSlot {
+  providers: NestProviders | undefined;
+  get(): NestProviders {
+    if (!this.providers)
+      throw new HostworkError(
+        ErrorCodes.INVALID_OPTION,
+        'The Nest application does not exist yet: Nest providers are available to handlers once NestFactory.create() returned.',
+      );
+    return this.providers;
+  }
+}
+
+/** Registers {@link NestProvidersKey} on the builder; the returned slot is filled once Nest created its container. */
+function registerNestSlot(builder: HostBuilder): NestSlot {
+  const slot = new NestSlot();
+  builder.services.addSingleton(NestProvidersKey, { factory: () => slot.get() });
+  return slot;
+}
+
+/**
+ * A Nest provider, from a job handler or a message consumer (`ctx.services`) of a host that runs with Nest
+ * (`HostworkModule.forRoot({ builder })` or {@link addNestServer}): `nestProvider(ctx.services, ShippingService)`.
+ * Looked up in the whole application (`strict: false`).
+ */
+export function nestProvider<T>(services: ServiceProvider, token: abstract new (...args: never[]) => T): T;
+export function nestProvider<T = unknown>(services: ServiceProvider, token: string | symbol): T;
+export function nestProvider(services: ServiceProvider, token: unknown): unknown {
+  return services.get(NestProvidersKey).get(token, { strict: false });
+}
 
 /** What {@link HostworkModule.forRoot} takes: exactly one of them. */
 export type HostworkModuleOptions =
@@ -97,8 +142,17 @@ export class HostworkModule {
     let host: Host | undefined;
     const providers: Provider[] = [];
     if ('builder' in options) {
-      host = options.builder.build();
-      providers.push({ provide: HostworkLifecycle, useValue: new HostworkLifecycle(host) });
+      const slot = registerNestSlot(options.builder);
+      const built = options.builder.build();
+      host = built;
+      providers.push({
+        provide: HostworkLifecycle,
+        useFactory: (moduleRef: ModuleRef) => {
+          slot.providers = moduleRef;
+          return new HostworkLifecycle(built);
+        },
+        inject: [ModuleRef],
+      });
     } else if ('host' in options) host = options.host;
     const services = host ? host.services : (options as { services: ServiceProvider }).services;
     providers.push(
@@ -142,18 +196,20 @@ export function useHostwork(app: INestApplication, options: MountOptions = {}): 
  * Runs a Nest application as part of the host: `create` builds it from the host's services when the host starts
  * (import `HostworkModule.forRoot({ services })` in it), it listens once every service has started, and at shutdown
  * its HTTP server stops accepting before the job worker and the consumers drain; then `app.close()` runs Nest's
- * shutdown hooks.
+ * shutdown hooks. Job handlers and consumers reach the application's providers with {@link nestProvider}.
  */
 export function addNestServer(
   builder: HostBuilder,
   create: (services: ServiceProvider) => INestApplication | Promise<INestApplication>,
   listen: ListenOptions = {},
 ): void {
+  const slot = registerNestSlot(builder);
   addWebServer(
     builder,
     'NestServer',
     async (services) => {
       const app = await create(services);
+      slot.providers = app;
       const server = () => app.getHttpServer() as Server;
       return {
         listen: async (port, host) => {

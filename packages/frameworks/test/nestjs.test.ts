@@ -4,37 +4,67 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import 'reflect-metadata';
-import { Body, Controller, Get, Inject, Module, Param, Post } from '@nestjs/common';
+import { Body, Controller, Get, Inject, Injectable, Module, Param, Post } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import {
   ApplicationLifetime,
   addJobs,
+  addMessaging,
   createHostBuilder,
+  defineConsumer,
   defineJob,
+  defineMessage,
   Host,
+  inMemoryTransport,
   JobClient,
+  MessagePublisher,
   sqliteStore,
 } from 'hostwork';
 import { z } from 'zod';
-import { HOSTWORK_SERVICES, HostworkModule, useHostwork } from '../src/nestjs.ts';
+import { HOSTWORK_SERVICES, HostworkModule, nestProvider, useHostwork } from '../src/nestjs.ts';
+
+/** A Nest provider that Hostwork's job handler and consumer use (`nestProvider`). */
+class Greeter {
+  readonly heard: string[] = [];
+  shout(text: string): string {
+    return `${text.toUpperCase()}!`;
+  }
+}
+Injectable()(Greeter);
 
 const Echo = defineJob({
   name: 'echo',
   schema: z.object({ text: z.string() }),
-  async handle({ text }) {
-    return text.toUpperCase();
+  async handle({ text }, ctx) {
+    return nestProvider(ctx.services, Greeter).shout(text);
+  },
+});
+
+const Said = defineMessage({
+  name: 'said',
+  schema: z.object({ text: z.string() }),
+  destination: { name: 'said' },
+});
+const Listener = defineConsumer({
+  name: 'listener',
+  transport: 'memory',
+  source: { name: 'said' },
+  message: Said,
+  async handle({ text }, ctx) {
+    nestProvider(ctx.services, Greeter).heard.push(text);
   },
 });
 
 class EchoController {
   readonly jobs: JobClient;
-  readonly host: Host;
-  constructor(jobs: JobClient, host: Host) {
+  readonly publisher: MessagePublisher;
+  constructor(jobs: JobClient, publisher: MessagePublisher) {
     this.jobs = jobs;
-    this.host = host;
+    this.publisher = publisher;
   }
   async enqueue(body: { text: string }): Promise<{ id: string }> {
     const { id } = await this.jobs.enqueue(Echo, body);
+    await this.publisher.send(Said, body);
     return { id };
   }
   async get(id: string): Promise<unknown> {
@@ -43,7 +73,7 @@ class EchoController {
 }
 Controller('echo')(EchoController);
 Inject(JobClient)(EchoController, undefined, 0);
-Inject(Host)(EchoController, undefined, 1);
+Inject(MessagePublisher)(EchoController, undefined, 1);
 const descriptor = (name: 'enqueue' | 'get') =>
   Object.getOwnPropertyDescriptor(EchoController.prototype, name)!;
 Post()(EchoController.prototype, 'enqueue', descriptor('enqueue'));
@@ -54,12 +84,17 @@ Param('id')(EchoController.prototype, 'get', 0);
 describe('HostworkModule.forRoot({ builder }): the Nest application runs the host', {
   timeout: 60_000,
 }, () => {
-  it('starts the host at bootstrap, injects JobClient and Host, and stops the host after the HTTP server closed', async () => {
+  it('starts the host at bootstrap, injects JobClient and MessagePublisher, gives handlers Nest providers, and stops the host after the HTTP server closed', async () => {
     const builder = createHostBuilder({ configuration: { Logging: { Level: 'silent' } } });
     const store = sqliteStore({ path: ':memory:' });
     addJobs(builder, { jobs: [Echo], store });
+    addMessaging(builder, { transports: { memory: inMemoryTransport() }, consumers: [Listener] });
     class AppModule {}
-    Module({ imports: [HostworkModule.forRoot({ builder })], controllers: [EchoController] })(AppModule);
+    Module({
+      imports: [HostworkModule.forRoot({ builder })],
+      controllers: [EchoController],
+      providers: [Greeter],
+    })(AppModule);
     const app = await NestFactory.create(AppModule, { logger: false });
     useHostwork(app);
     await app.listen(0, '127.0.0.1');
@@ -83,7 +118,14 @@ describe('HostworkModule.forRoot({ builder }): the Nest application runs the hos
       if (job.state !== 'completed') await new Promise((r) => setTimeout(r, 20));
     }
     assert.equal(job.state, 'completed');
-    assert.equal(job.result, 'NEST');
+    assert.equal(job.result, 'NEST!', 'the job handler used the Nest provider');
+    const greeter = app.get(Greeter);
+    while (Date.now() < deadline && greeter.heard.length === 0) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(
+      greeter.heard,
+      ['nest'],
+      'the consumer, started with the application, used the Nest provider',
+    );
 
     let listeningWhenStopping: boolean | undefined;
     app.get(ApplicationLifetime).onStopping(() => {
