@@ -17,7 +17,7 @@
 import { createServer } from 'node:http';
 import { honoDashboard } from '@hostwork/dashboard';
 import type { MiddlewareHandler } from 'hono';
-import type { HostBuilder, JobClient, ServiceProvider } from 'hostwork';
+import { type HostBuilder, JobClient, type ServiceProvider } from 'hostwork';
 import { type HostworkContext, hostworkContext } from './context.ts';
 import { type FetchHandler, fetchListener } from './fetch-bridge.ts';
 import { checkMountOptions, dashboardOptions, fetchRoutes, type MountOptions } from './routes.ts';
@@ -32,7 +32,7 @@ export type { ListenOptions } from './web-server.ts';
 export interface HostworkVariables {
   /** The host's services. */
   hostwork: HostworkContext;
-  /** The host's job client. */
+  /** The host's job client (set when the host has jobs: `addJobs`). */
   jobs: JobClient;
 }
 
@@ -55,9 +55,11 @@ export function hostwork(
   const dashboardConfig = dashboardOptions(services, options);
   const dashboard = dashboardConfig ? honoDashboard(dashboardConfig) : undefined;
   const base = dashboardConfig?.basePath ?? '';
+  // Resolved once, and only when registered: a host without jobs still serves its routes (and c.var.jobs is unset).
+  const jobClient = services.tryGet(JobClient);
   return async (c, next) => {
     c.set('hostwork', context);
-    c.set('jobs', context.jobs);
+    if (jobClient) c.set('jobs', jobClient);
     const answer = await routes(c.req.raw);
     if (answer) return answer;
     if (dashboard && (base === '' || c.req.path === base || c.req.path.startsWith(`${base}/`)))
