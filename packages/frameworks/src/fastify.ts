@@ -20,7 +20,7 @@ import type { FastifyInstance } from 'fastify';
 import type { HostBuilder, JobClient, ServiceProvider } from 'hostwork';
 import { type HostworkContext, hostworkContext } from './context.ts';
 import { checkMountOptions, dashboardOptions, type MountOptions, nodeRoutes } from './routes.ts';
-import { addWebServer, type ListenOptions } from './web-server.ts';
+import { addWebServer, endConnectionsWhenClosing, type ListenOptions } from './web-server.ts';
 
 export type { HostworkContext } from './context.ts';
 export type { HostDashboardOptions, MountOptions } from './routes.ts';
@@ -87,12 +87,18 @@ export function addFastifyServer(
     'FastifyServer',
     async (services) => {
       const app = await create(services);
+      // Fastify's close ends idle connections, not the busy keep-alive ones once their response is sent.
+      const beginClosing = endConnectionsWhenClosing(app.server);
       return {
         listen: async (port, host) => {
           await app.listen({ port, host });
           return app.server.address() as AddressInfo;
         },
-        close: () => app.close(),
+        close: () => {
+          const closed = app.close();
+          beginClosing();
+          return closed;
+        },
         closeAllConnections: () => app.server.closeAllConnections(),
       };
     },

@@ -13,4 +13,11 @@ export {
   type MountOptions,
   nodeRoutes,
 } from './routes.ts';
-export { addWebServer, type ListenOptions, nodeWebServer, type WebServer } from './web-server.ts';
+export {
+  addWebServer,
+  endConnectionsWhenClosing,
+  gracefulClose,
+  type ListenOptions,
+  nodeWebServer,
+  type WebServer,
+} from './web-server.ts';

@@ -42,7 +42,7 @@ import {
   type ServiceProvider,
 } from 'hostwork';
 import { checkMountOptions, dashboardOptions, type MountOptions, nodeRoutes } from './routes.ts';
-import { addWebServer, type ListenOptions } from './web-server.ts';
+import { addWebServer, gracefulClose, type ListenOptions } from './web-server.ts';
 
 export type { HostworkContext } from './context.ts';
 export type { HostDashboardOptions, MountOptions } from './routes.ts';
@@ -211,6 +211,7 @@ export function addNestServer(
       const app = await create(services);
       slot.providers = app;
       const server = () => app.getHttpServer() as Server;
+      const closeServer = gracefulClose(server());
       return {
         listen: async (port, host) => {
           await app.listen(port, host);
@@ -218,9 +219,7 @@ export function addNestServer(
         },
         close: async () => {
           // Stop accepting now (Nest's close runs its destroy hooks first), then let Nest shut down.
-          const closed = new Promise<void>((resolve) => server().close(() => resolve()));
-          server().closeIdleConnections();
-          await closed;
+          await closeServer();
           await app.close();
         },
         closeAllConnections: () => server().closeAllConnections(),

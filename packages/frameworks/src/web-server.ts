@@ -5,7 +5,7 @@
  * request arrives while the job worker and the consumers drain. Requests already in flight finish; the server is
  * closed for good in its `stop`, and connections still open when the host's shutdown budget runs out are dropped.
  */
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   ErrorCodes,
@@ -39,8 +39,49 @@ export interface WebServer {
   closeAllConnections(): void;
 }
 
+/**
+ * Makes a server's close prompt on keep-alive connections: `server.close()` stops accepting and closes the idle
+ * connections, but a connection busy at that moment would stay open until its keep-alive timeout after its
+ * response. Once the returned function is called, every response still to be sent ends its connection
+ * (`Connection: close`), and a connection that turns idle is closed. Call it when the close begins.
+ */
+export function endConnectionsWhenClosing(server: Server): () => void {
+  let closing = false;
+  const inFlight = new Set<ServerResponse>();
+  const endConnection = (res: ServerResponse) => {
+    if (!res.headersSent) res.setHeader('connection', 'close');
+  };
+  server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
+    if (closing) endConnection(res);
+    inFlight.add(res);
+    res.once('close', () => inFlight.delete(res));
+    res.once('finish', () => {
+      if (closing) setImmediate(() => server.closeIdleConnections());
+    });
+  });
+  return () => {
+    closing = true;
+    for (const res of inFlight) endConnection(res);
+    server.closeIdleConnections();
+  };
+}
+
+/** Closes a node:http server promptly (see {@link endConnectionsWhenClosing}); once, however often called. */
+export function gracefulClose(server: Server): () => Promise<void> {
+  const beginClosing = endConnectionsWhenClosing(server);
+  let closed: Promise<void> | undefined;
+  return () => {
+    closed ??= new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      beginClosing();
+    });
+    return closed;
+  };
+}
+
 /** A node:http server (Express, a Fetch bridge) as a {@link WebServer}. */
 export function nodeWebServer(server: Server): WebServer {
+  const close = gracefulClose(server);
   return {
     listen: (port, host) =>
       new Promise<AddressInfo>((resolve, reject) => {
@@ -50,12 +91,7 @@ export function nodeWebServer(server: Server): WebServer {
           resolve(server.address() as AddressInfo);
         });
       }),
-    close: () =>
-      new Promise<void>((resolve) => {
-        // close() stops accepting; idle keep-alive sockets would otherwise hold it open until they time out.
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      }),
+    close,
     closeAllConnections: () => server.closeAllConnections(),
   };
 }
