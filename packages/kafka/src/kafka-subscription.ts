@@ -88,6 +88,15 @@ function outOfRange(error: unknown): Array<{ topicId: string; partition: number 
   return found;
 }
 
+/** How many brokers lead partitions of `topics` (a fetch in flight to each means there is none to start). */
+function leaderCount(metadata: Metadata, topics: readonly string[]): number {
+  const leaders = new Set<number>();
+  for (const topic of topics)
+    for (const p of metadata.topics.get(topic)?.partitions ?? [])
+      if (p && p.leader >= 0) leaders.add(p.leader);
+  return leaders.size;
+}
+
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -118,7 +127,7 @@ export class KafkaSubscription implements SettleTarget {
   readonly #fetching = new Set<number>();
   #fetchBackoffMs = 0;
   /** The cluster metadata the fetch loop last read (leaders of the partitions). */
-  #metadata: { value: Metadata; at: number } | undefined;
+  #metadata: { value: Metadata; at: number; leaders: number } | undefined;
   #fetchRetry: NodeJS.Timeout | undefined;
   #wake: NodeJS.Timeout | undefined;
   #wakeAt = 0;
@@ -133,8 +142,8 @@ export class KafkaSubscription implements SettleTarget {
   #rebalanceWatch: NodeJS.Timeout | undefined;
   /** Set while the connection is lost (a fetch failing): `reconnected` is reported once it works again. */
   #lost = false;
-  /** Resolved whenever a running entry settles: the rebalance drain waits on it. */
-  #settledSignal = Promise.withResolvers<void>();
+  /** Resolved when a running entry settles; created only while the rebalance drain waits (not one per settle). */
+  #settledSignal: PromiseWithResolvers<void> | undefined;
   /** Settles under way (copies being produced), awaited by close. */
   readonly #operations = new Set<Promise<unknown>>();
 
@@ -221,7 +230,7 @@ export class KafkaSubscription implements SettleTarget {
       const left = deadline - Date.now();
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
-        this.#settledSignal.promise,
+        (this.#settledSignal ??= Promise.withResolvers<void>()).promise,
         new Promise<void>((r) => {
           timer = setTimeout(r, left);
         }),
@@ -464,18 +473,22 @@ export class KafkaSubscription implements SettleTarget {
 
   #fetch(): void {
     if (this.#fetchRetry !== undefined) return;
-    const wanted = this.#order.filter((s) => s.wantsRecords && !s.revoked);
-    if (wanted.length === 0) return;
     // The leaders are read again after METADATA_MAX_AGE_MS or a failed fetch; in between, no promise per pump.
     const cached = this.#metadata;
-    if (cached && performance.now() - cached.at < METADATA_MAX_AGE_MS) {
+    const fresh = cached !== undefined && performance.now() - cached.at < METADATA_MAX_AGE_MS;
+    // Every leader has a fetch in flight (the usual case on a pump after a settle): nothing to start, and no pass
+    // over the partitions per settle; the answer pumps again.
+    if (fresh && this.#fetching.size > 0 && this.#fetching.size >= cached.leaders) return;
+    const wanted = this.#order.filter((s) => s.wantsRecords && !s.revoked);
+    if (wanted.length === 0) return;
+    if (fresh) {
       this.#fetchWanted(wanted, cached.value);
       return;
     }
     const topics = [this.#context.source.topic, this.#context.source.retryTopic];
     this.#consumer.metadata({ topics, metadataMaxAge: METADATA_MAX_AGE_MS }).then(
       (metadata) => {
-        this.#metadata = { value: metadata, at: performance.now() };
+        this.#metadata = { value: metadata, at: performance.now(), leaders: leaderCount(metadata, topics) };
         if (this.#stopped || this.#rebalancing || this.#closed) return;
         this.#fetchWanted(wanted, metadata);
       },
@@ -489,7 +502,9 @@ export class KafkaSubscription implements SettleTarget {
       if (state.revoked) continue;
       const leader = metadata.topics.get(state.topic)?.partitions[state.partition]?.leader;
       if (leader === undefined || leader < 0 || this.#fetching.has(leader)) continue;
-      byNode.set(leader, [...(byNode.get(leader) ?? []), state]);
+      const list = byNode.get(leader);
+      if (list) list.push(state);
+      else byNode.set(leader, [state]);
     }
     for (const [node, states] of byNode) this.#fetchFrom(node, states, metadata);
   }
@@ -501,7 +516,9 @@ export class KafkaSubscription implements SettleTarget {
     for (const state of states) {
       const id = metadata.topics.get(state.topic)?.id ?? state.topic;
       idToTopic.set(id, state.topic);
-      byTopic.set(id, [...(byTopic.get(id) ?? []), state]);
+      const list = byTopic.get(id);
+      if (list) list.push(state);
+      else byTopic.set(id, [state]);
     }
     const requested = new Map(
       states.map((s) => [key(s.topic, s.partition), { state: s, offset: s.position }]),
@@ -706,8 +723,8 @@ export class KafkaSubscription implements SettleTarget {
   }
 
   #signalSettled(): void {
-    this.#settledSignal.resolve();
-    this.#settledSignal = Promise.withResolvers<void>();
+    this.#settledSignal?.resolve();
+    this.#settledSignal = undefined;
   }
 
   #scheduleCommit(): void {

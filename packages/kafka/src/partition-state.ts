@@ -48,7 +48,6 @@ export class PartitionState {
   revoked = false;
   #running = 0;
   readonly #runningKeys = new Map<string, number>();
-  readonly #handedOffsets = new Set<bigint>();
 
   constructor(
     topic: string,
@@ -80,11 +79,28 @@ export class PartitionState {
    * control records included).
    */
   append(records: readonly FetchedRecord[], next: bigint): void {
+    // Records past the last one handed over (the usual case) need no look-up in `handed`.
+    const last = this.handed.at(-1)?.record.offset;
     for (const record of records) {
-      if (record.offset < this.position || this.#handedOffsets.has(record.offset)) continue;
+      if (record.offset < this.position) continue;
+      if (last !== undefined && record.offset <= last && this.#isHanded(record.offset)) continue;
       this.queue.push(record);
     }
     if (next > this.position) this.position = next;
+  }
+
+  /** Whether the record at `offset` is handed over and not yet committed past (`handed` is in offset order). */
+  #isHanded(offset: bigint): boolean {
+    let lo = 0;
+    let hi = this.handed.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const at = this.handed[mid]!.record.offset;
+      if (at === offset) return true;
+      if (at < offset) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return false;
   }
 
   /** The record that may start now under `ordering`, the wait of a retry partition's head, or undefined. */
@@ -108,14 +124,15 @@ export class PartitionState {
 
   /** Takes the queued record at `index` as a running entry. */
   take(index: number): Entry {
-    const [record] = this.queue.splice(index, 1);
+    // The head is the usual pick: shift is cheaper than splice.
+    const record = index === 0 ? this.queue.shift() : this.queue.splice(index, 1)[0];
     if (record === undefined) throw new Error(`no queued record at ${index}`);
     const entry: Entry = { record, partition: this, state: 'running', orphaned: false };
     // Offsets are taken in increasing order but for key ordering's skips: insert from the end.
     let i = this.handed.length;
     while (i > 0 && this.handed[i - 1]!.record.offset > record.offset) i--;
-    this.handed.splice(i, 0, entry);
-    this.#handedOffsets.add(record.offset);
+    if (i === this.handed.length) this.handed.push(entry);
+    else this.handed.splice(i, 0, entry);
     this.#running++;
     if (record.key !== undefined)
       this.#runningKeys.set(record.key, (this.#runningKeys.get(record.key) ?? 0) + 1);
@@ -140,7 +157,6 @@ export class PartitionState {
     this.finish(entry, 'released');
     const i = this.handed.indexOf(entry);
     if (i >= 0) this.handed.splice(i, 1);
-    this.#handedOffsets.delete(entry.record.offset);
     let at = 0;
     while (at < this.queue.length && this.queue[at]!.offset < entry.record.offset) at++;
     this.queue.splice(at, 0, entry.record);
@@ -163,11 +179,12 @@ export class PartitionState {
   /** A commit of `offset` succeeded: entries before it are committed (their settles resolve) and forgotten. */
   committedTo(offset: bigint): void {
     if (this.committed === undefined || offset > this.committed) this.committed = offset;
-    while (this.handed.length > 0 && this.handed[0]!.record.offset < offset) {
-      const entry = this.handed.shift()!;
-      this.#handedOffsets.delete(entry.record.offset);
-      entry.committed?.resolve();
+    let n = 0;
+    while (n < this.handed.length && this.handed[n]!.record.offset < offset) {
+      this.handed[n]!.committed?.resolve();
+      n++;
     }
+    if (n > 0) this.handed.splice(0, n);
   }
 
   /**
@@ -189,6 +206,5 @@ export class PartitionState {
       entry.committed?.reject(reason);
     }
     this.handed.length = 0;
-    this.#handedOffsets.clear();
   }
 }
