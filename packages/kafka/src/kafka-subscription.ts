@@ -17,7 +17,7 @@ import { ErrorCodes, HostworkError, type SubscribeOptions } from 'hostwork';
 import { settlesWithin } from './bounded.ts';
 import { KafkaDelivery, type SettleTarget } from './kafka-delivery.ts';
 import type { ResolvedOptions, ResolvedSource } from './kafka-transport-options.ts';
-import { type Entry, PartitionState } from './partition-state.ts';
+import { type Entry, PartitionState, READ_AHEAD_TOTAL } from './partition-state.ts';
 import { type FetchedRecord, readRecord } from './records.ts';
 import type { WarningListener } from './warnings.ts';
 
@@ -116,6 +116,11 @@ export class KafkaSubscription implements SettleTarget {
   #order: PartitionState[] = [];
   #cursor = 0;
   #unsettled = 0;
+  /**
+   * Records fetched and not handed over, over the source topic's partitions (the sum of their queues); a retry
+   * partition's records may wait for their time, so they count against its own read-ahead only.
+   */
+  #queued = 0;
   #pumpScheduled = false;
   #stopped = false;
   #closed = false;
@@ -225,12 +230,14 @@ export class KafkaSubscription implements SettleTarget {
     this.#rebalancing = true;
     this.#clearTimers();
     for (const state of this.#order) state.dropQueue();
+    this.#queued = 0;
     const deadline = Date.now() + this.#context.options.drainTimeoutMs;
     while (this.#runningCount() > 0 && Date.now() < deadline) {
       const left = deadline - Date.now();
       let timer: NodeJS.Timeout | undefined;
+      this.#settledSignal ??= Promise.withResolvers<void>();
       await Promise.race([
-        (this.#settledSignal ??= Promise.withResolvers<void>()).promise,
+        this.#settledSignal.promise,
         new Promise<void>((r) => {
           timer = setTimeout(r, left);
         }),
@@ -360,6 +367,8 @@ export class KafkaSubscription implements SettleTarget {
     );
     this.#partitions.delete(key(state.topic, state.partition));
     this.#order = this.#order.filter((s) => s !== state);
+    this.#queued = 0;
+    for (const s of this.#order) if (!s.retry) this.#queued += s.queue.length;
   }
 
   /**
@@ -454,6 +463,7 @@ export class KafkaSubscription implements SettleTarget {
       idle = 0;
       const entry = state.take(next.index);
       this.#unsettled++;
+      if (!state.retry) this.#queued--;
       this.#subscribe.onDelivery(new KafkaDelivery(this, entry));
       if (this.#stopped || this.#rebalancing) return;
     }
@@ -479,7 +489,13 @@ export class KafkaSubscription implements SettleTarget {
     // Every leader has a fetch in flight (the usual case on a pump after a settle): nothing to start, and no pass
     // over the partitions per settle; the answer pumps again.
     if (fresh && this.#fetching.size > 0 && this.#fetching.size >= cached.leaders) return;
-    const wanted = this.#order.filter((s) => s.wantsRecords && !s.revoked);
+    // Enough read ahead: no fetch while the consumer is busy. Should nothing queued be able to start (its
+    // partitions' or keys' records are running) while the prefetch has room, partitions with nothing queued are
+    // fetched still, so a few slow handlers never keep the other partitions waiting.
+    const { prefetch } = this.#subscribe;
+    const full = this.#queued >= Math.max(READ_AHEAD_TOTAL, 4 * prefetch);
+    if (full && this.#unsettled >= prefetch) return;
+    const wanted = this.#order.filter((s) => s.wantsRecords && !s.revoked && (!full || s.queue.length === 0));
     if (wanted.length === 0) return;
     if (fresh) {
       this.#fetchWanted(wanted, cached.value);
@@ -570,7 +586,10 @@ export class KafkaSubscription implements SettleTarget {
                     ),
                   );
               }
-              if (!this.#stopped && !this.#rebalancing) asked.state.append(records, next);
+              if (!this.#stopped && !this.#rebalancing) {
+                const added = asked.state.append(records, next);
+                if (!asked.state.retry) this.#queued += added;
+              }
             }
           }
           this.#pump();
@@ -708,8 +727,10 @@ export class KafkaSubscription implements SettleTarget {
       return;
     }
     // Still reading: hand it over again. Stopped: it holds the commit, so the group's next owner reads it.
-    if (!this.#stopped && !this.#rebalancing && !entry.partition.revoked) entry.partition.requeue(entry);
-    else entry.partition.finish(entry, 'released');
+    if (!this.#stopped && !this.#rebalancing && !entry.partition.revoked) {
+      entry.partition.requeue(entry);
+      if (!entry.partition.retry) this.#queued++;
+    } else entry.partition.finish(entry, 'released');
     this.#signalSettled();
     this.#schedulePump();
   }
@@ -817,6 +838,7 @@ export class KafkaSubscription implements SettleTarget {
     this.#stopped = true;
     this.#clearTimers();
     for (const state of this.#order) state.dropQueue();
+    this.#queued = 0;
   }
 
   /**
