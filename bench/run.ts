@@ -713,4 +713,19 @@ function printMessageSummary(transport: TransportKind): void {
   progress(`${transport}, medians side by side (the runs' range in brackets):`);
   process.stderr.write(`${line(header)}\n${widths.map((w) => '-'.repeat(w)).join('-|-')}\n`);
   for (const r of rows) process.stderr.write(`${line(r)}\n`);
+  // The consume runs' timed section in its two parts, where both systems report them (medians, ms).
+  const split = (n: string, name: string) => {
+    const d = detailMedians.get(n);
+    const start = d?.get(`${name}-start-ms`);
+    const past = d?.get(`${name}-past-start-ms`);
+    return start === undefined || past === undefined ? undefined : { start, past };
+  };
+  for (const m of selected.flatMap((s) => s.metrics).filter((x) => x.name.startsWith('consume-'))) {
+    const hw = split('hostwork', m.name);
+    const other = split(plain, m.name);
+    if (!hw || !other) continue;
+    process.stderr.write(
+      `  ${m.name}: start (connect, join) ${hw.start.toFixed(0)} ms vs ${other.start.toFixed(0)} ms; past the start ${hw.past.toFixed(0)} ms vs ${other.past.toFixed(0)} ms (hostwork vs ${plain}, medians)\n`,
+    );
+  }
 }

@@ -11,7 +11,7 @@ import { Consumer, type Message, ProduceAcks, Producer } from '@platformatic/kaf
 import { kafkaGroup } from '../brokers.ts';
 import type { MessageRunContext } from '../common.ts';
 import { KAFKA_FETCH_MAX_WAIT_MS, MESSAGE_SIZES, PUBLISH_LOOPS, progress, SIZES } from '../common.ts';
-import { collectLatencies, reportLatencies, result, sendPings, timeLoops, within } from '../kit.ts';
+import { collectLatencies, detail, reportLatencies, result, sendPings, timeLoops, within } from '../kit.ts';
 import { assertDepth, counter, type MessageScenarios } from './messaging-kit.ts';
 
 /** The handler: does nothing, asynchronously, as an application's async handler would. */
@@ -79,11 +79,12 @@ async function consume(ctx: MessageRunContext, concurrency: number): Promise<voi
   const handled = counter(n);
   const t0 = performance.now();
   const close = await startConsumer(ctx, concurrency, () => handled.add(1));
-  progress(
-    `consume-c${concurrency} (platformatic-kafka): joined in ${(performance.now() - t0).toFixed(0)} ms`,
-  );
+  const started = performance.now() - t0;
+  progress(`consume-c${concurrency} (platformatic-kafka): joined in ${started.toFixed(0)} ms`);
   await handled.all;
   const seconds = (performance.now() - t0) / 1000;
+  detail(`consume-c${concurrency}-start-ms`, started);
+  detail(`consume-c${concurrency}-past-start-ms`, seconds * 1000 - started);
   await close();
   await assertDepth(ctx, 0);
   result(`consume-c${concurrency}`, n / seconds);

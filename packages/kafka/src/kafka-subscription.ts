@@ -17,7 +17,7 @@ import { ErrorCodes, HostworkError, type SubscribeOptions } from 'hostwork';
 import { settlesWithin } from './bounded.ts';
 import { KafkaDelivery, type SettleTarget } from './kafka-delivery.ts';
 import type { ResolvedOptions, ResolvedSource } from './kafka-transport-options.ts';
-import { type Entry, PartitionState } from './partition-state.ts';
+import { type Entry, PartitionState, READ_AHEAD_TOTAL } from './partition-state.ts';
 import { type FetchedRecord, readRecord } from './records.ts';
 import type { WarningListener } from './warnings.ts';
 
@@ -88,6 +88,15 @@ function outOfRange(error: unknown): Array<{ topicId: string; partition: number 
   return found;
 }
 
+/** How many brokers lead partitions of `topics` (a fetch in flight to each means there is none to start). */
+function leaderCount(metadata: Metadata, topics: readonly string[]): number {
+  const leaders = new Set<number>();
+  for (const topic of topics)
+    for (const p of metadata.topics.get(topic)?.partitions ?? [])
+      if (p && p.leader >= 0) leaders.add(p.leader);
+  return leaders.size;
+}
+
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -107,6 +116,11 @@ export class KafkaSubscription implements SettleTarget {
   #order: PartitionState[] = [];
   #cursor = 0;
   #unsettled = 0;
+  /**
+   * Records fetched and not handed over, over the source topic's partitions (the sum of their queues); a retry
+   * partition's records may wait for their time, so they count against its own read-ahead only.
+   */
+  #queued = 0;
   #pumpScheduled = false;
   #stopped = false;
   #closed = false;
@@ -118,7 +132,7 @@ export class KafkaSubscription implements SettleTarget {
   readonly #fetching = new Set<number>();
   #fetchBackoffMs = 0;
   /** The cluster metadata the fetch loop last read (leaders of the partitions). */
-  #metadata: { value: Metadata; at: number } | undefined;
+  #metadata: { value: Metadata; at: number; leaders: number } | undefined;
   #fetchRetry: NodeJS.Timeout | undefined;
   #wake: NodeJS.Timeout | undefined;
   #wakeAt = 0;
@@ -133,8 +147,8 @@ export class KafkaSubscription implements SettleTarget {
   #rebalanceWatch: NodeJS.Timeout | undefined;
   /** Set while the connection is lost (a fetch failing): `reconnected` is reported once it works again. */
   #lost = false;
-  /** Resolved whenever a running entry settles: the rebalance drain waits on it. */
-  #settledSignal = Promise.withResolvers<void>();
+  /** Resolved when a running entry settles; created only while the rebalance drain waits (not one per settle). */
+  #settledSignal: PromiseWithResolvers<void> | undefined;
   /** Settles under way (copies being produced), awaited by close. */
   readonly #operations = new Set<Promise<unknown>>();
 
@@ -216,10 +230,12 @@ export class KafkaSubscription implements SettleTarget {
     this.#rebalancing = true;
     this.#clearTimers();
     for (const state of this.#order) state.dropQueue();
+    this.#queued = 0;
     const deadline = Date.now() + this.#context.options.drainTimeoutMs;
     while (this.#runningCount() > 0 && Date.now() < deadline) {
       const left = deadline - Date.now();
       let timer: NodeJS.Timeout | undefined;
+      this.#settledSignal ??= Promise.withResolvers<void>();
       await Promise.race([
         this.#settledSignal.promise,
         new Promise<void>((r) => {
@@ -351,6 +367,8 @@ export class KafkaSubscription implements SettleTarget {
     );
     this.#partitions.delete(key(state.topic, state.partition));
     this.#order = this.#order.filter((s) => s !== state);
+    this.#queued = 0;
+    for (const s of this.#order) if (!s.retry) this.#queued += s.queue.length;
   }
 
   /**
@@ -445,6 +463,7 @@ export class KafkaSubscription implements SettleTarget {
       idle = 0;
       const entry = state.take(next.index);
       this.#unsettled++;
+      if (!state.retry) this.#queued--;
       this.#subscribe.onDelivery(new KafkaDelivery(this, entry));
       if (this.#stopped || this.#rebalancing) return;
     }
@@ -464,18 +483,28 @@ export class KafkaSubscription implements SettleTarget {
 
   #fetch(): void {
     if (this.#fetchRetry !== undefined) return;
-    const wanted = this.#order.filter((s) => s.wantsRecords && !s.revoked);
-    if (wanted.length === 0) return;
     // The leaders are read again after METADATA_MAX_AGE_MS or a failed fetch; in between, no promise per pump.
     const cached = this.#metadata;
-    if (cached && performance.now() - cached.at < METADATA_MAX_AGE_MS) {
+    const fresh = cached !== undefined && performance.now() - cached.at < METADATA_MAX_AGE_MS;
+    // Every leader has a fetch in flight (the usual case on a pump after a settle): nothing to start, and no pass
+    // over the partitions per settle; the answer pumps again.
+    if (fresh && this.#fetching.size > 0 && this.#fetching.size >= cached.leaders) return;
+    // Enough read ahead: no fetch while the consumer is busy. Should nothing queued be able to start (its
+    // partitions' or keys' records are running) while the prefetch has room, partitions with nothing queued are
+    // fetched still, so a few slow handlers never keep the other partitions waiting.
+    const { prefetch } = this.#subscribe;
+    const full = this.#queued >= Math.max(READ_AHEAD_TOTAL, 4 * prefetch);
+    if (full && this.#unsettled >= prefetch) return;
+    const wanted = this.#order.filter((s) => s.wantsRecords && !s.revoked && (!full || s.queue.length === 0));
+    if (wanted.length === 0) return;
+    if (fresh) {
       this.#fetchWanted(wanted, cached.value);
       return;
     }
     const topics = [this.#context.source.topic, this.#context.source.retryTopic];
     this.#consumer.metadata({ topics, metadataMaxAge: METADATA_MAX_AGE_MS }).then(
       (metadata) => {
-        this.#metadata = { value: metadata, at: performance.now() };
+        this.#metadata = { value: metadata, at: performance.now(), leaders: leaderCount(metadata, topics) };
         if (this.#stopped || this.#rebalancing || this.#closed) return;
         this.#fetchWanted(wanted, metadata);
       },
@@ -489,7 +518,9 @@ export class KafkaSubscription implements SettleTarget {
       if (state.revoked) continue;
       const leader = metadata.topics.get(state.topic)?.partitions[state.partition]?.leader;
       if (leader === undefined || leader < 0 || this.#fetching.has(leader)) continue;
-      byNode.set(leader, [...(byNode.get(leader) ?? []), state]);
+      const list = byNode.get(leader);
+      if (list) list.push(state);
+      else byNode.set(leader, [state]);
     }
     for (const [node, states] of byNode) this.#fetchFrom(node, states, metadata);
   }
@@ -501,7 +532,9 @@ export class KafkaSubscription implements SettleTarget {
     for (const state of states) {
       const id = metadata.topics.get(state.topic)?.id ?? state.topic;
       idToTopic.set(id, state.topic);
-      byTopic.set(id, [...(byTopic.get(id) ?? []), state]);
+      const list = byTopic.get(id);
+      if (list) list.push(state);
+      else byTopic.set(id, [state]);
     }
     const requested = new Map(
       states.map((s) => [key(s.topic, s.partition), { state: s, offset: s.position }]),
@@ -553,7 +586,10 @@ export class KafkaSubscription implements SettleTarget {
                     ),
                   );
               }
-              if (!this.#stopped && !this.#rebalancing) asked.state.append(records, next);
+              if (!this.#stopped && !this.#rebalancing) {
+                const added = asked.state.append(records, next);
+                if (!asked.state.retry) this.#queued += added;
+              }
             }
           }
           this.#pump();
@@ -691,8 +727,10 @@ export class KafkaSubscription implements SettleTarget {
       return;
     }
     // Still reading: hand it over again. Stopped: it holds the commit, so the group's next owner reads it.
-    if (!this.#stopped && !this.#rebalancing && !entry.partition.revoked) entry.partition.requeue(entry);
-    else entry.partition.finish(entry, 'released');
+    if (!this.#stopped && !this.#rebalancing && !entry.partition.revoked) {
+      entry.partition.requeue(entry);
+      if (!entry.partition.retry) this.#queued++;
+    } else entry.partition.finish(entry, 'released');
     this.#signalSettled();
     this.#schedulePump();
   }
@@ -706,8 +744,8 @@ export class KafkaSubscription implements SettleTarget {
   }
 
   #signalSettled(): void {
-    this.#settledSignal.resolve();
-    this.#settledSignal = Promise.withResolvers<void>();
+    this.#settledSignal?.resolve();
+    this.#settledSignal = undefined;
   }
 
   #scheduleCommit(): void {
@@ -800,6 +838,7 @@ export class KafkaSubscription implements SettleTarget {
     this.#stopped = true;
     this.#clearTimers();
     for (const state of this.#order) state.dropQueue();
+    this.#queued = 0;
   }
 
   /**

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Consumer } from '@platformatic/kafka';
+import { Consumer, ProduceAcks, Producer } from '@platformatic/kafka';
 import type { Delivery } from 'hostwork';
 import { ATTEMPT_HEADER } from 'hostwork';
 import { kafkaTransport, NOT_BEFORE_HEADER } from '../src/index.ts';
@@ -148,6 +148,62 @@ describeWithMockCluster('Kafka transport (librdkafka mock cluster)', () => {
       () => `5000 acks (got ${acked})`,
     );
   });
+
+  it(
+    'fetches an idle partition while the read-ahead is full of records waiting behind a running handler',
+    CASE,
+    async () => {
+      const topic = await freshTopic(cluster, 'readahead', 2);
+      const producer = new Producer({
+        clientId: 'hostwork-test-readahead',
+        bootstrapBrokers: [cluster.bootstrap],
+      });
+      const sendTo = (partition: number, count: number, prefix: string) =>
+        producer.send({
+          messages: Array.from({ length: count }, (_, n) => ({
+            topic,
+            partition,
+            value: Buffer.from(`${prefix}${n}`),
+            headers: new Map([[Buffer.from('hostwork-id'), Buffer.from(`${prefix}${n}`)]]),
+          })),
+          acks: ProduceAcks.ALL,
+        });
+      try {
+        // More than the subscription's total read-ahead (1,000), all behind the first record of partition 0.
+        await sendTo(0, 1_200, 'a');
+        const held: Delivery[] = [];
+        const others: string[] = [];
+        await transports.make().subscribe(
+          { name: topic },
+          {
+            prefetch: 2,
+            onDelivery: (d) => {
+              // Partition 0's first record never settles here: its partition's other records wait behind it.
+              if (text(d).startsWith('a')) held.push(d);
+              else {
+                others.push(text(d));
+                void d.ack();
+              }
+            },
+          },
+        );
+        await until(
+          () => held.length === 1,
+          () => `partition 0's first record (got ${held.length})`,
+        );
+        await sendTo(1, 3, 'b');
+        await until(
+          () => others.length === 3,
+          () => `partition 1's 3 records while partition 0 waits (got ${others.join(', ') || 'none'})`,
+        );
+        assert.deepEqual(others, ['b0', 'b1', 'b2']);
+        assert.equal(held.length, 1, 'partition 0 stays in order behind its running record');
+        await held[0]!.ack();
+      } finally {
+        await producer.close();
+      }
+    },
+  );
 
   it('with ordering "key": different keys of a partition overlap, one key stays in order', CASE, async () => {
     const topic = await freshTopic(cluster, 'keys', 1);
