@@ -33,6 +33,8 @@ import { WarningRoute } from './warnings.ts';
 
 /** How many times a publish is tried when the stream's acknowledgement does not come (a lost connection). */
 const MAX_PUBLISH_ATTEMPTS = 10;
+/** What a settle written to the outbound buffer returns. */
+const RESOLVED: Promise<void> = Promise.resolve();
 
 /** A connection with its JetStream client and manager. */
 interface Connected {
@@ -396,23 +398,27 @@ export class NatsTransport implements Transport {
   }
 
   /**
-   * Writes `payload` to an ack subject; resolves once the server has it (a flush shared with the other settles). A
-   * flush cut by a lost connection is made again once reconnected, with the ack written again: an ack, a term or a
-   * progress report given twice is the same as once; a nak is not written again (a second one could hand back a
-   * later delivery of the same message).
+   * Writes `payload` to an ack subject; resolves once it is in the client's outbound buffer (as the RabbitMQ adapter
+   * resolves once its frame is written), not confirmed by the server: a settle lost on the way means a redelivery
+   * after the AckWait (at-least-once), never a loss, and `close()` flushes before closing the connection. While the
+   * connection is down it resolves once the server confirmed it after the reconnect (a flush), written again if a
+   * flush is cut: an ack, a term or a progress report given twice is the same as once; a nak is not written again (a
+   * second one could hand back a later delivery of the same message).
    */
   #respond(reply: string, payload: string): Promise<void> {
-    // The common case without an async function's frame: connected, written now, confirmed by the next PING.
+    return this.#respondNow(reply, payload) ? RESOLVED : this.#respondAgain(reply, payload, undefined);
+  }
+
+  /** Writes `payload` to the outbound buffer when connected (true); false when the connection is down. */
+  #respondNow(reply: string, payload: string): boolean {
     const current = this.#connected;
-    if (current && !current.nc.isClosed()) {
-      try {
-        current.nc.publish(reply, payload);
-      } catch {
-        return this.#respondAgain(reply, payload, undefined);
-      }
-      return this.#flushed(current.nc).catch((error: unknown) => this.#respondAgain(reply, payload, error));
+    if (current === undefined || this.#lostAt !== undefined || current.nc.isClosed()) return false;
+    try {
+      current.nc.publish(reply, payload);
+      return true;
+    } catch {
+      return false;
     }
-    return this.#respondAgain(reply, payload, undefined);
   }
 
   /** {@link #respond} after a failed flush (`error`), or without a connection: written again once reconnected. */
@@ -499,6 +505,7 @@ export class NatsTransport implements Transport {
     services: (source: ResolvedSource, settings: ConsumerSettings): DeliveryServices => ({
       source: { ...source, ackWaitMs: settings.ackWaitMs },
       respond: (reply, payload) => this.#respond(reply, payload),
+      respondNow: (reply, payload) => this.#respondNow(reply, payload),
       publishCopy: (subject, body, headers, msgId) => this.#publishOne(subject, body, headers, msgId),
       track: (settle) => this.#track(settle),
     }),

@@ -511,6 +511,8 @@ await describeWithServer('the NATS transport', () => {
     await h.send('before');
     await h.received(1);
     await h.deliveries[0]!.ack();
+    // ack() resolves once written, not confirmed: the server has it once the work-queue stream dropped the message.
+    await waitFor('the ack to reach the server', async () => (await streamCount(h.subject)) === 0);
     // nats-server 2.9 may fail a consumer's deletion while writing its state ("directory not empty"): try again.
     const jsm = await adminManager();
     await waitFor('the consumer deleted', () =>
