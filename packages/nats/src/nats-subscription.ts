@@ -73,6 +73,8 @@ export class NatsSubscription implements Subscription {
   readonly #onDelivery: SubscribeOptions['onDelivery'];
   readonly #events: SubscriptionEvents | undefined;
   readonly #nextSubject: string;
+  /** The free slots a pull waits for while requests are open. */
+  readonly #refillAt: number;
   #services: DeliveryServices | undefined;
   #settings: ConsumerSettings | undefined;
   #connection: NatsConnection | undefined;
@@ -99,6 +101,7 @@ export class NatsSubscription implements Subscription {
     this.#onDelivery = options.onDelivery;
     this.#events = options.events;
     this.#nextSubject = `$JS.API.CONSUMER.MSG.NEXT.${source.stream}.${source.durable}`;
+    this.#refillAt = Math.max(1, Math.floor(options.prefetch / 4));
   }
 
   /** Declares, checks and starts pulling; errors (a missing stream...) reach the caller of `subscribe`. */
@@ -312,6 +315,9 @@ export class NatsSubscription implements Subscription {
     if (!connection || !this.#sub || connection.isClosed()) return;
     const batch = this.#prefetch - this.#handed - this.#held.length - this.#outstanding;
     if (batch <= 0) return;
+    // While requests are still open, wait for a quarter of the prefetch to be free: fewer, larger pull requests (each
+    // costs the server as much as a message), as the nats.js consume() loop refills at 75%.
+    if (this.#outstanding > 0 && batch < this.#refillAt) return;
     if (this.#outstanding === 0) this.#lastActivity = Date.now();
     this.#outstanding += batch;
     try {

@@ -19,7 +19,7 @@ import {
   type Transport,
 } from 'hostwork';
 import { NOT_BEFORE_HEADER, writeHeaders } from './headers.ts';
-import { type DeliveryServices, NAK } from './nats-delivery.ts';
+import { ACK, type DeliveryServices, NAK, TERM, WORKING } from './nats-delivery.ts';
 import { NatsSubscription, type SubscriptionHost } from './nats-subscription.ts';
 import {
   type NatsTransportOptions,
@@ -33,6 +33,16 @@ import { WarningRoute } from './warnings.ts';
 
 /** How many times a publish is tried when the stream's acknowledgement does not come (a lost connection). */
 const MAX_PUBLISH_ATTEMPTS = 10;
+/** The settle payloads without a delay, encoded once. */
+const ENCODED = new Map<string, Uint8Array>(
+  [ACK, NAK, TERM, WORKING].map((p) => [p, new TextEncoder().encode(p)]),
+);
+
+/** A settle payload as bytes (the common ones encoded once). */
+function payloadBytes(payload: string): Uint8Array | string {
+  return ENCODED.get(payload) ?? payload;
+}
+
 /** What a settle written to the outbound buffer returns. */
 const RESOLVED: Promise<void> = Promise.resolve();
 
@@ -65,6 +75,8 @@ export class NatsTransport implements Transport {
   #nextFlush: (PromiseWithResolvers<void> & { readonly nc: NatsConnection }) | undefined;
   /** Pull requests to send in the next tick (see #scheduleTick). */
   readonly #pulls: (() => void)[] = [];
+  /** Settles to write in the next tick: ack subject, payload, ack subject, payload... */
+  #writes: string[] = [];
   #tickScheduled = false;
   #closing: Promise<void> | undefined;
   /** Wakes sleeping retry loops when the transport closes. */
@@ -409,15 +421,33 @@ export class NatsTransport implements Transport {
     return this.#respondNow(reply, payload) ? RESOLVED : this.#respondAgain(reply, payload, undefined);
   }
 
-  /** Writes `payload` to the outbound buffer when connected (true); false when the connection is down. */
+  /**
+   * Queues `payload` for the next tick's write when connected (true); false when the connection is down. The settles
+   * of a turn of the event loop then leave in one socket write with the pull requests (written one by one, each turn
+   * of the client's microtask flush would be a write of its own).
+   */
   #respondNow(reply: string, payload: string): boolean {
     const current = this.#connected;
     if (current === undefined || this.#lostAt !== undefined || current.nc.isClosed()) return false;
-    try {
-      current.nc.publish(reply, payload);
-      return true;
-    } catch {
-      return false;
+    this.#writes.push(reply, payload);
+    this.#scheduleTick();
+    return true;
+  }
+
+  /** Writes the queued settles to the client's outbound buffer (one socket write with what follows in this turn). */
+  #writeSettles(): void {
+    if (this.#writes.length === 0) return;
+    const writes = this.#writes;
+    this.#writes = [];
+    const nc = this.#connected?.nc;
+    // No connection any more: the server delivers these again after their AckWait (at-least-once).
+    if (nc === undefined || nc.isClosed()) return;
+    for (let i = 0; i < writes.length; i += 2) {
+      try {
+        nc.publish(writes[i] as string, payloadBytes(writes[i + 1] as string));
+      } catch {
+        // Closed meanwhile: as above.
+      }
     }
   }
 
@@ -466,6 +496,8 @@ export class NatsTransport implements Transport {
     this.#tickScheduled = true;
     setImmediate(() => {
       this.#tickScheduled = false;
+      // Settles first: the server frees their slots of max_ack_pending before it reads the pull requests.
+      this.#writeSettles();
       for (const pull of this.#pulls.splice(0)) pull();
       const flush = this.#nextFlush;
       this.#nextFlush = undefined;
@@ -528,7 +560,8 @@ export class NatsTransport implements Transport {
       const opening = this.#connecting;
       const nc = connected?.nc ?? (await opening?.catch(() => undefined))?.nc;
       if (nc && !nc.isClosed()) {
-        // Hand-backs written by stop() reach the server before the connection goes.
+        // Settles queued for the next tick, and hand-backs written by stop(), reach the server before it goes.
+        this.#writeSettles();
         if (outcome === 'done') outcome = await bounded(nc.flush().catch(() => {}));
         await bounded(nc.close().catch(() => {}));
       }
