@@ -18,7 +18,7 @@ import type { JetStreamManager } from '@nats-io/jetstream';
 import type { Msg, NatsConnection, Subscription as NatsInboxSubscription } from '@nats-io/transport-node';
 import { createInbox } from '@nats-io/transport-node';
 import type { Headers, SubscribeOptions, Subscription, SubscriptionEvents } from 'hostwork';
-import { ID_HEADER, notBefore, RETRY_FOR_HEADER, readHeaders } from './headers.ts';
+import { ID_HEADER, notBefore, RETRY_FOR_HEADER, readMessageHeaders } from './headers.ts';
 import { ACK, type DeliveryServices, NAK, NatsDelivery } from './nats-delivery.ts';
 import type { ResolvedSource } from './nats-transport-options.ts';
 import { ackPending, type ConsumerSettings } from './topology.ts';
@@ -207,7 +207,7 @@ export class NatsSubscription implements Subscription {
       this.#handBack(msg);
       return;
     }
-    const { headers, msgId } = readHeaders(msg.headers);
+    const { headers, msgId } = readMessageHeaders(msg);
     const retryFor = headers[RETRY_FOR_HEADER];
     if (retryFor !== undefined && retryFor !== this.#source.durable) {
       // Another consumer's retry copy: not for this one.
