@@ -19,7 +19,7 @@ import type { Msg, NatsConnection, Subscription as NatsInboxSubscription } from 
 import { createInbox } from '@nats-io/transport-node';
 import type { Headers, SubscribeOptions, Subscription, SubscriptionEvents } from 'hostwork';
 import { ID_HEADER, notBefore, RETRY_FOR_HEADER, readMessageHeaders } from './headers.ts';
-import { ACK, type DeliveryServices, NAK, NatsDelivery } from './nats-delivery.ts';
+import { ACK, type DeliveryServices, NAK, NatsDelivery, WORKING } from './nats-delivery.ts';
 import type { ResolvedSource } from './nats-transport-options.ts';
 import { ackPending, type ConsumerSettings } from './topology.ts';
 import type { WarningListener } from './warnings.ts';
@@ -63,6 +63,8 @@ interface Held {
   readonly msg: Msg;
   readonly headers: Record<string, string>;
   readonly msgId: string | undefined;
+  /** When it was received, or last reported as being worked on (`+WPI`, which restarts its AckWait). */
+  since: number;
 }
 
 /** A running pull consumer; see the module's comment. */
@@ -85,6 +87,8 @@ export class NatsSubscription implements Subscription {
   /** Requested from the server and not yet received, expired or ended. */
   #outstanding = 0;
   readonly #held: Held[] = [];
+  /** Keeps the held messages locked while they wait (see #keepHeld). */
+  #heldTimer: NodeJS.Timeout | undefined;
   #lastActivity = Date.now();
   #pullScheduled = false;
   #stopped = false;
@@ -118,6 +122,8 @@ export class NatsSubscription implements Subscription {
     this.#stopped = true;
     for (const timer of this.#timers) clearInterval(timer);
     this.#timers = [];
+    clearInterval(this.#heldTimer);
+    this.#heldTimer = undefined;
     for (const held of this.#held.splice(0)) this.#handBack(held.msg);
     const sub = this.#sub;
     this.#sub = undefined;
@@ -196,12 +202,15 @@ export class NatsSubscription implements Subscription {
       this.#recover();
       return;
     }
-    this.#lastActivity = Date.now();
+    const now = Date.now();
+    this.#lastActivity = now;
     if (msg.subject === this.#inbox) {
       this.#status(msg);
       return;
     }
     if (this.#outstanding > 0) this.#outstanding--;
+    // Refill as messages arrive, not only as they are settled: the next ones are on their way while these run.
+    if (this.#prefetch - this.#held.length - this.#outstanding >= this.#refillAt) this.#schedulePull();
     if (!msg.reply) return;
     if (this.#stopped || this.#host.isClosing()) {
       this.#handBack(msg);
@@ -216,15 +225,17 @@ export class NatsSubscription implements Subscription {
       return;
     }
     const due = notBefore(headers);
-    const wait = due === undefined ? 0 : due - Date.now();
+    const wait = due === undefined ? 0 : due - now;
     if (wait > 0) {
       // Not due yet: back to the consumer for the time left, no attempt counted (the headers are unchanged).
       this.#host.respondNow(msg.reply, `${NAK} ${JSON.stringify({ delay: Math.ceil(wait) * NS_PER_MS })}`);
       this.#schedulePull();
       return;
     }
-    if (this.#handed >= this.#prefetch) this.#held.push({ msg, headers, msgId });
-    else this.#hand(msg, headers, msgId);
+    if (this.#handed >= this.#prefetch) {
+      this.#held.push({ msg, headers, msgId, since: now });
+      this.#keepHeld();
+    } else this.#hand(msg, headers, msgId);
   }
 
   /** A status message of a pull request: a heartbeat, a request that expired (408) or was ended (409). */
@@ -294,6 +305,29 @@ export class NatsSubscription implements Subscription {
     this.#schedulePull();
   }
 
+  /**
+   * While messages wait in the buffer, each is reported as being worked on (`+WPI`) every third of the AckWait, as
+   * the engine extends a running delivery: a message waiting behind slow handlers is not delivered again elsewhere.
+   */
+  #keepHeld(): void {
+    if (this.#heldTimer !== undefined) return;
+    const every = Math.max(100, Math.floor((this.#settings?.ackWaitMs ?? this.#source.ackWaitMs) / 3));
+    this.#heldTimer = setInterval(() => {
+      if (this.#held.length === 0 || this.#stopped) {
+        clearInterval(this.#heldTimer);
+        this.#heldTimer = undefined;
+        return;
+      }
+      const now = Date.now();
+      for (const held of this.#held) {
+        if (now - held.since < every || !held.msg.reply) continue;
+        held.since = now;
+        this.#host.respondNow(held.msg.reply, WORKING);
+      }
+    }, every);
+    this.#heldTimer.unref();
+  }
+
   /** Back to the consumer now, uncounted: received after stop() or while closing. */
   #handBack(msg: Msg): void {
     if (msg.reply) this.#host.respondNow(msg.reply, NAK);
@@ -313,7 +347,10 @@ export class NatsSubscription implements Subscription {
     if (this.#stopped || this.#disconnected || this.#recovering || this.#host.isClosing()) return;
     const connection = this.#connection;
     if (!connection || !this.#sub || connection.isClosed()) return;
-    const batch = this.#prefetch - this.#handed - this.#held.length - this.#outstanding;
+    // Requested and received-not-handed-over together stay within the prefetch, whatever is handed over: the next
+    // messages are on their way while the handlers run (as the nats.js consume() loop keeps its batch requested), and
+    // the handed-over ones never exceed the prefetch (what arrives beyond waits in the buffer, see #keepHeld).
+    const batch = this.#prefetch - this.#held.length - this.#outstanding;
     if (batch <= 0) return;
     // While requests are still open, wait for a quarter of the prefetch to be free: fewer, larger pull requests (each
     // costs the server as much as a message), as the nats.js consume() loop refills at 75%.
