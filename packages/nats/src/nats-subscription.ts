@@ -1,10 +1,11 @@
 /**
  * One consumer of one source: a durable JetStream pull consumer read through pull requests of its own on an inbox, so
- * that what is handed over is exactly bounded: it asks the server for no more than `prefetch` minus what it holds
- * (handed over and not yet settled, received beyond that, or requested and not yet received). A message that
- * arrives beyond the bound (after a reconnect the server may still answer an old request) waits in a small buffer
- * and is handed over as slots free. A pull request lives 30 s with an idle heartbeat every 5 s; a request that
- * expired (408) or was ended (409) returns its unfilled count and another is sent.
+ * that what is handed over is exactly bounded: never more than `prefetch` deliveries handed over and not yet settled.
+ * The next messages are requested while those run: requested-and-not-received plus received-and-not-handed-over stay
+ * within `prefetch` too, refilled (one request for them all) once a quarter of it is free. A message that arrives
+ * while every slot is busy waits in a small buffer, kept locked (`+WPI`), and is handed over as slots free. A pull
+ * request lives 30 s with an idle heartbeat every 5 s; a request that expired (408) or was ended (409) returns its
+ * unfilled count and another is sent.
  *
  * Not handed over: a message not yet due (`hostwork-not-before`: a retry waiting out its backoff, a delayed publish)
  * goes back with `nak(delay)` for the time left, and a retry copy for another durable consumer of the stream is
