@@ -65,7 +65,8 @@ export function readMessageHeaders(msg: Msg): { headers: Record<string, string>;
     if (colon < 1) continue;
     const key = line.slice(0, colon);
     const value = line.slice(colon + 1).trim();
-    if (SERVER_HEADER.test(key)) {
+    // 110: 'n' (a key starting with N or n); the pattern only for those.
+    if ((key.charCodeAt(0) | 32) === 110 && SERVER_HEADER.test(key)) {
       if (key === 'Nats-Msg-Id') msgId = value;
       continue;
     }

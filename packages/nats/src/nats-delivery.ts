@@ -50,14 +50,17 @@ export interface DeliveryServices {
   track<T>(settle: Promise<T>): Promise<T>;
 }
 
-/** What a delivery is made from: the received message. */
+/** What a delivery is made from: the received message (the client's, whose subject is decoded only when read). */
 export interface ReceivedMessage {
-  readonly id: string;
   readonly subject: string;
-  /** The ack subject. */
-  readonly reply: string;
-  readonly body: Uint8Array;
-  readonly headers: Headers;
+  /** The ack subject (always set on a message handed over). */
+  readonly reply?: string | undefined;
+  readonly data: Uint8Array;
+}
+
+/** Told once, when a delivery's first settle call starts: its slot is free. */
+export interface SlotOwner {
+  freed(): void;
 }
 
 type Settlement = 'ack' | 'retry' | 'deadLetter' | 'release';
@@ -73,20 +76,29 @@ export class NatsDelivery implements Delivery {
   /** The consumer's AckWait: the engine calls {@link extend} (JetStream's `working()`) before it runs out. */
   readonly lockMs: number;
   readonly #message: ReceivedMessage;
+  /** The ack subject. */
+  readonly #reply: string;
   readonly #services: DeliveryServices;
-  /** Called once, when the first settle call starts: the subscription's slot is free again. */
-  readonly #onSettle: () => void;
+  /** Told once, when the first settle call starts: the subscription's slot is free again. */
+  readonly #owner: SlotOwner;
   #settledBy: Settlement | undefined;
   #slotFreed = false;
 
-  constructor(message: ReceivedMessage, services: DeliveryServices, onSettle: () => void) {
+  constructor(
+    id: string,
+    message: ReceivedMessage,
+    headers: Headers,
+    services: DeliveryServices,
+    owner: SlotOwner,
+  ) {
     this.#message = message;
+    this.#reply = message.reply ?? '';
     this.#services = services;
-    this.#onSettle = onSettle;
-    this.id = message.id;
-    this.body = message.body;
-    this.headers = message.headers;
-    this.attempt = deliveryAttempt(message.headers);
+    this.#owner = owner;
+    this.id = id;
+    this.body = message.data;
+    this.headers = headers;
+    this.attempt = deliveryAttempt(headers);
     this.lockMs = services.source.ackWaitMs;
   }
 
@@ -121,7 +133,7 @@ export class NatsDelivery implements Delivery {
         headers,
         `${this.id}~${source.durable}~retry-${error.attempt}`,
       );
-      await this.#services.respond(this.#message.reply, ACK);
+      await this.#services.respond(this.#reply, ACK);
     });
   }
 
@@ -141,7 +153,7 @@ export class NatsDelivery implements Delivery {
         headers,
         `${this.id}~${source.durable}~dead`,
       );
-      await this.#services.respond(this.#message.reply, TERM);
+      await this.#services.respond(this.#reply, TERM);
     });
   }
 
@@ -151,23 +163,23 @@ export class NatsDelivery implements Delivery {
    */
   extend(_ms: number): Promise<void> {
     if (this.#settledBy !== undefined) return Promise.resolve();
-    return this.#services.respond(this.#message.reply, WORKING);
+    return this.#services.respond(this.#reply, WORKING);
   }
 
   /** A settle that is one write to the ack subject: connected, it is written now, without a promise of its own. */
   #respond(how: Settlement, payload: string): Promise<void> {
-    if (this.#settledBy === undefined && this.#services.respondNow(this.#message.reply, payload)) {
+    if (this.#settledBy === undefined && this.#services.respondNow(this.#reply, payload)) {
       this.#settledBy = how;
       this.#freeSlot();
       return RESOLVED;
     }
-    return this.#settle(how, () => this.#services.respond(this.#message.reply, payload));
+    return this.#settle(how, () => this.#services.respond(this.#reply, payload));
   }
 
   #freeSlot(): void {
     if (!this.#slotFreed) {
       this.#slotFreed = true;
-      this.#onSettle();
+      this.#owner.freed();
     }
   }
 

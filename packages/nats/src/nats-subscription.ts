@@ -20,7 +20,7 @@ import type { Msg, NatsConnection, Subscription as NatsInboxSubscription } from 
 import { createInbox } from '@nats-io/transport-node';
 import type { Headers, SubscribeOptions, Subscription, SubscriptionEvents } from 'hostwork';
 import { ID_HEADER, notBefore, RETRY_FOR_HEADER, readMessageHeaders } from './headers.ts';
-import { ACK, type DeliveryServices, NAK, NatsDelivery, WORKING } from './nats-delivery.ts';
+import { ACK, type DeliveryServices, NAK, NatsDelivery, type SlotOwner, WORKING } from './nats-delivery.ts';
 import type { ResolvedSource } from './nats-transport-options.ts';
 import { ackPending, type ConsumerSettings } from './topology.ts';
 import type { WarningListener } from './warnings.ts';
@@ -205,14 +205,16 @@ export class NatsSubscription implements Subscription {
     }
     const now = Date.now();
     this.#lastActivity = now;
-    if (msg.subject === this.#inbox) {
+    // A message has its ack subject; a status message (heartbeat, 408, 409) has none, and comes on the inbox itself.
+    const reply = msg.reply;
+    if (!reply && msg.subject === this.#inbox) {
       this.#status(msg);
       return;
     }
     if (this.#outstanding > 0) this.#outstanding--;
     // Refill as messages arrive, not only as they are settled: the next ones are on their way while these run.
     if (this.#prefetch - this.#held.length - this.#outstanding >= this.#refillAt) this.#schedulePull();
-    if (!msg.reply) return;
+    if (!reply) return;
     if (this.#stopped || this.#host.isClosing()) {
       this.#handBack(msg);
       return;
@@ -221,7 +223,7 @@ export class NatsSubscription implements Subscription {
     const retryFor = headers[RETRY_FOR_HEADER];
     if (retryFor !== undefined && retryFor !== this.#source.durable) {
       // Another consumer's retry copy: not for this one.
-      this.#host.respondNow(msg.reply, ACK);
+      this.#host.respondNow(reply, ACK);
       this.#schedulePull();
       return;
     }
@@ -229,7 +231,7 @@ export class NatsSubscription implements Subscription {
     const wait = due === undefined ? 0 : due - now;
     if (wait > 0) {
       // Not due yet: back to the consumer for the time left, no attempt counted (the headers are unchanged).
-      this.#host.respondNow(msg.reply, `${NAK} ${JSON.stringify({ delay: Math.ceil(wait) * NS_PER_MS })}`);
+      this.#host.respondNow(reply, `${NAK} ${JSON.stringify({ delay: Math.ceil(wait) * NS_PER_MS })}`);
       this.#schedulePull();
       return;
     }
@@ -288,13 +290,11 @@ export class NatsSubscription implements Subscription {
     }
     this.#handed++;
     const id = headers[ID_HEADER] ?? (msgId || `${this.#source.stream}-${streamSequence(msg.reply)}`);
-    const delivery = new NatsDelivery(
-      { id, subject: msg.subject, reply: msg.reply ?? '', body: msg.data, headers },
-      services,
-      () => this.#freed(),
-    );
-    this.#onDelivery(delivery);
+    this.#onDelivery(new NatsDelivery(id, msg, headers, services, this.#slots));
   }
+
+  /** What deliveries tell when their first settle call starts (one object, not a closure per delivery). */
+  readonly #slots: SlotOwner = { freed: () => this.#freed() };
 
   /** A delivery's first settle call started: its slot is free. */
   #freed(): void {
