@@ -92,6 +92,7 @@ export class NatsSubscription implements Subscription {
   #heldTimer: NodeJS.Timeout | undefined;
   #lastActivity = Date.now();
   #pullScheduled = false;
+  #pullQueued = false;
   #stopped = false;
   #disconnected = false;
   #recovering: Promise<void> | undefined;
@@ -212,8 +213,9 @@ export class NatsSubscription implements Subscription {
       return;
     }
     if (this.#outstanding > 0) this.#outstanding--;
-    // Refill as messages arrive, not only as they are settled: the next ones are on their way while these run.
-    if (this.#prefetch - this.#held.length - this.#outstanding >= this.#refillAt) this.#schedulePull();
+    // Refill as messages arrive, not only as they are settled: the next ones are on their way while these run. The
+    // request leaves right after this read of the socket, before the handlers run (as nats.js's consume() does).
+    if (this.#prefetch - this.#held.length - this.#outstanding >= this.#refillAt) this.#pullSoon();
     if (!reply) return;
     if (this.#stopped || this.#host.isClosing()) {
       this.#handBack(msg);
@@ -333,6 +335,18 @@ export class NatsSubscription implements Subscription {
   #handBack(msg: Msg): void {
     if (msg.reply) this.#host.respondNow(msg.reply, NAK);
   }
+
+  /** One pull once the messages of this read of the socket are handed over (a microtask), for all of them. */
+  #pullSoon(): void {
+    if (this.#pullQueued) return;
+    this.#pullQueued = true;
+    queueMicrotask(this.#pullQueuedNow);
+  }
+
+  readonly #pullQueuedNow = (): void => {
+    this.#pullQueued = false;
+    this.#pull();
+  };
 
   /** One pull per turn of the event loop, for every slot freed in it. */
   #schedulePull(): void {
