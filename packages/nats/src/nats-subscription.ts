@@ -92,7 +92,8 @@ export class NatsSubscription implements Subscription {
   #heldTimer: NodeJS.Timeout | undefined;
   #lastActivity = Date.now();
   #pullScheduled = false;
-  #pullQueued = false;
+  /** Received in this read of the socket, handed over in a moment (see #arrivedRead). */
+  #arrived: Held[] = [];
   #stopped = false;
   #disconnected = false;
   #recovering: Promise<void> | undefined;
@@ -213,9 +214,6 @@ export class NatsSubscription implements Subscription {
       return;
     }
     if (this.#outstanding > 0) this.#outstanding--;
-    // Refill as messages arrive, not only as they are settled: the next ones are on their way while these run. The
-    // request leaves right after this read of the socket, before the handlers run (as nats.js's consume() does).
-    if (this.#prefetch - this.#held.length - this.#outstanding >= this.#refillAt) this.#pullSoon();
     if (!reply) return;
     if (this.#stopped || this.#host.isClosing()) {
       this.#handBack(msg);
@@ -237,10 +235,9 @@ export class NatsSubscription implements Subscription {
       this.#schedulePull();
       return;
     }
-    if (this.#handed >= this.#prefetch) {
-      this.#held.push({ msg, headers, msgId, since: now });
-      this.#keepHeld();
-    } else this.#hand(msg, headers, msgId);
+    // Handed over once the refill request for this read of the socket is written (see #arrivedRead).
+    this.#arrived.push({ msg, headers, msgId, since: now });
+    if (this.#arrived.length === 1) queueMicrotask(this.#arrivedRead);
   }
 
   /** A status message of a pull request: a heartbeat, a request that expired (408) or was ended (409). */
@@ -336,16 +333,27 @@ export class NatsSubscription implements Subscription {
     if (msg.reply) this.#host.respondNow(msg.reply, NAK);
   }
 
-  /** One pull once the messages of this read of the socket are handed over (a microtask), for all of them. */
-  #pullSoon(): void {
-    if (this.#pullQueued) return;
-    this.#pullQueued = true;
-    queueMicrotask(this.#pullQueuedNow);
-  }
-
-  readonly #pullQueuedNow = (): void => {
-    this.#pullQueued = false;
+  /**
+   * The messages of one read of the socket have arrived: the request refilling what they took leaves first (the
+   * client writes it in the microtask it queues now), and they are handed over after it, so the next messages are on
+   * their way while the handlers run (as with nats.js's consume(), which requests before its callbacks run).
+   */
+  readonly #arrivedRead = (): void => {
     this.#pull();
+    queueMicrotask(this.#handArrived);
+  };
+
+  readonly #handArrived = (): void => {
+    const arrived = this.#arrived;
+    this.#arrived = [];
+    for (const next of arrived) {
+      if (this.#stopped || this.#host.isClosing()) this.#handBack(next.msg);
+      else if (this.#handed >= this.#prefetch || this.#held.length > 0) {
+        // Behind the ones waiting already: in order.
+        this.#held.push(next);
+        this.#keepHeld();
+      } else this.#hand(next.msg, next.headers, next.msgId);
+    }
   };
 
   /** One pull per turn of the event loop, for every slot freed in it. */
@@ -358,6 +366,12 @@ export class NatsSubscription implements Subscription {
     });
   }
 
+  /** Received and not handed over: those in the buffer, and those just arrived that will wait there. */
+  #waiting(): number {
+    const free = this.#held.length > 0 ? 0 : Math.max(0, this.#prefetch - this.#handed);
+    return this.#held.length + Math.max(0, this.#arrived.length - free);
+  }
+
   #pull(): void {
     if (this.#stopped || this.#disconnected || this.#recovering || this.#host.isClosing()) return;
     const connection = this.#connection;
@@ -365,7 +379,7 @@ export class NatsSubscription implements Subscription {
     // Requested and received-not-handed-over together stay within the prefetch, whatever is handed over: the next
     // messages are on their way while the handlers run (as the nats.js consume() loop keeps its batch requested), and
     // the handed-over ones never exceed the prefetch (what arrives beyond waits in the buffer, see #keepHeld).
-    const batch = this.#prefetch - this.#held.length - this.#outstanding;
+    const batch = this.#prefetch - this.#waiting() - this.#outstanding;
     if (batch <= 0) return;
     // While requests are still open, wait for a quarter of the prefetch to be free: fewer, larger pull requests (each
     // costs the server as much as a message), as the nats.js consume() loop refills at 75%.
