@@ -1,7 +1,11 @@
 /**
  * One message received from a JetStream pull consumer, settled exactly once. A second settle call rejects with
- * HW_DELIVERY_SETTLED. Every settle is written to the message's ack subject and resolves once the server has it (a
- * flush round trip after it), so an acknowledged message is never delivered again after a crash of this process. An
+ * HW_DELIVERY_SETTLED. Every settle is written to the message's ack subject and resolves once it is in the client's
+ * outbound buffer (not confirmed by the server, as the RabbitMQ adapter resolves once its frame is written): an ack
+ * lost on the way (a crash right after it) means a redelivery after the AckWait, never a loss, and the transport's
+ * `close()` flushes every settle before it closes the connection. A retry or dead-letter copy is confirmed by its
+ * stream before the original is acknowledged. While the connection is down a settle resolves once the server
+ * confirmed it after the reconnect. An
  * ack subject outlives the connection that received the message: a delivery handed over before a reconnect is
  * settled on the next connection (one whose AckWait ran out meanwhile has been delivered again: a duplicate).
  */
@@ -33,25 +37,35 @@ export const DEAD_CONSUMER_HEADER = 'hostwork-dead-consumer';
 /** What a delivery needs from its subscription and transport. */
 export interface DeliveryServices {
   readonly source: ResolvedSource;
-  /** Writes `payload` to a message's ack subject; resolves once the server has it. */
+  /**
+   * Writes `payload` to a message's ack subject: resolves once it is in the client's outbound buffer, or, while the
+   * connection is down, once the server has it after the reconnect.
+   */
   respond(reply: string, payload: string): Promise<void>;
+  /** Writes `payload` to a message's ack subject now when connected (true); false: use {@link respond}. */
+  respondNow(reply: string, payload: string): boolean;
   /** Publishes a copy to `subject` with `headers` and the stream's duplicate id `msgId`, acknowledged by the stream. */
   publishCopy(subject: string, body: Uint8Array, headers: Headers, msgId: string): Promise<void>;
   /** Runs `settle` as a pending operation `close()` waits for. */
   track<T>(settle: Promise<T>): Promise<T>;
 }
 
-/** What a delivery is made from: the received message. */
+/** What a delivery is made from: the received message (the client's, whose subject is decoded only when read). */
 export interface ReceivedMessage {
-  readonly id: string;
   readonly subject: string;
-  /** The ack subject. */
-  readonly reply: string;
-  readonly body: Uint8Array;
-  readonly headers: Headers;
+  /** The ack subject (always set on a message handed over). */
+  readonly reply?: string | undefined;
+  readonly data: Uint8Array;
+}
+
+/** Told once, when a delivery's first settle call starts: its slot is free. */
+export interface SlotOwner {
+  freed(): void;
 }
 
 type Settlement = 'ack' | 'retry' | 'deadLetter' | 'release';
+
+const RESOLVED: Promise<void> = Promise.resolve();
 
 /** A JetStream delivery; see the module's comment. */
 export class NatsDelivery implements Delivery {
@@ -62,30 +76,39 @@ export class NatsDelivery implements Delivery {
   /** The consumer's AckWait: the engine calls {@link extend} (JetStream's `working()`) before it runs out. */
   readonly lockMs: number;
   readonly #message: ReceivedMessage;
+  /** The ack subject. */
+  readonly #reply: string;
   readonly #services: DeliveryServices;
-  /** Called once, when the first settle call starts: the subscription's slot is free again. */
-  readonly #onSettle: () => void;
+  /** Told once, when the first settle call starts: the subscription's slot is free again. */
+  readonly #owner: SlotOwner;
   #settledBy: Settlement | undefined;
   #slotFreed = false;
 
-  constructor(message: ReceivedMessage, services: DeliveryServices, onSettle: () => void) {
+  constructor(
+    id: string,
+    message: ReceivedMessage,
+    headers: Headers,
+    services: DeliveryServices,
+    owner: SlotOwner,
+  ) {
     this.#message = message;
+    this.#reply = message.reply ?? '';
     this.#services = services;
-    this.#onSettle = onSettle;
-    this.id = message.id;
-    this.body = message.body;
-    this.headers = message.headers;
-    this.attempt = deliveryAttempt(message.headers);
+    this.#owner = owner;
+    this.id = id;
+    this.body = message.data;
+    this.headers = headers;
+    this.attempt = deliveryAttempt(headers);
     this.lockMs = services.source.ackWaitMs;
   }
 
   ack(): Promise<void> {
-    return this.#settle('ack', () => this.#services.respond(this.#message.reply, ACK));
+    return this.#respond('ack', ACK);
   }
 
   /** Back to the consumer now (`nak()`), the attempt header unchanged: a release does not count as an attempt. */
   release(): Promise<void> {
-    return this.#settle('release', () => this.#services.respond(this.#message.reply, NAK));
+    return this.#respond('release', NAK);
   }
 
   /**
@@ -110,7 +133,7 @@ export class NatsDelivery implements Delivery {
         headers,
         `${this.id}~${source.durable}~retry-${error.attempt}`,
       );
-      await this.#services.respond(this.#message.reply, ACK);
+      await this.#services.respond(this.#reply, ACK);
     });
   }
 
@@ -130,7 +153,7 @@ export class NatsDelivery implements Delivery {
         headers,
         `${this.id}~${source.durable}~dead`,
       );
-      await this.#services.respond(this.#message.reply, TERM);
+      await this.#services.respond(this.#reply, TERM);
     });
   }
 
@@ -140,7 +163,24 @@ export class NatsDelivery implements Delivery {
    */
   extend(_ms: number): Promise<void> {
     if (this.#settledBy !== undefined) return Promise.resolve();
-    return this.#services.respond(this.#message.reply, WORKING);
+    return this.#services.respond(this.#reply, WORKING);
+  }
+
+  /** A settle that is one write to the ack subject: connected, it is written now, without a promise of its own. */
+  #respond(how: Settlement, payload: string): Promise<void> {
+    if (this.#settledBy === undefined && this.#services.respondNow(this.#reply, payload)) {
+      this.#settledBy = how;
+      this.#freeSlot();
+      return RESOLVED;
+    }
+    return this.#settle(how, () => this.#services.respond(this.#reply, payload));
+  }
+
+  #freeSlot(): void {
+    if (!this.#slotFreed) {
+      this.#slotFreed = true;
+      this.#owner.freed();
+    }
   }
 
   #settle(how: Settlement, run: () => Promise<void>): Promise<void> {
@@ -153,10 +193,7 @@ export class NatsDelivery implements Delivery {
       );
     }
     this.#settledBy = how;
-    if (!this.#slotFreed) {
-      this.#slotFreed = true;
-      this.#onSettle();
-    }
+    this.#freeSlot();
     return this.#services.track(
       run().catch((error: unknown) => {
         // Not settled for sure: it may be settled again (JetStream ignores an ack of a message it no longer holds).

@@ -1,10 +1,11 @@
 /**
  * One consumer of one source: a durable JetStream pull consumer read through pull requests of its own on an inbox, so
- * that what is handed over is exactly bounded: it asks the server for no more than `prefetch` minus what it holds
- * (handed over and not yet settled, received beyond that, or requested and not yet received). A message that
- * arrives beyond the bound (after a reconnect the server may still answer an old request) waits in a small buffer
- * and is handed over as slots free. A pull request lives 30 s with an idle heartbeat every 5 s; a request that
- * expired (408) or was ended (409) returns its unfilled count and another is sent.
+ * that what is handed over is exactly bounded: never more than `prefetch` deliveries handed over and not yet settled.
+ * The next messages are requested while those run: requested-and-not-received plus received-and-not-handed-over stay
+ * within `prefetch` too, refilled (one request for them all) once a quarter of it is free. A message that arrives
+ * while every slot is busy waits in a small buffer, kept locked (`+WPI`), and is handed over as slots free. A pull
+ * request lives 30 s with an idle heartbeat every 5 s; a request that expired (408) or was ended (409) returns its
+ * unfilled count and another is sent.
  *
  * Not handed over: a message not yet due (`hostwork-not-before`: a retry waiting out its backoff, a delayed publish)
  * goes back with `nak(delay)` for the time left, and a retry copy for another durable consumer of the stream is
@@ -18,8 +19,8 @@ import type { JetStreamManager } from '@nats-io/jetstream';
 import type { Msg, NatsConnection, Subscription as NatsInboxSubscription } from '@nats-io/transport-node';
 import { createInbox } from '@nats-io/transport-node';
 import type { Headers, SubscribeOptions, Subscription, SubscriptionEvents } from 'hostwork';
-import { ID_HEADER, notBefore, RETRY_FOR_HEADER, readHeaders } from './headers.ts';
-import { ACK, type DeliveryServices, NAK, NatsDelivery } from './nats-delivery.ts';
+import { ID_HEADER, notBefore, RETRY_FOR_HEADER, readMessageHeaders } from './headers.ts';
+import { ACK, type DeliveryServices, NAK, NatsDelivery, type SlotOwner, WORKING } from './nats-delivery.ts';
 import type { ResolvedSource } from './nats-transport-options.ts';
 import { ackPending, type ConsumerSettings } from './topology.ts';
 import type { WarningListener } from './warnings.ts';
@@ -63,6 +64,8 @@ interface Held {
   readonly msg: Msg;
   readonly headers: Record<string, string>;
   readonly msgId: string | undefined;
+  /** When it was received, or last reported as being worked on (`+WPI`, which restarts its AckWait). */
+  since: number;
 }
 
 /** A running pull consumer; see the module's comment. */
@@ -73,6 +76,8 @@ export class NatsSubscription implements Subscription {
   readonly #onDelivery: SubscribeOptions['onDelivery'];
   readonly #events: SubscriptionEvents | undefined;
   readonly #nextSubject: string;
+  /** The free slots a pull waits for while requests are open. */
+  readonly #refillAt: number;
   #services: DeliveryServices | undefined;
   #settings: ConsumerSettings | undefined;
   #connection: NatsConnection | undefined;
@@ -83,8 +88,12 @@ export class NatsSubscription implements Subscription {
   /** Requested from the server and not yet received, expired or ended. */
   #outstanding = 0;
   readonly #held: Held[] = [];
+  /** Keeps the held messages locked while they wait (see #keepHeld). */
+  #heldTimer: NodeJS.Timeout | undefined;
   #lastActivity = Date.now();
   #pullScheduled = false;
+  /** Received in this read of the socket, handed over in a moment (see #arrivedRead). */
+  #arrived: Held[] = [];
   #stopped = false;
   #disconnected = false;
   #recovering: Promise<void> | undefined;
@@ -99,6 +108,7 @@ export class NatsSubscription implements Subscription {
     this.#onDelivery = options.onDelivery;
     this.#events = options.events;
     this.#nextSubject = `$JS.API.CONSUMER.MSG.NEXT.${source.stream}.${source.durable}`;
+    this.#refillAt = Math.max(1, Math.floor(options.prefetch / 4));
   }
 
   /** Declares, checks and starts pulling; errors (a missing stream...) reach the caller of `subscribe`. */
@@ -115,6 +125,8 @@ export class NatsSubscription implements Subscription {
     this.#stopped = true;
     for (const timer of this.#timers) clearInterval(timer);
     this.#timers = [];
+    clearInterval(this.#heldTimer);
+    this.#heldTimer = undefined;
     for (const held of this.#held.splice(0)) this.#handBack(held.msg);
     const sub = this.#sub;
     this.#sub = undefined;
@@ -193,35 +205,39 @@ export class NatsSubscription implements Subscription {
       this.#recover();
       return;
     }
-    this.#lastActivity = Date.now();
-    if (msg.subject === this.#inbox) {
+    const now = Date.now();
+    this.#lastActivity = now;
+    // A message has its ack subject; a status message (heartbeat, 408, 409) has none, and comes on the inbox itself.
+    const reply = msg.reply;
+    if (!reply && msg.subject === this.#inbox) {
       this.#status(msg);
       return;
     }
     if (this.#outstanding > 0) this.#outstanding--;
-    if (!msg.reply) return;
+    if (!reply) return;
     if (this.#stopped || this.#host.isClosing()) {
       this.#handBack(msg);
       return;
     }
-    const { headers, msgId } = readHeaders(msg.headers);
+    const { headers, msgId } = readMessageHeaders(msg);
     const retryFor = headers[RETRY_FOR_HEADER];
     if (retryFor !== undefined && retryFor !== this.#source.durable) {
       // Another consumer's retry copy: not for this one.
-      this.#host.respondNow(msg.reply, ACK);
+      this.#host.respondNow(reply, ACK);
       this.#schedulePull();
       return;
     }
     const due = notBefore(headers);
-    const wait = due === undefined ? 0 : due - Date.now();
+    const wait = due === undefined ? 0 : due - now;
     if (wait > 0) {
       // Not due yet: back to the consumer for the time left, no attempt counted (the headers are unchanged).
-      this.#host.respondNow(msg.reply, `${NAK} ${JSON.stringify({ delay: Math.ceil(wait) * NS_PER_MS })}`);
+      this.#host.respondNow(reply, `${NAK} ${JSON.stringify({ delay: Math.ceil(wait) * NS_PER_MS })}`);
       this.#schedulePull();
       return;
     }
-    if (this.#handed >= this.#prefetch) this.#held.push({ msg, headers, msgId });
-    else this.#hand(msg, headers, msgId);
+    // Handed over once the refill request for this read of the socket is written (see #arrivedRead).
+    this.#arrived.push({ msg, headers, msgId, since: now });
+    if (this.#arrived.length === 1) queueMicrotask(this.#arrivedRead);
   }
 
   /** A status message of a pull request: a heartbeat, a request that expired (408) or was ended (409). */
@@ -273,13 +289,11 @@ export class NatsSubscription implements Subscription {
     }
     this.#handed++;
     const id = headers[ID_HEADER] ?? (msgId || `${this.#source.stream}-${streamSequence(msg.reply)}`);
-    const delivery = new NatsDelivery(
-      { id, subject: msg.subject, reply: msg.reply ?? '', body: msg.data, headers },
-      services,
-      () => this.#freed(),
-    );
-    this.#onDelivery(delivery);
+    this.#onDelivery(new NatsDelivery(id, msg, headers, services, this.#slots));
   }
+
+  /** What deliveries tell when their first settle call starts (one object, not a closure per delivery). */
+  readonly #slots: SlotOwner = { freed: () => this.#freed() };
 
   /** A delivery's first settle call started: its slot is free. */
   #freed(): void {
@@ -291,10 +305,56 @@ export class NatsSubscription implements Subscription {
     this.#schedulePull();
   }
 
+  /**
+   * While messages wait in the buffer, each is reported as being worked on (`+WPI`) every third of the AckWait, as
+   * the engine extends a running delivery: a message waiting behind slow handlers is not delivered again elsewhere.
+   */
+  #keepHeld(): void {
+    if (this.#heldTimer !== undefined) return;
+    const every = Math.max(100, Math.floor((this.#settings?.ackWaitMs ?? this.#source.ackWaitMs) / 3));
+    this.#heldTimer = setInterval(() => {
+      if (this.#held.length === 0 || this.#stopped) {
+        clearInterval(this.#heldTimer);
+        this.#heldTimer = undefined;
+        return;
+      }
+      const now = Date.now();
+      for (const held of this.#held) {
+        if (now - held.since < every || !held.msg.reply) continue;
+        held.since = now;
+        this.#host.respondNow(held.msg.reply, WORKING);
+      }
+    }, every);
+    this.#heldTimer.unref();
+  }
+
   /** Back to the consumer now, uncounted: received after stop() or while closing. */
   #handBack(msg: Msg): void {
     if (msg.reply) this.#host.respondNow(msg.reply, NAK);
   }
+
+  /**
+   * The messages of one read of the socket have arrived: the request refilling what they took leaves first (the
+   * client writes it in the microtask it queues now), and they are handed over after it, so the next messages are on
+   * their way while the handlers run (as with nats.js's consume(), which requests before its callbacks run).
+   */
+  readonly #arrivedRead = (): void => {
+    this.#pull();
+    queueMicrotask(this.#handArrived);
+  };
+
+  readonly #handArrived = (): void => {
+    const arrived = this.#arrived;
+    this.#arrived = [];
+    for (const next of arrived) {
+      if (this.#stopped || this.#host.isClosing()) this.#handBack(next.msg);
+      else if (this.#handed >= this.#prefetch || this.#held.length > 0) {
+        // Behind the ones waiting already: in order.
+        this.#held.push(next);
+        this.#keepHeld();
+      } else this.#hand(next.msg, next.headers, next.msgId);
+    }
+  };
 
   /** One pull per turn of the event loop, for every slot freed in it. */
   #schedulePull(): void {
@@ -306,12 +366,24 @@ export class NatsSubscription implements Subscription {
     });
   }
 
+  /** Received and not handed over: those in the buffer, and those just arrived that will wait there. */
+  #waiting(): number {
+    const free = this.#held.length > 0 ? 0 : Math.max(0, this.#prefetch - this.#handed);
+    return this.#held.length + Math.max(0, this.#arrived.length - free);
+  }
+
   #pull(): void {
     if (this.#stopped || this.#disconnected || this.#recovering || this.#host.isClosing()) return;
     const connection = this.#connection;
     if (!connection || !this.#sub || connection.isClosed()) return;
-    const batch = this.#prefetch - this.#handed - this.#held.length - this.#outstanding;
+    // Requested and received-not-handed-over together stay within the prefetch, whatever is handed over: the next
+    // messages are on their way while the handlers run (as the nats.js consume() loop keeps its batch requested), and
+    // the handed-over ones never exceed the prefetch (what arrives beyond waits in the buffer, see #keepHeld).
+    const batch = this.#prefetch - this.#waiting() - this.#outstanding;
     if (batch <= 0) return;
+    // While requests are still open, wait for a quarter of the prefetch to be free: fewer, larger pull requests (each
+    // costs the server as much as a message), as the nats.js consume() loop refills at 75%.
+    if (this.#outstanding > 0 && batch < this.#refillAt) return;
     if (this.#outstanding === 0) this.#lastActivity = Date.now();
     this.#outstanding += batch;
     try {

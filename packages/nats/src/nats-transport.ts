@@ -19,7 +19,7 @@ import {
   type Transport,
 } from 'hostwork';
 import { NOT_BEFORE_HEADER, writeHeaders } from './headers.ts';
-import { type DeliveryServices, NAK } from './nats-delivery.ts';
+import { ACK, type DeliveryServices, NAK, TERM, WORKING } from './nats-delivery.ts';
 import { NatsSubscription, type SubscriptionHost } from './nats-subscription.ts';
 import {
   type NatsTransportOptions,
@@ -33,6 +33,18 @@ import { WarningRoute } from './warnings.ts';
 
 /** How many times a publish is tried when the stream's acknowledgement does not come (a lost connection). */
 const MAX_PUBLISH_ATTEMPTS = 10;
+/** The settle payloads without a delay, encoded once. */
+const ENCODED = new Map<string, Uint8Array>(
+  [ACK, NAK, TERM, WORKING].map((p) => [p, new TextEncoder().encode(p)]),
+);
+
+/** A settle payload as bytes (the common ones encoded once). */
+function payloadBytes(payload: string): Uint8Array | string {
+  return ENCODED.get(payload) ?? payload;
+}
+
+/** What a settle written to the outbound buffer returns. */
+const RESOLVED: Promise<void> = Promise.resolve();
 
 /** A connection with its JetStream client and manager. */
 interface Connected {
@@ -63,6 +75,8 @@ export class NatsTransport implements Transport {
   #nextFlush: (PromiseWithResolvers<void> & { readonly nc: NatsConnection }) | undefined;
   /** Pull requests to send in the next tick (see #scheduleTick). */
   readonly #pulls: (() => void)[] = [];
+  /** Settles to write in the next tick: ack subject, payload, ack subject, payload... */
+  #writes: string[] = [];
   #tickScheduled = false;
   #closing: Promise<void> | undefined;
   /** Wakes sleeping retry loops when the transport closes. */
@@ -318,8 +332,12 @@ export class NatsTransport implements Transport {
   async #ensureSource(source: ResolvedSource, prefetch: number): Promise<ConsumerSettings> {
     const { jsm } = await this.#connection();
     await ensureStream(jsm, source, this.#options);
-    await ensureDeadLetterStream(jsm, source, this.#options);
-    return ensureConsumer(jsm, source, prefetch, this.#options);
+    // Independent once the stream is there: one round trip instead of two.
+    const [, settings] = await Promise.all([
+      ensureDeadLetterStream(jsm, source, this.#options),
+      ensureConsumer(jsm, source, prefetch, this.#options),
+    ]);
+    return settings;
   }
 
   /** Makes sure the destination's stream exists before its first publish on this connection (memoised). */
@@ -396,23 +414,45 @@ export class NatsTransport implements Transport {
   }
 
   /**
-   * Writes `payload` to an ack subject; resolves once the server has it (a flush shared with the other settles). A
-   * flush cut by a lost connection is made again once reconnected, with the ack written again: an ack, a term or a
-   * progress report given twice is the same as once; a nak is not written again (a second one could hand back a
-   * later delivery of the same message).
+   * Writes `payload` to an ack subject; resolves once it is in the client's outbound buffer (as the RabbitMQ adapter
+   * resolves once its frame is written), not confirmed by the server: a settle lost on the way means a redelivery
+   * after the AckWait (at-least-once), never a loss, and `close()` flushes before closing the connection. While the
+   * connection is down it resolves once the server confirmed it after the reconnect (a flush), written again if a
+   * flush is cut: an ack, a term or a progress report given twice is the same as once; a nak is not written again (a
+   * second one could hand back a later delivery of the same message).
    */
   #respond(reply: string, payload: string): Promise<void> {
-    // The common case without an async function's frame: connected, written now, confirmed by the next PING.
+    return this.#respondNow(reply, payload) ? RESOLVED : this.#respondAgain(reply, payload, undefined);
+  }
+
+  /**
+   * Queues `payload` for the next tick's write when connected (true); false when the connection is down. The settles
+   * of a turn of the event loop then leave in one socket write with the pull requests (written one by one, each turn
+   * of the client's microtask flush would be a write of its own).
+   */
+  #respondNow(reply: string, payload: string): boolean {
     const current = this.#connected;
-    if (current && !current.nc.isClosed()) {
+    if (current === undefined || this.#lostAt !== undefined || current.nc.isClosed()) return false;
+    this.#writes.push(reply, payload);
+    this.#scheduleTick();
+    return true;
+  }
+
+  /** Writes the queued settles to the client's outbound buffer (one socket write with what follows in this turn). */
+  #writeSettles(): void {
+    if (this.#writes.length === 0) return;
+    const writes = this.#writes;
+    this.#writes = [];
+    const nc = this.#connected?.nc;
+    // No connection any more: the server delivers these again after their AckWait (at-least-once).
+    if (nc === undefined || nc.isClosed()) return;
+    for (let i = 0; i < writes.length; i += 2) {
       try {
-        current.nc.publish(reply, payload);
+        nc.publish(writes[i] as string, payloadBytes(writes[i + 1] as string));
       } catch {
-        return this.#respondAgain(reply, payload, undefined);
+        // Closed meanwhile: as above.
       }
-      return this.#flushed(current.nc).catch((error: unknown) => this.#respondAgain(reply, payload, error));
     }
-    return this.#respondAgain(reply, payload, undefined);
   }
 
   /** {@link #respond} after a failed flush (`error`), or without a connection: written again once reconnected. */
@@ -460,6 +500,8 @@ export class NatsTransport implements Transport {
     this.#tickScheduled = true;
     setImmediate(() => {
       this.#tickScheduled = false;
+      // Settles first: the server frees their slots of max_ack_pending before it reads the pull requests.
+      this.#writeSettles();
       for (const pull of this.#pulls.splice(0)) pull();
       const flush = this.#nextFlush;
       this.#nextFlush = undefined;
@@ -499,6 +541,7 @@ export class NatsTransport implements Transport {
     services: (source: ResolvedSource, settings: ConsumerSettings): DeliveryServices => ({
       source: { ...source, ackWaitMs: settings.ackWaitMs },
       respond: (reply, payload) => this.#respond(reply, payload),
+      respondNow: (reply, payload) => this.#respondNow(reply, payload),
       publishCopy: (subject, body, headers, msgId) => this.#publishOne(subject, body, headers, msgId),
       track: (settle) => this.#track(settle),
     }),
@@ -521,7 +564,8 @@ export class NatsTransport implements Transport {
       const opening = this.#connecting;
       const nc = connected?.nc ?? (await opening?.catch(() => undefined))?.nc;
       if (nc && !nc.isClosed()) {
-        // Hand-backs written by stop() reach the server before the connection goes.
+        // Settles queued for the next tick, and hand-backs written by stop(), reach the server before it goes.
+        this.#writeSettles();
         if (outcome === 'done') outcome = await bounded(nc.flush().catch(() => {}));
         await bounded(nc.close().catch(() => {}));
       }

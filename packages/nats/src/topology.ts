@@ -178,7 +178,8 @@ export async function ensureConsumer(
       `natsTransport: ${where} has ack_policy '${config.ack_policy}'; Hostwork needs 'explicit' (each message acknowledged once handled). Name another 'durable', or delete it.`,
     );
   const filter = config.filter_subject ?? '';
-  const streamSubjects = (await streamInfo(jsm, source.stream))?.config.subjects ?? [];
+  // The stream is read only for an unfiltered consumer (one round trip less at start in the common case).
+  const streamSubjects = filter === '' ? ((await streamInfo(jsm, source.stream))?.config.subjects ?? []) : [];
   const filtersSource =
     filter === source.subject ||
     (filter === '' && streamSubjects.length === 1 && streamSubjects[0] === source.subject);

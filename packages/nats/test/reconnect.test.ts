@@ -39,6 +39,8 @@ await describeWithServer('the NATS transport after a lost connection', () => {
     // Settled before the loss: acknowledged, and retried with a delay that outlasts the outage.
     await h.deliveries[0]!.ack();
     await h.deliveries[1]!.retry(1_500, { attempt: 1, message: 'failed', at: Date.now() });
+    // A settle resolves once written, not confirmed: wait until the server has both (5 sent + the copy - 2 acked).
+    await waitFor('the settles to reach the server', async () => (await streamCount(h.subject)) === 4);
 
     net.down();
     await waitFor('the loss to be reported', () => events.includes('disconnected'));

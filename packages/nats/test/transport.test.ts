@@ -505,12 +505,34 @@ await describeWithServer('the NATS transport', () => {
     assert.equal(h.deliveries.length, 1);
   });
 
+  it('keeps a message waiting behind a slow handler locked: not delivered again while it waits', async () => {
+    const h = fresh({ source: { ackWaitMs: 1_000 } });
+    await h.subscribe(1);
+    await h.send('slow', 'next');
+    await h.received(1);
+    const slow: Delivery = h.deliveries[0]!;
+    // 'next' is requested while 'slow' runs, and waits (not handed over: the prefetch is 1) for 2.4 s of a 1 s AckWait.
+    for (let i = 0; i < 8; i++) {
+      await settle(300);
+      await slow.extend!(slow.lockMs!);
+    }
+    assert.equal(h.deliveries.length, 1, 'nothing handed over beyond the prefetch');
+    await slow.ack();
+    await h.received(2);
+    assert.equal(text(h.deliveries[1]!), 'next');
+    await h.deliveries[1]!.ack();
+    await settle(1_500);
+    assert.deepEqual(h.deliveries.map(text), ['slow', 'next'], 'the waiting message was not delivered again');
+  });
+
   it('declares a consumer deleted under a running subscription again, and consumes on', async () => {
     const h = fresh();
     await h.subscribe(5);
     await h.send('before');
     await h.received(1);
     await h.deliveries[0]!.ack();
+    // ack() resolves once written, not confirmed: the server has it once the work-queue stream dropped the message.
+    await waitFor('the ack to reach the server', async () => (await streamCount(h.subject)) === 0);
     // nats-server 2.9 may fail a consumer's deletion while writing its state ("directory not empty"): try again.
     const jsm = await adminManager();
     await waitFor('the consumer deleted', () =>
