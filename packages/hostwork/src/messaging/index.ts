@@ -48,3 +48,8 @@ export {
   type OutboxStore,
 } from './outbox-store.ts';
 export * from './transport.ts';
+export {
+  type TransportWarningDetails,
+  type TransportWarningListener,
+  TransportWarningRoute,
+} from './transport-warnings.ts';
