@@ -51,7 +51,9 @@ function statements(table: string, p: (n: number) => string): Record<Statement |
  */
 export class OrderBook implements AsyncDisposable {
   static readonly inject = [JobStore] as const;
-  readonly #sqlite: DatabaseSync | undefined;
+  /** The SQLite file, opened on first use: the store creates it (and its folder) when the host starts. */
+  readonly #sqlitePath: string | undefined;
+  #sqliteDb: DatabaseSync | undefined;
   readonly #pool: pg.Pool | undefined;
   readonly #sql: ReturnType<typeof statements>;
   #created: Promise<void> | undefined;
@@ -62,7 +64,7 @@ export class OrderBook implements AsyncDisposable {
       this.#sql = statements(`"${store.schema}".demo_orders`, (n) => `$${n}`);
     } else if ('path' in store && typeof store.path === 'string') {
       // The application's own connection on the store's file: the outbox and inbox write through it.
-      this.#sqlite = new DatabaseSync(store.path, { timeout: 5_000 });
+      this.#sqlitePath = store.path;
       this.#sql = statements('demo_orders', (n) => `?${n}`);
     } else {
       throw new HostworkError('HW_INVALID_OPTION', `The demo's orders need the SQLite or PostgreSQL store.`);
@@ -134,8 +136,14 @@ export class OrderBook implements AsyncDisposable {
     return this.#created;
   }
 
+  get #sqlite(): DatabaseSync | undefined {
+    if (this.#sqlitePath === undefined) return undefined;
+    this.#sqliteDb ??= new DatabaseSync(this.#sqlitePath, { timeout: 5_000 });
+    return this.#sqliteDb;
+  }
+
   async [Symbol.asyncDispose](): Promise<void> {
     // The pool belongs to the store, which closes it.
-    this.#sqlite?.close();
+    this.#sqliteDb?.close();
   }
 }

@@ -144,9 +144,12 @@ export function processGroupAlive(group: number): boolean {
   }
 }
 
-/** A new job database path in a fresh temp folder. */
+/**
+ * A new job database path in a folder that does not exist yet, as `.data/` on a fresh clone: whatever the demo opens
+ * before the store has created it fails the test the way it would fail `npm start`.
+ */
 export function tempDatabase(): string {
-  return join(mkdtempSync(join(tmpdir(), 'hostwork-demo-')), 'jobs.db');
+  return join(mkdtempSync(join(tmpdir(), 'hostwork-demo-')), 'data', 'jobs.db');
 }
 
 /** Sends a JSON request and returns status and body. */
