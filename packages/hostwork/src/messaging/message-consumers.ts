@@ -14,6 +14,7 @@ import { isInboxStore } from './inbox-store.ts';
 import { MessageEvents } from './message-events.ts';
 import { MessagingOptions } from './messaging-options.ts';
 import { MessagingTransports } from './messaging-transports.ts';
+import type { ConsumerLag } from './transport.ts';
 
 /**
  * The hosted service running every consumer registered with `addMessaging`. On start it connects each transport
@@ -83,6 +84,28 @@ export class MessageConsumers implements HostedService {
       transport: r.definition.transport,
       ...r.connection,
     }));
+  }
+
+  /**
+   * For the `consumer-lag:<consumer>` health checks: what the consumer's broker reports waiting for it that it has not
+   * received yet (`Transport.lag`). `running: false` while the consumer is not running (before the start, after
+   * the stop); `lag` undefined when its transport does not tell.
+   */
+  async lag(
+    consumer: string,
+  ): Promise<{ readonly running: boolean; readonly transport: string; readonly lag?: ConsumerLag }> {
+    const runner = this.#runners.find((r) => r.definition.name === consumer);
+    const definition = runner?.definition ?? this.#options.consumers.find((c) => c.name === consumer);
+    if (definition === undefined)
+      throw new HostworkError(
+        ErrorCodes.INVALID_OPTION,
+        `MessageConsumers.lag(): no consumer is named '${consumer}' (registered: ${this.#options.consumers.map((c) => c.name).join(', ')}).`,
+      );
+    if (runner === undefined) return { running: false, transport: definition.transport };
+    // Running: its transport is built and connected.
+    const transport = this.#transports.get(definition.transport, `Consumer '${consumer}'`);
+    const lag = transport.lag ? await transport.lag(definition.source) : undefined;
+    return { running: true, transport: definition.transport, ...(lag === undefined ? {} : { lag }) };
   }
 
   /** Handlers running now, across consumers. */
