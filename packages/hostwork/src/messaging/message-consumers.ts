@@ -7,7 +7,8 @@ import type { JobStore } from '../jobs/job-store.ts';
 import { describeThrown } from '../jobs/thrown-value.ts';
 import type { Logger } from '../logging/logger-factory.ts';
 import { LoggerFactory } from '../logging/logger-factory.ts';
-import type { Telemetry } from '../telemetry/telemetry.ts';
+import type { GaugeValue } from '../telemetry/metric-registry.ts';
+import { Attr, messagingSystem, type Telemetry } from '../telemetry/telemetry.ts';
 import type { ConsumerDefinition } from './consumer-definition.ts';
 import { ConsumerRunner } from './consumer-runner.ts';
 import { isInboxStore } from './inbox-store.ts';
@@ -40,7 +41,9 @@ export class MessageConsumers implements HostedService {
   #runners: ConsumerRunner[] = [];
 
   readonly #store: () => JobStore | undefined;
+  readonly #telemetry: Telemetry | undefined;
   #pruneTimer: ReturnType<typeof setInterval> | undefined;
+  #unwatchLag: (() => void) | undefined;
 
   /** `store` finds the host's job store, for consumers with an inbox (`addMessaging` gives the one of `addJobs`). */
   constructor(
@@ -54,6 +57,7 @@ export class MessageConsumers implements HostedService {
     telemetry?: Telemetry,
   ) {
     this.#store = store;
+    this.#telemetry = telemetry;
     this.#transports = transports;
     this.#hostOptions = hostOptions;
     this.#options = options;
@@ -136,6 +140,7 @@ export class MessageConsumers implements HostedService {
     }
     try {
       for (const definition of this.#options.consumers) await this.#startOne(definition);
+      this.#unwatchLag = this.#telemetry?.watchConsumerLag(() => this.#lagValues());
     } catch (error) {
       // The host does not stop a service whose start failed: stop the consumers already receiving here.
       await this.stop(AbortSignal.timeout(this.#hostOptions.shutdownTimeout));
@@ -160,7 +165,29 @@ export class MessageConsumers implements HostedService {
     );
   }
 
+  /** `messaging.consumer.lag`: each running consumer's lag where its transport reports one; a failed read, none. */
+  async #lagValues(): Promise<GaugeValue[]> {
+    const values = await Promise.all(
+      this.#runners.map(async (runner): Promise<GaugeValue[]> => {
+        const { name, transport: transportName, source } = runner.definition;
+        const transport = this.#transports.get(transportName, `Consumer '${name}'`);
+        if (!transport.lag) return [];
+        const lag = await transport.lag(source).catch(() => undefined);
+        if (lag === undefined) return [];
+        const labels = {
+          [Attr.system]: messagingSystem(transport.kind),
+          [Attr.destination]: source.name,
+          [Attr.consumerGroup]: name,
+        };
+        return [{ labels, value: lag.messages }];
+      }),
+    );
+    return values.flat();
+  }
+
   async stop(signal: AbortSignal): Promise<void> {
+    this.#unwatchLag?.();
+    this.#unwatchLag = undefined;
     if (this.#pruneTimer !== undefined) clearInterval(this.#pruneTimer);
     const graceMs = shutdownGraceMs(this.#hostOptions.shutdownTimeout);
     const runners = this.#runners;

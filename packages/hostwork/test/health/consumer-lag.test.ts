@@ -16,6 +16,7 @@ import { inMemoryTransport } from '../../src/messaging/in-memory-transport.ts';
 import { MessageConsumers } from '../../src/messaging/message-consumers.ts';
 import { defineMessage } from '../../src/messaging/message-definition.ts';
 import type { Transport } from '../../src/messaging/transport.ts';
+import { Telemetry } from '../../src/telemetry/telemetry.ts';
 import { T, waitFor, withMessagingHost } from '../messaging/helpers.ts';
 import { expectRejection, expectThrow } from '../support/errors.ts';
 
@@ -78,6 +79,14 @@ describe('the consumer lag checks', () => {
         assert.equal(typeof entry.data!.oldestAgeMs, 'number');
         assert.match(entry.description!, /4 messages wait for consumer 'ticker' \(more than 2\)/);
         assert.deepEqual(entry.tags, ['backlog']);
+        // The same read as a gauge, labelled with the consumer (as its group), the system and the source.
+        const metrics = await host.services.get(Telemetry).prometheus();
+        assert.match(metrics, /# TYPE messaging_consumer_lag gauge/);
+        const line = metrics.split('\n').find((l) => l.startsWith('messaging_consumer_lag{'));
+        assert.ok(line, metrics);
+        assert.match(line, /messaging_consumer_group_name="ticker"/);
+        assert.match(line, /messaging_destination_name="ticks"/);
+        assert.match(line, / 4$/);
 
         const ready = await health.check({ probe: 'ready' });
         const live = await health.check({ probe: 'live' });
