@@ -20,7 +20,7 @@ import { type JobStore, sqliteStore } from 'hostwork';
 import { expressDashboard, fastifyDashboard, honoDashboard, nestDashboard } from '../src/adapters.ts';
 import type { DashboardOptions } from '../src/dashboard-options.ts';
 import { type Seeded, seed } from './support/seed.ts';
-import { ensureAssets } from './support/server.ts';
+import { loadAssets } from './support/server.ts';
 
 const BASIC = { username: 'admin', password: 'correct horse battery' };
 const AUTH = {
@@ -31,7 +31,7 @@ let store: JobStore;
 let seeded: Seeded;
 let options: DashboardOptions;
 before(async () => {
-  ensureAssets();
+  await loadAssets();
   store = sqliteStore({ path: ':memory:' });
   await store.migrate();
   seeded = await seed(store);

@@ -546,13 +546,13 @@ export const THROUGHPUT = `
   GROUP BY bucket
   ORDER BY bucket`;
 
-/** The queues consumed by the workers whose announcement is live. $1 now. */
 /** Per queue, the pending jobs due at $1 and the oldest one's run time (the claim index's pending rows). */
 export const DUE_BACKLOG = `
   SELECT queue, count(*)::int AS due, min(run_at) AS oldest FROM {schema}.jobs
   WHERE state = 'pending' AND run_at <= $1::bigint
   GROUP BY queue ORDER BY queue`;
 
+/** The queues consumed by the workers whose announcement is live. $1 now. */
 export const LIVE_QUEUES = `
   SELECT DISTINCT unnest(queues) AS queue FROM {schema}.workers WHERE expires_at > $1::bigint`;
 

@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { buildAssets } from '../../scripts/build-assets.ts';
 import { createNodeDashboard } from '../../src/adapters.ts';
+import { ASSET_TYPES, readAsset } from '../../src/assets.ts';
 import type { DashboardOptions } from '../../src/dashboard-options.ts';
 
 /** Builds dist/assets when it is missing or older than a source of the front end (ui/). */
@@ -20,6 +21,25 @@ export function ensureAssets(): void {
   if (newest > oldest) buildAssets();
 }
 
+/**
+ * Builds the front end when needed and reads it into the dashboard's in-memory cache, where it stays for this test
+ * process. Retried: the packaging tests, running at the same time, rebuild the packages (`npm run build` empties
+ * dist/ first), so dist/assets can be missing or half-built for a moment; once cached, that no longer matters.
+ */
+export async function loadAssets(): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      ensureAssets();
+      for (const name of Object.keys(ASSET_TYPES)) await readAsset(name);
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+}
+
 /** A running dashboard: its origin (http://127.0.0.1:port) and URL (with the base path). */
 export interface RunningDashboard {
   readonly origin: string;
@@ -29,7 +49,7 @@ export interface RunningDashboard {
 
 /** Serves a dashboard with `options` on 127.0.0.1 (an ephemeral port); the caller closes it. */
 export async function serveDashboard(options: DashboardOptions): Promise<RunningDashboard> {
-  ensureAssets();
+  await loadAssets();
   const server: Server = createServer(createNodeDashboard(options));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { z } from 'zod';
 import { createHostBuilder, type Host } from '../../src/hosting/index.ts';
+import type { LoggerFactory } from '../../src/logging/logger-factory.ts';
 import { addMessaging } from '../../src/messaging/add-messaging.ts';
 import { type ConsumerDefinitionInput, defineConsumer } from '../../src/messaging/consumer-definition.ts';
 import { defineMessage } from '../../src/messaging/message-definition.ts';
@@ -100,6 +101,10 @@ export function counting(inner: Transport): Counting {
       publish: (d: Destination, m: readonly OutgoingMessage[]) => inner.publish(d, m),
       close: () => inner.close(),
       [Symbol.asyncDispose]: () => inner.close(),
+      // The host's loggers reach the adapter, so what it logs (a lost connection) shows as it would in an application.
+      ...(inner.attachLogger
+        ? { attachLogger: (loggers: LoggerFactory) => inner.attachLogger!(loggers) }
+        : {}),
       subscribe: (source: Destination, options: SubscribeOptions) =>
         inner.subscribe(source, { ...options, onDelivery: (d) => options.onDelivery(wrap(d)) }),
     },

@@ -355,12 +355,12 @@ export const THROUGHPUT = `
   GROUP BY bucket
   ORDER BY bucket`;
 
-/** The queues consumed by the workers whose announcement is live. */
 /** Per queue, the pending jobs due at :now and the oldest one's run time (the claim index's pending rows). */
 export const DUE_BACKLOG = `
   SELECT queue, COUNT(*) AS due, MIN(run_at) AS oldest FROM hw_jobs
   WHERE state = 'pending' AND run_at <= :now
   GROUP BY queue ORDER BY queue`;
 
+/** The queues consumed by the workers whose announcement is live. */
 export const LIVE_QUEUES = `
   SELECT DISTINCT q.value AS queue FROM hw_workers AS w, json_each(w.queues) AS q WHERE w.expires_at > :now`;
