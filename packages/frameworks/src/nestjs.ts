@@ -1,8 +1,8 @@
 /**
  * Hostwork in NestJS (11, 12; the Express platform): `HostworkModule.forRoot(...)` makes the host's job client,
- * message publisher, consumers, job worker, lifetime and the host itself injectable, {@link useHostwork} mounts health, metrics and the
- * dashboard, and either the host runs the Nest application ({@link addNestServer}) or the Nest application runs the
- * host (`forRoot({ builder })`).
+ * message publisher, consumers, job worker, lifetime and the host itself injectable, {@link useHostwork} mounts
+ * health, metrics and the dashboard, and either the host runs the Nest application ({@link addNestServer}) or the Nest
+ * application runs the host (`forRoot({ builder })`).
  *
  * @example
  * ```ts
