@@ -4,6 +4,7 @@
  *
  *   curl -X POST localhost:3000/jobs -H 'content-type: application/json' -d '{"label":"hello","ms":500}'
  *   curl localhost:3000/jobs/1
+ *   curl localhost:3000/ops          (the consumer, its lag and the worker, read by a controller; the announcements)
  *   curl localhost:3000/healthz/ready
  *   open http://localhost:3000/admin/jobs   (DASHBOARD_USER / DASHBOARD_PASSWORD, default admin / admin-password)
  *
@@ -15,7 +16,7 @@
  */
 import 'reflect-metadata';
 import type { ServerResponse } from 'node:http';
-import { addNestServer, HostworkModule, useHostwork } from '@hostwork/frameworks/nestjs';
+import { addNestServer, HostworkModule, nestProvider, useHostwork } from '@hostwork/frameworks/nestjs';
 import {
   type ArgumentsHost,
   Body,
@@ -24,6 +25,7 @@ import {
   Get,
   HttpCode,
   Inject,
+  Injectable,
   Module,
   NotFoundException,
   Param,
@@ -33,13 +35,27 @@ import { NestFactory } from '@nestjs/core';
 import {
   addHealthEndpoint,
   addJobs,
+  addMessaging,
   createHostBuilder,
+  defineConsumer,
   defineJob,
+  defineMessage,
   ErrorCodes,
   HostworkError,
+  inMemoryTransport,
   JobClient,
+  JobWorker,
+  MessageConsumers,
+  MessagePublisher,
 } from 'hostwork';
 import { z } from 'zod';
+
+/** Published by each finished job. */
+export const WorkDone = defineMessage({
+  name: 'work-done',
+  schema: z.object({ label: z.string() }),
+  destination: { name: 'work-done' },
+});
 
 /** A job that takes `ms` to run: long enough, with a large `ms`, to watch a graceful shutdown wait for it. */
 export const Work = defineJob({
@@ -49,7 +65,25 @@ export const Work = defineJob({
     ctx.logger.info({ label }, `Job ${label} started`);
     // Not aborted at shutdown: the host waits for it (within its shutdown timeout).
     await new Promise((resolve) => setTimeout(resolve, ms));
+    await ctx.services.get(MessagePublisher).send(WorkDone, { label });
     ctx.logger.info({ label }, `Job ${label} done`);
+  },
+});
+
+/** A Nest provider that Hostwork's consumer below writes to (`nestProvider`), and a controller reads. */
+class Announcements {
+  readonly done: string[] = [];
+}
+Injectable()(Announcements);
+
+/** Announces finished jobs, through the Nest provider: a handler resolves Nest providers with `nestProvider`. */
+const Announce = defineConsumer({
+  name: 'announce',
+  transport: 'memory',
+  source: { name: 'work-done' },
+  message: WorkDone,
+  handle({ label }, ctx) {
+    nestProvider(ctx.services, Announcements).done.push(label);
   },
 });
 
@@ -80,6 +114,32 @@ Body()(JobsController.prototype, 'enqueue', 0);
 Get(':id')(JobsController.prototype, 'get', method('get'));
 Param('id')(JobsController.prototype, 'get', 0);
 
+/** GET /ops: the host's consumers and worker, injected by class like any Nest provider. */
+class OpsController {
+  readonly #consumers: MessageConsumers;
+  readonly #worker: JobWorker;
+  readonly #announcements: Announcements;
+  constructor(consumers: MessageConsumers, worker: JobWorker, announcements: Announcements) {
+    this.#consumers = consumers;
+    this.#worker = worker;
+    this.#announcements = announcements;
+  }
+  async state(): Promise<unknown> {
+    return {
+      consumers: this.#consumers.connections,
+      lag: await this.#consumers.lag('announce'),
+      worker: { started: this.#worker.health.started, running: this.#worker.runningCount },
+      announced: this.#announcements.done,
+    };
+  }
+}
+// @Controller('ops') with @Inject(MessageConsumers), @Inject(JobWorker), @Inject(Announcements), @Get() state():
+Controller('ops')(OpsController);
+Inject(MessageConsumers)(OpsController, undefined, 0);
+Inject(JobWorker)(OpsController, undefined, 1);
+Inject(Announcements)(OpsController, undefined, 2);
+Get()(OpsController.prototype, 'state', Object.getOwnPropertyDescriptor(OpsController.prototype, 'state')!);
+
 /** A payload the job's schema refuses is the client's mistake: 400 with the reason (`@Catch(HostworkError)`). */
 class InvalidPayloadFilter {
   catch(error: HostworkError, host: ArgumentsHost): void {
@@ -101,12 +161,18 @@ const builder = createHostBuilder({
   },
 });
 addJobs(builder, { jobs: [Work] });
+// In memory for the example; a broker's transport (@hostwork/rabbitmq, ...) in production.
+addMessaging(builder, { transports: { memory: inMemoryTransport() }, consumers: [Announce] });
 addHealthEndpoint(builder, { listen: false }); // served by the Nest app, not a port of its own
 
 addNestServer(builder, async (services) => {
-  // @Module({ imports: [HostworkModule.forRoot({ services })], controllers: [JobsController] })
+  // @Module({ imports: [...], controllers: [...], providers: [Announcements] })
   class AppModule {}
-  Module({ imports: [HostworkModule.forRoot({ services })], controllers: [JobsController] })(AppModule);
+  Module({
+    imports: [HostworkModule.forRoot({ services })],
+    controllers: [JobsController, OpsController],
+    providers: [Announcements],
+  })(AppModule);
   const app = await NestFactory.create(AppModule, { logger: ['error', 'warn'] });
   app.useGlobalFilters(new InvalidPayloadFilter());
   useHostwork(app, {

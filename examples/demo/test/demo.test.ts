@@ -13,6 +13,7 @@ describe('the demo (npm start) as a real process', { timeout: 60_000 }, () => {
       const health = await request(`${base}/healthz`);
       assert.equal(health.status, 200);
       assert.deepEqual(Object.keys((health.body as { entries: object }).entries).sort(), [
+        'consumer-lag:notify-warehouse',
         'consumers',
         'event-loop',
         'host',

@@ -1,8 +1,8 @@
 /**
  * Hostwork in NestJS (11, 12; the Express platform): `HostworkModule.forRoot(...)` makes the host's job client,
- * message publisher, lifetime and the host itself injectable, {@link useHostwork} mounts health, metrics and the
- * dashboard, and either the host runs the Nest application ({@link addNestServer}) or the Nest application runs the
- * host (`forRoot({ builder })`).
+ * message publisher, consumers, job worker, lifetime and the host itself injectable, {@link useHostwork} mounts
+ * health, metrics and the dashboard, and either the host runs the Nest application ({@link addNestServer}) or the Nest
+ * application runs the host (`forRoot({ builder })`).
  *
  * @example
  * ```ts
@@ -38,6 +38,8 @@ import {
   type HostBuilder,
   HostworkError,
   JobClient,
+  JobWorker,
+  MessageConsumers,
   MessagePublisher,
   type ServiceProvider,
 } from 'hostwork';
@@ -128,8 +130,9 @@ class HostworkLifecycle implements OnApplicationBootstrap, BeforeApplicationShut
 /** The module giving Nest providers the host's services. Global: every module of the application can inject them. */
 export class HostworkModule {
   /**
-   * Providers: `JobClient`, `MessagePublisher` (when the host has messaging), `ApplicationLifetime`,
-   * {@link HOSTWORK_SERVICES}, and `Host` unless given `{ services }`. Inject them by class:
+   * Providers: `JobClient`, `MessagePublisher` (when the host has messaging), `MessageConsumers` (when it has
+   * consumers: their connections, `lag(name)`), `JobWorker` (when it runs a worker: its `health`, `runningCount`),
+   * `ApplicationLifetime`, {@link HOSTWORK_SERVICES}, and `Host` unless given `{ services }`. Inject them by class:
    * `Inject(JobClient)`.
    */
   static forRoot(options: HostworkModuleOptions): DynamicModule {
@@ -160,8 +163,11 @@ export class HostworkModule {
       { provide: JobClient, useFactory: () => services.get(JobClient) },
       { provide: ApplicationLifetime, useFactory: () => services.get(ApplicationLifetime) },
     );
-    if (services.tryGet(MessagePublisher) !== undefined)
-      providers.push({ provide: MessagePublisher, useFactory: () => services.get(MessagePublisher) });
+    // Each only where the host registers it: a Nest provider that injects one the host lacks fails at Nest's start,
+    // naming it, rather than at its first use.
+    for (const key of [MessagePublisher, MessageConsumers, JobWorker] as const)
+      if (services.tryGet<object>(key) !== undefined)
+        providers.push({ provide: key, useFactory: () => services.get<object>(key) });
     if (host) providers.push({ provide: Host, useValue: host });
     return {
       module: HostworkModule,

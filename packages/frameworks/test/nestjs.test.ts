@@ -17,6 +17,8 @@ import {
   Host,
   inMemoryTransport,
   JobClient,
+  JobWorker,
+  MessageConsumers,
   MessagePublisher,
   sqliteStore,
 } from 'hostwork';
@@ -81,6 +83,27 @@ Body()(EchoController.prototype, 'enqueue', 0);
 Get(':id')(EchoController.prototype, 'get', descriptor('get'));
 Param('id')(EchoController.prototype, 'get', 0);
 
+/** GET /ops: the consumers' and the worker's state, read through the injected Hostwork services. */
+class OpsController {
+  readonly consumers: MessageConsumers;
+  readonly worker: JobWorker;
+  constructor(consumers: MessageConsumers, worker: JobWorker) {
+    this.consumers = consumers;
+    this.worker = worker;
+  }
+  async state(): Promise<unknown> {
+    return {
+      consumers: this.consumers.connections,
+      lag: await this.consumers.lag('listener'),
+      worker: { started: this.worker.health.started, running: this.worker.runningCount },
+    };
+  }
+}
+Controller('ops')(OpsController);
+Inject(MessageConsumers)(OpsController, undefined, 0);
+Inject(JobWorker)(OpsController, undefined, 1);
+Get()(OpsController.prototype, 'state', Object.getOwnPropertyDescriptor(OpsController.prototype, 'state')!);
+
 describe('HostworkModule.forRoot({ builder }): the Nest application runs the host', {
   timeout: 60_000,
 }, () => {
@@ -135,6 +158,58 @@ describe('HostworkModule.forRoot({ builder }): the Nest application runs the hos
     assert.equal(listeningWhenStopping, false, 'the HTTP server closed before the host began to drain');
     assert.equal(host.exitCode, 0);
     assert.ok(host.lifetime.stopping.aborted, 'the host stopped with the application');
+  });
+
+  it('injects MessageConsumers and JobWorker where the host has them, and only there', async () => {
+    const builder = createHostBuilder({ configuration: { Logging: { Level: 'silent' } } });
+    addJobs(builder, { jobs: [Echo], store: sqliteStore({ path: ':memory:' }) });
+    const memory = inMemoryTransport();
+    addMessaging(builder, { transports: { memory }, consumers: [Listener] });
+    class AppModule {}
+    Module({
+      imports: [HostworkModule.forRoot({ builder })],
+      controllers: [OpsController],
+      providers: [Greeter],
+    })(AppModule);
+    const app = await NestFactory.create(AppModule, { logger: false });
+    await app.listen(0, '127.0.0.1');
+    try {
+      const base = `http://127.0.0.1:${((app.getHttpServer() as Server).address() as AddressInfo).port}`;
+      const host = app.get(Host);
+      assert.equal(app.get(MessageConsumers), host.services.get(MessageConsumers), 'the host’s own instance');
+      assert.equal(app.get(JobWorker), host.services.get(JobWorker));
+      const ops = await fetch(`${base}/ops`);
+      assert.equal(ops.status, 200);
+      assert.deepEqual(await ops.json(), {
+        consumers: [{ consumer: 'listener', transport: 'memory', connected: true }],
+        lag: { running: true, transport: 'memory', lag: { messages: 0 } },
+        worker: { started: true, running: 0 },
+      });
+    } finally {
+      await app.close();
+    }
+
+    // A host with no consumers and no worker: neither is a provider, so injecting one fails at Nest's start.
+    const bare = createHostBuilder({ configuration: { Logging: { Level: 'silent' } } });
+    addJobs(bare, { jobs: [Echo], store: sqliteStore({ path: ':memory:' }), worker: false });
+    addMessaging(bare, { transports: { memory: inMemoryTransport() } });
+    const host = bare.build();
+    class BareModule {}
+    Module({ imports: [HostworkModule.forRoot({ host })] })(BareModule);
+    const context = await NestFactory.createApplicationContext(BareModule, { logger: false });
+    try {
+      assert.ok(context.get(MessagePublisher) instanceof MessagePublisher);
+      assert.throws(() => context.get(MessageConsumers), /MessageConsumers/);
+      assert.throws(() => context.get(JobWorker), /JobWorker/);
+    } finally {
+      await context.close();
+    }
+    class NeedsOps {}
+    Module({ imports: [HostworkModule.forRoot({ host })], controllers: [OpsController] })(NeedsOps);
+    await assert.rejects(
+      NestFactory.create(NeedsOps, { logger: false, abortOnError: false }),
+      /MessageConsumers/,
+    );
   });
 
   it('refuses options that are not exactly one of host, services, builder', () => {

@@ -13,10 +13,11 @@
  *   settles with an error (no copy produced, nothing committed) and the partition's new owner reads the record again.
  */
 import { ConnectionPool, Consumer, ListOffsetTimestamps } from '@platformatic/kafka';
-import { ErrorCodes, HostworkError, type SubscribeOptions } from 'hostwork';
+import { type ConsumerLag, ErrorCodes, HostworkError, type SubscribeOptions } from 'hostwork';
 import { settlesWithin } from './bounded.ts';
 import { KafkaDelivery, type SettleTarget } from './kafka-delivery.ts';
 import type { ResolvedOptions, ResolvedSource } from './kafka-transport-options.ts';
+import { groupLag } from './lag.ts';
 import { type Entry, PartitionState, READ_AHEAD_TOTAL } from './partition-state.ts';
 import { type FetchedRecord, readRecord } from './records.ts';
 import type { WarningListener } from './warnings.ts';
@@ -103,6 +104,16 @@ function message(error: unknown): string {
 
 /** A running subscription (see the file comment). */
 export class KafkaSubscription implements SettleTarget {
+  /** The topics and group it reads. */
+  get source(): ResolvedSource {
+    return this.#context.source;
+  }
+
+  /** The group's lag on the source topic, read on this subscription's client (see lag.ts). */
+  lag(): Promise<ConsumerLag> {
+    return groupLag(this.#consumer, this.#context.source, this.#context.options.startFrom);
+  }
+
   readonly #context: SubscriptionContext;
   readonly #subscribe: SubscribeOptions;
   readonly #consumer: Consumer;

@@ -4,6 +4,7 @@
  */
 import { compatibilityPartitioner, ProduceAcks, Producer } from '@platformatic/kafka';
 import {
+  type ConsumerLag,
   type Destination,
   ErrorCodes,
   HostworkError,
@@ -70,6 +71,20 @@ export class KafkaTransport implements Transport {
         { cause: error },
       );
     }
+  }
+
+  /**
+   * The records of the source topic after its group's committed offsets (log end minus committed, per partition; see
+   * lag.ts), read on the client of this transport's subscription to the source; undefined while it has none. Records
+   * received and not yet committed count too (the commit trails the settles), retries in the retry topic do not.
+   */
+  async lag(source: Destination): Promise<ConsumerLag | undefined> {
+    this.#open();
+    const resolved = resolveSource(source.name, source.options, this.#options);
+    for (const subscription of this.#subscriptions)
+      if (subscription.source.topic === resolved.topic && subscription.source.group === resolved.group)
+        return subscription.lag();
+    return undefined;
   }
 
   async subscribe(source: Destination, options: SubscribeOptions): Promise<Subscription> {

@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import {
+  type ConsumerLag,
   type Destination,
   ErrorCodes,
   type Headers,
@@ -28,7 +29,13 @@ import {
   resolveOptions,
   resolveSource,
 } from './nats-transport-options.ts';
-import { type ConsumerSettings, ensureConsumer, ensureDeadLetterStream, ensureStream } from './topology.ts';
+import {
+  type ConsumerSettings,
+  consumerInfo,
+  ensureConsumer,
+  ensureDeadLetterStream,
+  ensureStream,
+} from './topology.ts';
 import { WarningRoute } from './warnings.ts';
 
 /** How many times a publish is tried when the stream's acknowledgement does not come (a lost connection). */
@@ -131,6 +138,20 @@ export class NatsTransport implements Transport {
       );
     })();
     return this.#track(run);
+  }
+
+  /**
+   * The messages of the source's stream, on its subject, that its durable consumer has not delivered yet (the
+   * consumer's `num_pending`, one JetStream API request); deliveries awaiting their ack are not counted, nor the few
+   * (within its prefetch) a running subscription has pulled ahead of its free slots. Undefined when the consumer does
+   * not exist.
+   */
+  async lag(source: Destination): Promise<ConsumerLag | undefined> {
+    this.#assertOpen();
+    const resolved = resolveSource(source.name, source.options, this.#options);
+    const { jsm } = await this.#connection();
+    const info = await consumerInfo(jsm, resolved.stream, resolved.durable);
+    return info === undefined ? undefined : { messages: info.num_pending };
   }
 
   /**

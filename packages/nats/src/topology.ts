@@ -58,7 +58,8 @@ async function streamInfo(jsm: JetStreamManager, stream: string): Promise<Stream
   }
 }
 
-async function consumerInfo(
+/** The info of a stream's durable consumer, or undefined when it (or its stream) does not exist. */
+export async function consumerInfo(
   jsm: JetStreamManager,
   stream: string,
   durable: string,

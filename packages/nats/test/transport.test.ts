@@ -548,6 +548,36 @@ await describeWithServer('the NATS transport', () => {
     await h.deliveries[1]!.ack();
   });
 
+  it('reports as lag what its durable consumer has not delivered yet (num_pending)', async () => {
+    const h = fresh();
+    assert.equal(await h.transport.lag(h.source), undefined, 'no consumer yet');
+    const first = await h.subscribe(5);
+    await first.stop();
+    assert.deepEqual(await h.transport.lag(h.source), { messages: 0 });
+    await h.send('l1', 'l2', 'l3', 'l4');
+    await waitFor('four pending', async () => (await h.transport.lag(h.source))?.messages === 4);
+    await settle();
+    assert.deepEqual(await h.transport.lag(h.source), { messages: 4 }, 'the stopped subscription took none');
+    await h.send('l5', 'l6');
+    await waitFor('six pending', async () => (await h.transport.lag(h.source))?.messages === 6);
+    await h.subscribe(2);
+    await h.received(2);
+    await settle();
+    // Two handed over, and at most two more pulled ahead into the subscription's buffer (within its prefetch): the
+    // rest is still the server's.
+    const lag = (await h.transport.lag(h.source))!.messages;
+    assert.ok(lag >= 2 && lag <= 4, `between 2 and 4 not yet delivered, got ${lag}`);
+    let acked = 0;
+    while (acked < 6) {
+      await waitFor('a delivery to acknowledge', () => h.deliveries.length > 0);
+      for (const d of h.deliveries.splice(0)) {
+        await d.ack();
+        acked++;
+      }
+    }
+    assert.deepEqual(await h.transport.lag(h.source), { messages: 0 });
+  });
+
   it('deleteTopology removes the consumer, the dead-letter stream and, if asked, the stream', async () => {
     const h = fresh();
     await (await h.subscribe(1)).stop();

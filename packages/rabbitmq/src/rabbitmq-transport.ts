@@ -13,6 +13,7 @@ import amqp, {
   type Options,
 } from 'amqplib';
 import {
+  type ConsumerLag,
   type Destination,
   ErrorCodes,
   HostworkError,
@@ -177,6 +178,23 @@ export class RabbitmqTransport implements Transport {
       }
     })();
     return this.#track(run);
+  }
+
+  /**
+   * The messages ready in the source's queue (a passive declare's `messageCount`): those not yet delivered to a
+   * consumer; deliveries held unacked and retries waiting in delay queues are not counted. Undefined when the queue
+   * does not exist.
+   */
+  async lag(source: Destination): Promise<ConsumerLag | undefined> {
+    this.#assertOpen();
+    const resolved = resolveSource(source.name, source.options, this.#options);
+    try {
+      const { messageCount } = await this.#withChannel((channel) => channel.checkQueue(resolved.queue));
+      return { messages: messageCount };
+    } catch (error) {
+      if ((error as BrokerError).code === 404) return undefined;
+      throw error;
+    }
   }
 
   /**

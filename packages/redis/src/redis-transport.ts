@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
+  type ConsumerLag,
   type Destination,
   ErrorCodes,
   HostworkError,
@@ -17,6 +18,7 @@ import {
 import type { RedisArgument } from 'redis';
 import { isReplyError, RedisConnection } from './connection.ts';
 import { toFields, trimArguments } from './fields.ts';
+import { groupLag } from './lag.ts';
 import { ensureGroup, RedisSubscription, type SubscriptionHost } from './redis-subscription.ts';
 import {
   type RedisTransportOptions,
@@ -203,6 +205,17 @@ export class RedisTransport implements Transport {
     this.#assertOpen();
     await this.connect();
     return ensureGroup(this.#connection, resolveStream(source.name, source.options, this.#options));
+  }
+
+  /**
+   * The entries of the source's stream its consumer group has not been delivered yet (XINFO GROUPS `lag`, Redis 7),
+   * and the first one's age from its id; retries waiting in the scheduled set are not counted. Undefined when the
+   * group does not exist or Redis cannot count (see lag.ts).
+   */
+  async lag(source: Destination): Promise<ConsumerLag | undefined> {
+    this.#assertOpen();
+    await this.connect();
+    return groupLag(this.#connection, resolveStream(source.name, source.options, this.#options));
   }
 
   /**

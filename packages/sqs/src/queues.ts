@@ -111,6 +111,29 @@ export class Queues {
     };
   }
 
+  /**
+   * The queue's visible messages (ApproximateNumberOfMessages: available to receive; neither in flight nor delayed),
+   * or undefined when the queue does not exist. SQS says this count is approximate.
+   */
+  async visibleMessages(nameOrUrl: string): Promise<number | undefined> {
+    try {
+      // Never created here (with createQueues): asking about a queue must not make one.
+      const url =
+        /^https?:\/\//.test(nameOrUrl) || this.#urls.has(nameOrUrl)
+          ? await this.url(nameOrUrl)
+          : (await this.#client.send(new GetQueueUrlCommand({ QueueName: nameOrUrl }))).QueueUrl;
+      if (url === undefined) return undefined;
+      const { Attributes: attributes = {} } = await this.#client.send(
+        new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages'] }),
+      );
+      const count = Number(attributes.ApproximateNumberOfMessages);
+      return Number.isFinite(count) ? count : undefined;
+    } catch (error) {
+      if (isMissingQueue(error)) return undefined;
+      throw error;
+    }
+  }
+
   /** The URL of the queue an ARN names (`arn:aws:sqs:region:account:name`). */
   urlOfArn(arn: string): Promise<string> {
     const parts = arn.split(':');

@@ -4,6 +4,7 @@
  */
 import { SendMessageBatchCommand, type SendMessageBatchCommandOutput, SQSClient } from '@aws-sdk/client-sqs';
 import {
+  type ConsumerLag,
   type Destination,
   ErrorCodes,
   HostworkError,
@@ -77,6 +78,17 @@ export class SqsTransport implements Transport {
   /** Nothing to open (SQS is HTTP requests); refuses once closed. */
   async connect(): Promise<void> {
     this.#open();
+  }
+
+  /**
+   * The source queue's visible messages (GetQueueAttributes ApproximateNumberOfMessages): not those in flight (received,
+   * not deleted), nor retries and delayed sends still invisible. Approximate, as SQS says. Undefined when the queue
+   * does not exist.
+   */
+  async lag(source: Destination): Promise<ConsumerLag | undefined> {
+    this.#open();
+    const messages = await this.#queues.visibleMessages(source.name);
+    return messages === undefined ? undefined : { messages };
   }
 
   async subscribe(source: Destination, options: SubscribeOptions): Promise<Subscription> {

@@ -122,8 +122,11 @@ function freshGet(port: number, path: string): Promise<number | string> {
   });
 }
 
-/** The whole check of one example (see the file's comment). */
-export async function exerciseExample(main: string): Promise<void> {
+/**
+ * The whole check of one example (see the file's comment); `extra` runs the example's own checks once a job has
+ * completed, before the shutdown.
+ */
+export async function exerciseExample(main: string, extra?: (base: string) => Promise<void>): Promise<void> {
   const app = new ExampleProcess(main);
   try {
     const listening = await app.waitFor(
@@ -166,6 +169,7 @@ export async function exerciseExample(main: string): Promise<void> {
       await sleep(50);
     }
     assert.equal(state, 'completed');
+    await extra?.(base);
 
     // A payload the job's schema refuses: 400 from the example's error handler, nothing enqueued.
     const invalid = await enqueue(base, { label: '', ms: -1 });

@@ -10,6 +10,11 @@ import { LoggerFactory } from '../logging/logger-factory.ts';
 import { ensureTelemetry } from '../telemetry/add-telemetry.ts';
 import { Telemetry } from '../telemetry/telemetry.ts';
 import type { ConsumerDefinition } from './consumer-definition.ts';
+import {
+  addConsumerHealthChecks,
+  type MessagingHealthOptions,
+  resolveMessagingHealth,
+} from './consumer-health-checks.ts';
 import { MessageConsumers } from './message-consumers.ts';
 import { MessageEvents } from './message-events.ts';
 import { MessagePublisher } from './message-publisher.ts';
@@ -56,9 +61,14 @@ export interface MessagingSetup {
    * the commit. Runs by default in a host with the SQLite or PostgreSQL store of `addJobs`.
    */
   readonly outbox?: OutboxSettings;
+  /**
+   * The thresholds of the `consumer-lag:<consumer>` health checks: degraded past `maxLag` waiting messages (default
+   * 1,000) or, where the broker reports it, past `maxLagAgeMs` for the oldest (default 300,000 ms).
+   */
+  readonly health?: MessagingHealthOptions;
 }
 
-const KEYS = ['transports', 'consumers', 'abortGraceMs', 'outbox'];
+const KEYS = ['transports', 'consumers', 'abortGraceMs', 'outbox', 'health'];
 
 /**
  * Adds messaging to a host: the transports ({@link MessagingTransports}, disposed after every hosted service stopped),
@@ -116,6 +126,7 @@ export function addMessaging(builder: HostBuilder, setup: MessagingSetup): void 
       );
     }
   }
+  const health = resolveMessagingHealth(setup.health);
   ensureTelemetry(builder);
   const abortGraceMs = setup.abortGraceMs ?? 5_000;
   if (!(Number.isFinite(abortGraceMs) && abortGraceMs >= 0)) {
@@ -185,33 +196,10 @@ export function addMessaging(builder: HostBuilder, setup: MessagingSetup): void 
         Telemetry,
       ],
     });
-    // Readiness: a consumer without its broker takes no messages (it reconnects by itself; no restart needed).
-    healthChecksOf(builder).add(
-      'consumers',
-      ({ services: provider }) => {
-        const connections = provider.get(MessageConsumers).connections;
-        const now = Date.now();
-        const down = connections.filter((c) => !c.connected);
-        const data = Object.fromEntries(
-          connections.map((c) => [
-            c.consumer,
-            {
-              transport: c.transport,
-              connected: c.connected,
-              ...(c.since === undefined ? {} : { disconnectedMs: now - c.since }),
-              ...(c.error === undefined ? {} : { error: c.error }),
-            },
-          ]),
-        );
-        if (down.length > 0)
-          return {
-            status: 'unhealthy',
-            description: `Not connected to the broker: ${down.map((c) => `'${c.consumer}' (${c.transport})`).join(', ')}`,
-            data,
-          };
-        return { status: 'healthy', data };
-      },
-      { tags: ['ready'] },
+    addConsumerHealthChecks(
+      healthChecksOf(builder),
+      consumers.map((c) => c.name),
+      health,
     );
   }
 }

@@ -1,6 +1,7 @@
 import { assertKnownKeys, ErrorCodes, HostworkError } from '../errors.ts';
 import { deadLetterHeaders, deliveryAttempt, retryHeaders } from './attempt-history.ts';
 import type {
+  ConsumerLag,
   DeadLetterReason,
   Delivery,
   DeliveryError,
@@ -40,6 +41,8 @@ export interface InMemoryQueueDepth {
 
 interface Queue {
   readonly ready: InMemoryMessage[];
+  /** When each ready message became ready (for {@link InMemoryTransport.lag}), by message object. */
+  readonly readySince: WeakMap<InMemoryMessage, number>;
   readonly subscribers: InMemorySubscriber[];
   delayed: number;
   unacked: number;
@@ -96,7 +99,15 @@ class BrokerCore {
   queue(name: string): Queue {
     let q = this.#queues.get(name);
     if (!q) {
-      q = { ready: [], subscribers: [], delayed: 0, unacked: 0, next: 0, dispatching: false };
+      q = {
+        ready: [],
+        readySince: new WeakMap(),
+        subscribers: [],
+        delayed: 0,
+        unacked: 0,
+        next: 0,
+        dispatching: false,
+      };
       this.#queues.set(name, q);
     }
     return q;
@@ -106,6 +117,7 @@ class BrokerCore {
   enqueue(queue: string, message: InMemoryMessage, delayMs: number, front = false): void {
     const q = this.queue(queue);
     if (delayMs <= 0) {
+      q.readySince.set(message, Date.now());
       if (front) q.ready.unshift(message);
       else q.ready.push(message);
       this.dispatch(q);
@@ -115,6 +127,7 @@ class BrokerCore {
     const timer = setTimeout(() => {
       this.#timers.delete(timer);
       q.delayed--;
+      q.readySince.set(message, Date.now());
       q.ready.push(message);
       this.dispatch(q);
     }, delayMs);
@@ -364,6 +377,21 @@ export class InMemoryTransport implements Transport {
         const i = queue.subscribers.indexOf(subscriber);
         if (i >= 0) queue.subscribers.splice(i, 1);
       },
+    };
+  }
+
+  /**
+   * The messages ready in the source's queue and not yet handed to a subscriber (delayed ones not counted), and how
+   * long the first of them has been ready (released messages count from their release).
+   */
+  async lag(source: Destination): Promise<ConsumerLag> {
+    this.#assertOpen('read the lag');
+    const q = this.#core.queue(source.name);
+    const first = q.ready[0];
+    const since = first === undefined ? undefined : q.readySince.get(first);
+    return {
+      messages: q.ready.length,
+      ...(since === undefined ? {} : { oldestAgeMs: Math.max(0, Date.now() - since) }),
     };
   }
 

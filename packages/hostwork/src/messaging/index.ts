@@ -18,6 +18,7 @@ export {
   type MessageHandler,
   type MessageOutput,
 } from './consumer-definition.ts';
+export { type MessagingHealthOptions, messagingHealthDefaults } from './consumer-health-checks.ts';
 export {
   InMemoryBroker,
   type InMemoryDeadLetter,

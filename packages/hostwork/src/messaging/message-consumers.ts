@@ -7,13 +7,15 @@ import type { JobStore } from '../jobs/job-store.ts';
 import { describeThrown } from '../jobs/thrown-value.ts';
 import type { Logger } from '../logging/logger-factory.ts';
 import { LoggerFactory } from '../logging/logger-factory.ts';
-import type { Telemetry } from '../telemetry/telemetry.ts';
+import type { GaugeValue } from '../telemetry/metric-registry.ts';
+import { Attr, messagingSystem, type Telemetry } from '../telemetry/telemetry.ts';
 import type { ConsumerDefinition } from './consumer-definition.ts';
 import { ConsumerRunner } from './consumer-runner.ts';
 import { isInboxStore } from './inbox-store.ts';
 import { MessageEvents } from './message-events.ts';
 import { MessagingOptions } from './messaging-options.ts';
 import { MessagingTransports } from './messaging-transports.ts';
+import type { ConsumerLag } from './transport.ts';
 
 /**
  * The hosted service running every consumer registered with `addMessaging`. On start it connects each transport
@@ -39,7 +41,9 @@ export class MessageConsumers implements HostedService {
   #runners: ConsumerRunner[] = [];
 
   readonly #store: () => JobStore | undefined;
+  readonly #telemetry: Telemetry | undefined;
   #pruneTimer: ReturnType<typeof setInterval> | undefined;
+  #unwatchLag: (() => void) | undefined;
 
   /** `store` finds the host's job store, for consumers with an inbox (`addMessaging` gives the one of `addJobs`). */
   constructor(
@@ -53,6 +57,7 @@ export class MessageConsumers implements HostedService {
     telemetry?: Telemetry,
   ) {
     this.#store = store;
+    this.#telemetry = telemetry;
     this.#transports = transports;
     this.#hostOptions = hostOptions;
     this.#options = options;
@@ -85,6 +90,28 @@ export class MessageConsumers implements HostedService {
     }));
   }
 
+  /**
+   * For the `consumer-lag:<consumer>` health checks: what the consumer's broker reports waiting for it that it has not
+   * received yet (`Transport.lag`). `running: false` while the consumer is not running (before the start, after
+   * the stop); `lag` undefined when its transport does not tell.
+   */
+  async lag(
+    consumer: string,
+  ): Promise<{ readonly running: boolean; readonly transport: string; readonly lag?: ConsumerLag }> {
+    const runner = this.#runners.find((r) => r.definition.name === consumer);
+    const definition = runner?.definition ?? this.#options.consumers.find((c) => c.name === consumer);
+    if (definition === undefined)
+      throw new HostworkError(
+        ErrorCodes.INVALID_OPTION,
+        `MessageConsumers.lag(): no consumer is named '${consumer}' (registered: ${this.#options.consumers.map((c) => c.name).join(', ')}).`,
+      );
+    if (runner === undefined) return { running: false, transport: definition.transport };
+    // Running: its transport is built and connected.
+    const transport = this.#transports.get(definition.transport, `Consumer '${consumer}'`);
+    const lag = transport.lag ? await transport.lag(definition.source) : undefined;
+    return { running: true, transport: definition.transport, ...(lag === undefined ? {} : { lag }) };
+  }
+
   /** Handlers running now, across consumers. */
   get runningCount(): number {
     return this.#runners.reduce((n, r) => n + r.runningCount, 0);
@@ -113,6 +140,7 @@ export class MessageConsumers implements HostedService {
     }
     try {
       for (const definition of this.#options.consumers) await this.#startOne(definition);
+      this.#unwatchLag = this.#telemetry?.watchConsumerLag(() => this.#lagValues());
     } catch (error) {
       // The host does not stop a service whose start failed: stop the consumers already receiving here.
       await this.stop(AbortSignal.timeout(this.#hostOptions.shutdownTimeout));
@@ -137,7 +165,29 @@ export class MessageConsumers implements HostedService {
     );
   }
 
+  /** `messaging.consumer.lag`: each running consumer's lag where its transport reports one; a failed read, none. */
+  async #lagValues(): Promise<GaugeValue[]> {
+    const values = await Promise.all(
+      this.#runners.map(async (runner): Promise<GaugeValue[]> => {
+        const { name, transport: transportName, source } = runner.definition;
+        const transport = this.#transports.get(transportName, `Consumer '${name}'`);
+        if (!transport.lag) return [];
+        const lag = await transport.lag(source).catch(() => undefined);
+        if (lag === undefined) return [];
+        const labels = {
+          [Attr.system]: messagingSystem(transport.kind),
+          [Attr.destination]: source.name,
+          [Attr.consumerGroup]: name,
+        };
+        return [{ labels, value: lag.messages }];
+      }),
+    );
+    return values.flat();
+  }
+
   async stop(signal: AbortSignal): Promise<void> {
+    this.#unwatchLag?.();
+    this.#unwatchLag = undefined;
     if (this.#pruneTimer !== undefined) clearInterval(this.#pruneTimer);
     const graceMs = shutdownGraceMs(this.#hostOptions.shutdownTimeout);
     const runners = this.#runners;

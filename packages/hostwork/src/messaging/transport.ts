@@ -127,6 +127,17 @@ export interface SubscribeOptions {
   readonly events?: SubscriptionEvents;
 }
 
+/**
+ * What {@link Transport.lag} reports for a consumer's source: the messages waiting for it that it has not received
+ * yet (not those it holds unsettled, nor those waiting for a retry's delay where the broker keeps them apart).
+ */
+export interface ConsumerLag {
+  /** Messages waiting, as the broker counts them (an approximation on some: SQS says so). */
+  readonly messages: number;
+  /** How long the oldest of them has waited, in ms, where the broker tells it cheaply; otherwise absent. */
+  readonly oldestAgeMs?: number;
+}
+
 /** A connection to one broker, shared by every consumer and publisher that names it. */
 export interface Transport extends AsyncDisposable {
   /** A short name for logs, events and benchmarks: 'rabbitmq', 'sqs'. */
@@ -148,4 +159,11 @@ export interface Transport extends AsyncDisposable {
    * the transport is built, as `addJobs` does for a store.
    */
   attachLogger?(loggers: LoggerFactory): void;
+  /**
+   * Optional: what waits in the broker for the consumer of `source` (as {@link subscribe} names it), read with one
+   * cheap request to the broker (a passive queue declare, a queue's attributes, a consumer's info). Resolves to
+   * undefined when the broker cannot tell for this source. For the `consumer-lag:<consumer>` health checks: called
+   * when a probe asks, never on a hot path.
+   */
+  lag?(source: Destination): Promise<ConsumerLag | undefined>;
 }

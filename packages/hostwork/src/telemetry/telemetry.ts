@@ -46,7 +46,10 @@ export interface TelemetryOptions {
    * it; `false` counts nothing.
    */
   readonly metrics?: boolean;
-  /** How long values read from the store on collection (jobs by state, queue lag) are reused. Default: 5,000 ms. */
+  /**
+   * How long values read on collection (jobs by state and queue lag from the store, consumer lag from the brokers)
+   * are reused. Default: 5,000 ms.
+   */
   readonly storeReadCacheMs?: number;
 }
 
@@ -190,6 +193,7 @@ export class Telemetry {
   readonly #leaseRecoveries;
   readonly #jobs;
   readonly #lag;
+  readonly #consumerLag;
   /** `hostwork.lease_recoveries` of the job store. */
   readonly leaseRecoveries: CounterSeries;
 
@@ -243,6 +247,12 @@ export class Telemetry {
       name: 'hostwork.queue.lag',
       description: 'Age of the oldest due pending job of each queue (0 when none is due).',
       unit: 's',
+    });
+    this.#consumerLag = r.gauge({
+      name: 'messaging.consumer.lag',
+      description:
+        'Messages waiting in the broker for each consumer that it has not received yet (where its transport reports them).',
+      unit: '{message}',
     });
     this.leaseRecoveries = this.metricsEnabled
       ? this.#leaseRecoveries.series({ [Attr.system]: JOBS_SYSTEM })
@@ -300,6 +310,26 @@ export class Telemetry {
     };
     this.#jobs.addSource(async () => (await read()).jobs);
     this.#lag.addSource(async () => (await read()).lag);
+  }
+
+  /**
+   * Reads the consumers' lag (`read` asks their brokers) whenever metrics are collected, at most once per
+   * `storeReadCacheMs`, never on a hot path. Returns the function that stops reading it (at the consumers' stop).
+   */
+  watchConsumerLag(read: () => Promise<readonly GaugeValue[]>): () => void {
+    if (!this.metricsEnabled) return () => {};
+    let cached: { at: number; read: Promise<readonly GaugeValue[]> } | undefined;
+    return this.#consumerLag.addSource(() => {
+      const now = Date.now();
+      if (cached === undefined || now - cached.at > this.#cacheMs) {
+        const reading = read();
+        cached = { at: now, read: reading };
+        reading.catch(() => {
+          if (cached?.read === reading) cached = undefined;
+        });
+      }
+      return cached.read;
+    });
   }
 
   /** The metrics in the Prometheus text exposition format 0.0.4. */
