@@ -39,7 +39,10 @@ const JSON_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
 
 /** A `\u0000` escape or a lone surrogate (escaped or not): what jsonb cannot hold (see {@link PAYLOAD_JSONB}). */
 const NOT_IN_JSONB =
-  /\\u0000|\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])|(?<![dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]|\u0000/;
+  /\\u0000|\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])|(?<![dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Whether jsonb can hold `text` (see {@link NOT_IN_JSONB}; a NUL character neither). */
+const jsonbCanHold = (text: string) => !text.includes(String.fromCharCode(0)) && !NOT_IN_JSONB.test(text);
 
 /**
  * The jsonb values (as JSON text) of which a payload matching `filter` contains at least one: one per JSON type the
@@ -54,12 +57,12 @@ export function payloadContainments(filter: PayloadFilter): string[] | null {
   if (digitSegments > MAX_DIGIT_SEGMENTS) return null;
   const values: string[] = [];
   // A string field: its text is the string itself.
-  if (!NOT_IN_JSONB.test(equals)) values.push(JSON.stringify(equals));
+  if (jsonbCanHold(equals)) values.push(JSON.stringify(equals));
   // A number, as written (never through a JS number: 12345678901234567890 keeps its digits).
   if (JSON_NUMBER.test(equals)) values.push(equals);
   if (equals === 'true' || equals === 'false') values.push(equals);
   // An object or an array: its text is PostgreSQL's JSON of it, which contains whatever parses equal.
-  if (/^\s*[[{]/.test(equals) && !NOT_IN_JSONB.test(equals) && parsesAsJson(equals)) values.push(equals);
+  if (/^\s*[[{]/.test(equals) && jsonbCanHold(equals) && parsesAsJson(equals)) values.push(equals);
   if (values.length === 0) return [];
   let shapes = values;
   for (let i = path.length - 1; i >= 0; i--) {
