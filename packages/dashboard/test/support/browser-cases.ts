@@ -117,6 +117,8 @@ export function browserCases(kind: string, stores: StoreMaker): void {
     assert.match(f.page.url(), /state=dead/);
     await eventually('the filtered list', async () => (await f.page.locator('tr[data-job]').count()) === 1);
     assert.equal(await f.page.locator('tr[data-job]').getAttribute('data-job'), f.seeded.dead[0]);
+    // No payload index on either store here: the page says the search read the payloads, and how to index.
+    assert.match(await text('[data-testid="payload-search"]'), /^Searched without an index\. .*payload/);
     // The URL is the view: a new page opened on it shows the same rows.
     const shared = await f.context.newPage();
     await shared.goto(f.page.url());
