@@ -230,7 +230,7 @@ async function scanByPayload(
 /** What to do when a payload search is slow, per store kind (see docs/dashboard.md). */
 const PAYLOAD_INDEX_HINT: Record<string, string> = {
   postgres:
-    'No payload index: each page reads the payloads one by one. Create it once with PostgresStore.createPayloadIndex() (see the dashboard docs, "Searching by payload").',
+    'No payload index: each page reads the payloads one by one. Create it once with `hostwork dashboard index-payloads` (see the dashboard docs, "Searching by payload").',
   sqlite:
     'SQLite has no index for every payload field: each page reads the payloads one by one. Narrow by queue, state or time, or index the field you search most (see the dashboard docs, "Searching by payload").',
   default: 'No index serves the payload filter: each page reads the payloads one by one.',

@@ -150,6 +150,13 @@ export interface JobStore extends AsyncDisposable {
    * without one, a payload filter reads the payload of every job it walks past.
    */
   payloadFilterIndexed?(): Promise<boolean>;
+  /**
+   * Optional: creates the index that serves the payload filter on any path (PostgreSQL: a GIN index on the payloads,
+   * built without blocking writes). Not created by `migrate`: every enqueue then writes it too.
+   */
+  createPayloadIndex?(): Promise<void>;
+  /** Optional: drops the index of {@link JobStore.createPayloadIndex}, if any. */
+  dropPayloadIndex?(): Promise<void>;
   /** Job counts per queue and state. */
   counts(): Promise<JobCount[]>;
   /**
