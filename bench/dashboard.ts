@@ -81,10 +81,11 @@ async function time(store: JobStore): Promise<void> {
       };
       if (answer.payloadSearch !== undefined) {
         const { indexed, searchedTo } = answer.payloadSearch;
-        note = `  ${answer.jobs?.length} jobs, ${indexed ? 'indexed' : searchedTo ? `searched down to #${searchedTo}` : 'searched every job'}`;
+        const found = answer.jobs?.length ?? 0;
+        note = `${found} jobs, ${indexed ? 'indexed' : searchedTo ? `searched down to #${searchedTo}` : found === 50 ? 'a full page' : 'searched every job'}`;
       }
     });
-    if (note) console.log(`    ${note.trim()}`);
+    if (note) console.log(`    ${note}`);
   }
   // The store's own answer over the whole table, as a bulk action over the filter reads it (no window, no budget).
   for (const [label, equals] of [['store.list, payload customer.id=42 (whole table)', '42']] as const) {

@@ -185,7 +185,8 @@ async function payloadIndexed(store: JobStore): Promise<boolean> {
 
 /**
  * A page of a payload search no index serves: the jobs are read newest first in windows of ids (`after`..`before`),
- * each a bounded walk, until the page is full, the oldest job is passed, or `payloadScanMs` is spent. Then `next`
+ * each a bounded walk, until the page is full, the oldest job is passed, or the next window would likely end after
+ * `payloadScanMs`. Then `next`
  * continues below the last window read, and `payloadSearch.scanned` says which ids were searched, so the page can say
  * that older jobs were not searched yet rather than "no match".
  */
@@ -201,7 +202,10 @@ async function scanByPayload(
   const top = before ?? (await store.list({ limit: 1 })).map((j) => String(BigInt(j.id) + 1n))[0];
   const found: JobInfo[] = [];
   let upper = top === undefined ? 0n : BigInt(top);
+  // The slowest window so far: no window starts that would likely end past the budget.
+  let slowest = 0;
   do {
+    const windowStarted = performance.now();
     const lower = upper - BigInt(window) - 1n;
     const page = await store.list({
       ...filter,
@@ -211,7 +215,8 @@ async function scanByPayload(
     });
     found.push(...page);
     upper = lower > 0n ? lower + 1n : 0n;
-  } while (found.length <= limit && upper > 1n && performance.now() - started < payloadScanMs);
+    slowest = Math.max(slowest, performance.now() - windowStarted);
+  } while (found.length <= limit && upper > 1n && performance.now() - started + slowest <= payloadScanMs);
   const jobs = found.slice(0, limit);
   const full = found.length > limit;
   // Not full, and older jobs left: they were not searched yet (the page says so, and offers to go on).

@@ -424,7 +424,10 @@ export class PostgresStore implements JobStore, OutboxStore, InboxStore {
    */
   async createPayloadIndex(): Promise<void> {
     await this.#ensureReady();
-    await this.#pool.withClient('createPayloadIndex', async (client) => {
+    // On the pool itself, not through the slow-query watch: a build takes seconds by nature (about 10 s per million
+    // jobs), which is no sign of an overloaded database.
+    const client = await this.#pool.pool.connect();
+    try {
       const { rows } = await client.query<{ valid: boolean }>(this.#sql.payloadIndexValid.text, [
         this.schema,
         PAYLOAD_INDEX,
@@ -433,7 +436,9 @@ export class PostgresStore implements JobStore, OutboxStore, InboxStore {
         await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${quoteSchema(this.schema)}.${PAYLOAD_INDEX}`);
       }
       await client.query(payloadIndexSql(quoteSchema(this.schema)));
-    });
+    } finally {
+      client.release();
+    }
   }
 
   /** Drops the payload index (see {@link PostgresStore.createPayloadIndex}) if it exists, CONCURRENTLY. */
