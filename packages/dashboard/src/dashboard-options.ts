@@ -42,7 +42,7 @@ export interface DashboardOptions {
    * older jobs. Default 20000.
    */
   readonly payloadScanWindow?: number;
-  /** How long one page of a payload search no index serves may read windows of jobs (ms). Default 150. */
+  /** How long one page of a payload search no index serves may read windows of jobs (ms). Default 120. */
   readonly payloadScanMs?: number;
   /** The clock (ms since epoch), for tests. Default Date.now. */
   readonly now?: () => number;
@@ -100,7 +100,7 @@ export function resolveOptions(options: DashboardOptions): ResolvedOptions {
   if (!Number.isSafeInteger(payloadScanWindow) || payloadScanWindow < 1) {
     throw invalid('payloadScanWindow must be a positive integer (ids per window).');
   }
-  const payloadScanMs = options.payloadScanMs ?? 150;
+  const payloadScanMs = options.payloadScanMs ?? 120;
   if (!Number.isFinite(payloadScanMs) || payloadScanMs < 0) {
     throw invalid('payloadScanMs must be a number of milliseconds, 0 or more.');
   }
