@@ -186,9 +186,8 @@ async function payloadIndexed(store: JobStore): Promise<boolean> {
 /**
  * A page of a payload search no index serves: the jobs are read newest first in windows of ids (`after`..`before`),
  * each a bounded walk, until the page is full, the oldest job is passed, or the next window would likely end after
- * `payloadScanMs`. Then `next`
- * continues below the last window read, and `payloadSearch.scanned` says which ids were searched, so the page can say
- * that older jobs were not searched yet rather than "no match".
+ * `payloadScanMs`. Then `next` continues below the last window read, and `payloadSearch.searchedTo` is the oldest id
+ * searched, so the page can say that older jobs were not searched yet rather than "no match".
  */
 async function scanByPayload(
   options: ResolvedOptions,
