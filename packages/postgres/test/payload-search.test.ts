@@ -4,8 +4,10 @@
  * cannot hold (which the index must not turn into failed enqueues).
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { it } from 'node:test';
 import type { PayloadFilter } from 'hostwork';
+import { payloadIndexSql } from '../src/payload-search.ts';
 import type { PostgresStore } from '../src/postgres-store.ts';
 import { buildStatements } from '../src/statements.ts';
 import { adminPool, describeWithDatabase } from './support/database.ts';
@@ -95,6 +97,14 @@ await describeWithDatabase('PostgreSQL payload filter and payload index', () => 
     await store.dropPayloadIndex();
     assert.equal(await store.payloadFilterIndexed(), false);
     assert.doesNotMatch(await explain(store, { path: ['k'], equals: 'good' }), /jobs_payload/);
+  });
+
+  it('docs/dashboard.md shows the statement createPayloadIndex runs', () => {
+    const docs = readFileSync(new URL('../../../docs/dashboard.md', import.meta.url), 'utf8');
+    const shown = /```sql\n(CREATE INDEX CONCURRENTLY IF NOT EXISTS jobs_payload[^`]*)```/.exec(docs)?.[1];
+    assert.ok(shown, 'the statement is in docs/dashboard.md');
+    const normal = (sql: string) => sql.replace(/\s+/g, ' ').replace(/\( /g, '(').trim();
+    assert.equal(normal(shown), normal(payloadIndexSql('hostwork')));
   });
 
   it('an invalid index left by an interrupted build is not reported, and is built again', async () => {
