@@ -63,11 +63,21 @@ export interface Variant {
    * Hostwork's telemetry is on; the system's normal configuration registers no SDK (telemetry off).
    */
   readonly telemetry?: 'noop-exporter';
+  /** Hostwork on PostgreSQL: create the payload index (PostgresStore.createPayloadIndex) before the timing. */
+  readonly payloadIndex?: true;
 }
 
 const DRAIN_FIGURES = ['drain-c10', 'drain-c50', 'drain-c10-peak-rss', 'drain-c50-peak-rss', 'rss-mb'];
 
 export const VARIANTS: readonly Variant[] = [
+  {
+    // The payload index, which the dashboard's payload search can use: what it costs every enqueue (docs/dashboard.md).
+    system: 'hostwork',
+    name: 'payload-index',
+    store: 'postgres',
+    scenarios: ['enqueue-single', 'enqueue-bulk'],
+    payloadIndex: true,
+  },
   {
     // No completed jobs kept: a job's row is deleted as it completes, which is what graphile-worker always does.
     // The defaults keep completed jobs for 24 h, at the price of a second row update per job.

@@ -161,6 +161,9 @@ async function listJobs(options: ResolvedOptions, params: URLSearchParams): Prom
   const limit = limitParam(params.get('limit'), 50, 500);
   const beforeText = params.get('before');
   const before = beforeText === null || beforeText === '' ? undefined : idParam(beforeText, 'before');
+  if (filter.payload !== undefined && !(await payloadIndexed(options.store))) {
+    return scanByPayload(options, filter, limit, before);
+  }
   // One more than shown tells whether another page follows.
   const found = await options.store.list({
     ...filter,
@@ -168,8 +171,74 @@ async function listJobs(options: ResolvedOptions, params: URLSearchParams): Prom
     ...(before === undefined ? {} : { before }),
   });
   const jobs = found.slice(0, limit);
-  return ok({ jobs: jobs.map(jobSummary), next: found.length > limit ? jobs.at(-1)!.id : null });
+  return ok({
+    jobs: jobs.map(jobSummary),
+    next: found.length > limit ? jobs.at(-1)!.id : null,
+    ...(filter.payload === undefined ? {} : { payloadSearch: { indexed: true } }),
+  });
 }
+
+/** Whether the store says an index serves its payload filter (PostgreSQL with its payload index). */
+async function payloadIndexed(store: JobStore): Promise<boolean> {
+  return store.payloadFilterIndexed === undefined ? false : await store.payloadFilterIndexed();
+}
+
+/**
+ * A page of a payload search no index serves: the jobs are read newest first in windows of ids (`after`..`before`),
+ * each a bounded walk, until the page is full, the oldest job is passed, or the next window would likely end after
+ * `payloadScanMs`. Then `next` continues below the last window read, and `payloadSearch.searchedTo` is the oldest id
+ * searched, so the page can say that older jobs were not searched yet rather than "no match".
+ */
+async function scanByPayload(
+  options: ResolvedOptions,
+  filter: JobFilter,
+  limit: number,
+  before: JobId | undefined,
+): Promise<ApiAnswer> {
+  const { store, payloadScanWindow: window, payloadScanMs } = options;
+  const started = performance.now();
+  // The newest job bounds the first window (ids grow with creation).
+  const top = before ?? (await store.list({ limit: 1 })).map((j) => String(BigInt(j.id) + 1n))[0];
+  const found: JobInfo[] = [];
+  let upper = top === undefined ? 0n : BigInt(top);
+  // The slowest window so far: no window starts that would likely end past the budget.
+  let slowest = 0;
+  do {
+    const windowStarted = performance.now();
+    const lower = upper - BigInt(window) - 1n;
+    const page = await store.list({
+      ...filter,
+      limit: limit + 1 - found.length,
+      before: String(upper),
+      ...(lower > 0n ? { after: String(lower) } : {}),
+    });
+    found.push(...page);
+    upper = lower > 0n ? lower + 1n : 0n;
+    slowest = Math.max(slowest, performance.now() - windowStarted);
+  } while (found.length <= limit && upper > 1n && performance.now() - started + slowest <= payloadScanMs);
+  const jobs = found.slice(0, limit);
+  const full = found.length > limit;
+  // Not full, and older jobs left: they were not searched yet (the page says so, and offers to go on).
+  const searchedTo = !full && upper > 1n ? String(upper) : null;
+  return ok({
+    jobs: jobs.map(jobSummary),
+    next: full ? jobs.at(-1)!.id : searchedTo,
+    payloadSearch: {
+      indexed: false,
+      searchedTo,
+      hint: PAYLOAD_INDEX_HINT[store.kind] ?? PAYLOAD_INDEX_HINT.default,
+    },
+  });
+}
+
+/** What to do when a payload search is slow, per store kind (see docs/dashboard.md). */
+const PAYLOAD_INDEX_HINT: Record<string, string> = {
+  postgres:
+    'No payload index: each page reads the payloads one by one. Create it once with `hostwork dashboard index-payloads` (see the dashboard docs, "Searching by payload").',
+  sqlite:
+    'SQLite has no index for every payload field: each page reads the payloads one by one. Narrow by queue, state or time, or index the field you search most (see the dashboard docs, "Searching by payload").',
+  default: 'No index serves the payload filter: each page reads the payloads one by one.',
+};
 
 async function oneJob(store: JobStore, id: JobId): Promise<ApiAnswer> {
   const job = await store.get(id);

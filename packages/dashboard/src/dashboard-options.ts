@@ -36,6 +36,14 @@ export interface DashboardOptions {
   readonly maxBulk?: number;
   /** The page title. Default 'Hostwork'. */
   readonly title?: string;
+  /**
+   * A payload search no index serves (SQLite; PostgreSQL without its payload index) reads the jobs newest first in
+   * windows of this many ids, and stops after {@link DashboardOptions.payloadScanMs}: the page then offers to search
+   * older jobs. Default 20000.
+   */
+  readonly payloadScanWindow?: number;
+  /** How long one page of a payload search no index serves may read windows of jobs (ms). Default 120. */
+  readonly payloadScanMs?: number;
   /** The clock (ms since epoch), for tests. Default Date.now. */
   readonly now?: () => number;
 }
@@ -48,10 +56,22 @@ export interface ResolvedOptions {
   readonly readOnly: boolean;
   readonly maxBulk: number;
   readonly title: string;
+  readonly payloadScanWindow: number;
+  readonly payloadScanMs: number;
   readonly now: () => number;
 }
 
-const KEYS = new Set(['store', 'auth', 'basePath', 'readOnly', 'maxBulk', 'title', 'now']);
+const KEYS = new Set([
+  'store',
+  'auth',
+  'basePath',
+  'readOnly',
+  'maxBulk',
+  'title',
+  'payloadScanWindow',
+  'payloadScanMs',
+  'now',
+]);
 
 function invalid(message: string): HostworkError {
   return new HostworkError(ErrorCodes.INVALID_OPTION, `dashboard: ${message}`);
@@ -76,6 +96,14 @@ export function resolveOptions(options: DashboardOptions): ResolvedOptions {
   }
   const maxBulk = options.maxBulk ?? 10_000;
   if (!Number.isSafeInteger(maxBulk) || maxBulk < 1) throw invalid('maxBulk must be a positive integer.');
+  const payloadScanWindow = options.payloadScanWindow ?? 20_000;
+  if (!Number.isSafeInteger(payloadScanWindow) || payloadScanWindow < 1) {
+    throw invalid('payloadScanWindow must be a positive integer (ids per window).');
+  }
+  const payloadScanMs = options.payloadScanMs ?? 120;
+  if (!Number.isFinite(payloadScanMs) || payloadScanMs < 0) {
+    throw invalid('payloadScanMs must be a number of milliseconds, 0 or more.');
+  }
   return {
     store,
     auth,
@@ -83,6 +111,8 @@ export function resolveOptions(options: DashboardOptions): ResolvedOptions {
     readOnly: options.readOnly === true,
     maxBulk,
     title: options.title ?? 'Hostwork',
+    payloadScanWindow,
+    payloadScanMs,
     now: options.now ?? Date.now,
   };
 }

@@ -422,10 +422,19 @@ function jobsView(main: HTMLElement, route: Route): () => Promise<void> {
     h('a', { href: '#/jobs', class: 'button secondary' }, 'Clear'),
   );
   const table = h('div', { 'data-testid': 'job-list' });
+  // Set when a payload search ran without an index: what was searched, and how to make it fast.
+  const searchNote = h('p', { class: 'search-note', 'data-testid': 'payload-search', hidden: true });
   const pager = h('div', { class: 'pager' });
   const actions = h('div', { class: 'actions' });
   const selection = h('span', { class: 'selection' });
-  append(main, [h('h1', {}, dead ? 'Dead letters' : 'Jobs'), form, READ_ONLY ? null : actions, table, pager]);
+  append(main, [
+    h('h1', {}, dead ? 'Dead letters' : 'Jobs'),
+    form,
+    READ_ONLY ? null : actions,
+    searchNote,
+    table,
+    pager,
+  ]);
 
   const filterObject = () => {
     const filter: Record<string, string> = {};
@@ -512,11 +521,30 @@ function jobsView(main: HTMLElement, route: Route): () => Promise<void> {
     const query = new URLSearchParams(filterObject());
     const before = params.get('before');
     if (before) query.set('before', before);
-    const { jobs, next } = await api<{ jobs: JobRow[]; next: string | null }>(`/jobs?${query}`);
+    const { jobs, next, payloadSearch } = await api<{
+      jobs: JobRow[];
+      next: string | null;
+      payloadSearch?: PayloadSearch;
+    }>(`/jobs?${query}`);
     for (const id of [...selected]) if (!jobs.some((j) => j.id === id)) selected.delete(id);
     updateSelection();
+    // Older jobs not searched yet: "no match" would be untrue, and "Older" becomes "Search older".
+    const partial = payloadSearch?.indexed === false && payloadSearch.searchedTo !== null;
+    if (payloadSearch?.indexed === false) {
+      searchNote.hidden = false;
+      searchNote.textContent = `${
+        partial
+          ? `Searched the jobs down to #${payloadSearch.searchedTo} without an index; older jobs are not searched yet (Search older »). `
+          : 'Searched without an index. '
+      }${payloadSearch.hint}`;
+    } else {
+      searchNote.hidden = true;
+      searchNote.textContent = '';
+    }
     if (jobs.length === 0) {
-      table.replaceChildren(h('p', { class: 'empty' }, 'No jobs match.'));
+      table.replaceChildren(
+        h('p', { class: 'empty' }, partial ? 'No match among the jobs searched so far.' : 'No jobs match.'),
+      );
     } else {
       const all = h('input', {
         type: 'checkbox',
@@ -603,11 +631,14 @@ function jobsView(main: HTMLElement, route: Route): () => Promise<void> {
     if (next !== null) {
       const more = new URLSearchParams(params);
       more.set('before', next);
-      pages.push(link(`/jobs?${more}`, 'Older »'));
+      pages.push(link(`/jobs?${more}`, partial ? 'Search older »' : 'Older »'));
     }
     pager.replaceChildren(...pages.filter((p): p is HTMLElement => p instanceof HTMLElement));
   };
 }
+
+/** How the API says a payload search ran (absent without a payload filter). */
+type PayloadSearch = { indexed: true } | { indexed: false; searchedTo: string | null; hint: string };
 
 function label(action: Action): string {
   return { retry: 'Retry', cancel: 'Cancel', delete: 'Delete', 'run-now': 'Run now' }[action];

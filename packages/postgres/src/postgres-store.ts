@@ -36,6 +36,7 @@ import pg from 'pg';
 import { clockSkewMs, clockSkewWarning } from './clock-skew.ts';
 import { migrationSql, SCHEMA_VERSION } from './migrations.ts';
 import { type NotificationState, NotificationWake } from './notification-wake.ts';
+import { PAYLOAD_INDEX, payloadContainments, payloadIndexSql } from './payload-search.ts';
 import {
   type PostgresStoreOptions,
   type ResolvedPostgresStoreOptions,
@@ -54,7 +55,7 @@ import {
   toKey,
   toScheduleRecord,
 } from './rows.ts';
-import { channelName, outboxLockKey } from './schema-names.ts';
+import { channelName, outboxLockKey, quoteSchema } from './schema-names.ts';
 import { buildStatements, type Statements } from './statements.ts';
 import { StorePool } from './store-pool.ts';
 import { type StatementRunner, transactionRunner } from './transaction-runner.ts';
@@ -379,17 +380,73 @@ export class PostgresStore implements JobStore, OutboxStore, InboxStore {
     return rows.map(toJobInfo);
   }
 
-  async list(filter: JobFilter & { readonly limit: number; readonly before?: JobId }): Promise<JobInfo[]> {
+  async list(
+    filter: JobFilter & { readonly limit: number; readonly before?: JobId; readonly after?: JobId },
+  ): Promise<JobInfo[]> {
+    const extended = extendedFilter(filter);
+    // A payload value jsonb cannot hold matches nothing (see payloadContainments).
+    if (extended === undefined) return [];
     await this.#ensureReady();
-    const { rows } = await this.#pool.query<JobRow>(this.#sql.listJobs, [
-      filter.before === undefined ? '9223372036854775807' : toKey(filter.before),
-      filter.queue ?? null,
-      filter.state ?? null,
-      filter.name ?? null,
-      asCount(filter.limit),
-      ...extendedFilter(filter),
-    ]);
+    const { rows } = await this.#pool.query<JobRow>(
+      filter.payload === undefined ? this.#sql.listJobs : this.#sql.listJobsByPayload,
+      [
+        filter.before === undefined ? '9223372036854775807' : toKey(filter.before),
+        filter.queue ?? null,
+        filter.state ?? null,
+        filter.name ?? null,
+        asCount(filter.limit),
+        ...extended,
+        filter.after === undefined ? null : toKey(filter.after),
+        filter.ids ?? null,
+      ],
+    );
     return rows.map(toJobInfo);
+  }
+
+  /**
+   * Whether the payload index exists and is valid (see {@link PostgresStore.createPayloadIndex}): a payload filter
+   * then reads the index instead of every payload it walks past.
+   */
+  async payloadFilterIndexed(): Promise<boolean> {
+    await this.#ensureReady();
+    const { rows } = await this.#pool.query<{ valid: boolean }>(this.#sql.payloadIndexValid, [
+      this.schema,
+      PAYLOAD_INDEX,
+    ]);
+    return rows[0]?.valid === true;
+  }
+
+  /**
+   * Creates the payload index if it is missing: a GIN index (`jsonb_path_ops`) on the payloads, which serves the
+   * payload filter of `list` and `purge` (the dashboard's search by payload field) on any path. Built CONCURRENTLY:
+   * enqueues and claims go on meanwhile. Opt-in, because every enqueue then also writes the index (measured in
+   * docs/dashboard.md). An invalid index left by an interrupted build is dropped and built again.
+   */
+  async createPayloadIndex(): Promise<void> {
+    await this.#ensureReady();
+    // On the pool itself, not through the slow-query watch: a build takes seconds by nature (about 10 s per million
+    // jobs), which is no sign of an overloaded database.
+    const client = await this.#pool.pool.connect();
+    try {
+      const { rows } = await client.query<{ valid: boolean }>(this.#sql.payloadIndexValid.text, [
+        this.schema,
+        PAYLOAD_INDEX,
+      ]);
+      if (rows[0]?.valid === false) {
+        await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${quoteSchema(this.schema)}.${PAYLOAD_INDEX}`);
+      }
+      await client.query(payloadIndexSql(quoteSchema(this.schema)));
+    } finally {
+      client.release();
+    }
+  }
+
+  /** Drops the payload index (see {@link PostgresStore.createPayloadIndex}) if it exists, CONCURRENTLY. */
+  async dropPayloadIndex(): Promise<void> {
+    await this.#ensureReady();
+    await this.#pool.withClient('dropPayloadIndex', (client) =>
+      client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${quoteSchema(this.schema)}.${PAYLOAD_INDEX}`),
+    );
   }
 
   async counts(): Promise<JobCount[]> {
@@ -405,14 +462,20 @@ export class PostgresStore implements JobStore, OutboxStore, InboxStore {
         `purge: limit must be a positive integer (or left out for no limit), got ${String(filter.limit)}.`,
       );
     }
+    const extended = extendedFilter(filter);
+    if (extended === undefined) return 0;
     await this.#ensureReady();
-    const result = await this.#pool.query(this.#sql.purgeJobs, [
-      filter.queue ?? null,
-      filter.state ?? null,
-      filter.name ?? null,
-      filter.limit ?? null,
-      ...extendedFilter(filter),
-    ]);
+    const result = await this.#pool.query(
+      filter.payload === undefined ? this.#sql.purgeJobs : this.#sql.purgeJobsByPayload,
+      [
+        filter.queue ?? null,
+        filter.state ?? null,
+        filter.name ?? null,
+        filter.limit ?? null,
+        ...extended,
+        filter.ids ?? null,
+      ],
+    );
     const purged = result.rowCount ?? 0;
     if (purged > 0) this.#settled.notifySoon(); // a waiter learns its job is gone
     return purged;
@@ -940,14 +1003,19 @@ function asCount(n: number): number {
   return Number.isFinite(n) ? Math.floor(n) : Number.MAX_SAFE_INTEGER;
 }
 
-/** The parameters of the time and payload filters, after the statement's own (list and purge end with them). */
-function extendedFilter(filter: JobFilter): (string | number | readonly string[] | null)[] {
+/**
+ * The parameters of the time and payload filters, after the statement's own (list and purge continue with them);
+ * undefined when the payload filter can match nothing.
+ */
+function extendedFilter(filter: JobFilter): (string | number | readonly string[] | null)[] | undefined {
   checkJobFilter(filter);
+  const containments = filter.payload === undefined ? null : payloadContainments(filter.payload);
+  if (containments?.length === 0) return undefined;
   return [
     filter.createdAfter ?? null,
     filter.createdBefore ?? null,
     filter.payload?.path ?? null,
     filter.payload?.equals ?? null,
-    filter.ids ?? null,
+    containments,
   ];
 }

@@ -17,6 +17,8 @@
  *   The payload names the sending store instance, whose own listener skips it (it woke its listeners in-process).
  * - Ids leave the database as text (`id::text`): the interface's ids are strings, and no precision is ever at stake.
  */
+
+import { PAYLOAD_JSONB } from './payload-search.ts';
 import { quoteSchema, statementName } from './schema-names.ts';
 
 /**
@@ -324,6 +326,14 @@ export const RETRY_FINISHED_JOB = `
   )
   SELECT (SELECT count(*) FROM retried) AS retried, (SELECT count(*) FROM wake) AS woke`;
 
+/**
+ * The payload filter: the field's text ($path, $text) and, when given, a containment among $containments that the
+ * payload index can serve. The payload is text (stored as given): it is read as jsonb only for a payload filter.
+ */
+const PAYLOAD_CONDITION = (path: string, text: string, containments: string) => `
+    AND (${path}::text[] IS NULL OR ${PAYLOAD_JSONB} #>> ${path}::text[] = ${text}::text)
+    AND (${containments}::jsonb[] IS NULL OR ${PAYLOAD_JSONB} @> ANY(${containments}::jsonb[]))`;
+
 const JOB_COLUMNS = `
   id::text AS id, name, queue, state, payload, priority, attempt, max_attempts, timeout_ms, run_at, unique_key,
   lease_owner, lease_expires_at, cancel_requested, progress, result, errors, created_at, finished_at`;
@@ -340,22 +350,35 @@ export const SELECT_JOBS = `
   FROM {schema}.jobs
   WHERE id = ANY($1::bigint[])`;
 
-/** A page of jobs, newest first (a backward walk of the primary key); a null filter matches everything. */
+/**
+ * A page of jobs, newest first (a backward walk of the primary key), above $11 (an id) when given; a null filter
+ * matches everything. A payload filter ($8 path, $9 text, $10 containments, see payload-search.ts) runs as an unnamed
+ * statement, planned with its values: the planner then drops the null conditions and, with the payload index, picks
+ * the index for a rare value and the walk for a common one.
+ */
 export const LIST_JOBS = `
   SELECT ${JOB_COLUMNS}
   FROM {schema}.jobs AS j
   WHERE j.id < $1::bigint
+    AND ($11::bigint IS NULL OR j.id > $11::bigint)
     AND ($2::text IS NULL OR queue = $2)
     AND ($3::text IS NULL OR state = $3)
     AND ($4::text IS NULL OR name = $4)
     AND ($6::bigint IS NULL OR created_at >= $6)
     AND ($7::bigint IS NULL OR created_at < $7)
-    -- The payload is text (stored as given): read as jsonb only for a payload filter.
-    AND ($8::text[] IS NULL OR payload::jsonb #>> $8::text[] = $9::text)
-    AND ($10::bigint[] IS NULL OR j.id = ANY($10::bigint[]))
+    ${PAYLOAD_CONDITION('$8', '$9', '$10')}
+    AND ($12::bigint[] IS NULL OR j.id = ANY($12::bigint[]))
   -- j.id, the bigint key: a bare \`id\` would be the text output column, and order '9' after '10'.
   ORDER BY j.id DESC
   LIMIT $5::bigint`;
+
+/** Whether the payload index ($2) of schema $1 exists and is valid (a CONCURRENTLY build that failed leaves it not). */
+export const PAYLOAD_INDEX_VALID = `
+  SELECT i.indisvalid AND i.indisready AS valid
+  FROM pg_index AS i
+  JOIN pg_class AS c ON c.oid = i.indexrelid
+  JOIN pg_namespace AS n ON n.oid = c.relnamespace
+  WHERE n.nspname = $1 AND c.relname = $2`;
 
 /**
  * Jobs per queue and state, each arm from an index alone (after vacuum): the pending ones on the claim index, the
@@ -368,7 +391,8 @@ export const COUNT_JOBS = `
   ORDER BY queue, state`;
 
 /**
- * Deletes the jobs matching a filter (a null value matches everything), never a running one; at most $4 of them,
+ * Deletes the jobs matching a filter (a null value matches everything; the payload filter as in LIST_JOBS, unnamed),
+ * never a running one; at most $4 of them,
  * oldest first (null: all). The outer condition is checked again on each row as it is deleted, so a job claimed
  * meanwhile is kept.
  */
@@ -383,8 +407,8 @@ export const PURGE_JOBS = `
         AND ($3::text IS NULL OR name = $3)
         AND ($5::bigint IS NULL OR created_at >= $5)
         AND ($6::bigint IS NULL OR created_at < $6)
-        AND ($7::text[] IS NULL OR payload::jsonb #>> $7::text[] = $8::text)
-        AND ($9::bigint[] IS NULL OR id = ANY($9::bigint[]))
+        ${PAYLOAD_CONDITION('$7', '$8', '$9')}
+        AND ($10::bigint[] IS NULL OR id = ANY($10::bigint[]))
       ORDER BY id
       LIMIT $4::bigint)`;
 
@@ -676,6 +700,7 @@ export const PRUNE_INBOX = `
 export interface Statement {
   /** What it does, for warnings ('claim', 'settle', ...). */
   readonly label: string;
+  /** '' for a statement planned at each run with its values (the driver's unnamed statement). */
   readonly name: string;
   readonly text: string;
 }
@@ -689,6 +714,12 @@ export function buildStatements(schema: string) {
     const text = substituteSchema(sql, schema);
     return { label, name: statementName(text), text };
   };
+  // Planned at each run with its values (see LIST_JOBS): never prepared under a name.
+  const unnamed = (label: string, sql: string): Statement => ({
+    label,
+    name: '',
+    text: substituteSchema(sql, schema),
+  });
   return {
     insertJobs: at('insert', INSERT_JOBS),
     insertJob: at('insert (one job)', INSERT_JOB),
@@ -706,8 +737,11 @@ export function buildStatements(schema: string) {
     selectJob: at('get', SELECT_JOB),
     selectJobs: at('getMany', SELECT_JOBS),
     listJobs: at('list', LIST_JOBS),
+    listJobsByPayload: unnamed('list (payload filter)', LIST_JOBS),
     countJobs: at('counts', COUNT_JOBS),
+    payloadIndexValid: at('payloadFilterIndexed', PAYLOAD_INDEX_VALID),
     purgeJobs: at('purge', PURGE_JOBS),
+    purgeJobsByPayload: unnamed('purge (payload filter)', PURGE_JOBS),
     pruneCompletedJobs: at('prune', PRUNE_COMPLETED_JOBS),
     upsertSchedules: at('upsertSchedules', UPSERT_SCHEDULES),
     listSchedules: at('listSchedules', LIST_SCHEDULES),

@@ -54,7 +54,8 @@ export class StorePool {
   async query<R = Row>(statement: Statement, values: readonly unknown[]): Promise<pg.QueryResult<R & Row>> {
     return this.#run(statement.label, (client) =>
       client.query<R & Row>({
-        name: statement.name,
+        // '': the unnamed statement, planned with the values of this run.
+        ...(statement.name === '' ? {} : { name: statement.name }),
         text: statement.text,
         values: values as unknown[],
         types: STORE_TYPES,
@@ -66,7 +67,7 @@ export class StorePool {
   async queryArrays<R>(statement: Statement, values: readonly unknown[]): Promise<{ readonly rows: R[] }> {
     return this.#run(statement.label, (client) =>
       client.query<R & unknown[]>({
-        name: statement.name,
+        ...(statement.name === '' ? {} : { name: statement.name }),
         text: statement.text,
         values: values as unknown[],
         types: STORE_TYPES,

@@ -117,6 +117,8 @@ export function browserCases(kind: string, stores: StoreMaker): void {
     assert.match(f.page.url(), /state=dead/);
     await eventually('the filtered list', async () => (await f.page.locator('tr[data-job]').count()) === 1);
     assert.equal(await f.page.locator('tr[data-job]').getAttribute('data-job'), f.seeded.dead[0]);
+    // No payload index on either store here: the page says the search read the payloads, and how to index.
+    assert.match(await text('[data-testid="payload-search"]'), /^Searched without an index\. .*payload/);
     // The URL is the view: a new page opened on it shows the same rows.
     const shared = await f.context.newPage();
     await shared.goto(f.page.url());
@@ -159,6 +161,54 @@ export function browserCases(kind: string, stores: StoreMaker): void {
     await f.page.locator('tr[data-job]').first().waitFor();
     await shot('jobs');
     assert.deepEqual(f.problems, []);
+  });
+
+  it(`${kind}: a payload search without an index says how far it searched, and "Search older" goes on`, async () => {
+    // Windows of 3 ids and no time budget: one window per page, so the search spans several pages.
+    const narrow = await serveDashboard({
+      store: f.store,
+      basePath: '/narrow',
+      auth: { kind: 'basic', ...USER },
+      payloadScanWindow: 3,
+      payloadScanMs: 0,
+    });
+    try {
+      const expected = (
+        await f.store.list({ limit: 100, payload: { path: ['customer', 'id'], equals: '42' } })
+      ).map((j) => j.id);
+      assert.ok(expected.length >= 2);
+      await f.page.goto(`${narrow.url}/#/jobs?payload=customer.id%3D42`);
+      const note = f.page.locator('[data-testid="payload-search"]');
+      let shown = '';
+      const seen: string[] = [];
+      for (let page = 0; page < 30; page++) {
+        const previous = shown;
+        await eventually('the next page of the search', async () => {
+          shown = await note.innerText();
+          return shown !== previous && shown !== '';
+        });
+        const rows = await f.page
+          .locator('tr[data-job]')
+          .evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-job')!));
+        seen.push(...rows);
+        const older = f.page.locator('.pager a', { hasText: 'Search older »' });
+        if (!/older jobs are not searched yet/.test(shown)) {
+          assert.equal(await older.count(), 0, 'nothing left to search');
+          break;
+        }
+        assert.match(
+          shown,
+          /^Searched the jobs down to #\d+ without an index; older jobs are not searched yet/,
+        );
+        if (rows.length === 0) assert.equal(await text('.empty'), 'No match among the jobs searched so far.');
+        await older.click();
+      }
+      assert.deepEqual(seen, expected, 'every match, newest first, each once');
+      assert.match(shown, /^Searched without an index\./);
+      assert.deepEqual(f.problems, []);
+    } finally {
+      await narrow.close();
+    }
   });
 
   it(`${kind}: job detail shows payload, result, progress, every error with its stack and the timings; payloads stay text`, async () => {

@@ -71,6 +71,7 @@ export const OPTIONS = {
   },
   'read-only': { type: 'boolean', value: '', help: 'refuse every request that changes something' },
   'no-auth': { type: 'boolean', value: '', help: 'no authentication: serve loopback clients only' },
+  drop: { type: 'boolean', value: '', help: 'drop the index instead of creating it' },
   'unique-key': {
     type: 'string',
     value: '<key>',

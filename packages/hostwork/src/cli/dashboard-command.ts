@@ -133,5 +133,45 @@ Example:
   },
 };
 
-/** The `dashboard` command. */
-export const DASHBOARD_COMMANDS: readonly Command[] = [dashboard];
+const indexPayloads: Command = {
+  words: ['dashboard', 'index-payloads'],
+  args: '',
+  summary: "Creates the index that makes the dashboard's search by payload field fast (PostgreSQL).",
+  details: `PostgreSQL: creates a GIN index on the payloads (CONCURRENTLY: enqueues and workers go on while it builds,
+about 10 s per million jobs) which serves the payload filter on any field. It is not created by \`hostwork migrate\`:
+every enqueue writes it too (see the dashboard docs for the measured cost). --drop removes it. Without it, the
+dashboard searches payloads in bounded windows and says so. SQLite has no such index (see the docs for indexing one field).
+
+Examples:
+  hostwork dashboard index-payloads --database-url "$DATABASE_URL"
+  hostwork dashboard index-payloads --drop --database-url "$DATABASE_URL"`,
+  options: ['drop'],
+  async run(context) {
+    if (context.args.length > 0)
+      throw usageError(`dashboard index-payloads takes no arguments, got ${context.args.join(' ')}.`);
+    const drop = context.values.drop === true;
+    await using store = await context.store.open('use');
+    if (store.createPayloadIndex === undefined || store.dropPayloadIndex === undefined) {
+      throw usageError(
+        `The ${store.kind} store has no index for every payload field: the dashboard searches payloads in bounded windows. To search one field fast, index it (see docs/dashboard.md, "Searching by payload").`,
+      );
+    }
+    const started = performance.now();
+    if (drop) await store.dropPayloadIndex();
+    else await store.createPayloadIndex();
+    const seconds = Number(((performance.now() - started) / 1000).toFixed(1));
+    const indexed = (await store.payloadFilterIndexed?.()) ?? false;
+    if (context.json) context.io.out(`${JSON.stringify({ indexed, seconds })}\n`);
+    else {
+      context.io.out(
+        indexed
+          ? `The payload index is in place (${seconds} s): the dashboard's payload search uses it.\n`
+          : `No payload index (${seconds} s): the dashboard searches payloads in bounded windows.\n`,
+      );
+    }
+    return ExitCode.ok;
+  },
+};
+
+/** The `dashboard` commands. */
+export const DASHBOARD_COMMANDS: readonly Command[] = [dashboard, indexPayloads];

@@ -138,8 +138,25 @@ export interface JobStore extends AsyncDisposable {
    * `JobClient.waitFor` in a process read all their jobs at once). Without it, each id is read with `get`.
    */
   getMany?(ids: readonly JobId[]): Promise<JobInfo[]>;
-  /** Jobs matching the filter, newest first, paged by id (`before` = the last id of the previous page). */
-  list(filter: JobFilter & { readonly limit: number; readonly before?: JobId }): Promise<JobInfo[]>;
+  /**
+   * Jobs matching the filter, newest first, paged by id (`before` = the last id of the previous page). `after` keeps
+   * only ids above it: with `before`, a window of ids, which bounds the rows a filter no index serves walks through.
+   */
+  list(
+    filter: JobFilter & { readonly limit: number; readonly before?: JobId; readonly after?: JobId },
+  ): Promise<JobInfo[]>;
+  /**
+   * Optional: whether an index serves the payload filter of `list` on any path (PostgreSQL with its payload index);
+   * without one, a payload filter reads the payload of every job it walks past.
+   */
+  payloadFilterIndexed?(): Promise<boolean>;
+  /**
+   * Optional: creates the index that serves the payload filter on any path (PostgreSQL: a GIN index on the payloads,
+   * built without blocking writes). Not created by `migrate`: every enqueue then writes it too.
+   */
+  createPayloadIndex?(): Promise<void>;
+  /** Optional: drops the index of {@link JobStore.createPayloadIndex}, if any. */
+  dropPayloadIndex?(): Promise<void>;
   /** Job counts per queue and state. */
   counts(): Promise<JobCount[]>;
   /**

@@ -75,7 +75,10 @@ export function parsePayloadFilter(text: string): PayloadFilter | undefined {
   return { path, equals: text.slice(at + 1) };
 }
 
-/** The SQLite JSON path of a payload filter's `path`: `$."customer"."id"`, with `[n]` for a segment of digits. */
+/**
+ * The SQLite JSON path of a payload filter's `path`: `$."customer"."id"`, with `[n]` for a segment of digits. A key
+ * is quoted as a JSON string, which SQLite unescapes: a key holding a backslash or a control character is found too.
+ */
 export function sqliteJsonPath(path: readonly string[]): string {
-  return `$${path.map((segment) => (/^\d+$/.test(segment) ? `[${segment}]` : `."${segment}"`)).join('')}`;
+  return `$${path.map((segment) => (/^\d+$/.test(segment) ? `[${segment}]` : `.${JSON.stringify(segment)}`)).join('')}`;
 }

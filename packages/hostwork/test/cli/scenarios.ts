@@ -392,4 +392,38 @@ export function cliScenarios(target: () => Promise<CliTarget>): void {
       await host.stop();
     },
   );
+
+  it(
+    'dashboard index-payloads creates and drops the payload index on PostgreSQL, and explains SQLite',
+    T,
+    async () => {
+      const t = await target();
+      assertExit(await hostwork(['migrate', ...t.args]), 0);
+      if (t.kind === 'sqlite') {
+        const refused = await hostwork(['dashboard', 'index-payloads', ...t.args]);
+        assertExit(refused, 2);
+        assert.match(refused.err, /sqlite store has no index for every payload field/);
+        return;
+      }
+      const created = await hostworkJson<{ indexed: boolean }>(['dashboard', 'index-payloads', ...t.args]);
+      assert.equal(created.indexed, true);
+      const store = t.openStore();
+      try {
+        assert.equal(await store.payloadFilterIndexed?.(), true);
+        const again = await hostwork(['dashboard', 'index-payloads', ...t.args]);
+        assertExit(again, 0);
+        assert.match(again.out, /The payload index is in place/);
+        const dropped = await hostworkJson<{ indexed: boolean }>([
+          'dashboard',
+          'index-payloads',
+          '--drop',
+          ...t.args,
+        ]);
+        assert.equal(dropped.indexed, false);
+        assert.equal(await store.payloadFilterIndexed?.(), false);
+      } finally {
+        await store.close();
+      }
+    },
+  );
 }

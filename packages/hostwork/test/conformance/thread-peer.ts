@@ -180,7 +180,9 @@ class ThreadPeerStore implements JobStore {
   get(id: JobId): Promise<JobInfo | undefined> {
     return this.#call('get', id);
   }
-  list(filter: JobFilter & { readonly limit: number; readonly before?: JobId }): Promise<JobInfo[]> {
+  list(
+    filter: JobFilter & { readonly limit: number; readonly before?: JobId; readonly after?: JobId },
+  ): Promise<JobInfo[]> {
     return this.#call('list', filter);
   }
   counts(): Promise<JobCount[]> {

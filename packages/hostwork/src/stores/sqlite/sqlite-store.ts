@@ -357,11 +357,14 @@ export class SqliteStore implements JobStore, OutboxStore, InboxStore {
       .map(toJobInfo);
   }
 
-  async list(filter: JobFilter & { readonly limit: number; readonly before?: JobId }): Promise<JobInfo[]> {
+  async list(
+    filter: JobFilter & { readonly limit: number; readonly before?: JobId; readonly after?: JobId },
+  ): Promise<JobInfo[]> {
     const s = this.#ready();
     const rows = this.#filtered(s, 'list', filter).all({
       ...filterParameters(filter),
       before: filter.before === undefined ? Number.MAX_SAFE_INTEGER : toRowId(filter.before),
+      after: filter.after === undefined ? 0 : toRowId(filter.after),
       limit: filter.limit,
     });
     return rows.map(toJobInfo);

@@ -212,12 +212,12 @@ export function withPayloadFilter(statement: string, jsonPath: string): string {
   return statement.replace(PAYLOAD_CONDITION, `${payloadFieldText(jsonPath)} = :payloadEquals`);
 }
 
-/** A page of jobs, newest first; a null filter value matches everything. */
+/** A page of jobs, newest first, ids between :after and :before (both excluded); a null filter value matches everything. */
 export const LIST_JOBS = `
   SELECT id, name, queue, state, payload, priority, attempt, max_attempts, timeout_ms, run_at, unique_key,
          lease_owner, lease_expires_at, cancel_requested, progress, result, errors, created_at, finished_at
   FROM hw_jobs
-  WHERE id < :before
+  WHERE id < :before AND id > :after
     AND (:queue IS NULL OR queue = :queue)
     AND (:state IS NULL OR state = :state)
     AND (:name IS NULL OR name = :name)

@@ -7,6 +7,7 @@ import {
   insertOne,
   mustGet,
   newJob,
+  newJobs,
   type StoreFactory,
   T0,
   UNKNOWN_ID,
@@ -73,6 +74,153 @@ export function operationCases(factory: StoreFactory): void {
       assert.equal(await store.get(ids[2]!), undefined);
       assert.ok(await store.get(ids[3]!), 'the other queue kept');
       assert.ok(await store.get(ids[1]!), 'silver kept');
+    });
+
+    it('the payload filter tells numbers, strings and booleans apart only by their text, never matches a missing or null field', async () => {
+      const store = await stores.fresh();
+      const ids = await insertMany(store, [
+        newJob({ payload: '{"n":42}' }),
+        newJob({ payload: '{"n":"42"}' }),
+        newJob({ payload: '{"n":42.5}' }),
+        newJob({ payload: '{"n":"042"}' }),
+        newJob({ payload: '{"n":true}' }),
+        newJob({ payload: '{"n":"true"}' }),
+        newJob({ payload: '{"n":null}' }),
+        newJob({ payload: '{"n":"null"}' }),
+        newJob({ payload: '{"n":""}' }),
+        newJob({ payload: '{"n":-7}' }),
+        newJob({ payload: '{"m":42}' }),
+      ]);
+      const found = async (equals: string, path = ['n']) =>
+        (await store.list({ limit: 50, payload: { path, equals } })).map((j) => j.id).sort(byNumber);
+      assert.deepEqual(await found('42'), [ids[0], ids[1]], 'the number 42 and the string "42"');
+      assert.deepEqual(await found('042'), [ids[3]], 'a string is compared as written, not as a number');
+      assert.deepEqual(await found('42.5'), [ids[2]]);
+      assert.deepEqual(await found('42.50'), [], 'a number matches as written (42.5), not by value');
+      assert.deepEqual(await found('-7'), [ids[9]], 'a negative number');
+      assert.deepEqual(await found('true'), [ids[4], ids[5]], 'the boolean and the string "true"');
+      assert.deepEqual(await found('null'), [ids[7]], 'the string "null"; JSON null never matches');
+      assert.deepEqual(await found(''), [ids[8]], 'the empty string');
+      assert.deepEqual(await found('42', ['m']), [ids[10]]);
+      assert.deepEqual(await found('42', ['x']), [], 'a missing field never matches');
+    });
+
+    it('the payload filter follows nested paths, and never an array by a key or a scalar by a path', async () => {
+      const store = await stores.fresh();
+      const ids = await insertMany(store, [
+        newJob({ payload: '{"a":{"b":{"c":{"d":"deep"}}}}' }),
+        newJob({ payload: '{"a":{"b":"deep"}}' }),
+        newJob({ payload: '{"a":[{"b":{"c":{"d":"deep"}}}]}' }),
+        newJob({ payload: '{"a":{"b":[{"c":{"d":"deep"}}]}}' }),
+        newJob({ payload: '{"a":{"b":{"c":{"d":["deep"]}}}}' }),
+        newJob({ payload: '{"tags":["x","y"]}' }),
+        newJob({ payload: '[{"sku":"A1"},{"sku":"B2"}]' }),
+      ]);
+      const found = async (path: string[], equals: string) =>
+        (await store.list({ limit: 50, payload: { path, equals } })).map((j) => j.id).sort(byNumber);
+      assert.deepEqual(await found(['a', 'b', 'c', 'd'], 'deep'), [ids[0]], 'four levels down');
+      assert.deepEqual(await found(['a', 'b', 'c', 'd', 'e'], 'deep'), [], 'past a string');
+      assert.deepEqual(await found(['a', '0', 'b', 'c', 'd'], 'deep'), [ids[2]], 'through an array by index');
+      assert.deepEqual(await found(['a', 'b', '0', 'c', 'd'], 'deep'), [ids[3]]);
+      assert.deepEqual(await found(['a', 'b', 'c', 'd', '0'], 'deep'), [ids[4]]);
+      assert.deepEqual(await found(['tags', '1'], 'y'), [ids[5]], 'an element of an array');
+      assert.deepEqual(await found(['tags', '0'], 'y'), [], 'the element at that index only');
+      assert.deepEqual(await found(['tags'], 'x'), [], 'an array never equals one of its elements');
+      assert.deepEqual(await found(['1', 'sku'], 'B2'), [ids[6]], 'a payload that is an array');
+      assert.deepEqual(await found(['a', 'b', 'c'], 'deep'), [], 'an object never equals a string');
+    });
+
+    it('the payload filter takes any key and value as data: quotes, SQL, backslashes, Unicode', async () => {
+      const store = await stores.fresh();
+      const hostile = [
+        "it's",
+        "'; DROP TABLE jobs; --",
+        'a\\b',
+        '$.x',
+        'a]b[0]',
+        'ключ',
+        'with space',
+        'a}b{',
+      ];
+      const ids = await insertMany(
+        store,
+        hostile.map((text) => newJob({ payload: JSON.stringify({ [text]: text, v: `"${text}"` }) })),
+      );
+      for (const [i, text] of hostile.entries()) {
+        const byKey = await store.list({ limit: 50, payload: { path: [text], equals: text } });
+        assert.deepEqual(
+          byKey.map((j) => j.id),
+          [ids[i]],
+          `the key and value ${JSON.stringify(text)}`,
+        );
+        const byQuoted = await store.list({ limit: 50, payload: { path: ['v'], equals: `"${text}"` } });
+        assert.deepEqual(
+          byQuoted.map((j) => j.id),
+          [ids[i]],
+          `a value in double quotes, ${JSON.stringify(text)}`,
+        );
+      }
+      assert.deepEqual(
+        await store.list({ limit: 50, payload: { path: ['v'], equals: "' OR '1'='1" } }),
+        [],
+        'an injection attempt is a value that matches nothing',
+      );
+      assert.equal((await store.list({ limit: 50 })).length, hostile.length, 'every job still there');
+      assert.equal(
+        await store.purge({ payload: { path: [hostile[1]!], equals: hostile[1]! } }),
+        1,
+        'purge by the same filter',
+      );
+    });
+
+    it('a payload jsonb cannot hold (NUL, a lone surrogate) never breaks a payload filter', async () => {
+      const store = await stores.fresh();
+      const ids = await insertMany(store, [
+        newJob({ payload: JSON.stringify({ k: 'a', s: 'x\u0000y' }) }),
+        newJob({ payload: JSON.stringify({ k: 'a', s: '\ud800' }) }),
+        newJob({ payload: JSON.stringify({ k: 'a', s: 'fine' }) }),
+      ]);
+      const found = await store.list({ limit: 50, payload: { path: ['s'], equals: 'fine' } });
+      assert.deepEqual(
+        found.map((j) => j.id),
+        [ids[2]],
+      );
+      const k = await store.list({ limit: 50, payload: { path: ['k'], equals: 'a' } });
+      assert.ok(
+        k.some((j) => j.id === ids[2]),
+        'the other payloads are searched',
+      );
+      // A value with NUL: SQLite compares the text and finds the job; PostgreSQL cannot read that payload as jsonb
+      // and skips it (packages/postgres/test/payload-search.test.ts). Either way, no error.
+      const nul = await store.list({ limit: 50, payload: { path: ['s'], equals: 'x\u0000y' } });
+      assert.ok(nul.length <= 1 && nul.every((j) => j.id === ids[0]));
+    });
+
+    it('list takes a window of ids: after and before, both excluded', async () => {
+      const store = await stores.fresh();
+      const ids = await insertMany(store, newJobs(6));
+      const window = await store.list({ limit: 50, after: ids[1]!, before: ids[4]! });
+      assert.deepEqual(
+        window.map((j) => j.id),
+        [ids[3], ids[2]],
+      );
+      assert.deepEqual(
+        (await store.list({ limit: 50, after: ids[3]! })).map((j) => j.id),
+        [ids[5], ids[4]],
+      );
+      assert.deepEqual(
+        (await store.list({ limit: 50, after: ids[1]!, payload: { path: ['i'], equals: '0' } })).map(
+          (j) => j.id,
+        ),
+        [],
+        'with a payload filter',
+      );
+      assert.deepEqual(
+        (await store.list({ limit: 50, after: ids[1]!, payload: { path: ['i'], equals: '3' } })).map(
+          (j) => j.id,
+        ),
+        [ids[3]],
+      );
     });
 
     it('list and purge filter by ids', async () => {
@@ -179,4 +327,9 @@ export function operationCases(factory: StoreFactory): void {
       ]);
     });
   });
+}
+
+/** Job ids in ascending numeric order (ids are decimal strings). */
+function byNumber(a: string | undefined, b: string | undefined): number {
+  return Number(a) - Number(b);
 }

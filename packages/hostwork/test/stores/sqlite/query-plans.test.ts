@@ -25,7 +25,7 @@ const EXPECTED: Record<string, { uses: string[]; sorts?: true }> = {
   PRUNE_COMPLETED_JOBS: {
     uses: ['USING COVERING INDEX hw_jobs_prune', 'USING INTEGER PRIMARY KEY (rowid=?)'],
   },
-  LIST_JOBS: { uses: ['USING INTEGER PRIMARY KEY (rowid<?)'] },
+  LIST_JOBS: { uses: ['USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)'] },
   COUNT_JOBS: { uses: ['USING COVERING INDEX hw_jobs_claim', 'USING COVERING INDEX hw_jobs_counts'] },
   // Not a hot path (the dashboard's chart): it groups the last hour's finished jobs by minute, but reads them on
   // indexes only.
