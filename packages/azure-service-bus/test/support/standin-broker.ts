@@ -36,6 +36,9 @@ import rhea, {
 const ACCEPTED = (): unknown =>
   (rhea.message as unknown as { accepted(): { described(): unknown } }).accepted().described();
 
+/** The largest message a sender may send (the Standard tier's 256 KB). */
+const MAX_MESSAGE_SIZE = 262_144;
+
 /** The format of a batched transfer: each data section is an encoded message. */
 const BATCH_FORMAT = 0x80013700;
 
@@ -426,6 +429,10 @@ export class StandinBroker {
   /** A client's sending link: to `$cbs`, a `$management` node, a queue or a topic. */
   #receiverOpen(receiver: Receiver): void {
     echoTermini(receiver);
+    // The Standard tier's limit, as the service announces it (the SDK sizes its batches from it).
+    (
+      receiver as unknown as { local: { attach: { max_message_size?: number } } }
+    ).local.attach.max_message_size = MAX_MESSAGE_SIZE;
     const address = String(receiver.target?.address ?? '');
     if (address === '$cbs') return;
     const entity = address.endsWith('/$management') ? address.slice(0, -'/$management'.length) : address;
@@ -436,14 +443,15 @@ export class StandinBroker {
     const receiver = context.receiver as Receiver;
     const address = String(receiver.target?.address ?? '');
     const message = context.message as Message;
-    if (address === '$cbs') return this.#reply(context, message, 202, 'Accepted', undefined, 'put-token');
+    if (address === '$cbs')
+      return this.#reply(context, message, 202, 'Accepted', undefined, 'put-token', undefined, true);
     if (address.endsWith('/$management'))
       return this.#management(context, address.slice(0, -'/$management'.length), message);
     const delivery = context.delivery as Delivery;
     const messages =
       (delivery as unknown as { format?: number }).format === BATCH_FORMAT
         ? // rhea hands a message of another format over undecoded.
-          unbatch(rhea.message.decode(message as unknown as Buffer) as Message)
+          unbatch(rhea.message.decode(message as unknown as Buffer) as unknown as Message)
         : [message];
     for (const m of messages) this.#accept(address, m);
     this.#count('send');
@@ -538,7 +546,7 @@ export class StandinBroker {
         if (!entity && !topic) return fail(404, `no entity '${path}'`, 'amqp:not-found');
         const sequenceNumbers: number[] = [];
         for (const entry of body.messages as Record<string, unknown>[]) {
-          const message = rhea.message.decode(entry.message as Buffer) as Message;
+          const message = rhea.message.decode(entry.message as Buffer) as unknown as Message;
           const due = new Date(
             message.message_annotations?.['x-opt-scheduled-enqueue-time'] as Date,
           ).getTime();
@@ -625,6 +633,7 @@ export class StandinBroker {
     body: unknown,
     operation: string,
     condition?: string,
+    cbs = false,
   ): undefined {
     const replyTo = String(request.reply_to ?? '');
     const connection = context.connection;
@@ -634,12 +643,14 @@ export class StandinBroker {
     if (!links) return;
     links.send({
       correlation_id: request.message_id,
-      application_properties: {
-        'status-code': status,
-        'status-description': description,
-        ...(condition ? { 'error-condition': condition } : {}),
-        operation,
-      },
+      // As the service answers: `status-code` on $cbs, `statusCode` on $management.
+      application_properties: cbs
+        ? { 'status-code': status, 'status-description': description }
+        : {
+            statusCode: status,
+            statusDescription: description,
+            ...(condition ? { errorCondition: condition } : {}),
+          },
       body: body ?? {},
     });
   }
@@ -674,7 +685,7 @@ function unbatch(batch: Message): Message[] {
       : body?.multiple
         ? (body.content as Buffer[])
         : [body?.content as Buffer];
-  return sections.map((section) => rhea.message.decode(Buffer.from(section)) as Message);
+  return sections.map((section) => rhea.message.decode(Buffer.from(section)) as unknown as Message);
 }
 
 /** An AMQP long as received (a number, or 8 bytes big-endian). */
