@@ -21,7 +21,7 @@
  * listens again on the same port keeping every message and lock, as the service keeps them across a gateway restart.
  */
 import { randomBytes } from 'node:crypto';
-import type { Server } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import rhea, {
   type Connection,
   type Container,
@@ -208,6 +208,8 @@ export class StandinBroker {
   readonly #queues = new Map<string, Entity>();
   readonly #topics = new Map<string, Topic>();
   readonly #connections = new Set<Connection>();
+  /** Every accepted socket, handshake done or not (a restart cuts them all). */
+  readonly #sockets = new Set<Socket>();
   /** Counts of what clients asked for, by operation, for tests that check the SDK's traffic. */
   readonly operations = new Map<string, number>();
 
@@ -371,6 +373,10 @@ export class StandinBroker {
     return new Promise((resolve, reject) => {
       const server = this.#container.listen({ port, host: '127.0.0.1' }) as Server;
       server.once('error', reject);
+      server.on('connection', (socket: Socket) => {
+        this.#sockets.add(socket);
+        socket.once('close', () => this.#sockets.delete(socket));
+      });
       server.once('listening', () => {
         const address = server.address();
         this.#port = typeof address === 'object' && address ? address.port : port;
@@ -380,10 +386,20 @@ export class StandinBroker {
     });
   }
 
+  /** Stops accepting and cuts every connection (no close handshake, as a crash). */
   #stopListening(): Promise<void> {
     const server = this.#server;
     this.#server = undefined;
-    return new Promise((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    const closed = new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    // rhea's own abort: it also stops the connection's heartbeat timer, which a bare socket.destroy() leaves running.
+    for (const connection of this.#connections) {
+      const c = connection as unknown as { socket?: Socket; abort_socket(socket: Socket): void };
+      if (c.socket) c.abort_socket(c.socket);
+    }
+    for (const socket of this.#sockets) socket.destroy();
+    this.#sockets.clear();
+    this.#connections.clear();
+    return closed;
   }
 
   /** The entity a client's receiving link consumes from (a server-side sender), if it is one. */
@@ -631,7 +647,7 @@ export class StandinBroker {
     status: number,
     description: string,
     body: unknown,
-    operation: string,
+    _operation: string,
     condition?: string,
     cbs = false,
   ): undefined {
