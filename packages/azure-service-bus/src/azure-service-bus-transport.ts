@@ -37,6 +37,26 @@ import {
 import { toServiceBusMessage } from './message-mapping.ts';
 import { WarningRoute } from './warnings.ts';
 
+/**
+ * Cuts the client's socket after its close gave up, so that nothing of it lingers (a reconnect loop, a heartbeat
+ * keeping the process alive). The SDK offers no way to do it: this reaches its connection (`rhea` underneath) and
+ * does nothing when the shape is not the expected one.
+ */
+function abortConnection(client: ServiceBusClient | undefined): void {
+  const rhea = (
+    client as unknown as {
+      _connectionContext?: {
+        connection?: { _connection?: { socket?: unknown; abort_socket?(s: unknown): void } };
+      };
+    }
+  )?._connectionContext?.connection?._connection;
+  try {
+    if (rhea?.socket && typeof rhea.abort_socket === 'function') rhea.abort_socket(rhea.socket);
+  } catch {
+    // Already gone.
+  }
+}
+
 /** Creates an {@link AzureServiceBusTransport}; nothing connects until `subscribe()` or `publish()`. */
 export function azureServiceBusTransport(options: AzureServiceBusTransportOptions): AzureServiceBusTransport {
   return new AzureServiceBusTransport(options);
@@ -247,12 +267,14 @@ export class AzureServiceBusTransport implements Transport {
             await this.#client?.close();
           })(),
         );
-      if (outcome === 'timeout')
+      if (outcome === 'timeout') {
+        abortConnection(this.#client);
         this.#warnings.warn(
           `Azure Service Bus: close() gave up after ${this.#options.closeTimeoutMs} ms (closeTimeoutMs) waiting for the service or the SDK's close; unsettled messages are delivered again once their locks run out.`,
           undefined,
           { warning: 'close-timeout', closeTimeoutMs: this.#options.closeTimeoutMs },
         );
+      }
     } catch (error) {
       this.#warnings.warn('Azure Service Bus: closing the client failed.', error, {
         warning: 'close-failed',

@@ -36,6 +36,12 @@ import rhea, {
 const ACCEPTED = (): unknown =>
   (rhea.message as unknown as { accepted(): { described(): unknown } }).accepted().described();
 
+/** The rejected outcome carrying `error`, as a disposition's state. */
+const REJECTED = (error: { condition: string; description: string }): unknown =>
+  (rhea.message as unknown as { rejected(f: unknown): { described(): unknown } })
+    .rejected({ error })
+    .described();
+
 /** The largest message a sender may send (the Standard tier's 256 KB). */
 const MAX_MESSAGE_SIZE = 262_144;
 
@@ -103,7 +109,7 @@ class Entity {
       let sent = false;
       for (let k = 0; k < open.length && this.available.length > 0; k++) {
         const sender = open[(this.#next + k) % open.length] as Sender;
-        if (!sender.sendable()) continue;
+        if (creditLeft(sender) < 1) continue;
         this.#next = (this.#next + k + 1) % open.length;
         this.#send(sender, this.available.shift() as Stored);
         sent = true;
@@ -121,7 +127,10 @@ class Entity {
     stored.lock = { token: tokenText, until, timer: this.#lockTimer(tokenText, this.lockDurationMs) };
     this.locked.set(tokenText, stored);
     stored.deliveries++;
-    sender.send(this.broker.outgoing(stored, until), dotNetOrder(token));
+    const delivery = sender.send(this.broker.outgoing(stored, until), dotNetOrder(token));
+    const waiting = queued.get(sender) ?? [];
+    waiting.push(delivery as unknown as { id: number });
+    queued.set(sender, waiting);
   }
 
   #lockTimer(token: string, ms: number): NodeJS.Timeout {
@@ -187,6 +196,21 @@ class Topic {
   constructor(path: string) {
     this.path = path;
   }
+}
+
+/** Deliveries handed to rhea per link, until rhea writes their transfer (it takes the credit only then). */
+const queued = new WeakMap<Sender, { id: number }[]>();
+
+/**
+ * The credit a link has left: rhea's count, less the deliveries sent to it in this turn and not yet written (rhea
+ * would hold them, locked, until the client gives more credit).
+ */
+function creditLeft(sender: Sender): number {
+  const outgoing = (sender as unknown as { session: { outgoing: { next_pending_delivery: number } } }).session
+    .outgoing;
+  const waiting = (queued.get(sender) ?? []).filter((d) => d.id >= outgoing.next_pending_delivery);
+  queued.set(sender, waiting);
+  return sender.sendable() ? (sender as unknown as { credit: number }).credit - waiting.length : 0;
 }
 
 /** The .NET byte order of a GUID (the service's delivery tags; the SDK reorders them back). */
@@ -323,6 +347,18 @@ export class StandinBroker {
     this.#connections.clear();
     for (const entity of this.#queues.values()) entity.consumers.length = 0;
     await this.#listen(this.#port);
+  }
+
+  /**
+   * Stops reading from every connection: the peer hangs, as a service that went silent without closing the TCP
+   * connection (what makes the SDK's close wait). {@link thaw} reads again.
+   */
+  freeze(): void {
+    for (const socket of this.#sockets) socket.pause();
+  }
+
+  thaw(): void {
+    for (const socket of this.#sockets) socket.resume();
   }
 
   /** Stops listening and drops every connection; timers stop. */
@@ -502,10 +538,13 @@ export class StandinBroker {
     this.#count(`disposition:${outcome}`);
     if (ok) delivery.update(true, ACCEPTED());
     else
-      delivery.reject({
-        condition: 'com.microsoft:message-lock-lost',
-        description: `The lock supplied is invalid: it expired, or the message was settled (stand-in).`,
-      });
+      delivery.update(
+        true,
+        REJECTED({
+          condition: 'com.microsoft:message-lock-lost',
+          description: `The lock supplied is invalid: it expired, or the message was settled (stand-in).`,
+        }),
+      );
   }
 
   // --- management -------------------------------------------------------------------------------------------------
