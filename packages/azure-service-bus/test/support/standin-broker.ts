@@ -237,7 +237,11 @@ export class StandinBroker {
   /** Counts of what clients asked for, by operation, for tests that check the SDK's traffic. */
   readonly operations = new Map<string, number>();
 
-  private constructor() {
+  /** Creates a queue (default settings) on first use of an unknown entity, instead of refusing it (the benchmark's). */
+  readonly #autoCreate: boolean;
+
+  private constructor(autoCreate: boolean) {
+    this.#autoCreate = autoCreate;
     // Settled by hand: a disposition for a lock that ran out is answered with lock-lost, as the service does.
     this.#container = rhea.create_container({
       id: 'hostwork-standin',
@@ -277,8 +281,11 @@ export class StandinBroker {
   }
 
   /** Starts a stand-in listening on 127.0.0.1 (`port` 0: any free port). */
-  static async start(port = 0): Promise<StandinBroker> {
-    const broker = new StandinBroker();
+  static async start(
+    port = 0,
+    options: { readonly autoCreateQueues?: boolean } = {},
+  ): Promise<StandinBroker> {
+    const broker = new StandinBroker(options.autoCreateQueues ?? false);
     await broker.#listen(port);
     return broker;
   }
@@ -451,6 +458,15 @@ export class StandinBroker {
     // Locks outlive the link, as on the service: its messages come back when their locks run out.
   }
 
+  /** Whether `path` names a known entity, creating it as a queue first when auto-creating. */
+  #known(path: string): boolean {
+    if (this.#queues.has(key(path)) || this.#topics.has(key(path))) return true;
+    if (!this.#autoCreate || /\/subscriptions\//i.test(path) || /\$deadletterqueue$/i.test(path))
+      return false;
+    this.createQueue(path);
+    return true;
+  }
+
   #notFound(link: Sender | Receiver, path: string): undefined {
     link.close({
       condition: 'amqp:not-found',
@@ -463,6 +479,7 @@ export class StandinBroker {
     echoTermini(sender);
     const address = String(sender.source?.address ?? '');
     if (address === '$cbs' || address.endsWith('/$management')) return;
+    this.#known(address);
     const entity = this.#queues.get(key(address));
     if (!entity) return this.#notFound(sender, address);
     const filter = (sender.source as { filter?: Record<string, unknown> } | undefined)?.filter;
@@ -488,7 +505,7 @@ export class StandinBroker {
     const address = String(receiver.target?.address ?? '');
     if (address === '$cbs') return;
     const entity = address.endsWith('/$management') ? address.slice(0, -'/$management'.length) : address;
-    if (!this.#queues.has(key(entity)) && !this.#topics.has(key(entity))) this.#notFound(receiver, entity);
+    if (!this.#known(entity)) this.#notFound(receiver, entity);
   }
 
   #message(context: EventContext): undefined {
