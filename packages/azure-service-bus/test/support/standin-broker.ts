@@ -553,6 +553,9 @@ export class StandinBroker {
       ok = entity.unlock(token, 'deadLettered', { properties: { ...(state.error.info ?? {}) } });
     else ok = entity.unlock(token, 'abandoned');
     this.#count(`disposition:${outcome}`);
+    // In rcv-settle-mode second the client settles on our settled disposition and sends nothing more: the delivery is
+    // done on both sides once ours is written (rhea would keep it, and stop at 2048 unsettled deliveries a session).
+    const settle = delivery as unknown as { remote_settled: boolean };
     if (ok) delivery.update(true, ACCEPTED());
     else
       delivery.update(
@@ -562,6 +565,7 @@ export class StandinBroker {
           description: `The lock supplied is invalid: it expired, or the message was settled (stand-in).`,
         }),
       );
+    settle.remote_settled = true;
   }
 
   // --- management -------------------------------------------------------------------------------------------------
