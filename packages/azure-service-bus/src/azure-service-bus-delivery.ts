@@ -61,14 +61,20 @@ export class AzureServiceBusDelivery implements Delivery {
   readonly headers: Headers;
   readonly attempt: number;
   readonly key?: string;
-  readonly lockMs: number;
+  /** The message's lock, renewed by {@link extend}; undefined in a session, whose lock the SDK renews. */
+  readonly lockMs?: number;
   readonly #message: ServiceBusReceivedMessage;
   readonly #services: DeliveryServices;
   readonly #owner: SlotOwner;
   #settledBy: Settlement | undefined;
   #slotFreed = false;
 
-  constructor(message: ServiceBusReceivedMessage, services: DeliveryServices, owner: SlotOwner) {
+  constructor(
+    message: ServiceBusReceivedMessage,
+    services: DeliveryServices,
+    owner: SlotOwner,
+    inSession = false,
+  ) {
     this.#message = message;
     this.#services = services;
     this.#owner = owner;
@@ -78,7 +84,8 @@ export class AzureServiceBusDelivery implements Delivery {
     this.attempt = deliveryAttempt(this.headers);
     if (message.sessionId !== undefined) this.key = message.sessionId;
     const reported = message.lockedUntilUtc ? message.lockedUntilUtc.getTime() - Date.now() : undefined;
-    this.lockMs = services.source.lockDurationMs ?? Math.max(1_000, reported ?? DEFAULT_LOCK_MS);
+    if (!inSession)
+      this.lockMs = services.source.lockDurationMs ?? Math.max(1_000, reported ?? DEFAULT_LOCK_MS);
   }
 
   /** The received message (for tests and diagnostics). */

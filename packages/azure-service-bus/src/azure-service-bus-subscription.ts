@@ -29,6 +29,44 @@ export function entityMissing(error: unknown): boolean {
   return (error as { code?: string })?.code === 'MessagingEntityNotFound';
 }
 
+/**
+ * A peek-lock receiver on `source` once a peek showed the entity exists (which also opens the connection): a missing
+ * one is HW_MESSAGE_SOURCE_MISSING, another failure HW_TRANSPORT_FAILED.
+ */
+export async function checkSourceExists(
+  host: SubscriptionHost,
+  source: ResolvedSource,
+): Promise<ServiceBusReceiver> {
+  const { entity, subscription, path } = source;
+  const client = host.client();
+  const options = {
+    receiveMode: 'peekLock',
+    maxAutoLockRenewalDurationInMs: 0,
+    skipParsingBodyAsJson: true,
+  } as const;
+  const receiver =
+    subscription === undefined
+      ? client.createReceiver(entity, options)
+      : client.createReceiver(entity, subscription, options);
+  try {
+    await receiver.peekMessages(1);
+    return receiver;
+  } catch (error) {
+    await receiver.close().catch(() => {});
+    if (entityMissing(error))
+      throw new HostworkError(
+        ErrorCodes.MESSAGE_SOURCE_MISSING,
+        `azureServiceBusTransport: the ${subscription === undefined ? `queue '${entity}'` : `subscription '${subscription}' of topic '${entity}'`} does not exist in the namespace. Create it (portal, Bicep, Terraform, ServiceBusAdministrationClient); Hostwork does not create Service Bus entities.`,
+        { cause: error },
+      );
+    throw new HostworkError(
+      ErrorCodes.TRANSPORT_FAILED,
+      `azureServiceBusTransport: cannot receive from '${path}': ${(error as Error)?.message ?? String(error)}. Check the connection string or credential, and that the identity may listen on the entity.`,
+      { cause: error },
+    );
+  }
+}
+
 /** A running Service Bus subscription; see the module's comment. */
 export class AzureServiceBusSubscription implements Subscription {
   readonly #host: SubscriptionHost;
@@ -50,33 +88,7 @@ export class AzureServiceBusSubscription implements Subscription {
 
   /** Checks the entity exists (a peek, which also opens the connection), then starts receiving. */
   async start(): Promise<void> {
-    const { entity, subscription, path } = this.#source;
-    const client = this.#host.client();
-    const options = {
-      receiveMode: 'peekLock',
-      maxAutoLockRenewalDurationInMs: 0,
-      skipParsingBodyAsJson: true,
-    } as const;
-    const receiver =
-      subscription === undefined
-        ? client.createReceiver(entity, options)
-        : client.createReceiver(entity, subscription, options);
-    try {
-      await receiver.peekMessages(1);
-    } catch (error) {
-      await receiver.close().catch(() => {});
-      if (entityMissing(error))
-        throw new HostworkError(
-          ErrorCodes.MESSAGE_SOURCE_MISSING,
-          `azureServiceBusTransport: the ${subscription === undefined ? `queue '${entity}'` : `subscription '${subscription}' of topic '${entity}'`} does not exist in the namespace. Create it (portal, Bicep, Terraform, ServiceBusAdministrationClient); Hostwork does not create Service Bus entities.`,
-          { cause: error },
-        );
-      throw new HostworkError(
-        ErrorCodes.TRANSPORT_FAILED,
-        `azureServiceBusTransport: cannot receive from '${path}': ${(error as Error)?.message ?? String(error)}. Check the connection string or credential, and that the identity may listen on the entity.`,
-        { cause: error },
-      );
-    }
+    const receiver = await checkSourceExists(this.#host, this.#source);
     this.#receiver = receiver;
     this.#services = this.#host.services(this.#source, receiver);
     this.#running = receiver.subscribe(

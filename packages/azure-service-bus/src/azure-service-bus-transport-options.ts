@@ -52,6 +52,13 @@ export interface AzureServiceBusSourceOptions {
   readonly subscription?: string;
   /** This source's lock duration in ms (see the transport's `lockDurationMs`). */
   readonly lockDurationMs?: number;
+  /**
+   * The entity requires sessions: receive session by session, each session's messages in order, up to the prefetch
+   * sessions side by side. Default false.
+   */
+  readonly sessions?: boolean;
+  /** With `sessions`: how long a session may hand nothing over before it is released for the next, in ms. Default 5000. */
+  readonly sessionIdleTimeoutMs?: number;
 }
 
 /** The options with their defaults applied. */
@@ -76,6 +83,8 @@ export interface ResolvedSource {
   /** What is received from: the queue, or `<topic>/Subscriptions/<subscription>`. */
   readonly path: string;
   readonly lockDurationMs: number | undefined;
+  readonly sessions: boolean;
+  readonly sessionIdleTimeoutMs: number;
 }
 
 const KNOWN = [
@@ -90,7 +99,7 @@ const KNOWN = [
   'closeTimeoutMs',
   'onWarning',
 ];
-const SOURCE_KNOWN = ['subscription', 'lockDurationMs'];
+const SOURCE_KNOWN = ['subscription', 'lockDurationMs', 'sessions', 'sessionIdleTimeoutMs'];
 const WHERE = 'azureServiceBusTransport';
 
 function invalid(problem: string): HostworkError {
@@ -197,9 +206,13 @@ export function resolveSource(
     if (subscription.includes('/'))
       throw invalid(`${where}: 'subscription' must not contain '/', got ${JSON.stringify(subscription)}`);
   }
+  if (options.sessions !== undefined && typeof options.sessions !== 'boolean')
+    throw invalid(`${where}: 'sessions' must be true or false, got ${JSON.stringify(options.sessions)}`);
   return {
     entity,
     subscription,
+    sessions: options.sessions ?? false,
+    sessionIdleTimeoutMs: wholeNumber(`${where}: sessionIdleTimeoutMs`, options.sessionIdleTimeoutMs, 5_000),
     path: subscription === undefined ? entity : `${entity}/Subscriptions/${subscription}`,
     lockDurationMs:
       options.lockDurationMs === undefined

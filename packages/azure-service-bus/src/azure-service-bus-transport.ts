@@ -22,6 +22,7 @@ import {
   type Transport,
 } from 'hostwork';
 import type { DeliveryServices } from './azure-service-bus-delivery.ts';
+import { AzureServiceBusSessionSubscription } from './azure-service-bus-session-subscription.ts';
 import {
   AzureServiceBusSubscription,
   entityMissing,
@@ -69,7 +70,7 @@ export class AzureServiceBusTransport implements Transport {
   readonly #warnings: WarningRoute;
   #client: ServiceBusClient | undefined;
   readonly #senders = new Map<string, ServiceBusSender>();
-  readonly #subscriptions = new Set<AzureServiceBusSubscription>();
+  readonly #subscriptions = new Set<AzureServiceBusSubscription | AzureServiceBusSessionSubscription>();
   readonly #pending = new Set<Promise<unknown>>();
   #closing: Promise<void> | undefined;
 
@@ -100,7 +101,9 @@ export class AzureServiceBusTransport implements Transport {
         ErrorCodes.INVALID_OPTION,
         `azureServiceBusTransport: the prefetch of '${resolved.path}' must be a whole number from 1 to 10000, got ${options.prefetch}.`,
       );
-    const subscription = new AzureServiceBusSubscription(this.#subscriptionHost, resolved, options);
+    const subscription = resolved.sessions
+      ? new AzureServiceBusSessionSubscription(this.#subscriptionHost, resolved, options)
+      : new AzureServiceBusSubscription(this.#subscriptionHost, resolved, options);
     await subscription.start();
     this.#subscriptions.add(subscription);
     return subscription;

@@ -224,6 +224,52 @@ describe('azure service bus transport (local AMQP stand-in, not the service)', (
     }
   });
 
+  it('receives a session-enabled queue session by session: in order within a session, sessions side by side', async () => {
+    const queue = freshQueue();
+    broker.createQueue(queue, { requiresSession: true, lockDurationMs: 2_000 });
+    const t = standinTransport(broker);
+    try {
+      const source = { name: queue, options: { sessions: true, sessionIdleTimeoutMs: 300 } };
+      const seen: string[] = [];
+      let running = 0;
+      let most = 0;
+      await t.subscribe(source, {
+        prefetch: 2,
+        onDelivery: (d) => {
+          running++;
+          most = Math.max(most, running);
+          seen.push(`${d.key}:${d.id}`);
+          assert.equal(d.lockMs, undefined, 'in a session the SDK renews the session lock');
+          setTimeout(() => {
+            running--;
+            void d.ack();
+          }, 20);
+        },
+      });
+      for (const session of ['a', 'b', 'c'])
+        await publish(
+          t,
+          { name: queue },
+          [1, 2, 3, 4].map((n) => `${session}${n}`),
+          { key: session },
+        );
+      await waitFor('twelve deliveries', () => seen.length === 12, 20_000);
+      for (const session of ['a', 'b', 'c'])
+        assert.deepEqual(
+          seen.filter((s) => s.startsWith(`${session}:`)),
+          [1, 2, 3, 4].map((n) => `${session}:${session}${n}`),
+          `session ${session} in order`,
+        );
+      assert.equal(most, 2, 'two sessions side by side (the prefetch), one message each at a time');
+      await waitFor(
+        'the queue empty',
+        () => broker.count(queue).available + broker.count(queue).locked === 0,
+      );
+    } finally {
+      await t.close();
+    }
+  });
+
   it('gives up close() after closeTimeoutMs when the peer hangs, with a warning', async () => {
     const queue = freshQueue();
     broker.createQueue(queue);

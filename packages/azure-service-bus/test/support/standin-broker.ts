@@ -52,6 +52,8 @@ const BATCH_FORMAT = 0x80013700;
 export interface EntitySettings {
   /** How long a received message stays locked, in ms. Default 60000 (the service's default). */
   readonly lockDurationMs?: number;
+  /** Messages are received through sessions (by `sessionId`), one receiver per session at a time. Default false. */
+  readonly requiresSession?: boolean;
   /** After this many deliveries a message goes to the dead-letter sub-queue. Default 10 (the service's default). */
   readonly maxDeliveryCount?: number;
 }
@@ -72,6 +74,13 @@ class Entity {
   readonly locked = new Map<string, Stored>();
   readonly scheduled = new Map<number, { stored: Stored; timer: NodeJS.Timeout }>();
   readonly consumers: Sender[] = [];
+  /** Session entities: the session each consumer holds, and each held session's lock. */
+  readonly sessionOf = new Map<Sender, string>();
+  readonly sessionLocks = new Map<
+    string,
+    { readonly sender: Sender; until: number; timer: NodeJS.Timeout }
+  >();
+  requiresSession = false;
   #next = 0;
 
   readonly broker: StandinBroker;
@@ -110,21 +119,79 @@ class Entity {
       for (let k = 0; k < open.length && this.available.length > 0; k++) {
         const sender = open[(this.#next + k) % open.length] as Sender;
         if (creditLeft(sender) < 1) continue;
+        const i = this.#nextFor(sender);
+        if (i < 0) continue;
         this.#next = (this.#next + k + 1) % open.length;
-        this.#send(sender, this.available.shift() as Stored);
+        this.#send(sender, this.available.splice(i, 1)[0] as Stored);
         sent = true;
         break;
       }
       if (!sent) break;
     }
-    for (const sender of open) if (this.available.length === 0) sender.set_drained(true);
+    for (const sender of open) if (this.#nextFor(sender) < 0) sender.set_drained(true);
+  }
+
+  /** The index of the next available message for `sender`: the first, or its session's first. */
+  #nextFor(sender: Sender): number {
+    if (!this.requiresSession) return this.available.length > 0 ? 0 : -1;
+    const session = this.sessionOf.get(sender);
+    return this.available.findIndex((s) => s.message.group_id === session);
+  }
+
+  /** A session with available messages that no receiver holds. */
+  freeSession(): string | undefined {
+    for (const s of this.available) {
+      const id = s.message.group_id;
+      if (id !== undefined && !this.sessionLocks.has(id)) return id;
+    }
+    return undefined;
+  }
+
+  /** Locks session `id` to `sender` for the lock duration; its expiry. */
+  lockSession(sender: Sender, id: string): number {
+    const until = Date.now() + this.lockDurationMs;
+    const timer = setTimeout(() => this.releaseSession(id, true), this.lockDurationMs);
+    timer.unref();
+    this.sessionLocks.set(id, { sender, until, timer });
+    this.sessionOf.set(sender, id);
+    return until;
+  }
+
+  renewSession(id: string): number | undefined {
+    const held = this.sessionLocks.get(id);
+    if (!held) return undefined;
+    clearTimeout(held.timer);
+    held.until = Date.now() + this.lockDurationMs;
+    held.timer = setTimeout(() => this.releaseSession(id, true), this.lockDurationMs);
+    held.timer.unref();
+    return held.until;
+  }
+
+  /** Ends a session's lock (its receiver left, or the lock ran out): its locked messages come back. */
+  releaseSession(id: string, expired: boolean): void {
+    const held = this.sessionLocks.get(id);
+    if (!held) return;
+    clearTimeout(held.timer);
+    this.sessionLocks.delete(id);
+    this.sessionOf.delete(held.sender);
+    for (const [token, stored] of [...this.locked])
+      if (stored.message.group_id === id) this.unlock(token, 'expired');
+    if (expired && held.sender.is_open())
+      held.sender.close({
+        condition: 'com.microsoft:session-lock-lost',
+        description: `The session lock of '${id}' ran out (stand-in).`,
+      });
   }
 
   #send(sender: Sender, stored: Stored): void {
     const token = randomBytes(16);
     const tokenText = rhea.uuid_to_string(token);
-    const until = Date.now() + this.lockDurationMs;
-    stored.lock = { token: tokenText, until, timer: this.#lockTimer(tokenText, this.lockDurationMs) };
+    // In a session, the session's lock holds the message (it comes back when the session is released).
+    const ms = this.requiresSession ? 2_147_483_647 : this.lockDurationMs;
+    const until = this.requiresSession
+      ? (this.sessionLocks.get(String(stored.message.group_id))?.until ?? Date.now())
+      : Date.now() + ms;
+    stored.lock = { token: tokenText, until, timer: this.#lockTimer(tokenText, ms) };
     this.locked.set(tokenText, stored);
     stored.deliveries++;
     const delivery = sender.send(this.broker.outgoing(stored, until), dotNetOrder(token));
@@ -304,7 +371,9 @@ export class StandinBroker {
     const max = settings.maxDeliveryCount ?? 10;
     const dead = new Entity(this, `${name}/$DeadLetterQueue`, lock, Number.POSITIVE_INFINITY, undefined);
     this.#queues.set(key(dead.path), dead);
-    this.#queues.set(key(name), new Entity(this, name, lock, max, dead));
+    const entity = new Entity(this, name, lock, max, dead);
+    entity.requiresSession = settings.requiresSession ?? false;
+    this.#queues.set(key(name), entity);
   }
 
   createTopic(name: string): void {
@@ -318,6 +387,7 @@ export class StandinBroker {
     const lock = settings.lockDurationMs ?? 60_000;
     const dead = new Entity(this, `${path}/$DeadLetterQueue`, lock, Number.POSITIVE_INFINITY, undefined);
     const entity = new Entity(this, path, lock, settings.maxDeliveryCount ?? 10, dead);
+    entity.requiresSession = settings.requiresSession ?? false;
     t.subscriptions.set(key(name), entity);
     this.#queues.set(key(dead.path), dead);
     this.#queues.set(key(path), entity);
@@ -455,7 +525,10 @@ export class StandinBroker {
     if (!entity) return;
     const i = entity.consumers.indexOf(sender);
     if (i >= 0) entity.consumers.splice(i, 1);
-    // Locks outlive the link, as on the service: its messages come back when their locks run out.
+    // A session is released with its receiver (its messages come back at once); message locks outlive the link, as
+    // on the service: its messages come back when their locks run out.
+    const session = entity.sessionOf.get(sender);
+    if (session !== undefined) entity.releaseSession(session, false);
   }
 
   /** Whether `path` names a known entity, creating it as a queue first when auto-creating. */
@@ -484,15 +557,49 @@ export class StandinBroker {
     if (!entity) return this.#notFound(sender, address);
     const filter = (sender.source as { filter?: Record<string, unknown> } | undefined)?.filter;
     if (filter && 'com.microsoft:session-filter' in filter) {
+      if (!this.#acceptSession(sender, entity, address, filter['com.microsoft:session-filter'])) return;
+    } else if (entity.requiresSession) {
       sender.close({
-        condition: 'amqp:not-implemented',
-        description: 'the stand-in does not serve sessions',
+        condition: 'amqp:not-allowed',
+        description: `The entity '${address}' requires sessions: receive with a session receiver (stand-in).`,
       });
       return;
     }
     (sender as unknown as { hostworkEntity?: Entity }).hostworkEntity = entity;
     entity.consumers.push(sender);
     entity.dispatch();
+  }
+
+  /**
+   * A session receiver: locks the session asked for, or the next free one, and answers with it in the source's
+   * session filter and its lock's expiry in the link's properties (in .NET ticks), as the service does. With none free
+   * it answers at once with `com.microsoft:timeout` (the service waits up to the link's timeout first).
+   */
+  #acceptSession(sender: Sender, entity: Entity, address: string, asked: unknown): boolean {
+    const wanted = (asked as { value?: unknown } | null)?.value ?? asked;
+    const id = typeof wanted === 'string' ? wanted : entity.freeSession();
+    const l = sender as unknown as {
+      set_source(fields: unknown): void;
+      local: { attach: { properties?: Record<string, unknown> } };
+    };
+    if (id === undefined || !entity.requiresSession || entity.sessionLocks.has(id)) {
+      l.set_source({ address });
+      sender.close({
+        condition: id === undefined ? 'com.microsoft:timeout' : 'com.microsoft:session-cannot-be-locked',
+        description:
+          id === undefined
+            ? 'No unlocked session is available (stand-in).'
+            : `The session '${id}' cannot be locked (stand-in).`,
+      });
+      return false;
+    }
+    const until = entity.lockSession(sender, id);
+    l.set_source({ address, filter: { 'com.microsoft:session-filter': id } });
+    const ticks = BigInt(until) * 10_000n + 621_355_968_000_000_000n;
+    const bytes = Buffer.alloc(8);
+    bytes.writeBigInt64BE(ticks);
+    l.local.attach.properties = { 'com.microsoft:locked-until-utc': bytes };
+    return true;
   }
 
   /** A client's sending link: to `$cbs`, a `$management` node, a queue or a topic. */
@@ -589,6 +696,12 @@ export class StandinBroker {
           expirations.push(new Date(until));
         }
         return this.#reply(context, request, 200, 'OK', { expirations }, operation);
+      }
+      case 'com.microsoft:renew-session-lock': {
+        const until = entity?.renewSession(String(body['session-id']));
+        if (until === undefined)
+          return fail(410, 'The session lock was lost (stand-in).', 'com.microsoft:session-lock-lost');
+        return this.#reply(context, request, 200, 'OK', { expiration: new Date(until) }, operation);
       }
       case 'com.microsoft:update-disposition': {
         if (!entity) return fail(404, `no entity '${path}'`, 'amqp:not-found');
