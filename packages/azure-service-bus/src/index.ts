@@ -2,8 +2,8 @@
  * @hostwork/azure-service-bus: the Azure Service Bus transport for Hostwork's message consumers, on
  * `@azure/service-bus`. Queues and topic subscriptions received in peek-lock mode, no more than the consumer's
  * concurrency at once; locks renewed while long handlers run; complete on success; retries as copies scheduled for
- * their backoff, the original completed; the native dead-letter sub-queue with reason and description; a `close()`
- * bounded in time.
+ * their backoff, the original completed; the native dead-letter sub-queue with reason and description; sessions for
+ * ordered processing (`sessions: true`); a `close()` bounded in time.
  *
  * @example
  * ```ts

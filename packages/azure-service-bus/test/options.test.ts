@@ -66,6 +66,10 @@ describe('azureServiceBusTransport options', () => {
       code(ErrorCodes.INVALID_OPTION),
     );
     await assert.rejects(
+      t.subscribe({ name: 'q', options: { sessions: 'yes' } }, sub),
+      (e: Error) => code(ErrorCodes.INVALID_OPTION)(e) && /'sessions'/.test(e.message),
+    );
+    await assert.rejects(
       t.publish({ name: 'topic', options: { subscription: 's' } }, []),
       (e: Error) => code(ErrorCodes.INVALID_OPTION)(e) && /publish to the topic/.test(e.message),
     );

@@ -7,7 +7,9 @@
  * `com.microsoft:dead-letter` = dead letter with `DeadLetterReason`/`DeadLetterErrorDescription` and the properties
  * to modify), credit and drain, and on `<entity>/$management` the operations `com.microsoft:renew-lock`,
  * `com.microsoft:schedule-message`, `com.microsoft:cancel-scheduled-message`, `com.microsoft:update-disposition` and
- * `com.microsoft:peek-message`.
+ * `com.microsoft:peek-message`, and session receivers (`com.microsoft:session-filter`: the session asked for or the next
+ * free one, one receiver per session, the session lock's expiry in the link's properties in .NET ticks, renewed with
+ * `com.microsoft:renew-session-lock`).
  *
  * Locks work as the service's: the delivery tag is the lock token (a GUID in .NET byte order), a lock runs out after
  * the entity's lock duration unless renewed, and the message then comes back with its delivery count one higher (to
@@ -16,8 +18,9 @@
  * through its HTTP management API, which the stand-in does not serve; an unknown entity is refused as the service
  * refuses it (`amqp:not-found`).
  *
- * What it does not do: TLS, authorisation (any token is accepted), sessions, duplicate detection, deferral, rules and
- * filters, transactions, partitioning, message expiry. {@link StandinBroker.restart} drops every connection and
+ * What it does not do: TLS, authorisation (any token is accepted), duplicate detection, deferral, rules and filters,
+ * transactions, partitioning, message expiry; with no free session it answers at once (the service waits up to the
+ * link's timeout). {@link StandinBroker.restart} drops every connection and
  * listens again on the same port keeping every message and lock, as the service keeps them across a gateway restart.
  */
 import { randomBytes } from 'node:crypto';
