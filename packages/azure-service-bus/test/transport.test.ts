@@ -270,6 +270,23 @@ describe('azure service bus transport (local AMQP stand-in, not the service)', (
     }
   });
 
+  it('sends a retry in a session back to its session', async () => {
+    const queue = freshQueue();
+    broker.createQueue(queue, { requiresSession: true });
+    const t = standinTransport(broker);
+    try {
+      const { deliveries } = await collect(t, { name: queue, options: { sessions: true } }, 1);
+      await publish(t, { name: queue }, ['s1'], { key: 'order-7' });
+      await waitFor('the delivery', () => deliveries.length === 1);
+      await deliveries[0]!.retry(100, error(1, 'once'));
+      await waitFor('the retry', () => deliveries.length === 2, 15_000);
+      assert.deepEqual([deliveries[1]!.id, deliveries[1]!.key, deliveries[1]!.attempt], ['s1', 'order-7', 2]);
+      await deliveries[1]!.ack();
+    } finally {
+      await t.close();
+    }
+  });
+
   it('gives up close() after closeTimeoutMs when the peer hangs, with a warning', async () => {
     const queue = freshQueue();
     broker.createQueue(queue);
