@@ -17,7 +17,9 @@ import type { ResolvedSource } from './azure-service-bus-transport-options.ts';
 
 /** Long enough that the SDK renews a session's lock for as long as the session receiver is open. */
 const RENEW_FOR_MS = 10 * 365 * 24 * 3_600_000;
-/** The errors that mean "no session free now": try again after {@link ResolvedSource.sessionIdleTimeoutMs}. */
+/** The pause before asking again for a session after none was free. */
+const NO_SESSION_PAUSE_MS = 250;
+/** The errors that mean "no session free now": try again after {@link NO_SESSION_PAUSE_MS}. */
 const NO_SESSION = new Set(['ServiceTimeout', 'SessionCannotBeLocked', 'OperationTimeoutError']);
 
 /** A running session subscription; see the module's comment. */
@@ -73,9 +75,8 @@ export class AzureServiceBusSessionSubscription implements Subscription {
             { warning: 'receive-error', path: this.#source.path, errorSource: 'acceptSession' },
           );
         }
-        await this.#pause(
-          failures > 0 ? Math.min(200 * 2 ** failures, 5_000) : this.#source.sessionIdleTimeoutMs,
-        );
+        // No free session: the service answers so only after waiting for one (up to a minute), a local peer may at once.
+        await this.#pause(failures > 0 ? Math.min(200 * 2 ** failures, 5_000) : NO_SESSION_PAUSE_MS);
         continue;
       }
       if (this.#stopped) {
