@@ -1,6 +1,7 @@
 /**
- * The brokers of the transport benchmarks (`--transport rabbitmq|sqs|kafka|nats|redis`), without Hostwork: the SQS
- * emulator (fauxqs, in a process of its own bound to 127.0.0.1), SDK clients for it, seeding a run's queue (or Redis
+ * The brokers of the transport benchmarks (`--transport rabbitmq|sqs|kafka|nats|redis|azure-service-bus`), without
+ * Hostwork: the SQS emulator (fauxqs, in a process of its own bound to 127.0.0.1), the local AMQP stand-in for Azure
+ * Service Bus (a stand-in, not the service; in a process of its own), SDK clients for them, seeding a run's queue (or Redis
  * stream) with no-op messages and deleting a run's queues afterwards. Seeding and clean-up are the same for both
  * systems of a transport, so neither measured process does them. amqplib, the AWS SDK, @platformatic/kafka, nats.js
  * and node-redis are loaded only by the processes that use them.
@@ -387,6 +388,7 @@ export function seedQueue(ctx: MessageRunContext, count: number): Promise<void> 
   if (ctx.transport === 'kafka') return seedKafka(ctx, count);
   if (ctx.transport === 'nats') return seedNats(ctx, count);
   if (ctx.transport === 'redis') return seedRedis(ctx, count);
+  if (ctx.transport === 'azure-service-bus') return seedAzure(ctx, count);
   return ctx.transport === 'rabbitmq' ? seedRabbit(ctx, count) : seedSqs(ctx, count);
 }
 
@@ -396,8 +398,9 @@ export async function deleteQueues(
   brokerUrl: string,
   queue: string,
 ): Promise<void> {
-  // The mock cluster deletes no topics; it lives as long as the runner.
-  if (transport === 'kafka') return;
+  // The mock cluster deletes no topics, nor the stand-in queues (it serves no management API); they live as long as
+  // the runner.
+  if (transport === 'kafka' || transport === 'azure-service-bus') return;
   const queues = queuesOf(transport, queue);
   if (transport === 'nats') return deleteNatsStreams(brokerUrl, queues);
   if (transport === 'redis') return deleteRedisKeys(brokerUrl, queues);
@@ -437,6 +440,13 @@ export async function describeBroker(transport: TransportKind, brokerUrl: string
     } finally {
       await nc.close();
     }
+  }
+  if (transport === 'azure-service-bus') {
+    const { readFileSync } = await import('node:fs');
+    const file = new URL('../node_modules/@azure/service-bus/package.json', import.meta.url);
+    const { version } = JSON.parse(readFileSync(file, 'utf8')) as { version: string };
+    const port = /:(\d+)\//.exec(brokerUrl)?.[1];
+    return `a LOCAL AMQP STAND-IN for Azure Service Bus (rhea; NOT the service) on 127.0.0.1:${port} (its own process), @azure/service-bus ${version}`;
   }
   if (transport === 'sqs') {
     const { readFileSync } = await import('node:fs');
@@ -481,4 +491,62 @@ export async function runEmulator(): Promise<void> {
   const server = app.buildApp({ logger: false, stores });
   const address = await server.listen({ port: 0, host: '127.0.0.1' });
   process.send?.({ endpoint: `http://127.0.0.1:${new URL(address).port}` });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Azure Service Bus (the local AMQP stand-in: not the service)
+
+/**
+ * The `standin` role: the local AMQP stand-in for Azure Service Bus (packages/azure-service-bus/test/support, a
+ * stand-in, not the service) on 127.0.0.1, creating a queue on first use. Sends `{ endpoint }` (its connection
+ * string) to the runner over IPC and runs until killed.
+ */
+export async function runStandin(): Promise<void> {
+  const { StandinBroker } = await import('../packages/azure-service-bus/test/support/standin-broker.ts');
+  const broker = await StandinBroker.start(0, { autoCreateQueues: true });
+  process.send?.({ endpoint: broker.connectionString });
+}
+
+async function seedAzure(ctx: MessageRunContext, count: number): Promise<void> {
+  const { ServiceBusClient } = await import('@azure/service-bus');
+  const client = new ServiceBusClient(ctx.brokerUrl);
+  try {
+    const sender = client.createSender(ctx.queue);
+    let batch = await sender.createMessageBatch();
+    for (let i = 0; i < count; i++) {
+      const message = {
+        body: Buffer.from(noopBody(i)),
+        messageId: `seed-${i}`,
+        applicationProperties: { [TYPE_HEADER]: NOOP_TYPE },
+      };
+      if (batch.tryAddMessage(message)) continue;
+      await sender.sendMessages(batch);
+      batch = await sender.createMessageBatch();
+      batch.tryAddMessage(message);
+    }
+    if (batch.count > 0) await sender.sendMessages(batch);
+    // Opens the queue on the stand-in even when nothing is seeded (the dead-letter sub-queue comes with it).
+    if (count === 0) await client.createReceiver(ctx.queue).peekMessages(1);
+    const found = await azureDepth(ctx.brokerUrl, ctx.queue);
+    if (found !== count) throw new Error(`seeding ${ctx.queue}: expected ${count} messages, found ${found}.`);
+  } finally {
+    await client.close();
+  }
+}
+
+/** The messages in a stand-in queue (available and locked), counted by peeking. */
+export async function azureDepth(connectionString: string, queue: string): Promise<number> {
+  const { ServiceBusClient } = await import('@azure/service-bus');
+  const client = new ServiceBusClient(connectionString);
+  try {
+    const receiver = client.createReceiver(queue);
+    let found = 0;
+    for (;;) {
+      const batch = await receiver.peekMessages(5_000);
+      if (batch.length === 0) return found;
+      found += batch.length;
+    }
+  } finally {
+    await client.close();
+  }
 }

@@ -9,6 +9,8 @@
  * - `enqueuer <ctx> <count> <intervalMs>`: the separate enqueuing process of latency-xproc.
  * - `producer <ctx>`: the separate enqueuing process of memory-flat (Hostwork on SQLite only), steered over IPC.
  * - `emulator`: the SQS emulator of `--transport sqs` (bench/brokers.ts), on 127.0.0.1, until the runner ends it.
+ * - `standin`: the local AMQP stand-in for Azure Service Bus of `--transport azure-service-bus` (not the service), on
+ *   127.0.0.1, until the runner ends it.
  *
  * On a transport (`--transport`), `<ctx>` is a {@link MessageRunContext}: `run` measures Hostwork's consumer engine or
  * the plain client loop (bench/systems/hostwork-messaging.ts, amqplib.ts, aws-sdk.ts, nats-js.ts, node-redis.ts), and
@@ -46,6 +48,7 @@ async function messageScenariosOf(ctx: MessageRunContext): Promise<MessageScenar
     return (await import('./systems/platformatic-kafka.ts')).platformaticKafkaScenarios;
   if (ctx.system === 'nats-js') return (await import('./systems/nats-js.ts')).natsJsScenarios;
   if (ctx.system === 'node-redis') return (await import('./systems/node-redis.ts')).nodeRedisScenarios;
+  if (ctx.system === 'azure-sdk') return (await import('./systems/azure-sdk.ts')).azureSdkScenarios;
   throw new Error(`bench/child.ts: no transport scenarios for system '${ctx.system}'.`);
 }
 
@@ -72,6 +75,10 @@ switch (role) {
   }
   case 'emulator': {
     await (await import('./brokers.ts')).runEmulator();
+    break;
+  }
+  case 'standin': {
+    await (await import('./brokers.ts')).runStandin();
     break;
   }
   case 'producer': {

@@ -16,13 +16,13 @@ export type StoreKind = (typeof STORES)[number];
 export const SYSTEMS = ['hostwork', 'graphile-worker', 'pg-boss'] as const;
 
 /** The message transports the harness knows (`--transport`), instead of a job store. */
-export const TRANSPORTS = ['rabbitmq', 'sqs', 'kafka', 'nats', 'redis'] as const;
+export const TRANSPORTS = ['rabbitmq', 'sqs', 'kafka', 'nats', 'redis', 'azure-service-bus'] as const;
 export type TransportKind = (typeof TRANSPORTS)[number];
 
 /**
  * The systems measured on a transport: Hostwork's consumer engine over its adapter, and a plain loop on the same
  * client library doing the same work (amqplib for RabbitMQ, the AWS SDK's SQS client for SQS, nats.js for NATS
- * JetStream, node-redis for Redis).
+ * JetStream, node-redis for Redis, @azure/service-bus's own receiver for Azure Service Bus, on the local AMQP stand-in).
  */
 export const MESSAGE_SYSTEMS: Readonly<Record<TransportKind, readonly ['hostwork', PlainClient]>> = {
   rabbitmq: ['hostwork', 'amqplib'],
@@ -30,8 +30,15 @@ export const MESSAGE_SYSTEMS: Readonly<Record<TransportKind, readonly ['hostwork
   kafka: ['hostwork', 'platformatic-kafka'],
   nats: ['hostwork', 'nats-js'],
   redis: ['hostwork', 'node-redis'],
+  'azure-service-bus': ['hostwork', 'azure-sdk'],
 };
-export type PlainClient = 'amqplib' | 'aws-sdk' | 'platformatic-kafka' | 'nats-js' | 'node-redis';
+export type PlainClient =
+  | 'amqplib'
+  | 'aws-sdk'
+  | 'platformatic-kafka'
+  | 'nats-js'
+  | 'node-redis'
+  | 'azure-sdk';
 
 export type SystemName = (typeof SYSTEMS)[number] | PlainClient;
 
@@ -290,6 +297,7 @@ export const MESSAGE_SIZES: Readonly<
   kafka: { consume: 20_000, publish: 20_000, latency: 500 },
   nats: { consume: 20_000, publish: 20_000, latency: 500 },
   redis: { consume: 20_000, publish: 20_000, latency: 500 },
+  'azure-service-bus': { consume: 20_000, publish: 20_000, latency: 500 },
 };
 
 /**

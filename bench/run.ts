@@ -17,7 +17,9 @@
  * a plain loop on the same client library, interleaved run by run, each run on a fresh queue seeded by a separate
  * process and deleted afterwards; result lines carry `"transport"` instead of `"store"`. For SQS the runner starts
  * the fauxqs emulator in a process of its own, bound to 127.0.0.1, for the whole suite; for Kafka, librdkafka's mock
- * cluster (packages/kafka/test/support/mock-cluster.c, Debian's librdkafka-dev), creating each run's topics there.
+ * cluster (packages/kafka/test/support/mock-cluster.c, Debian's librdkafka-dev), creating each run's topics there;
+ * for Azure Service Bus, the local AMQP stand-in of packages/azure-service-bus/test/support (a stand-in, not the
+ * service: its figures measure the client and the adapter, not Azure) in a process of its own on 127.0.0.1.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -72,10 +74,11 @@ const NODE_FLAGS = process.env.BENCH_NODE_FLAGS?.split(/\s+/).filter(Boolean) ??
 const USAGE = `Usage: npm run bench -- [options]
 
   --store <sqlite|postgres>  the job store to measure (default: sqlite)
-  --transport <rabbitmq|sqs|kafka|nats|redis>
+  --transport <rabbitmq|sqs|kafka|nats|redis|azure-service-bus>
                              measure the message consumers on this transport instead of a job store: Hostwork
                              against a plain loop on the same client (amqplib, the AWS SDK, @platformatic/kafka,
-                             nats.js, node-redis); not with --store; kafka runs on librdkafka's mock cluster on 127.0.0.1
+                             nats.js, node-redis, @azure/service-bus); not with --store; kafka runs on librdkafka's
+                             mock cluster on 127.0.0.1; azure-service-bus on a local AMQP stand-in (not the service)
   --broker-url <url>         rabbitmq: the broker (default: AMQP_URL, else ${DEFAULT_AMQP_URL});
                              nats: the server (default: NATS_URL, else ${DEFAULT_NATS_URL});
                              redis: the server (default: REDIS_URL, else ${DEFAULT_REDIS_URL});
@@ -407,7 +410,8 @@ function contendersOf(
 const options = parseOptions();
 const { store, transport, runs, selected, systems, databaseUrl, keep } = options;
 /** The SQS emulator's process (--transport sqs), ended when the runner ends. */
-const emulator = transport === 'sqs' ? await startEmulator() : undefined;
+const emulator =
+  transport === 'sqs' || transport === 'azure-service-bus' ? await startEmulator(transport) : undefined;
 /** librdkafka's mock cluster (--transport kafka), stopped when the runner ends; each run's topics are created there. */
 const kafkaCluster =
   transport === 'kafka'
@@ -644,18 +648,23 @@ async function seedQueue(ctx: MessageRunContext, measurement: Measurement): Prom
   if (code !== 0) throw new Error(`The seed process exited with code ${code}.`);
 }
 
-/** Starts the SQS emulator (bench/brokers.ts) in a process of its own; resolves once it listens on 127.0.0.1. */
-async function startEmulator(): Promise<{ endpoint: string; stop(): void }> {
+/**
+ * Starts the SQS emulator or the Azure Service Bus stand-in (bench/brokers.ts) in a process of its own; resolves once
+ * it listens on 127.0.0.1, with its endpoint (the stand-in's: a connection string).
+ */
+async function startEmulator(
+  transport: 'sqs' | 'azure-service-bus',
+): Promise<{ endpoint: string; stop(): void }> {
   const { child, exited } = spawnRole(
-    'emulator',
-    { system: 'aws-sdk', transport: 'sqs', dir: '', brokerUrl: '', queue: '' },
+    transport === 'sqs' ? 'emulator' : 'standin',
+    { system: MESSAGE_SYSTEMS[transport][1], transport, dir: '', brokerUrl: '', queue: '' },
     [],
     true,
   );
   const endpoint = await Promise.race([
     new Promise<string>((resolve) => child.once('message', (m: { endpoint: string }) => resolve(m.endpoint))),
     exited.then((code) => {
-      throw new Error(`The SQS emulator exited with code ${code} before listening.`);
+      throw new Error(`The ${transport} emulator exited with code ${code} before listening.`);
     }),
   ]);
   child.disconnect();

@@ -1,10 +1,12 @@
 /**
- * Hostwork's consumer engine and publisher over its RabbitMQ, SQS, Kafka, NATS and Redis adapters (`--transport`): the
+ * Hostwork's consumer engine and publisher over its RabbitMQ, SQS, Kafka, NATS, Redis and Azure Service Bus adapters
+ * (`--transport`; Azure Service Bus on the local AMQP stand-in, not the service): the
  * adapters' defaults, the scenario's concurrency, a no-op handler, the messages validated with zod as users would.
  * Loaded only in the processes that measure Hostwork on a transport.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SQSClient } from '@aws-sdk/client-sqs';
+import { azureServiceBusTransport } from '@hostwork/azure-service-bus';
 import { kafkaTransport } from '@hostwork/kafka';
 import { natsTransport } from '@hostwork/nats';
 import { rabbitmqTransport } from '@hostwork/rabbitmq';
@@ -44,6 +46,8 @@ function transportOf(ctx: MessageRunContext, client: SQSClient | undefined): Tra
     return kafkaTransport({ brokers: [ctx.brokerUrl], fetchMaxWaitMs: KAFKA_FETCH_MAX_WAIT_MS });
   if (ctx.transport === 'nats') return natsTransport({ servers: ctx.brokerUrl });
   if (ctx.transport === 'redis') return redisTransport({ url: ctx.brokerUrl });
+  if (ctx.transport === 'azure-service-bus')
+    return azureServiceBusTransport({ connectionString: ctx.brokerUrl });
   // createQueues: the dead-letter queue `<queue>-dead` is created when missing (the run's queue is seeded already).
   return sqsTransport({ client, createQueues: true });
 }

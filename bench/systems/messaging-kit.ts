@@ -62,6 +62,10 @@ export async function assertDepth(ctx: MessageRunContext, expected: number): Pro
 async function depth(ctx: MessageRunContext): Promise<number> {
   let found: number;
   if (ctx.transport === 'redis') return redisDepth(ctx);
+  if (ctx.transport === 'azure-service-bus') {
+    const { azureDepth } = await import('../brokers.ts');
+    return azureDepth(ctx.brokerUrl, ctx.queue);
+  }
   if (ctx.transport === 'kafka') {
     const { kafkaDepth } = await import('../brokers.ts');
     found = await kafkaDepth(ctx.brokerUrl, ctx.queue);

@@ -4,7 +4,8 @@
  * workspace links, no path imports), and there a consumer (consumer/app.ts) runs a host with a BackgroundService and a
  * durable job, on SQLite and on PostgreSQL, on the oldest Node.js the packages support and on this repository's, and is
  * type-checked by tsc 5 and this repository's tsc under strict settings with both `nodenext` and `bundler` resolution.
- * @hostwork/sqs is loaded and a transport created there on both Node.js versions (no broker needed); a second consumer
+ * @hostwork/sqs and @hostwork/azure-service-bus are loaded and a transport created there on both Node.js versions (no
+ * broker needed); a second consumer
  * (consumer/rabbitmq.ts) loads @hostwork/rabbitmq and, with RabbitMQ reachable, publishes, receives and acks a message.
  * @hostwork/kafka is loaded and a transport created on both Node.js versions, and on this repository's Node.js a
  * message is published, received and acknowledged through librdkafka's mock cluster when it can be built.
@@ -78,6 +79,7 @@ const LIBRARIES = [
   { dir: 'dashboard', name: '@hostwork/dashboard' },
   { dir: 'nats', name: '@hostwork/nats' },
   { dir: 'redis', name: '@hostwork/redis' },
+  { dir: 'azure-service-bus', name: '@hostwork/azure-service-bus' },
   { dir: 'frameworks', name: '@hostwork/frameworks' },
 ] as const;
 
@@ -270,6 +272,24 @@ describe('the packed packages', () => {
         env: userEnv(node),
       });
       assert.equal(stdout, 'sqs transport sqs\n');
+    });
+    it(`load @hostwork/azure-service-bus and create a transport (no broker needed) on Node.js ${version}`, async (t) => {
+      if (installProblem) return skipOrFail(t, installProblem);
+      const node = floor ? await nodeAtFloor() : process.execPath;
+      const script = [
+        "import { azureServiceBusTransport } from '@hostwork/azure-service-bus';",
+        'const t = azureServiceBusTransport({ connectionString:',
+        "  'Endpoint=sb://127.0.0.1:9/;SharedAccessKeyName=x;SharedAccessKey=eA==;UseDevelopmentEmulator=true' });",
+        'await t.connect(); await t.close();',
+        "console.log('azure service bus transport', t.kind);",
+      ].join('\n');
+      const { stdout } = await run(node, ['--input-type=module', '-e', script], {
+        cwd: app,
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: userEnv(node),
+      });
+      assert.equal(stdout, 'azure service bus transport azure-service-bus\n');
     });
     it(`load @hostwork/kafka and create a transport (no broker needed) on Node.js ${version}`, async (t) => {
       if (installProblem) return skipOrFail(t, installProblem);

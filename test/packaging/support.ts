@@ -26,6 +26,7 @@ export const PACKAGES = [
   { dir: 'kafka', name: '@hostwork/kafka' },
   { dir: 'nats', name: '@hostwork/nats' },
   { dir: 'redis', name: '@hostwork/redis' },
+  { dir: 'azure-service-bus', name: '@hostwork/azure-service-bus' },
   { dir: 'create-hostwork', name: 'create-hostwork' },
   { dir: 'dashboard', name: '@hostwork/dashboard' },
   { dir: 'frameworks', name: '@hostwork/frameworks' },
