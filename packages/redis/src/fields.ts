@@ -106,7 +106,7 @@ export function fromFields(entryId: string, fields: readonly Reply[]): EntryMess
   return { id: id ?? entryId, body, headers, ...(key === undefined ? {} : { key }) };
 }
 
-/** Reads the entries of an XREADGROUP or XAUTOCLAIM reply: `[[id, [field, value...]], ...]` (a nil for a deleted one). */
+/** Reads the entries of an XREADGROUP reply: `[[id, [field, value...]], ...]` (a nil for a deleted one). */
 export function readEntries(entries: Reply | undefined): StreamEntry[] {
   if (!Array.isArray(entries)) return [];
   const read: StreamEntry[] = [];

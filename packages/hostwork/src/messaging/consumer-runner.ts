@@ -68,7 +68,13 @@ const SETTLE_OPERATION = { ack: 'ack', retry: 'retry', dead: 'dead_letter', rele
 type Outcome =
   | { readonly kind: 'ack' }
   | { readonly kind: 'retry'; readonly delayMs: number; readonly error: DeliveryError }
-  | { readonly kind: 'dead'; readonly reason: DeadLetterReason; readonly error: DeliveryError }
+  | {
+      readonly kind: 'dead';
+      readonly reason: DeadLetterReason;
+      readonly error: DeliveryError;
+      /** The history to send when `error` is already its last entry (else the headers' history and `error`). */
+      readonly history?: readonly DeliveryError[];
+    }
   | { readonly kind: 'release' };
 
 /** The lock is extended every third of its length: a failed extension leaves another try before it runs out. */
@@ -274,6 +280,9 @@ export class ConsumerRunner {
     const def = this.definition;
     const events = this.#env.events;
     if (events.has('received')) events.emit('received', this.#base(r));
+    // No attempt left: a transport counted an attempt that ended without a settle (Redis: the consumer died while
+    // handling it). Dead-lettered without running, so a message that kills its consumer is not delivered for ever.
+    if (delivery.attempt > def.maxAttempts) return this.#finish(r, this.#noAttemptLeft(delivery));
     if (delivery.lockMs !== undefined && delivery.extend) this.#keepLocked(r, delivery.lockMs);
     // Most schemas validate synchronously: no promise or microtask hop per message for those.
     const reading = this.#read(delivery);
@@ -466,6 +475,20 @@ export class ConsumerRunner {
     return { kind: 'retry', delayMs: this.#retryDelay(r, thrown), error };
   }
 
+  /** The dead letter of a delivery past `maxAttempts`: the last error its history holds is why. */
+  #noAttemptLeft(delivery: Delivery): Outcome {
+    const history = readAttemptErrors(delivery.headers);
+    const last = history.at(-1);
+    if (last !== undefined) return { kind: 'dead', reason: 'attempts-exhausted', error: last, history };
+    const error: DeliveryError = {
+      attempt: delivery.attempt,
+      name: 'AttemptsExhausted',
+      message: `Attempt ${delivery.attempt} is past maxAttempts (${this.definition.maxAttempts}); not run`,
+      at: Date.now(),
+    };
+    return { kind: 'dead', reason: 'attempts-exhausted', error };
+  }
+
   /** The backoff before the next attempt; a backoff that throws or returns nonsense falls back to the default. */
   #retryDelay(r: Running, thrown: unknown): number {
     const attempt = r.delivery.attempt;
@@ -553,7 +576,7 @@ export class ConsumerRunner {
       }
       case 'dead': {
         const { reason, error } = outcome;
-        const history = [...readAttemptErrors(delivery.headers), error];
+        const history = outcome.history ?? [...readAttemptErrors(delivery.headers), error];
         this.#metrics.deadLetters.add();
         this.#track(() => delivery.deadLetter(reason, history), delivery, 'deadLetter', span);
         if (events.has('dead')) events.emit('dead', { ...this.#base(r), durationMs, reason, error });
@@ -561,7 +584,7 @@ export class ConsumerRunner {
           { ...this.#fields(r), reason, error: error.message },
           reason === 'poison'
             ? `${this.#label(r)} is poison, dead-lettered without retrying: ${error.message}`
-            : `${this.#label(r)} is dead-lettered after attempt ${delivery.attempt}/${this.definition.maxAttempts}: ${error.message}`,
+            : `${this.#label(r)} is dead-lettered after attempt ${error.attempt}/${this.definition.maxAttempts}: ${error.message}`,
         );
         return;
       }
