@@ -212,13 +212,16 @@ export class RedisSubscription implements Subscription {
         const room = this.#room;
         if (this.#stopped || room <= 0) continue;
         // Known before blocking, so that stop() can unblock the read; asked again after a reconnect, so its answer
-        // also tells that the server is back (before a read that may block for blockMs).
-        await this.#reader.clientId();
+        // also tells that the server is back (before a read that may block for blockMs). Once answered, not waited
+        // for: the read follows in the same turn, with this turn's acks ahead of it (see below).
+        if (!this.#reader.clientIdAnswered) await this.#reader.clientId();
         if (failures > 0 || this.#down) this.#recovered();
         failures = 0;
         if (this.#stopped) break;
         const block = Math.max(1, Math.min(this.#host.blockMs, this.#nextClaimAt - Date.now()));
         let reply: Reply;
+        // The acks made since the last read (the batch just handled) go first on this connection, in the same write.
+        if (this.#reader.ready) this.#context.acks.sendBefore(this.#reader);
         this.#reading = true;
         try {
           reply = await this.#reader.send([

@@ -372,6 +372,42 @@ await describeWithRedis('the Redis Streams transport', () => {
     });
   }
 
+  for (const deleteAcked of [false, true]) {
+    it(`acks made as deliveries are handed over, and acks made while the read blocks, resolve without waiting for the block${deleteAcked ? ' (deleteAcked)' : ''}`, async () => {
+      // A long block: an ack waiting behind the read (on its connection) would not resolve within the test.
+      const h = fresh({ source: { deleteAcked }, transport: { blockMs: 60_000 } });
+      const acked: Promise<void>[] = [];
+      const held: Delivery[] = [];
+      await h.transport.subscribe(h.source, {
+        prefetch: 10,
+        onDelivery: (d) => {
+          // Settled at once, as the engine settles synchronous handlers: these go out ahead of the next read.
+          if (text(d).startsWith('now')) acked.push(d.ack());
+          else held.push(d);
+        },
+      });
+      await h.send(...Array.from({ length: 45 }, (_, i) => `now${i}`));
+      await waitFor('45 deliveries acknowledged', () => acked.length === 45);
+      const within = <T>(what: string, promise: Promise<T>) =>
+        Promise.race([
+          promise,
+          new Promise<never>((_, reject) =>
+            setTimeout(() => reject(new Error(`${what} waited for the blocking read`)), 10_000),
+          ),
+        ]);
+      // The last batch's acks went ahead of a read now blocking for a minute: done all the same.
+      await within('the acks made in onDelivery', Promise.all(acked));
+      assert.equal(await pendingCount(h.stream), 0);
+      await h.send('later');
+      await waitFor('the held delivery', () => held.length === 1);
+      await pause(100);
+      // Made while the next read blocks: sent on the command connection at once.
+      await within('an ack made while the read blocks', held[0]!.ack());
+      assert.equal(await pendingCount(h.stream), 0);
+      assert.equal(await xlen(h.stream), deleteAcked ? 0 : 46);
+    });
+  }
+
   it('trims the stream as it adds to it (MAXLEN ~)', async () => {
     const h = fresh({ source: { maxLength: 10 } });
     const batch = Array.from({ length: 500 }, (_, i) => message(`t${i}`));
