@@ -32,7 +32,7 @@ import {
 import type { RedisArgument } from 'redis';
 import type { AckBatcher } from './ack-batcher.ts';
 import type { RedisConnection } from './connection.ts';
-import { type StreamEntry, toFields, trimScriptArguments } from './fields.ts';
+import { type EntryMessage, toFields, trimScriptArguments } from './fields.ts';
 import type { ResolvedStream } from './redis-transport-options.ts';
 import { SCRIPTS } from './scripts.ts';
 import type { WarningListener } from './warnings.ts';
@@ -77,14 +77,14 @@ export class RedisDelivery implements Delivery {
   /** Runs of the settle script (a run after a lost connection finds the work done: 0 is no news then). */
   #copies = 0;
 
-  constructor(context: DeliveryContext, entry: StreamEntry) {
+  constructor(context: DeliveryContext, entryId: string, message: EntryMessage) {
     this.#context = context;
-    this.entryId = entry.entryId;
-    this.id = entry.message.id;
-    this.body = entry.message.body;
-    this.headers = entry.message.headers;
+    this.entryId = entryId;
+    this.id = message.id;
+    this.body = message.body;
+    this.headers = message.headers;
     this.attempt = deliveryAttempt(this.headers);
-    if (entry.message.key !== undefined) this.key = entry.message.key;
+    if (message.key !== undefined) this.key = message.key;
     this.lockMs = context.source.leaseMs;
   }
 

@@ -23,7 +23,14 @@ import { hostname } from 'node:os';
 import { type DeliveryError, deliveryAttempt, type SubscribeOptions, type Subscription } from 'hostwork';
 import { AckBatcher } from './ack-batcher.ts';
 import { isReplyError, type RedisConnection, type Reply } from './connection.ts';
-import { fromFields, readEntries, type StreamEntry, text, trimScriptArguments } from './fields.ts';
+import {
+  type EntryMessage,
+  entryIdOf,
+  fromFields,
+  type StreamEntry,
+  text,
+  trimScriptArguments,
+} from './fields.ts';
 import { type DeliveryContext, RedisDelivery } from './redis-delivery.ts';
 import type { ResolvedStream } from './redis-transport-options.ts';
 import { SCRIPTS } from './scripts.ts';
@@ -243,7 +250,7 @@ export class RedisSubscription implements Subscription {
         // [[stream, entries]], or nil when the block ran out.
         const streams = Array.isArray(reply) ? reply : [];
         const entries = Array.isArray(streams[0]) ? streams[0][1] : undefined;
-        this.#take(readEntries(entries));
+        this.#takeReply(entries);
       } catch (error) {
         if (this.#stopped) break;
         if (isReplyError(error) && error.message.startsWith('NOGROUP')) {
@@ -277,7 +284,7 @@ export class RedisSubscription implements Subscription {
     const lost = new Map<string, StreamEntry[]>();
     for (const row of rows) {
       if (!Array.isArray(row) || !Array.isArray(row[1])) continue;
-      const entryId = text(row[0]);
+      const entryId = entryIdOf(row[0]);
       const entry: StreamEntry = { entryId, message: fromFields(entryId, row[1]) };
       const owner = text(row[2]);
       if (owner === this.consumer) own.push(entry);
@@ -304,7 +311,7 @@ export class RedisSubscription implements Subscription {
     const ids: string[] = [];
     for (const entry of entries) {
       if (this.#inFlight.has(entry.entryId)) continue;
-      const delivery = new RedisDelivery(this.#context, entry);
+      const delivery = new RedisDelivery(this.#context, entry.entryId, entry.message);
       this.#inFlight.set(entry.entryId, delivery);
       this.#outstanding++;
       ids.push(delivery.id);
@@ -331,27 +338,45 @@ export class RedisSubscription implements Subscription {
     );
   }
 
+  /**
+   * Hands over the entries of an XREADGROUP reply (`[[id, [field, value...]], ...]`) in the stream's order, read
+   * straight from the reply: no list or wrapper object per entry.
+   */
+  #takeReply(entries: Reply | undefined): void {
+    if (!Array.isArray(entries)) return;
+    for (const entry of entries) {
+      if (!Array.isArray(entry) || entry.length < 2) continue;
+      const fields = entry[1];
+      // An entry deleted while pending comes back without fields (before Redis 7): nothing to deliver.
+      if (!Array.isArray(fields)) continue;
+      const entryId = entryIdOf(entry[0]);
+      this.#takeOne(entryId, fromFields(entryId, fields));
+    }
+  }
+
   /** Hands entries over in the stream's order; after stop() they are released instead. */
   #take(entries: readonly StreamEntry[]): void {
-    for (const entry of entries) {
-      // Claimed back from ourselves (a lease that ran out under a live handler): the claim renewed it; no second copy.
-      if (this.#inFlight.has(entry.entryId)) continue;
-      const delivery = new RedisDelivery(this.#context, entry);
-      this.#inFlight.set(entry.entryId, delivery);
-      this.#outstanding++;
-      if (this.#stopped) {
-        void delivery.release().catch(() => {});
-        continue;
-      }
-      try {
-        this.#options.onDelivery(delivery);
-      } catch (error) {
-        this.#host.warn(
-          `Redis: onDelivery threw for message '${delivery.id}' of stream '${this.#source.stream}'; the delivery stays unsettled until the consumer settles it.`,
-          error,
-          { warning: 'on-delivery-threw', stream: this.#source.stream, messageId: delivery.id },
-        );
-      }
+    for (const entry of entries) this.#takeOne(entry.entryId, entry.message);
+  }
+
+  #takeOne(entryId: string, message: EntryMessage): void {
+    // Claimed back from ourselves (a lease that ran out under a live handler): the claim renewed it; no second copy.
+    if (this.#inFlight.has(entryId)) return;
+    const delivery = new RedisDelivery(this.#context, entryId, message);
+    this.#inFlight.set(entryId, delivery);
+    this.#outstanding++;
+    if (this.#stopped) {
+      void delivery.release().catch(() => {});
+      return;
+    }
+    try {
+      this.#options.onDelivery(delivery);
+    } catch (error) {
+      this.#host.warn(
+        `Redis: onDelivery threw for message '${delivery.id}' of stream '${this.#source.stream}'; the delivery stays unsettled until the consumer settles it.`,
+        error,
+        { warning: 'on-delivery-threw', stream: this.#source.stream, messageId: delivery.id },
+      );
     }
   }
 
