@@ -64,6 +64,8 @@ export class RedisConnection {
   #closed = false;
   /** This connection's CLIENT ID on the server, asked once per (re)connect. */
   #clientId: Promise<number> | undefined;
+  /** Whether that id was answered on the current connection (no wait for it before the next command). */
+  #clientIdAnswered = false;
 
   constructor(options: ResolvedOptions, name: string, events: ConnectionEvents = {}) {
     this.#options = options;
@@ -94,10 +96,20 @@ export class RedisConnection {
     if (this.#clientId) return this.#clientId;
     const asked = this.send<number>(['CLIENT', 'ID']);
     this.#clientId = asked;
-    asked.catch(() => {
-      if (this.#clientId === asked) this.#clientId = undefined;
-    });
+    asked.then(
+      () => {
+        if (this.#clientId === asked) this.#clientIdAnswered = true;
+      },
+      () => {
+        if (this.#clientId === asked) this.#clientId = undefined;
+      },
+    );
     return asked;
+  }
+
+  /** Whether {@link clientId} has its answer on the current connection (asked and answered since the last connect). */
+  get clientIdAnswered(): boolean {
+    return this.#clientIdAnswered;
   }
 
   /** The id last learnt by {@link clientId} on the current connection, if any. */
@@ -191,6 +203,7 @@ export class RedisConnection {
     // A reply error is the caller's; only socket trouble is a connection event.
     if (error instanceof ErrorReply || !this.#everReady || this.#closed) return;
     this.#clientId = undefined;
+    this.#clientIdAnswered = false;
     if (!this.#down) {
       this.#down = true;
       this.#attempts = 0;
@@ -204,6 +217,7 @@ export class RedisConnection {
   #ready(): void {
     this.#everReady = true;
     this.#clientId = undefined;
+    this.#clientIdAnswered = false;
     if (!this.#down) return;
     this.#down = false;
     this.#events.reconnected?.(this.#attempts + 1);

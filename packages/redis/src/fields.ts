@@ -103,29 +103,19 @@ export function fromFields(entryId: string, fields: readonly Reply[]): EntryMess
       headers[name] = memoText(value);
     else headers[name] = text(value);
   }
-  return { id: id ?? entryId, body, headers, ...(key === undefined ? {} : { key }) };
+  // One object, whether or not there is a key (no spread: this runs for every entry read).
+  return { id: id ?? entryId, body, headers, key };
 }
 
-/** Reads the entries of an XREADGROUP or XAUTOCLAIM reply: `[[id, [field, value...]], ...]` (a nil for a deleted one). */
-export function readEntries(entries: Reply | undefined): StreamEntry[] {
-  if (!Array.isArray(entries)) return [];
-  const read: StreamEntry[] = [];
-  for (const entry of entries) {
-    if (!Array.isArray(entry) || entry.length < 2) continue;
-    // Stream ids are ASCII (`<ms>-<seq>`): latin1 decodes them without UTF-8's checks.
-    const raw = entry[0];
-    const entryId = Buffer.isBuffer(raw) ? raw.toString('latin1') : text(raw);
-    const fields = entry[1];
-    // An entry deleted while pending comes back without fields (before Redis 7): nothing to deliver.
-    if (!Array.isArray(fields)) continue;
-    read.push({ entryId, message: fromFields(entryId, fields) });
-  }
-  return read;
+/** An entry's stream id as text: ids are ASCII (`<ms>-<seq>`), so latin1 decodes them without UTF-8's checks. */
+export function entryIdOf(raw: Reply | undefined): string {
+  return Buffer.isBuffer(raw) ? raw.toString('latin1') : text(raw);
 }
 
 /** A reply's bulk string as text. */
 export function text(value: Reply | undefined): string {
-  if (Buffer.isBuffer(value)) return value.toString('utf8');
+  // No encoding argument: Buffer's shortest path to UTF-8.
+  if (Buffer.isBuffer(value)) return value.toString();
   if (value === null || value === undefined) return '';
   return String(value);
 }

@@ -1,8 +1,8 @@
 /**
  * @hostwork/redis: the Redis Streams transport for Hostwork's message consumers. A consumer group per source,
  * XREADGROUP with COUNT from the consumer's concurrency, XACK on success, delayed retries through a scheduled sorted set
- * moved back to the stream by an atomic script any consumer runs, XAUTOCLAIM of entries whose lease ran out (a dead
- * consumer's), dead letters to `<stream>:dead`, attempts counted in Hostwork's header, reconnects with backoff.
+ * moved back to the stream by an atomic script any consumer runs, a claim of entries whose lease ran out (a dead
+ * consumer's, the attempt counted), dead letters to `<stream>:dead`, attempts counted in Hostwork's header, reconnects with backoff.
  *
  * @example
  * ```ts

@@ -10,7 +10,7 @@
  * - release: a copy as it came added to the stream again (the attempt not counted) and the original acknowledged, in
  *   one script: any consumer reads it again at once;
  * - extend: the entry claimed again by its own consumer (XCLAIM JUSTID), which resets its idle time, so no other
- *   consumer takes it over (XAUTOCLAIM) while the handler runs.
+ *   consumer takes it over (its claim) while the handler runs.
  *
  * Settles that fail because the connection was lost are sent again once it is back (each is safe to repeat: see
  * scripts.ts), until the transport closes. A settle that finds the entry claimed by another consumer (its lease ran out)
@@ -32,7 +32,7 @@ import {
 import type { RedisArgument } from 'redis';
 import type { AckBatcher } from './ack-batcher.ts';
 import type { RedisConnection } from './connection.ts';
-import { type StreamEntry, toFields, trimScriptArguments } from './fields.ts';
+import { type EntryMessage, toFields, trimScriptArguments } from './fields.ts';
 import type { ResolvedStream } from './redis-transport-options.ts';
 import { SCRIPTS } from './scripts.ts';
 import type { WarningListener } from './warnings.ts';
@@ -74,15 +74,17 @@ export class RedisDelivery implements Delivery {
   readonly entryId: string;
   readonly #context: DeliveryContext;
   #settledBy: Settlement | undefined;
+  /** Runs of the settle script (a run after a lost connection finds the work done: 0 is no news then). */
+  #copies = 0;
 
-  constructor(context: DeliveryContext, entry: StreamEntry) {
+  constructor(context: DeliveryContext, entryId: string, message: EntryMessage) {
     this.#context = context;
-    this.entryId = entry.entryId;
-    this.id = entry.message.id;
-    this.body = entry.message.body;
-    this.headers = entry.message.headers;
+    this.entryId = entryId;
+    this.id = message.id;
+    this.body = message.body;
+    this.headers = message.headers;
     this.attempt = deliveryAttempt(this.headers);
-    if (entry.message.key !== undefined) this.key = entry.message.key;
+    if (message.key !== undefined) this.key = message.key;
     this.lockMs = context.source.leaseMs;
   }
 
@@ -135,12 +137,15 @@ export class RedisDelivery implements Delivery {
       [source.stream],
       [source.group, consumer, this.entryId, String(idle)],
     );
-    if (result === -1) this.#leaseLost('extend');
+    // 0 while unsettled: another consumer claimed it and counted the attempt as lost (the copy is on its way).
+    if (result === -1 || (result === 0 && this.#settledBy === undefined)) this.#leaseLost('extend');
   }
 
   /**
    * Adds a copy with `headers` to `target` (a stream, or the scheduled set with a delay) and acknowledges the original,
-   * in one script. Resolves to the script's answer: 1 done, 0 settled already, -1 claimed by another consumer.
+   * in one script. Resolves to the script's answer: 1 done, 0 not pending any more (settled by an earlier run whose
+   * reply was lost; on the first run: taken over by another consumer, which counted the attempt as lost), -1 claimed by
+   * another consumer.
    */
   async #copy(
     how: Settlement,
@@ -164,15 +169,16 @@ export class RedisDelivery implements Delivery {
       `${this.entryId}/${randomUUID()}`,
       ...fields,
     ];
+    const first = ++this.#copies === 1;
     const result = Number(await SCRIPTS.settleWithCopy.run(connection, [source.stream, target], args));
-    if (result === -1) this.#leaseLost(how);
+    if (result === -1 || (result === 0 && first)) this.#leaseLost(how);
     return result;
   }
 
   #leaseLost(how: string): void {
     const { source, consumer } = this.#context;
     this.#context.warn(
-      `Redis: message '${this.id}' (entry ${this.entryId} of stream '${source.stream}') was claimed by another consumer of group '${source.group}' after its lease of ${source.leaseMs} ms ran out; ${how}() left it to that consumer.`,
+      `Redis: message '${this.id}' (entry ${this.entryId} of stream '${source.stream}') was claimed by another consumer of group '${source.group}' after its lease of ${source.leaseMs} ms ran out (or trimmed from the stream meanwhile); ${how}() left it to that consumer.`,
       undefined,
       {
         warning: 'lease-lost',

@@ -2,8 +2,13 @@
  * One consumer of a stream in a consumer group, under a consumer name of its own, reading on a connection of its own
  * (XREADGROUP blocks it). One loop, so the room is never over-asked:
  *
- * 1. when the claim is due (at start, then every `claimIntervalMs`), XAUTOCLAIM entries idle longer than the lease
- *    (their consumer died, or stopped extending) for at most the room left;
+ * 1. when the claim is due (at start, then every `claimIntervalMs`), claim entries idle longer than the lease (their
+ *    consumer died, or stopped extending) for at most the room left (the claim script: XPENDING IDLE and XCLAIM,
+ *    telling who held each). One another consumer held counts as an attempt that failed: the consumer died (or
+ *    stalled) while handling it, so a message that kills its consumer every time is dead-lettered after
+ *    `maxAttempts`, not delivered for ever. It goes back to the stream as a retry copy with that error in its history
+ *    (the original acknowledged, in one script); one this consumer held itself (a reply lost with the connection, or
+ *    its own lease ran out while the event loop was blocked) is handed over as it is, uncounted;
  * 2. XREADGROUP `>` with COUNT = the room left (prefetch minus deliveries handed over and unsettled), blocking up to
  *    `blockMs` or until the next claim is due; waits for room when there is none: backpressure.
  *
@@ -15,10 +20,17 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { SubscribeOptions, Subscription } from 'hostwork';
+import { type DeliveryError, deliveryAttempt, type SubscribeOptions, type Subscription } from 'hostwork';
 import { AckBatcher } from './ack-batcher.ts';
 import { isReplyError, type RedisConnection, type Reply } from './connection.ts';
-import { readEntries, type StreamEntry, text, trimScriptArguments } from './fields.ts';
+import {
+  type EntryMessage,
+  entryIdOf,
+  fromFields,
+  type StreamEntry,
+  text,
+  trimScriptArguments,
+} from './fields.ts';
 import { type DeliveryContext, RedisDelivery } from './redis-delivery.ts';
 import type { ResolvedStream } from './redis-transport-options.ts';
 import { SCRIPTS } from './scripts.ts';
@@ -79,8 +91,8 @@ export class RedisSubscription implements Subscription {
   #stopping: Promise<void> | undefined;
   /** A blocking XREADGROUP is under way on the reader. */
   #reading = false;
-  /** XAUTOCLAIM's cursor through the group's pending entries, and when the next claim is due. */
-  #cursor = '0-0';
+  /** The claim's cursor through the group's pending entries ('-': from the start), and when the next claim is due. */
+  #cursor = '-';
   #nextClaimAt = 0;
   /** The move-due timer, when it fires, and the run under way. */
   #moveTimer: NodeJS.Timeout | undefined;
@@ -207,13 +219,16 @@ export class RedisSubscription implements Subscription {
         const room = this.#room;
         if (this.#stopped || room <= 0) continue;
         // Known before blocking, so that stop() can unblock the read; asked again after a reconnect, so its answer
-        // also tells that the server is back (before a read that may block for blockMs).
-        await this.#reader.clientId();
+        // also tells that the server is back (before a read that may block for blockMs). Once answered, not waited
+        // for: the read follows in the same turn, with this turn's acks ahead of it (see below).
+        if (!this.#reader.clientIdAnswered) await this.#reader.clientId();
         if (failures > 0 || this.#down) this.#recovered();
         failures = 0;
         if (this.#stopped) break;
         const block = Math.max(1, Math.min(this.#host.blockMs, this.#nextClaimAt - Date.now()));
         let reply: Reply;
+        // The acks made since the last read (the batch just handled) go first on this connection, in the same write.
+        if (this.#reader.ready) this.#context.acks.sendBefore(this.#reader);
         this.#reading = true;
         try {
           reply = await this.#reader.send([
@@ -235,7 +250,7 @@ export class RedisSubscription implements Subscription {
         // [[stream, entries]], or nil when the block ran out.
         const streams = Array.isArray(reply) ? reply : [];
         const entries = Array.isArray(streams[0]) ? streams[0][1] : undefined;
-        this.#take(readEntries(entries));
+        this.#takeReply(entries);
       } catch (error) {
         if (this.#stopped) break;
         if (isReplyError(error) && error.message.startsWith('NOGROUP')) {
@@ -249,50 +264,119 @@ export class RedisSubscription implements Subscription {
     }
   }
 
-  /** XAUTOCLAIM: entries whose lease ran out, for at most the room left, continuing through the pending list. */
+  /**
+   * Claims entries whose lease ran out, for at most the room left, continuing through the pending list: those this
+   * consumer held are handed over, those another held are counted as a failed attempt (see the module's comment).
+   */
   async #claim(): Promise<void> {
     const source = this.#source;
     const room = this.#room;
-    const reply = await this.#reader.send([
-      'XAUTOCLAIM',
-      source.stream,
-      source.group,
-      this.consumer,
-      String(source.leaseMs),
-      this.#cursor,
-      'COUNT',
-      String(room),
-    ]);
-    // [next cursor, entries, ids of entries deleted while pending (Redis 7, already dropped from the list)].
+    const reply = await SCRIPTS.claim.run(
+      this.#reader,
+      [source.stream],
+      [source.group, this.consumer, String(source.leaseMs), this.#cursor, String(room)],
+    );
+    // [next cursor, [[entry id, fields, previous owner], ...]].
     const parts = Array.isArray(reply) ? reply : [];
-    this.#cursor = text(parts[0]) || '0-0';
-    const claimed = readEntries(parts[1]);
+    this.#cursor = text(parts[0]) || '-';
+    const rows = Array.isArray(parts[1]) ? parts[1] : [];
+    const own: StreamEntry[] = [];
+    const lost = new Map<string, StreamEntry[]>();
+    for (const row of rows) {
+      if (!Array.isArray(row) || !Array.isArray(row[1])) continue;
+      const entryId = entryIdOf(row[0]);
+      const entry: StreamEntry = { entryId, message: fromFields(entryId, row[1]) };
+      const owner = text(row[2]);
+      if (owner === this.consumer) own.push(entry);
+      else {
+        const entries = lost.get(owner);
+        if (entries) entries.push(entry);
+        else lost.set(owner, [entry]);
+      }
+    }
     // A full batch may leave more behind: look again at once. Otherwise after the interval, on from the cursor.
-    this.#nextClaimAt = Date.now() + (claimed.length >= room ? 0 : source.claimIntervalMs);
-    this.#take(claimed);
+    this.#nextClaimAt = Date.now() + (rows.length >= room ? 0 : source.claimIntervalMs);
+    this.#take(own);
+    for (const [owner, entries] of lost) this.#countLost(owner, entries);
+  }
+
+  /**
+   * Entries whose lease ran out with `owner`: each attempt counted as failed (the consumer died or stalled while
+   * handling it), as a retry copy due at once, carrying that error in its history, and the original acknowledged.
+   * The consumer engine dead-letters a message whose attempts are used up without running it again.
+   */
+  #countLost(owner: string, entries: readonly StreamEntry[]): void {
+    const source = this.#source;
+    const at = Date.now();
+    const ids: string[] = [];
+    for (const entry of entries) {
+      if (this.#inFlight.has(entry.entryId)) continue;
+      const delivery = new RedisDelivery(this.#context, entry.entryId, entry.message);
+      this.#inFlight.set(entry.entryId, delivery);
+      this.#outstanding++;
+      ids.push(delivery.id);
+      const error: DeliveryError = {
+        attempt: deliveryAttempt(entry.message.headers),
+        name: 'ConsumerLost',
+        message: `The consumer died while handling it: consumer '${owner}' held it past its lease of ${source.leaseMs} ms without settling it (the process exited or was killed, or stalled longer than the lease)`,
+        at,
+      };
+      delivery.retry(0, error).catch(() => {});
+    }
+    if (ids.length === 0) return;
+    this.#host.warn(
+      `Redis: ${ids.length} message(s) of stream '${source.stream}' were held by consumer '${owner}' of group '${source.group}' past their lease of ${source.leaseMs} ms without being settled (the process died or stalled); each attempt is counted as failed and the messages are delivered again (or dead-lettered once their attempts are used up).`,
+      undefined,
+      {
+        warning: 'attempt-lost',
+        stream: source.stream,
+        group: source.group,
+        consumer: owner,
+        messageIds: ids.slice(0, 20),
+        count: ids.length,
+      },
+    );
+  }
+
+  /**
+   * Hands over the entries of an XREADGROUP reply (`[[id, [field, value...]], ...]`) in the stream's order, read
+   * straight from the reply: no list or wrapper object per entry.
+   */
+  #takeReply(entries: Reply | undefined): void {
+    if (!Array.isArray(entries)) return;
+    for (const entry of entries) {
+      if (!Array.isArray(entry) || entry.length < 2) continue;
+      const fields = entry[1];
+      // An entry deleted while pending comes back without fields (before Redis 7): nothing to deliver.
+      if (!Array.isArray(fields)) continue;
+      const entryId = entryIdOf(entry[0]);
+      this.#takeOne(entryId, fromFields(entryId, fields));
+    }
   }
 
   /** Hands entries over in the stream's order; after stop() they are released instead. */
   #take(entries: readonly StreamEntry[]): void {
-    for (const entry of entries) {
-      // Claimed back from ourselves (a lease that ran out under a live handler): the claim renewed it; no second copy.
-      if (this.#inFlight.has(entry.entryId)) continue;
-      const delivery = new RedisDelivery(this.#context, entry);
-      this.#inFlight.set(entry.entryId, delivery);
-      this.#outstanding++;
-      if (this.#stopped) {
-        void delivery.release().catch(() => {});
-        continue;
-      }
-      try {
-        this.#options.onDelivery(delivery);
-      } catch (error) {
-        this.#host.warn(
-          `Redis: onDelivery threw for message '${delivery.id}' of stream '${this.#source.stream}'; the delivery stays unsettled until the consumer settles it.`,
-          error,
-          { warning: 'on-delivery-threw', stream: this.#source.stream, messageId: delivery.id },
-        );
-      }
+    for (const entry of entries) this.#takeOne(entry.entryId, entry.message);
+  }
+
+  #takeOne(entryId: string, message: EntryMessage): void {
+    // Claimed back from ourselves (a lease that ran out under a live handler): the claim renewed it; no second copy.
+    if (this.#inFlight.has(entryId)) return;
+    const delivery = new RedisDelivery(this.#context, entryId, message);
+    this.#inFlight.set(entryId, delivery);
+    this.#outstanding++;
+    if (this.#stopped) {
+      void delivery.release().catch(() => {});
+      return;
+    }
+    try {
+      this.#options.onDelivery(delivery);
+    } catch (error) {
+      this.#host.warn(
+        `Redis: onDelivery threw for message '${delivery.id}' of stream '${this.#source.stream}'; the delivery stays unsettled until the consumer settles it.`,
+        error,
+        { warning: 'on-delivery-threw', stream: this.#source.stream, messageId: delivery.id },
+      );
     }
   }
 
@@ -302,7 +386,7 @@ export class RedisSubscription implements Subscription {
       error,
       { warning: 'group-recreated', stream: this.#source.stream, group: this.#source.group },
     );
-    this.#cursor = '0-0';
+    this.#cursor = '-';
     try {
       await ensureGroup(this.#host.connection, this.#source);
     } catch (failure) {

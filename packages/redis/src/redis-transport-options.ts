@@ -16,12 +16,12 @@ export interface RedisTransportOptions {
   readonly group?: string;
   /**
    * The lease of a delivery, in ms: how long an entry may stay pending with a consumer that neither settles nor extends
-   * it before another consumer takes it over (XAUTOCLAIM with this min-idle-time). It is each delivery's `lockMs`;
+   * it before another consumer takes it over (its claim's min-idle-time). It is each delivery's `lockMs`;
    * the consumer engine extends it while the handler runs. Every consumer of a group should use the same lease.
    * Default 30000.
    */
   readonly leaseMs?: number;
-  /** How often a subscription looks for entries whose lease ran out (XAUTOCLAIM), in ms. Default leaseMs / 2, at most 5000. */
+  /** How often a subscription looks for entries whose lease ran out, in ms. Default leaseMs / 2, at most 5000. */
   readonly claimIntervalMs?: number;
   /** The longest one XREADGROUP blocks waiting for entries, in ms (stop() interrupts it). Default 5000. */
   readonly blockMs?: number;

@@ -114,6 +114,31 @@ return 1
 `;
 
 /**
+ * Claims the entries idle longer than the lease (their consumer died, or stopped extending), for this consumer, telling
+ * who held each: XPENDING IDLE from a cursor, then XCLAIM of each, in one step (no other claimer in between). Unlike
+ * XAUTOCLAIM, the previous owner is known, so a lease that ran out with another consumer can be counted as an attempt.
+ * An entry trimmed while pending is dropped from the pending list (nothing to deliver). KEYS: stream. ARGV: group,
+ * consumer, lease ms, start ('-', or '(' and the last id seen), count.
+ * Returns { the next start ('-': from the beginning again), { {entry id, fields, previous owner}, ... } }.
+ */
+const CLAIM = `
+local pending = redis.call('XPENDING', KEYS[1], ARGV[1], 'IDLE', ARGV[3], ARGV[4], '+', ARGV[5])
+local claimed = {}
+for _, p in ipairs(pending) do
+  local got = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], p[1])
+  local entry = got[1]
+  if entry and entry[2] then
+    claimed[#claimed + 1] = {entry[1], entry[2], p[2]}
+  else
+    redis.call('XACK', KEYS[1], ARGV[1], p[1])
+  end
+end
+local next_start = '-'
+if #pending >= tonumber(ARGV[5]) then next_start = '(' .. pending[#pending][1] end
+return {next_start, claimed}
+`;
+
+/**
  * Removes a consumer from its group when nothing is pending with it (a consumer removed with pending entries would
  * leave them unclaimable). KEYS: stream. ARGV: group, consumer. Returns 1 when removed.
  */
@@ -157,5 +182,6 @@ export const SCRIPTS = {
   schedule: new Script(SCHEDULE),
   moveDue: new Script(MOVE_DUE),
   extend: new Script(EXTEND),
+  claim: new Script(CLAIM),
   deleteIdleConsumer: new Script(DELETE_IDLE_CONSUMER),
 } as const;

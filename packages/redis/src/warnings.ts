@@ -10,6 +10,7 @@ import { type TransportWarningDetails, type TransportWarningListener, TransportW
 /**
  * The fields of a warning, for structured logs: `warning` names its kind:
  * `connection-lost`, `reconnect-failed`, `reconnected`, `read-failed` (a subscription's read), `group-recreated`,
+ * `attempt-lost` (entries claimed from a consumer that held them past their lease: an attempt counted as failed),
  * `lease-lost` (a settle or extend found the entry claimed by another consumer), `send-retried` (a settle or publish
  * sent again after a lost connection), `on-delivery-threw`, `eviction-policy`, `close-timeout`.
  */

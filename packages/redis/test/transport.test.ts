@@ -1,7 +1,7 @@
 /**
  * The Redis Streams transport against the shared Redis: the fields of an entry, each way of settling and what it leaves
- * in the stream, the scheduled set and the dead-letter stream, leases (XAUTOCLAIM of a dead consumer's entries, extend,
- * a lease lost to another consumer), the move of due retries by several consumers at once, trimming, stop and close.
+ * in the stream, the scheduled set and the dead-letter stream, leases (the claim of a dead consumer's entries, counted
+ * as a lost attempt, extend, a lease lost to another consumer), the move of due retries by several consumers at once, trimming, stop and close.
  */
 import assert from 'node:assert/strict';
 import { afterEach, it } from 'node:test';
@@ -246,7 +246,7 @@ await describeWithRedis('the Redis Streams transport', () => {
     );
   });
 
-  it("claims a dead consumer's entries once their lease ran out (XAUTOCLAIM), the attempt not counted", async () => {
+  it("claims a dead consumer's entries once their lease ran out, counting the attempt that died with it", async () => {
     const h = fresh({ transport: { leaseMs: 4_000, claimIntervalMs: 100 } });
     await h.send('orphan');
     // A consumer that read it and died without settling.
@@ -266,10 +266,32 @@ await describeWithRedis('the Redis Streams transport', () => {
     await pause(500);
     assert.equal(h.deliveries.length, 0, 'claimed before its lease ran out');
     await h.received(1);
-    assert.equal(h.deliveries[0]!.id, 'orphan-id');
-    assert.equal(h.deliveries[0]!.attempt, 1);
-    await h.deliveries[0]!.ack();
+    const again = h.deliveries[0]!;
+    assert.equal(again.id, 'orphan-id');
+    assert.equal(text(again), 'orphan');
+    assert.equal(again.headers.n, 'orphan', 'the headers are carried');
+    // Attempt 1 died with its consumer: this is attempt 2, the lost one in the history.
+    assert.equal(again.attempt, 2);
+    assert.equal(again.headers[ATTEMPT_HEADER], '1');
+    const history = JSON.parse(again.headers[DEAD_LETTER_HEADERS.history]!) as DeliveryError[];
+    assert.deepEqual(
+      history.map((e) => [e.attempt, e.name]),
+      [[1, 'ConsumerLost']],
+    );
+    assert.match(
+      history[0]!.message,
+      /consumer died while handling it: consumer 'dead-one' held it past its lease of 4000 ms/,
+    );
+    const warned = h.warnings.filter((w) => w.kind === 'attempt-lost');
+    assert.equal(warned.length, 1);
+    assert.match(warned[0]!.message, /1 message\(s\) .* held by consumer 'dead-one'/);
+    // A copy with the attempt counted, the original acknowledged in the same script: only the copy is pending.
+    assert.equal(await xlen(h.stream), 2);
+    assert.equal(await pendingCount(h.stream), 1);
+    await again.ack();
     assert.equal(await pendingCount(h.stream), 0);
+    await pause(300);
+    assert.equal(h.deliveries.length, 1, 'delivered once');
   });
 
   it('extend keeps an entry with its consumer past its lease, another consumer claiming meanwhile', async () => {
@@ -305,7 +327,7 @@ await describeWithRedis('the Redis Streams transport', () => {
     await other.subscribe(h.source, { prefetch: 5, onDelivery: (d) => taken.push(d) });
     await waitFor('the entry taken over', () => taken.length === 1);
     assert.equal(taken[0]!.id, 'lost-id');
-    assert.equal(taken[0]!.attempt, 1, 'a lease that ran out is not a failed attempt');
+    assert.equal(taken[0]!.attempt, 2, 'the attempt whose lease ran out is counted');
     // The first holder's settles and extensions now leave it to the consumer that claimed it: no copy, a warning.
     await lost.extend!(300);
     await lost.retry(0, failure(1));
@@ -316,7 +338,8 @@ await describeWithRedis('the Redis Streams transport', () => {
     );
     await pause(300);
     assert.equal(taken.length, 1, 'no retry copy was added by the consumer that lost the lease');
-    assert.equal(await xlen(h.stream), 1);
+    // The original and the claimer's copy with the attempt counted; nothing from the first holder.
+    assert.equal(await xlen(h.stream), 2);
     await taken[0]!.ack();
     assert.equal(await pendingCount(h.stream), 0);
   });
@@ -346,6 +369,42 @@ await describeWithRedis('the Redis Streams transport', () => {
       await Promise.all(h.deliveries.map((d) => d.ack()));
       assert.equal(await pendingCount(h.stream), 0);
       assert.equal(await xlen(h.stream), deleteAcked ? 0 : 30);
+    });
+  }
+
+  for (const deleteAcked of [false, true]) {
+    it(`acks made as deliveries are handed over, and acks made while the read blocks, resolve without waiting for the block${deleteAcked ? ' (deleteAcked)' : ''}`, async () => {
+      // A long block: an ack waiting behind the read (on its connection) would not resolve within the test.
+      const h = fresh({ source: { deleteAcked }, transport: { blockMs: 60_000 } });
+      const acked: Promise<void>[] = [];
+      const held: Delivery[] = [];
+      await h.transport.subscribe(h.source, {
+        prefetch: 10,
+        onDelivery: (d) => {
+          // Settled at once, as the engine settles synchronous handlers: these go out ahead of the next read.
+          if (text(d).startsWith('now')) acked.push(d.ack());
+          else held.push(d);
+        },
+      });
+      await h.send(...Array.from({ length: 45 }, (_, i) => `now${i}`));
+      await waitFor('45 deliveries acknowledged', () => acked.length === 45);
+      const within = <T>(what: string, promise: Promise<T>) =>
+        Promise.race([
+          promise,
+          new Promise<never>((_, reject) =>
+            setTimeout(() => reject(new Error(`${what} waited for the blocking read`)), 10_000),
+          ),
+        ]);
+      // The last batch's acks went ahead of a read now blocking for a minute: done all the same.
+      await within('the acks made in onDelivery', Promise.all(acked));
+      assert.equal(await pendingCount(h.stream), 0);
+      await h.send('later');
+      await waitFor('the held delivery', () => held.length === 1);
+      await pause(100);
+      // Made while the next read blocks: sent on the command connection at once.
+      await within('an ack made while the read blocks', held[0]!.ack());
+      assert.equal(await pendingCount(h.stream), 0);
+      assert.equal(await xlen(h.stream), deleteAcked ? 0 : 46);
     });
   }
 

@@ -53,11 +53,24 @@ interface Running {
   ctx: DeliveryContext | undefined;
   type: string | undefined;
   finished: boolean;
-  timers: NodeJS.Timeout[];
-  /** Deliveries with an expiring lock: when to extend it next, how often, and by how much (ms). */
-  lock: { nextAt: number; readonly every: number; readonly lockMs: number } | undefined;
+  /** The timeout and its grace, when the consumer has a timeout. */
+  timers: NodeJS.Timeout[] | undefined;
+  /**
+   * Deliveries with an expiring lock: when to extend it next (a `performance.now()` time), how often, and by how much
+   * (ms); `lockEvery` 0 when the delivery has no such lock.
+   */
+  lockAt: number;
+  lockEvery: number;
+  lockMs: number;
   /** When tracing: the process span and the context the handler runs in. */
   readonly trace: { readonly span: Span; readonly context: Context } | undefined;
+}
+
+/** Deliveries whose settle calls returned the same promise, and each one's settle kind. */
+interface SettleGroup {
+  readonly promise: Promise<void>;
+  readonly deliveries: Delivery[];
+  readonly kinds: string[];
 }
 
 /** The `hostwork.outcome` label and settle operation of each outcome kind. */
@@ -68,8 +81,17 @@ const SETTLE_OPERATION = { ack: 'ack', retry: 'retry', dead: 'dead_letter', rele
 type Outcome =
   | { readonly kind: 'ack' }
   | { readonly kind: 'retry'; readonly delayMs: number; readonly error: DeliveryError }
-  | { readonly kind: 'dead'; readonly reason: DeadLetterReason; readonly error: DeliveryError }
+  | {
+      readonly kind: 'dead';
+      readonly reason: DeadLetterReason;
+      readonly error: DeliveryError;
+      /** The history to send when `error` is already its last entry (else the headers' history and `error`). */
+      readonly history?: readonly DeliveryError[];
+    }
   | { readonly kind: 'release' };
+
+/** The outcome of every success (one object for all). */
+const ACK: Outcome = { kind: 'ack' };
 
 /** The lock is extended every third of its length: a failed extension leaves another try before it runs out. */
 const EXTEND_AT = 1 / 3;
@@ -112,6 +134,8 @@ export class ConsumerRunner {
   /** Handed over while every slot was busy (an adapter delivering past the prefetch): run as slots free. */
   readonly #waiting: Delivery[] = [];
   readonly #settling = new Set<Promise<void>>();
+  /** The last settle promise tracked, with the deliveries waiting on it (see #track). */
+  #settleGroup: SettleGroup | undefined;
   #subscription: Subscription | undefined;
   #stopping = false;
   /** Read once at start: whether per-message debug lines are written. */
@@ -237,26 +261,34 @@ export class ConsumerRunner {
       ctx: undefined,
       type: undefined,
       finished: false,
-      timers: [],
-      lock: undefined,
+      timers: undefined,
+      lockAt: 0,
+      lockEvery: 0,
+      lockMs: 0,
       trace: this.#tracing ? this.#startTrace(delivery) : undefined,
     };
     this.#metrics.consumed.add();
     this.#running.add(r);
-    this.#run(r).catch((error: unknown) => {
-      // A bug of the engine, not of the handler (whose errors #run settles): never leave the delivery unsettled.
-      const thrown = describeThrown(error);
-      this.#env.log.error(
-        {
-          consumer: this.definition.name,
-          messageId: delivery.id,
-          error: thrown.message,
-          stack: thrown.stack,
-        },
-        `Handling message ${delivery.id} failed unexpectedly: ${thrown.message}`,
-      );
-      this.#finish(r, this.#failure(r, error));
-    });
+    try {
+      this.#run(r);
+    } catch (error) {
+      this.#unexpected(r, error);
+    }
+  }
+
+  /** A bug of the engine, not of the handler (whose errors are settled): never leave the delivery unsettled. */
+  #unexpected(r: Running, error: unknown): void {
+    const thrown = describeThrown(error);
+    this.#env.log.error(
+      {
+        consumer: this.definition.name,
+        messageId: r.delivery.id,
+        error: thrown.message,
+        stack: thrown.stack,
+      },
+      `Handling message ${r.delivery.id} failed unexpectedly: ${thrown.message}`,
+    );
+    this.#finish(r, this.#failure(r, error));
   }
 
   /** The process span, a child of (and linked to) the publisher's span carried in the message's headers. */
@@ -269,17 +301,116 @@ export class ConsumerRunner {
     });
   }
 
-  async #run(r: Running): Promise<void> {
+  /**
+   * Handles a delivery. Synchronously as far as it can: with a synchronous schema, no inbox and a handler that returns
+   * no promise, no promise is made at all (an async function and its catch cost a tenth of the engine's CPU per
+   * message); otherwise it goes on in {@link #runAsync} or {@link #awaitHandler}.
+   */
+  #run(r: Running): void {
     const { delivery } = r;
     const def = this.definition;
     const events = this.#env.events;
     if (events.has('received')) events.emit('received', this.#base(r));
+    // No attempt left: a transport counted an attempt that ended without a settle (Redis: the consumer died while
+    // handling it). Dead-lettered without running, so a message that kills its consumer is not delivered for ever.
+    if (delivery.attempt > def.maxAttempts) {
+      this.#finish(r, this.#noAttemptLeft(delivery));
+      return;
+    }
     if (delivery.lockMs !== undefined && delivery.extend) this.#keepLocked(r, delivery.lockMs);
     // Most schemas validate synchronously: no promise or microtask hop per message for those.
     const reading = this.#read(delivery);
+    if (reading instanceof Promise || (def.inbox && this.#env.inbox)) {
+      this.#runAsync(r, reading).catch((error: unknown) => this.#unexpected(r, error));
+      return;
+    }
+    const ctx = this.#prepare(r, reading);
+    if (ctx === undefined) return;
+    const read = reading as { readonly type: string; readonly value: unknown };
+    this.#startTimeout(r, ctx);
+    let handled: unknown;
+    try {
+      handled = r.trace
+        ? Telemetry.run(r.trace.context, () => def.handle(read.value, ctx))
+        : def.handle(read.value, ctx);
+    } catch (error) {
+      this.#end(r, ctx, ctx.abortCause === 'timeout' ? this.#timedOut(r, error) : this.#failure(r, error));
+      return;
+    }
+    // A synchronous handler's result is not awaited: one microtask hop less per message.
+    if (isThenable(handled)) {
+      this.#awaitHandler(r, ctx, handled).catch((error: unknown) => this.#unexpected(r, error));
+      return;
+    }
+    this.#end(r, ctx, ctx.abortCause === 'timeout' ? this.#timedOut(r, undefined) : ACK);
+  }
+
+  /** The rest of {@link #run} for an asynchronous schema or a consumer with an inbox. */
+  async #runAsync(r: Running, reading: Read | Promise<Read>): Promise<void> {
+    const { delivery } = r;
+    const def = this.definition;
     const read = reading instanceof Promise ? await reading : reading;
     // Released meanwhile (an asynchronous schema still validating when the shutdown grace ended): never start it.
     if (r.finished) return;
+    const ctx = this.#prepare(r, read);
+    if (ctx === undefined) return;
+    const value = (read as { readonly value: unknown }).value;
+    const inbox = def.inbox ? this.#env.inbox : undefined;
+    const windowMs = def.inbox?.windowMs ?? 0;
+    if (inbox) {
+      // A message this consumer already processed (a redelivery, a duplicate of the outbox): ack, skip the handler.
+      let seen: boolean;
+      try {
+        seen = await inbox.inboxHas(def.name, delivery.id, Date.now());
+      } catch (error) {
+        return this.#finish(r, this.#failure(r, error));
+      }
+      if (r.finished) return;
+      if (seen) {
+        this.#env.messageLog.debug(
+          this.#fields(r),
+          `${this.#label(r)} was already processed by consumer '${def.name}' (inbox); acknowledged without running the handler`,
+        );
+        return this.#finish(r, ACK);
+      }
+    }
+    this.#startTimeout(r, ctx);
+    let outcome: Outcome;
+    try {
+      const handled = r.trace
+        ? Telemetry.run(r.trace.context, () => def.handle(value, ctx))
+        : def.handle(value, ctx);
+      if (isThenable(handled)) await handled;
+      outcome = ctx.abortCause === 'timeout' ? this.#timedOut(r, undefined) : ACK;
+      if (outcome.kind === 'ack' && inbox && !ctx.recordedWithin) {
+        const now = Date.now();
+        await inbox.recordInbox(def.name, delivery.id, now, now + windowMs);
+      }
+    } catch (error) {
+      outcome = ctx.abortCause === 'timeout' ? this.#timedOut(r, error) : this.#failure(r, error);
+    }
+    this.#end(r, ctx, outcome);
+  }
+
+  /** The rest of {@link #run} for a handler that returned a promise. */
+  async #awaitHandler(r: Running, ctx: DeliveryContext, handled: PromiseLike<unknown>): Promise<void> {
+    let outcome: Outcome;
+    try {
+      await handled;
+      outcome = ctx.abortCause === 'timeout' ? this.#timedOut(r, undefined) : ACK;
+    } catch (error) {
+      outcome = ctx.abortCause === 'timeout' ? this.#timedOut(r, error) : this.#failure(r, error);
+    }
+    this.#end(r, ctx, outcome);
+  }
+
+  /**
+   * After the read: dead-letters poison, or makes the handler's context and starts the timeout. Returns the context,
+   * or undefined when the delivery is finished (poison).
+   */
+  #prepare(r: Running, read: Read): DeliveryContext | undefined {
+    const { delivery } = r;
+    const def = this.definition;
     if ('problem' in read) {
       const error: DeliveryError = {
         attempt: delivery.attempt,
@@ -287,7 +418,8 @@ export class ConsumerRunner {
         name: 'PoisonMessage',
         at: Date.now(),
       };
-      return this.#finish(r, { kind: 'dead', reason: 'poison', error });
+      this.#finish(r, { kind: 'dead', reason: 'poison', error });
+      return undefined;
     }
     r.type = read.type;
     r.trace?.span.setAttribute(Attr.messageType, read.type);
@@ -308,50 +440,54 @@ export class ConsumerRunner {
         : undefined,
     );
     r.ctx = ctx;
-    if (inbox) {
-      // A message this consumer already processed (a redelivery, a duplicate of the outbox): ack, skip the handler.
-      let seen: boolean;
-      try {
-        seen = await inbox.inboxHas(def.name, delivery.id, Date.now());
-      } catch (error) {
-        return this.#finish(r, this.#failure(r, error));
-      }
-      if (r.finished) return;
-      if (seen) {
-        this.#env.messageLog.debug(
-          this.#fields(r),
-          `${this.#label(r)} was already processed by consumer '${def.name}' (inbox); acknowledged without running the handler`,
-        );
-        return this.#finish(r, { kind: 'ack' });
-      }
-    }
-    if (def.timeout > 0) r.timers.push(setTimeout(() => this.#timeout(r, ctx), def.timeout));
-    let outcome: Outcome;
-    try {
-      const handled = r.trace
-        ? Telemetry.run(r.trace.context, () => def.handle(read.value, ctx))
-        : def.handle(read.value, ctx);
-      // A synchronous handler's result is not awaited: one microtask hop less per message.
-      if (isThenable(handled)) await handled;
-      outcome = ctx.abortCause === 'timeout' ? this.#timedOut(r, undefined) : { kind: 'ack' };
-      if (outcome.kind === 'ack' && inbox && !ctx.recordedWithin) {
-        const now = Date.now();
-        await inbox.recordInbox(def.name, delivery.id, now, now + windowMs);
-      }
-    } catch (error) {
-      outcome = ctx.abortCause === 'timeout' ? this.#timedOut(r, error) : this.#failure(r, error);
-    }
-    try {
-      const disposing = ctx.dispose();
-      if (disposing) await disposing;
-    } catch (error) {
-      const thrown = describeThrown(error);
-      this.#env.messageLog.error(
-        { consumer: def.name, messageId: delivery.id, error: thrown.message, stack: thrown.stack },
-        `Disposing the scope of message ${delivery.id} (consumer '${def.name}') failed: ${thrown.message}`,
+    return ctx;
+  }
+
+  /** Starts the handler's timeout, when the consumer has one. */
+  #startTimeout(r: Running, ctx: DeliveryContext): void {
+    const timeout = this.definition.timeout;
+    if (timeout > 0)
+      this.#addTimer(
+        r,
+        setTimeout(() => this.#timeout(r, ctx), timeout),
       );
+  }
+
+  /** Keeps a timer of the delivery, cleared when it finishes. */
+  #addTimer(r: Running, timer: NodeJS.Timeout): void {
+    if (r.timers === undefined) r.timers = [timer];
+    else r.timers.push(timer);
+  }
+
+  /** Disposes the handler's scope (waited for only when it has one to dispose), then finishes the delivery. */
+  #end(r: Running, ctx: DeliveryContext, outcome: Outcome): void {
+    let disposing: Promise<void> | undefined;
+    try {
+      disposing = ctx.dispose();
+    } catch (error) {
+      this.#disposeFailed(r, error);
     }
-    this.#finish(r, outcome);
+    if (disposing === undefined) {
+      this.#finish(r, outcome);
+      return;
+    }
+    disposing.then(
+      () => this.#finish(r, outcome),
+      (error: unknown) => {
+        this.#disposeFailed(r, error);
+        this.#finish(r, outcome);
+      },
+    );
+  }
+
+  #disposeFailed(r: Running, error: unknown): void {
+    const thrown = describeThrown(error);
+    const { delivery } = r;
+    const name = this.definition.name;
+    this.#env.messageLog.error(
+      { consumer: name, messageId: delivery.id, error: thrown.message, stack: thrown.stack },
+      `Disposing the scope of message ${delivery.id} (consumer '${name}') failed: ${thrown.message}`,
+    );
   }
 
   /** The delivery's definition and validated body, or why it is poison. */
@@ -409,7 +545,7 @@ export class ConsumerRunner {
       );
       this.#finish(r, this.#timedOut(r, undefined));
     }, this.#env.abortGraceMs);
-    r.timers.push(grace);
+    this.#addTimer(r, grace);
   }
 
   #timedOut(r: Running, error: unknown): Outcome {
@@ -425,7 +561,10 @@ export class ConsumerRunner {
    */
   #keepLocked(r: Running, lockMs: number): void {
     const every = Math.max(10, Math.floor(lockMs * EXTEND_AT));
-    r.lock = { nextAt: Date.now() + every, every, lockMs };
+    // From the start time already taken: no clock read, no object per delivery.
+    r.lockAt = r.startedAt + every;
+    r.lockEvery = every;
+    r.lockMs = lockMs;
     const tick = Math.max(5, Math.floor(every / 4));
     if (tick < this.#lockTickMs) {
       clearInterval(this.#lockSweep);
@@ -435,15 +574,14 @@ export class ConsumerRunner {
   }
 
   #extendDueLocks(): void {
-    const now = Date.now();
+    const now = performance.now();
     let locked = false;
     for (const r of this.#running) {
-      const lock = r.lock;
-      if (lock === undefined || r.finished) continue;
+      if (r.lockEvery === 0 || r.finished) continue;
       locked = true;
-      if (now < lock.nextAt) continue;
-      lock.nextAt = now + lock.every;
-      r.delivery.extend?.(lock.lockMs).catch((error: unknown) => {
+      if (now < r.lockAt) continue;
+      r.lockAt = now + r.lockEvery;
+      r.delivery.extend?.(r.lockMs).catch((error: unknown) => {
         this.#env.log.warn(
           { consumer: this.definition.name, messageId: r.delivery.id, error: describeThrown(error).message },
           `Extending the lock of message ${r.delivery.id} failed (${describeThrown(error).message}); it may be delivered again while its handler runs`,
@@ -464,6 +602,20 @@ export class ConsumerRunner {
     if (r.delivery.attempt >= this.definition.maxAttempts)
       return { kind: 'dead', reason: 'attempts-exhausted', error };
     return { kind: 'retry', delayMs: this.#retryDelay(r, thrown), error };
+  }
+
+  /** The dead letter of a delivery past `maxAttempts`: the last error its history holds is why. */
+  #noAttemptLeft(delivery: Delivery): Outcome {
+    const history = readAttemptErrors(delivery.headers);
+    const last = history.at(-1);
+    if (last !== undefined) return { kind: 'dead', reason: 'attempts-exhausted', error: last, history };
+    const error: DeliveryError = {
+      attempt: delivery.attempt,
+      name: 'AttemptsExhausted',
+      message: `Attempt ${delivery.attempt} is past maxAttempts (${this.definition.maxAttempts}); not run`,
+      at: Date.now(),
+    };
+    return { kind: 'dead', reason: 'attempts-exhausted', error };
   }
 
   /** The backoff before the next attempt; a backoff that throws or returns nonsense falls back to the default. */
@@ -491,7 +643,7 @@ export class ConsumerRunner {
   #finish(r: Running, outcome: Outcome): void {
     if (r.finished) return;
     r.finished = true;
-    for (const t of r.timers) clearTimeout(t);
+    if (r.timers !== undefined) for (const t of r.timers) clearTimeout(t);
     this.#running.delete(r);
     const elapsed = performance.now() - r.startedAt;
     this.#metrics.duration(OUTCOME_LABEL[outcome.kind]).observe(elapsed / 1000);
@@ -532,7 +684,14 @@ export class ConsumerRunner {
       case 'ack':
         // The common path: no log line or event object unless asked for.
         this.#track(() => delivery.ack(), delivery, 'ack', span);
-        if (events.has('completed')) events.emit('completed', { ...this.#base(r), durationMs });
+        if (events.has('completed'))
+          events.emit('completed', {
+            consumer: this.definition.name,
+            id: delivery.id,
+            type: r.type,
+            attempt: delivery.attempt,
+            durationMs,
+          });
         if (this.#debug)
           this.#env.messageLog.debug(
             { ...this.#fields(r), durationMs },
@@ -553,7 +712,7 @@ export class ConsumerRunner {
       }
       case 'dead': {
         const { reason, error } = outcome;
-        const history = [...readAttemptErrors(delivery.headers), error];
+        const history = outcome.history ?? [...readAttemptErrors(delivery.headers), error];
         this.#metrics.deadLetters.add();
         this.#track(() => delivery.deadLetter(reason, history), delivery, 'deadLetter', span);
         if (events.has('dead')) events.emit('dead', { ...this.#base(r), durationMs, reason, error });
@@ -561,7 +720,7 @@ export class ConsumerRunner {
           { ...this.#fields(r), reason, error: error.message },
           reason === 'poison'
             ? `${this.#label(r)} is poison, dead-lettered without retrying: ${error.message}`
-            : `${this.#label(r)} is dead-lettered after attempt ${delivery.attempt}/${this.definition.maxAttempts}: ${error.message}`,
+            : `${this.#label(r)} is dead-lettered after attempt ${error.attempt}/${this.definition.maxAttempts}: ${error.message}`,
         );
         return;
       }
@@ -593,6 +752,18 @@ export class ConsumerRunner {
       // An adapter throwing instead of rejecting is handled the same way.
       settling = Promise.reject(error);
     }
+    if (span === undefined) {
+      // Adapters that send settles together (Redis, one XACK per turn) return one promise for the batch: one
+      // reaction for all of them, not one promise and two closures per delivery.
+      const group = this.#settleGroup;
+      if (group !== undefined && group.promise === settling) {
+        group.deliveries.push(delivery);
+        group.kinds.push(kind);
+        return;
+      }
+      this.#trackGroup({ promise: settling, deliveries: [delivery], kinds: [kind] });
+      return;
+    }
     const tracked: Promise<void> = settling.then(
       () => {
         this.#settling.delete(tracked);
@@ -611,6 +782,28 @@ export class ConsumerRunner {
         );
       },
     );
+    this.#settling.add(tracked);
+  }
+
+  /** Keeps a settle promise shared by the deliveries of `group` until it returns; a failure is logged for each. */
+  #trackGroup(group: SettleGroup): void {
+    this.#settleGroup = group;
+    const done = () => {
+      this.#settling.delete(tracked);
+      // Settled: a later call returning the same promise (a shared resolved one) starts a group of its own.
+      if (this.#settleGroup === group) this.#settleGroup = undefined;
+    };
+    const tracked: Promise<void> = group.promise.then(done, (error: unknown) => {
+      done();
+      const text = describeThrown(error).message;
+      group.deliveries.forEach((delivery, i) => {
+        const kind = group.kinds[i];
+        this.#env.log.error(
+          { consumer: this.definition.name, messageId: delivery.id, settle: kind, error: text },
+          `Settling message ${delivery.id} (${kind}) with ${this.#transport.kind} failed: ${text}; the broker delivers it again`,
+        );
+      });
+    });
     this.#settling.add(tracked);
   }
 

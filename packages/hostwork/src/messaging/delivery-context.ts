@@ -18,7 +18,6 @@ export class DeliveryContext implements MessageContext {
   readonly type: string;
   readonly consumer: string;
   readonly maxAttempts: number;
-  readonly startedAt = performance.now();
   #controller: AbortController | undefined;
   #abortReason: JobAbortError | undefined;
   #logger: Logger | undefined;

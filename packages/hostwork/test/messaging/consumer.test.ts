@@ -5,7 +5,12 @@ import { createToken } from '../../src/di/token.ts';
 import { defineConsumer, type MessageContext } from '../../src/messaging/consumer-definition.ts';
 import { inMemoryTransport } from '../../src/messaging/in-memory-transport.ts';
 import { defineMessage } from '../../src/messaging/message-definition.ts';
-import { DEAD_LETTER_HEADERS, type Transport, TYPE_HEADER } from '../../src/messaging/transport.ts';
+import {
+  ATTEMPT_HEADER,
+  DEAD_LETTER_HEADERS,
+  type Transport,
+  TYPE_HEADER,
+} from '../../src/messaging/transport.ts';
 import {
   bytes,
   deadLetters,
@@ -303,6 +308,89 @@ describe('failures', () => {
         assert.equal(calls, 0);
         assert.equal(recorded.filter((e) => e.event === 'dead').length, 4);
         assert.equal(recorded.filter((e) => e.event === 'failed').length, 0);
+      });
+    },
+  );
+
+  it(
+    'dead-letters a delivery past maxAttempts without running it (a transport counted an attempt its consumer died in)',
+    T,
+    async () => {
+      const memory = inMemoryTransport();
+      let calls = 0;
+      const consumer = defineConsumer({
+        name: 'bounded',
+        transport: 'memory',
+        source,
+        message: OrderPlaced,
+        maxAttempts: 2,
+        handle() {
+          calls++;
+        },
+      });
+      await withMessagingHost({ transports: { memory }, consumers: [consumer] }, async ({ events, logs }) => {
+        const recorded = recordMessageEvents(events);
+        const died = (attempt: number) => ({
+          attempt,
+          name: 'ConsumerLost',
+          message: `The consumer died while handling attempt ${attempt}`,
+          at: 1_000 + attempt,
+        });
+        const body = bytes('{"orderId":"a","total":1}');
+        await memory.publish(source, [
+          // Attempt 3 of 2: both attempts died with their consumer.
+          {
+            id: 'exhausted',
+            body,
+            headers: {
+              [TYPE_HEADER]: 'order-placed',
+              [ATTEMPT_HEADER]: '2',
+              [DEAD_LETTER_HEADERS.history]: JSON.stringify([died(1), died(2)]),
+            },
+          },
+          // Attempt 2 of 2: one left, run.
+          {
+            id: 'last-one',
+            body,
+            headers: {
+              [TYPE_HEADER]: 'order-placed',
+              [ATTEMPT_HEADER]: '1',
+              [DEAD_LETTER_HEADERS.history]: JSON.stringify([died(1)]),
+            },
+          },
+          // Past maxAttempts without a history: dead-lettered with an error saying so.
+          { id: 'bare', body, headers: { [TYPE_HEADER]: 'order-placed', [ATTEMPT_HEADER]: '5' } },
+        ]);
+        await waitFor(() => memory.broker.deadLetters('orders').length === 2, 'two dead letters');
+        await waitFor(() => recorded.some((e) => e.event === 'completed'), 'the last attempt handled');
+        assert.equal(calls, 1, 'only the delivery with an attempt left ran');
+        const dead = new Map(memory.broker.deadLetters('orders').map((d) => [d.id, d]));
+        const exhausted = dead.get('exhausted')!;
+        assert.equal(exhausted.reason, 'attempts-exhausted');
+        assert.deepEqual(exhausted.errors, [died(1), died(2)], 'the history as it was, nothing added');
+        assert.equal(
+          exhausted.headers[DEAD_LETTER_HEADERS.error],
+          'The consumer died while handling attempt 2',
+        );
+        const bare = dead.get('bare')!;
+        assert.equal(bare.reason, 'attempts-exhausted');
+        assert.deepEqual(
+          bare.errors.map((e) => [e.attempt, e.message]),
+          [[6, 'Attempt 6 is past maxAttempts (2); not run']],
+        );
+        assert.deepEqual(
+          recorded
+            .filter((e) => e.event === 'dead')
+            .map((e) => [(e.data as { id: string }).id, (e.data as { reason: string }).reason])
+            .sort(),
+          [
+            ['bare', 'attempts-exhausted'],
+            ['exhausted', 'attempts-exhausted'],
+          ],
+        );
+        assert.ok(
+          logs.find('is dead-lettered after attempt 2/2: The consumer died while handling attempt 2'),
+        );
       });
     },
   );
