@@ -1,4 +1,4 @@
-import type { Context, Span } from '@opentelemetry/api';
+import type { Span } from '@opentelemetry/api';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { ScopeFactory } from '../di/scope.ts';
 import { ErrorCodes, HostworkError } from '../errors.ts';
@@ -13,6 +13,7 @@ import {
   type DestinationMetrics,
   messagingSystem,
   NOOP_DESTINATION,
+  type ProcessTrace,
   Telemetry,
 } from '../telemetry/telemetry.ts';
 import { readTraceContext, TRACEPARENT, TRACESTATE } from '../telemetry/trace-context.ts';
@@ -57,7 +58,7 @@ interface Running {
   /** Deliveries with an expiring lock: when to extend it next, how often, and by how much (ms). */
   lock: { nextAt: number; readonly every: number; readonly lockMs: number } | undefined;
   /** When tracing: the process span and the context the handler runs in. */
-  readonly trace: { readonly span: Span; readonly context: Context } | undefined;
+  readonly trace: ProcessTrace | undefined;
 }
 
 /** The `hostwork.outcome` label and settle operation of each outcome kind. */
@@ -127,6 +128,8 @@ export class ConsumerRunner {
   readonly #system: string;
   readonly #metrics: DestinationMetrics;
   readonly #tracing: boolean;
+  /** The name of the process spans (`process <source>`), built once. */
+  readonly #spanName: string;
 
   constructor(definition: ConsumerDefinition, transport: Transport, env: ConsumerEnvironment) {
     this.definition = definition;
@@ -136,6 +139,7 @@ export class ConsumerRunner {
     this.#system = messagingSystem(transport.kind);
     this.#metrics = env.telemetry?.destination(this.#system, definition.source.name) ?? NOOP_DESTINATION;
     this.#tracing = env.telemetry?.tracing === true;
+    this.#spanName = `process ${definition.source.name}`;
   }
 
   /** Handlers running now. */
@@ -262,7 +266,11 @@ export class ConsumerRunner {
   /** The process span, a child of (and linked to) the publisher's span carried in the message's headers. */
   #startTrace(delivery: Delivery): Running['trace'] {
     const parent = readTraceContext(delivery.headers[TRACEPARENT], delivery.headers[TRACESTATE]);
-    return this.#env.telemetry?.startProcess(this.#system, this.definition.source.name, parent, {
+    // One literal with every attribute: the SDK copies it as it is, no merging per message.
+    return this.#env.telemetry?.startProcess(this.#spanName, parent, {
+      [Attr.system]: this.#system,
+      [Attr.destination]: this.definition.source.name,
+      [Attr.operationType]: 'process',
       [Attr.messageId]: delivery.id,
       [Attr.consumerGroup]: this.definition.name,
       [Attr.messageAttempt]: delivery.attempt,
@@ -506,9 +514,16 @@ export class ConsumerRunner {
     }
   }
 
-  /** Ends the process span with the outcome; returns the settle span, ended when the broker has the settlement. */
+  /**
+   * Ends the process span with the outcome; returns the settle span, ended when the broker has the settlement (none
+   * under a process span that was sampled out: it would not be recorded either).
+   */
   #endTrace(r: Running, outcome: Outcome): Span | undefined {
     const span = r.trace!.span;
+    if (!span.isRecording()) {
+      span.end();
+      return undefined;
+    }
     span.setAttribute(Attr.outcome, OUTCOME_LABEL[outcome.kind]);
     if (outcome.kind === 'retry' || outcome.kind === 'dead') {
       const e = outcome.error;
