@@ -12,7 +12,12 @@ import {
   MeterProvider,
   PeriodicExportingMetricReader,
 } from '@opentelemetry/sdk-metrics';
-import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import {
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  TraceIdRatioBasedSampler,
+  TracerProvider,
+} from '@opentelemetry/sdk-trace';
 import { TelemetryAttributes as Attr, JOBS_SYSTEM, Telemetry } from 'hostwork';
 
 const n = Number(process.argv[2] ?? 200_000);
@@ -48,6 +53,17 @@ trace.setGlobalTracerProvider(
 
 const telemetry = new Telemetry();
 const tracer = trace.getTracer('floor');
+const sampledTracer = new TracerProvider({
+  sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(0.1) }),
+  spanProcessors: [
+    new BatchSpanProcessor({
+      exporter: {
+        export: (_: unknown, done: (result: { code: number }) => void) => done(ok),
+        shutdown: async () => {},
+      },
+    }),
+  ],
+}).getTracer('floor');
 const histogram = metrics.getMeter('floor').createHistogram('floor.duration', { unit: 's' });
 const durationAttributes = {
   [Attr.system]: JOBS_SYSTEM,
@@ -58,9 +74,48 @@ const metricsOfQueue = telemetry.destination(JOBS_SYSTEM, 'default');
 const handler = (i: number) => i;
 
 const cases: Record<string, (i: number) => void> = {
-  // The SDK alone: a CONSUMER span with the attributes of an attempt, started from the root and ended.
+  // The SDK alone: a CONSUMER span with the attributes of an attempt, as Hostwork passes them (four at the start,
+  // two set on the recorded span), started from the root and ended.
   'sdk span start+end': (i) => {
-    tracer
+    const span = tracer.startSpan(
+      'process default',
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: {
+          [Attr.system]: JOBS_SYSTEM,
+          [Attr.destination]: 'default',
+          [Attr.operationType]: 'process',
+          [Attr.jobName]: 'noop',
+        },
+      },
+      ROOT_CONTEXT,
+    );
+    span.setAttribute(Attr.messageId, String(i));
+    span.setAttribute(Attr.jobAttempt, 1);
+    span.end();
+  },
+  // The SDK alone: one histogram recording with the duration's three attributes.
+  'sdk histogram.record': (i) => histogram.record(i / 1e6, durationAttributes),
+  // Hostwork: the process span, the handler run in its context, the span ended (what the worker does per attempt:
+  // JobWorker #startTrace, #execute and #endTrace).
+  'hostwork process span': (i) => {
+    const t = telemetry.startProcess('process default', undefined, {
+      [Attr.system]: JOBS_SYSTEM,
+      [Attr.destination]: 'default',
+      [Attr.operationType]: 'process',
+      [Attr.jobName]: 'noop',
+    })!;
+    if (t.span.isRecording()) {
+      t.span.setAttribute(Attr.messageId, String(i));
+      t.span.setAttribute(Attr.jobAttempt, 1);
+    }
+    Telemetry.run(t.context, () => handler(i));
+    t.span.end();
+  },
+  // The SDK alone, sampling 10 % of root spans (ParentBased(TraceIdRatioBased(0.1))): most spans are sampled out,
+  // but the SDK still generates their ids and checks their attributes.
+  'sdk span, 10 % sampled': (i) => {
+    sampledTracer
       .startSpan(
         'process default',
         {
@@ -69,30 +124,12 @@ const cases: Record<string, (i: number) => void> = {
             [Attr.system]: JOBS_SYSTEM,
             [Attr.destination]: 'default',
             [Attr.operationType]: 'process',
-            [Attr.messageId]: String(i),
             [Attr.jobName]: 'noop',
-            [Attr.jobAttempt]: 1,
           },
         },
         ROOT_CONTEXT,
       )
       .end();
-  },
-  // The SDK alone: one histogram recording with the duration's three attributes.
-  'sdk histogram.record': (i) => histogram.record(i / 1e6, durationAttributes),
-  // Hostwork: the process span, the handler run in its context, the span ended (what the worker does per attempt).
-  'hostwork process span': (i) => {
-    const t = telemetry.startProcess('process default', undefined, {
-      [Attr.system]: JOBS_SYSTEM,
-      [Attr.destination]: 'default',
-      [Attr.operationType]: 'process',
-      [Attr.messageId]: String(i),
-      [Attr.jobName]: 'noop',
-      [Attr.jobAttempt]: 1,
-    })!;
-    Telemetry.run(t.context, () => handler(i));
-    t.span.end();
-    t.span.spanContext();
   },
   // Hostwork: the duration observed (its own histogram, and the SDK's through the bridge).
   'hostwork duration': (i) => metricsOfQueue.duration('completed').observe(i / 1e6),

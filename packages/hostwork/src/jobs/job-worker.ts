@@ -641,15 +641,19 @@ export class JobWorker implements HostedService {
 
   /** The attempt's process span, a child of (and linked to) the enqueue's span stored with the job. */
   #startTrace(q: QueueState, job: ClaimedJob): RunningAttempt['trace'] {
-    // One literal with every attribute: the SDK copies it as it is, no merging per job.
-    return this.#telemetry?.startProcess(q.spanName, traceContextOfMetadata(job.metadata), {
+    // At the start, in one literal (the SDK copies it as it is): what a sampler may decide on.
+    const trace = this.#telemetry?.startProcess(q.spanName, traceContextOfMetadata(job.metadata), {
       [Attr.system]: JOBS_SYSTEM,
       [Attr.destination]: job.queue,
       [Attr.operationType]: 'process',
-      [Attr.messageId]: job.id,
       [Attr.jobName]: job.name,
-      [Attr.jobAttempt]: job.attempt,
     });
+    // The rest only on a recorded span: a sampled-out attempt then costs the SDK two attributes less to check.
+    if (trace?.span.isRecording()) {
+      trace.span.setAttribute(Attr.messageId, job.id);
+      trace.span.setAttribute(Attr.jobAttempt, job.attempt);
+    }
+    return trace;
   }
 
   async #execute(q: QueueState, ctx: AttemptContext, traceContext: Context | undefined): Promise<void> {

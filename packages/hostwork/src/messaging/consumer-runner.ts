@@ -266,15 +266,19 @@ export class ConsumerRunner {
   /** The process span, a child of (and linked to) the publisher's span carried in the message's headers. */
   #startTrace(delivery: Delivery): Running['trace'] {
     const parent = readTraceContext(delivery.headers[TRACEPARENT], delivery.headers[TRACESTATE]);
-    // One literal with every attribute: the SDK copies it as it is, no merging per message.
-    return this.#env.telemetry?.startProcess(this.#spanName, parent, {
+    // At the start, in one literal (the SDK copies it as it is): what a sampler may decide on.
+    const trace = this.#env.telemetry?.startProcess(this.#spanName, parent, {
       [Attr.system]: this.#system,
       [Attr.destination]: this.definition.source.name,
       [Attr.operationType]: 'process',
-      [Attr.messageId]: delivery.id,
       [Attr.consumerGroup]: this.definition.name,
-      [Attr.messageAttempt]: delivery.attempt,
     });
+    // The rest only on a recorded span: a sampled-out delivery then costs the SDK two attributes less to check.
+    if (trace?.span.isRecording()) {
+      trace.span.setAttribute(Attr.messageId, delivery.id);
+      trace.span.setAttribute(Attr.messageAttempt, delivery.attempt);
+    }
+    return trace;
   }
 
   async #run(r: Running): Promise<void> {
