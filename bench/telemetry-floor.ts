@@ -94,6 +94,26 @@ const cases: Record<string, (i: number) => void> = {
     span.setAttribute(Attr.jobAttempt, 1);
     span.end();
   },
+  // The SDK and the API alone, with the handler run in the span's context (which the handler's own spans need).
+  'sdk span + its context': (i) => {
+    const span = tracer.startSpan(
+      'process default',
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: {
+          [Attr.system]: JOBS_SYSTEM,
+          [Attr.destination]: 'default',
+          [Attr.operationType]: 'process',
+          [Attr.jobName]: 'noop',
+        },
+      },
+      ROOT_CONTEXT,
+    );
+    span.setAttribute(Attr.messageId, String(i));
+    span.setAttribute(Attr.jobAttempt, 1);
+    context.with(trace.setSpan(ROOT_CONTEXT, span), () => handler(i));
+    span.end();
+  },
   // The SDK alone: one histogram recording with the duration's three attributes.
   'sdk histogram.record': (i) => histogram.record(i / 1e6, durationAttributes),
   // Hostwork: the process span, the handler run in its context, the span ended (what the worker does per attempt:
@@ -114,7 +134,7 @@ const cases: Record<string, (i: number) => void> = {
   },
   // The SDK alone, sampling 10 % of root spans (ParentBased(TraceIdRatioBased(0.1))): most spans are sampled out,
   // but the SDK still generates their ids and checks their attributes.
-  'sdk span, 10 % sampled': (i) => {
+  'sdk span, 10 % sampled': () => {
     sampledTracer
       .startSpan(
         'process default',
