@@ -15,6 +15,7 @@ import {
   JOBS_SYSTEM,
   NOOP_DESTINATION,
   type Outcome as OutcomeLabel,
+  type ProcessTrace,
   Telemetry,
 } from '../telemetry/telemetry.ts';
 import { traceContextOfMetadata } from '../telemetry/trace-context.ts';
@@ -60,13 +61,15 @@ interface QueueState {
   mayHaveDue: boolean;
   /** The queue's metrics, resolved once. */
   readonly metrics: DestinationMetrics;
+  /** The name of its attempts' process spans (`process <queue>`), built once. */
+  readonly spanName: string;
 }
 
 /** A running attempt: its context, its queue and, when tracing, its process span and the context to run it in. */
 interface RunningAttempt {
   readonly ctx: AttemptContext;
   readonly queue: QueueState;
-  readonly trace: { readonly span: Span; readonly context: Context } | undefined;
+  readonly trace: ProcessTrace | undefined;
 }
 
 /** The `hostwork.outcome` label and the settle operation of each settlement kind (null: the lease was lost). */
@@ -256,6 +259,7 @@ export class JobWorker implements HostedService {
       averageMs: PREFETCH_BELOW_MS * 2,
       mayHaveDue: true,
       metrics: telemetry?.destination(JOBS_SYSTEM, name) ?? NOOP_DESTINATION,
+      spanName: `process ${name}`,
     }));
     this.#queueByName = new Map(this.#queues.map((q) => [q.name, q]));
     this.#queueNames = this.#queues.map((q) => q.name);
@@ -622,7 +626,7 @@ export class JobWorker implements HostedService {
     q.running++;
     q.metrics.consumed.add();
     const ctx = new AttemptContext(job, this.#attemptEnv);
-    const trace = this.#tracing ? this.#startTrace(job) : undefined;
+    const trace = this.#tracing ? this.#startTrace(q, job) : undefined;
     this.#running.set(job.id, { ctx, queue: q, trace });
     this.#execute(q, ctx, trace?.context).catch((error: unknown) => {
       // A bug of the engine, not of the handler (whose errors #execute settles): never leave the job running.
@@ -636,12 +640,20 @@ export class JobWorker implements HostedService {
   }
 
   /** The attempt's process span, a child of (and linked to) the enqueue's span stored with the job. */
-  #startTrace(job: ClaimedJob): RunningAttempt['trace'] {
-    return this.#telemetry?.startProcess(JOBS_SYSTEM, job.queue, traceContextOfMetadata(job.metadata), {
-      [Attr.messageId]: job.id,
+  #startTrace(q: QueueState, job: ClaimedJob): RunningAttempt['trace'] {
+    // At the start, in one literal (the SDK copies it as it is): what a sampler may decide on.
+    const trace = this.#telemetry?.startProcess(q.spanName, traceContextOfMetadata(job.metadata), {
+      [Attr.system]: JOBS_SYSTEM,
+      [Attr.destination]: job.queue,
+      [Attr.operationType]: 'process',
       [Attr.jobName]: job.name,
-      [Attr.jobAttempt]: job.attempt,
     });
+    // The rest only on a recorded span: a sampled-out attempt then costs the SDK two attributes less to check.
+    if (trace?.span.isRecording()) {
+      trace.span.setAttribute(Attr.messageId, job.id);
+      trace.span.setAttribute(Attr.jobAttempt, job.attempt);
+    }
+    return trace;
   }
 
   async #execute(q: QueueState, ctx: AttemptContext, traceContext: Context | undefined): Promise<void> {
@@ -855,11 +867,15 @@ export class JobWorker implements HostedService {
     const traced = entry.trace ? this.#endTrace(entry.trace.span, settlement) : undefined;
     if (settlement) {
       const written = ctx.completedWithin && settlement.kind === 'completed';
-      const outcome: Outcome =
+      const durationMs = Math.round(elapsed);
+      // Built in one literal (no spread): this runs for every job.
+      this.#outcomes.push(
         result === undefined
-          ? { settlement, job: ctx.job, durationMs: Math.round(elapsed), written }
-          : { settlement, job: ctx.job, durationMs: Math.round(elapsed), written, result };
-      this.#outcomes.push(traced ? { ...outcome, traced } : outcome);
+          ? traced === undefined
+            ? { settlement, job: ctx.job, durationMs, written }
+            : { settlement, job: ctx.job, durationMs, written, traced }
+          : { settlement, job: ctx.job, durationMs, written, result, ...(traced ? { traced } : {}) },
+      );
     }
     this.#drain(q);
     // While prefetching, refill as soon as half the room in hand is free, without waiting for these outcomes to be
@@ -878,9 +894,14 @@ export class JobWorker implements HostedService {
 
   /**
    * Ends the process span with the attempt's outcome; returns its context for the settle span of the batch write
-   * (none when the lease was lost: nothing is written).
+   * (none when the lease was lost: nothing is written; none when the span was sampled out either: a settle span
+   * under it would not be recorded, so the batch only makes one for its recorded attempts).
    */
   #endTrace(span: Span, settlement: Settlement | null): SpanContext | undefined {
+    if (!span.isRecording()) {
+      span.end();
+      return undefined;
+    }
     // A completion is the common case, which the span's unset status says: no attribute to write for it.
     if (settlement?.kind !== 'completed')
       span.setAttribute(Attr.outcome, settlement ? OUTCOME_LABEL[settlement.kind] : 'lost');

@@ -1,4 +1,4 @@
-import type { Context, Span } from '@opentelemetry/api';
+import type { Span } from '@opentelemetry/api';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { ScopeFactory } from '../di/scope.ts';
 import { ErrorCodes, HostworkError } from '../errors.ts';
@@ -13,6 +13,7 @@ import {
   type DestinationMetrics,
   messagingSystem,
   NOOP_DESTINATION,
+  type ProcessTrace,
   Telemetry,
 } from '../telemetry/telemetry.ts';
 import { readTraceContext, TRACEPARENT, TRACESTATE } from '../telemetry/trace-context.ts';
@@ -63,7 +64,7 @@ interface Running {
   lockEvery: number;
   lockMs: number;
   /** When tracing: the process span and the context the handler runs in. */
-  readonly trace: { readonly span: Span; readonly context: Context } | undefined;
+  readonly trace: ProcessTrace | undefined;
 }
 
 /** Deliveries whose settle calls returned the same promise, and each one's settle kind. */
@@ -151,6 +152,8 @@ export class ConsumerRunner {
   readonly #system: string;
   readonly #metrics: DestinationMetrics;
   readonly #tracing: boolean;
+  /** The name of the process spans (`process <source>`), built once. */
+  readonly #spanName: string;
 
   constructor(definition: ConsumerDefinition, transport: Transport, env: ConsumerEnvironment) {
     this.definition = definition;
@@ -160,6 +163,7 @@ export class ConsumerRunner {
     this.#system = messagingSystem(transport.kind);
     this.#metrics = env.telemetry?.destination(this.#system, definition.source.name) ?? NOOP_DESTINATION;
     this.#tracing = env.telemetry?.tracing === true;
+    this.#spanName = `process ${definition.source.name}`;
   }
 
   /** Handlers running now. */
@@ -294,11 +298,19 @@ export class ConsumerRunner {
   /** The process span, a child of (and linked to) the publisher's span carried in the message's headers. */
   #startTrace(delivery: Delivery): Running['trace'] {
     const parent = readTraceContext(delivery.headers[TRACEPARENT], delivery.headers[TRACESTATE]);
-    return this.#env.telemetry?.startProcess(this.#system, this.definition.source.name, parent, {
-      [Attr.messageId]: delivery.id,
+    // At the start, in one literal (the SDK copies it as it is): what a sampler may decide on.
+    const trace = this.#env.telemetry?.startProcess(this.#spanName, parent, {
+      [Attr.system]: this.#system,
+      [Attr.destination]: this.definition.source.name,
+      [Attr.operationType]: 'process',
       [Attr.consumerGroup]: this.definition.name,
-      [Attr.messageAttempt]: delivery.attempt,
     });
+    // The rest only on a recorded span: a sampled-out delivery then costs the SDK two attributes less to check.
+    if (trace?.span.isRecording()) {
+      trace.span.setAttribute(Attr.messageId, delivery.id);
+      trace.span.setAttribute(Attr.messageAttempt, delivery.attempt);
+    }
+    return trace;
   }
 
   /**
@@ -658,9 +670,16 @@ export class ConsumerRunner {
     }
   }
 
-  /** Ends the process span with the outcome; returns the settle span, ended when the broker has the settlement. */
+  /**
+   * Ends the process span with the outcome; returns the settle span, ended when the broker has the settlement (none
+   * under a process span that was sampled out: it would not be recorded either).
+   */
   #endTrace(r: Running, outcome: Outcome): Span | undefined {
     const span = r.trace!.span;
+    if (!span.isRecording()) {
+      span.end();
+      return undefined;
+    }
     span.setAttribute(Attr.outcome, OUTCOME_LABEL[outcome.kind]);
     if (outcome.kind === 'retry' || outcome.kind === 'dead') {
       const e = outcome.error;

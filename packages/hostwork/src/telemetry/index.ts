@@ -24,6 +24,7 @@ export {
   JOBS_SYSTEM,
   messagingSystem,
   type Outcome as TelemetryOutcome,
+  type ProcessTrace,
   type RecordedError,
   Telemetry,
   type TelemetryOptions,

@@ -11,7 +11,6 @@ import {
   type Attributes,
   type Context,
   context,
-  type Link,
   metrics,
   ROOT_CONTEXT,
   type Span,
@@ -105,6 +104,12 @@ export interface DestinationMetrics {
   readonly deadLetters: CounterSeries;
   /** The duration series of an outcome. */
   duration(outcome: Outcome): HistogramSeries;
+}
+
+/** A running process span and the context to run its handler in (its span active). */
+export interface ProcessTrace {
+  readonly span: Span;
+  readonly context: Context;
 }
 
 /** An error as recorded on a span. */
@@ -365,36 +370,31 @@ export class Telemetry {
   }
 
   /**
-   * Starts a CONSUMER span (`process <destination>`) whose parent is the producer's context `parent` (read from the
-   * job or message; a new trace without one), linked to it too. Returns the span and the context to run the
-   * handler in, or undefined when tracing is off.
+   * Starts a CONSUMER span `name` (`process <destination>`, built once per destination by the caller) whose parent is
+   * the producer's context `parent` (read from the job or message; a new trace without one), linked to it too.
+   * `attributes` are all of the span's attributes at its start, `messaging.system`, `messaging.destination.name` and
+   * `messaging.operation.type` included: one object literal per attempt, which the SDK copies as it is (no merging
+   * here, as this runs for every job). Returns the span and the context to run the handler in, or undefined when
+   * tracing is off.
    */
   startProcess(
-    system: string,
-    destination: string,
+    name: string,
     parent: SpanContext | undefined,
     attributes: Attributes,
-  ): { readonly span: Span; readonly context: Context } | undefined {
+  ): ProcessTrace | undefined {
     if (!this.tracing) return undefined;
     // From the root, not the active context: a job handed over in the enqueuing request's turn must not become a
     // child of that request; its parent is the enqueue's span, read from the job.
-    const parentContext = parent ? trace.setSpanContext(ROOT_CONTEXT, parent) : ROOT_CONTEXT;
-    const links: Link[] | undefined = parent ? [{ context: parent }] : undefined;
-    const span = this.#tracer.startSpan(
-      `process ${destination}`,
-      {
-        kind: SpanKind.CONSUMER,
-        attributes: {
-          [Attr.system]: system,
-          [Attr.destination]: destination,
-          [Attr.operationType]: 'process',
-          ...attributes,
-        },
-        ...(links ? { links } : {}),
-      },
-      parentContext,
-    );
-    return { span, context: trace.setSpan(parentContext, span) };
+    const span =
+      parent === undefined
+        ? this.#tracer.startSpan(name, { kind: SpanKind.CONSUMER, attributes }, ROOT_CONTEXT)
+        : this.#tracer.startSpan(
+            name,
+            { kind: SpanKind.CONSUMER, attributes, links: [{ context: parent }] },
+            trace.setSpanContext(ROOT_CONTEXT, parent),
+          );
+    // The handler's context holds the process span alone: its parent is in the span, not needed in the context.
+    return { span, context: trace.setSpan(ROOT_CONTEXT, span) };
   }
 
   /**
