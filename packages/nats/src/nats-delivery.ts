@@ -1,7 +1,7 @@
 /**
  * One message received from a JetStream pull consumer, settled exactly once. A second settle call rejects with
- * HW_DELIVERY_SETTLED. Every settle is written to the message's ack subject and resolves once it is in the client's
- * outbound buffer (not confirmed by the server, as the RabbitMQ adapter resolves once its frame is written): an ack
+ * HW_DELIVERY_SETTLED. Every settle is written to the message's ack subject and resolves once it is written to the
+ * socket (not confirmed by the server, as the RabbitMQ adapter resolves once its frame is written): an ack
  * lost on the way (a crash right after it) means a redelivery after the AckWait, never a loss, and the transport's
  * `close()` flushes every settle before it closes the connection. A retry or dead-letter copy is confirmed by its
  * stream before the original is acknowledged. While the connection is down a settle resolves once the server
@@ -38,12 +38,15 @@ export const DEAD_CONSUMER_HEADER = 'hostwork-dead-consumer';
 export interface DeliveryServices {
   readonly source: ResolvedSource;
   /**
-   * Writes `payload` to a message's ack subject: resolves once it is in the client's outbound buffer, or, while the
+   * Writes `payload` to a message's ack subject: resolves once it is written to the socket, or, while the
    * connection is down, once the server has it after the reconnect.
    */
   respond(reply: string, payload: string): Promise<void>;
-  /** Writes `payload` to a message's ack subject now when connected (true); false: use {@link respond}. */
-  respondNow(reply: string, payload: string): boolean;
+  /**
+   * Writes `payload` to a message's ack subject in this turn when connected: what resolves once it is on the socket
+   * (shared by the turn's settles); undefined when the connection is down: use {@link respond}.
+   */
+  respondNow(reply: string, payload: string): Promise<void> | undefined;
   /** Publishes a copy to `subject` with `headers` and the stream's duplicate id `msgId`, acknowledged by the stream. */
   publishCopy(subject: string, body: Uint8Array, headers: Headers, msgId: string): Promise<void>;
   /** Runs `settle` as a pending operation `close()` waits for. */
@@ -64,8 +67,6 @@ export interface SlotOwner {
 }
 
 type Settlement = 'ack' | 'retry' | 'deadLetter' | 'release';
-
-const RESOLVED: Promise<void> = Promise.resolve();
 
 /** A JetStream delivery; see the module's comment. */
 export class NatsDelivery implements Delivery {
@@ -168,10 +169,12 @@ export class NatsDelivery implements Delivery {
 
   /** A settle that is one write to the ack subject: connected, it is written now, without a promise of its own. */
   #respond(how: Settlement, payload: string): Promise<void> {
-    if (this.#settledBy === undefined && this.#services.respondNow(this.#reply, payload)) {
+    const written =
+      this.#settledBy === undefined ? this.#services.respondNow(this.#reply, payload) : undefined;
+    if (written !== undefined) {
       this.#settledBy = how;
       this.#freeSlot();
-      return RESOLVED;
+      return written;
     }
     return this.#settle(how, () => this.#services.respond(this.#reply, payload));
   }

@@ -50,9 +50,6 @@ function payloadBytes(payload: string): Uint8Array | string {
   return ENCODED.get(payload) ?? payload;
 }
 
-/** What a settle written to the outbound buffer returns. */
-const RESOLVED: Promise<void> = Promise.resolve();
-
 /** A connection with its JetStream client and manager. */
 interface Connected {
   readonly nc: NatsConnection;
@@ -84,6 +81,8 @@ export class NatsTransport implements Transport {
   readonly #pulls: (() => void)[] = [];
   /** Settles to write in the next tick: ack subject, payload, ack subject, payload... */
   #writes: string[] = [];
+  /** Resolved once the next tick has handed #writes to the client, which writes them to the socket at once after. */
+  #written: PromiseWithResolvers<void> | undefined;
   #tickScheduled = false;
   #closing: Promise<void> | undefined;
   /** Wakes sleeping retry loops when the transport closes. */
@@ -435,28 +434,31 @@ export class NatsTransport implements Transport {
   }
 
   /**
-   * Writes `payload` to an ack subject; resolves once it is in the client's outbound buffer (as the RabbitMQ adapter
-   * resolves once its frame is written), not confirmed by the server: a settle lost on the way means a redelivery
+   * Writes `payload` to an ack subject; resolves once it is written to the connection's socket (as the RabbitMQ
+   * adapter resolves once its frame is written; the kernel sends it even if the process dies next), not confirmed by
+   * the server: a settle lost on the way means a redelivery
    * after the AckWait (at-least-once), never a loss, and `close()` flushes before closing the connection. While the
    * connection is down it resolves once the server confirmed it after the reconnect (a flush), written again if a
    * flush is cut: an ack, a term or a progress report given twice is the same as once; a nak is not written again (a
    * second one could hand back a later delivery of the same message).
    */
   #respond(reply: string, payload: string): Promise<void> {
-    return this.#respondNow(reply, payload) ? RESOLVED : this.#respondAgain(reply, payload, undefined);
+    return this.#respondNow(reply, payload) ?? this.#respondAgain(reply, payload, undefined);
   }
 
   /**
-   * Queues `payload` for the next tick's write when connected (true); false when the connection is down. The settles
-   * of a turn of the event loop then leave in one socket write with the pull requests (written one by one, each turn
-   * of the client's microtask flush would be a write of its own).
+   * Queues `payload` for the next tick's write when connected, and returns what resolves once it is written (shared
+   * by every settle of the tick); undefined when the connection is down. The settles of a turn of the event loop then
+   * leave in one socket write with the pull requests (written one by one, each turn of the client's microtask flush
+   * would be a write of its own).
    */
-  #respondNow(reply: string, payload: string): boolean {
+  #respondNow(reply: string, payload: string): Promise<void> | undefined {
     const current = this.#connected;
-    if (current === undefined || this.#lostAt !== undefined || current.nc.isClosed()) return false;
+    if (current === undefined || this.#lostAt !== undefined || current.nc.isClosed()) return undefined;
     this.#writes.push(reply, payload);
+    this.#written ??= Promise.withResolvers<void>();
     this.#scheduleTick();
-    return true;
+    return this.#written.promise;
   }
 
   /** Writes the queued settles to the client's outbound buffer (one socket write with what follows in this turn). */
@@ -524,6 +526,11 @@ export class NatsTransport implements Transport {
       // Settles first: the server frees their slots of max_ack_pending before it reads the pull requests.
       this.#writeSettles();
       for (const pull of this.#pulls.splice(0)) pull();
+      // The client's write to the socket is a microtask queued by the first publish above: the settles' callers,
+      // resumed after it, see their settles on the socket (a SIGKILL from then on does not lose them).
+      const written = this.#written;
+      this.#written = undefined;
+      written?.resolve();
       const flush = this.#nextFlush;
       this.#nextFlush = undefined;
       flush?.nc.flush().then(flush.resolve, flush.reject);
