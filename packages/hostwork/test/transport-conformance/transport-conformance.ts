@@ -94,6 +94,11 @@ export interface TransportCapabilities {
    * that SIGKILLs a consumer process. False for a transport whose broker lives in the test process (in-memory).
    */
   readonly kill: boolean;
+  /**
+   * The broker counts deliveries per message and the adapter reports them as `Delivery.redeliveries` (NATS, SQS,
+   * RabbitMQ quorum queues, Service Bus): runs the case of a message redelivered past `maxRedeliveries`.
+   */
+  readonly redeliveryCount?: boolean;
 }
 
 /** `it` when `registered`, else nothing: a case the target cannot run is left out, not reported as skipped. */
@@ -472,6 +477,56 @@ export function transportConformance(
             for (const id of acked) assert.ok(!handled.has(id), `${id} was acknowledged and came again`);
           } finally {
             await second.host.stop();
+          }
+        });
+      },
+    );
+
+    itIf(capabilities.redeliveryCount === true)(
+      'dead-letters a message delivered more than maxRedeliveries times without a settle, without running it',
+      CASE,
+      async () => {
+        await withTarget(factory, async (target, publisher) => {
+          const [id] = await publishItems(publisher, target.source, [1]);
+          // A consumer that never settles it the way the engine would: each delivery is handed back unsettled (the
+          // broker counts a release as it counts an expired lock or a dead consumer's delivery).
+          const raw = target.transport();
+          const counts: Array<number | undefined> = [];
+          await raw.connect();
+          const subscription = await raw.subscribe(target.source, {
+            prefetch: 1,
+            onDelivery(d) {
+              counts.push(d.redeliveries);
+              // Three releases; a later delivery stays unsettled and goes back when the connection closes.
+              if (counts.length <= 3) void d.release();
+            },
+          });
+          await until(() => counts.length >= 3, 'three deliveries of the message');
+          await subscription.stop();
+          await raw.close();
+          assert.deepEqual(counts.slice(0, 3), [0, 1, 2], 'the broker counts each delivery');
+          const ran: number[] = [];
+          const consumer = await startConsumer(target.transport(), target.source, {
+            // Three deliveries or more so far (a hand-back after the stop may add some): the next is over 1.
+            maxRedeliveries: 1,
+            handle(m) {
+              ran.push(m.n);
+            },
+          });
+          try {
+            const dead = await until(async () => {
+              const letters = await target.deadLetters();
+              return letters.find((d) => d.id === id);
+            }, 'the dead letter');
+            assert.equal(dead.headers[DEAD_LETTER_HEADERS.reason], 'redeliveries-exhausted');
+            const times = /^Delivered (\d+) times without being settled/.exec(
+              dead.headers[DEAD_LETTER_HEADERS.error] ?? '',
+            );
+            assert.ok(times, `the error says why: ${dead.headers[DEAD_LETTER_HEADERS.error]}`);
+            assert.ok(Number(times[1]) >= 4, `delivered ${times[1]} times: the three releases counted`);
+            assert.deepEqual(ran, [], 'not run again');
+          } finally {
+            await consumer.host.stop();
           }
         });
       },
