@@ -532,6 +532,57 @@ export function transportConformance(
       },
     );
 
+    itIf(capabilities.redeliveryCount === true)(
+      'dead-letters a message whose consumers all die holding it, once redelivered past maxRedeliveries',
+      CASE,
+      async () => {
+        await withTarget(factory, async (target, publisher) => {
+          const [id] = await publishItems(publisher, target.source, [1]);
+          // Three consumers in turn take it and go away without settling it (the connection closed under the
+          // delivery, as when the process dies): the broker redelivers it once the connection or the lock is gone.
+          const counts: Array<number | undefined> = [];
+          for (let round = 1; round <= 3; round++) {
+            const dying = target.transport();
+            await dying.connect();
+            let got = false;
+            const subscription = await dying.subscribe(target.source, {
+              prefetch: 1,
+              onDelivery(d) {
+                if (got) return;
+                got = true;
+                counts.push(d.redeliveries);
+              },
+            });
+            await until(() => got, `delivery ${round} of the message`);
+            await subscription.stop();
+            await dying.close();
+          }
+          assert.deepEqual(counts, [0, 1, 2], 'each unsettled delivery is counted');
+          const ran: number[] = [];
+          const consumer = await startConsumer(target.transport(), target.source, {
+            maxRedeliveries: 2,
+            handle(m) {
+              ran.push(m.n);
+            },
+          });
+          try {
+            const dead = await until(async () => {
+              const letters = await target.deadLetters();
+              return letters.find((d) => d.id === id);
+            }, 'the dead letter');
+            assert.equal(dead.headers[DEAD_LETTER_HEADERS.reason], 'redeliveries-exhausted');
+            assert.match(
+              dead.headers[DEAD_LETTER_HEADERS.error] ?? '',
+              /^Delivered 4 times without being settled \(more than maxRedeliveries 2 redeliveries\): the consumer process likely died/,
+            );
+            assert.deepEqual(ran, [], 'not run again');
+          } finally {
+            await consumer.host.stop();
+          }
+        });
+      },
+    );
+
     itIf(capabilities.restart)('loses nothing when the broker restarts mid-stream', CASE, async () => {
       await withTarget(factory, async (target, publisher) => {
         const restart = target.restartBroker;
