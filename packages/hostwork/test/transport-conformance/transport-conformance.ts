@@ -583,6 +583,80 @@ export function transportConformance(
       },
     );
 
+    itIf(capabilities.kill && capabilities.redeliveryCount === true)(
+      'dead-letters a message that SIGKILLs every consumer process handling it, once redelivered past maxRedeliveries',
+      { timeout: 120_000 },
+      async () => {
+        await withTarget(factory, async (target, publisher) => {
+          const described = target.processTransport;
+          assert.ok(described, 'the target declares the kill capability but gives no processTransport');
+          const [id] = await publishItems(publisher, target.source, [1]);
+          const dir = await mkdtemp(join(tmpdir(), 'hostwork-poison-'));
+          const file = join(dir, 'consumer.log');
+          await writeFile(file, '');
+          const spec: ConsumerProcessSpec = {
+            processTransport: described,
+            source: target.source,
+            file,
+            handleMs: 0,
+            concurrency: 1,
+            crash: true,
+            maxRedeliveries: 2,
+          };
+          const starts = async () =>
+            (await readFile(file, 'utf8')).split('\n').filter((l) => l.startsWith('start ')).length;
+          let deaths = 0;
+          let dead: Awaited<ReturnType<typeof target.deadLetters>>[number] | undefined;
+          try {
+            // One consumer process after another, until one dead-letters the message instead of dying with it.
+            while (dead === undefined) {
+              assert.ok(deaths <= 3, `still not dead-lettered after ${deaths} consumer processes died`);
+              const child = spawn(
+                process.execPath,
+                [
+                  '--conditions=hostwork-source',
+                  fileURLToPath(new URL('./consumer-process.ts', import.meta.url)),
+                  JSON.stringify(spec),
+                ],
+                { stdio: ['ignore', 'ignore', 'pipe'] },
+              );
+              let stderr = '';
+              child.stderr.on('data', (chunk) => {
+                stderr += String(chunk);
+              });
+              const exited = once(child, 'exit');
+              try {
+                dead = await until(
+                  async () => {
+                    if (child.exitCode !== null || child.signalCode !== null) return 'exited' as const;
+                    const letters = await target.deadLetters();
+                    return letters.find((d) => d.id === id);
+                  },
+                  () =>
+                    `consumer process ${deaths + 1} to die or dead-letter the message (stderr: ${stderr})`,
+                  60_000,
+                ).then((r) => (r === 'exited' ? undefined : r));
+              } finally {
+                if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+                const [, signal] = await exited;
+                assert.equal(signal, 'SIGKILL', `the consumer process ended by ${signal}: ${stderr}`);
+              }
+              if (dead === undefined) deaths++;
+            }
+            assert.equal(deaths, 3, 'the first delivery and 2 redeliveries ran (and killed their process)');
+            assert.equal(await starts(), 3, 'the 4th delivery was not run');
+            assert.equal(dead.headers[DEAD_LETTER_HEADERS.reason], 'redeliveries-exhausted');
+            assert.match(
+              dead.headers[DEAD_LETTER_HEADERS.error] ?? '',
+              /^Delivered 4 times without being settled \(more than maxRedeliveries 2 redeliveries\)/,
+            );
+          } finally {
+            await rm(dir, { recursive: true, force: true });
+          }
+        });
+      },
+    );
+
     itIf(capabilities.restart)('loses nothing when the broker restarts mid-stream', CASE, async () => {
       await withTarget(factory, async (target, publisher) => {
         const restart = target.restartBroker;
