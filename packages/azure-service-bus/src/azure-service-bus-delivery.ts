@@ -60,6 +60,11 @@ export class AzureServiceBusDelivery implements Delivery {
   readonly body: Uint8Array;
   readonly headers: Headers;
   readonly attempt: number;
+  /**
+   * The message's `deliveryCount` (the AMQP delivery-count: deliveries before this one that ended without a settle, a
+   * lock that ran out or an abandon). Retries are scheduled copies, counted afresh.
+   */
+  readonly redeliveries?: number;
   readonly key?: string;
   /** The message's lock, renewed by {@link extend}; undefined in a session, whose lock the SDK renews. */
   readonly lockMs?: number;
@@ -82,6 +87,8 @@ export class AzureServiceBusDelivery implements Delivery {
     this.body = bodyBytes(message);
     this.headers = readHeaders(message);
     this.attempt = deliveryAttempt(this.headers);
+    if (Number.isInteger(message.deliveryCount) && message.deliveryCount! >= 0)
+      this.redeliveries = message.deliveryCount!;
     if (message.sessionId !== undefined) this.key = message.sessionId;
     const reported = message.lockedUntilUtc ? message.lockedUntilUtc.getTime() - Date.now() : undefined;
     if (!inSession)

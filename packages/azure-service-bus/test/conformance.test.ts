@@ -14,7 +14,7 @@ after(() => broker.stop());
 transportConformance(
   'azure service bus (local AMQP stand-in, not the service)',
   () => standinConformanceTarget(broker),
-  { locks: true, restart: false, kill: true },
+  { locks: true, restart: false, kill: true, redeliveryCount: true },
 );
 
 const namespace = process.env.AZURE_SERVICEBUS_CONNECTION_STRING;
@@ -23,6 +23,7 @@ if (namespace) {
     locks: true,
     restart: false,
     kill: true,
+    redeliveryCount: true,
   });
 } else {
   // Not a skipped test: no namespace can be provided here (no emulator runs on this machine, and CI has no Azure

@@ -60,6 +60,7 @@ describe('azure service bus transport (local AMQP stand-in, not the service)', (
       assert.ok(Date.now() - at >= 580, `came back after ${Date.now() - at} ms`);
       assert.equal(again.id, 'r', 'the Hostwork id is kept on the copy');
       assert.equal(again.attempt, 2);
+      assert.equal(again.redeliveries, 0, 'a retry is a scheduled copy: counted afresh');
       assert.equal(
         (again as AzureServiceBusDelivery).message.messageId,
         'r~retry-1',
@@ -105,6 +106,7 @@ describe('azure service bus transport (local AMQP stand-in, not the service)', (
       await waitFor('the delivery again', () => deliveries.length === 2);
       assert.equal(deliveries[1]!.attempt, 1);
       assert.equal((deliveries[1] as AzureServiceBusDelivery).message.deliveryCount, 1);
+      assert.equal(deliveries[1]!.redeliveries, 1);
       await deliveries[1]!.ack();
     } finally {
       await t.close();
@@ -135,6 +137,14 @@ describe('azure service bus transport (local AMQP stand-in, not the service)', (
         (e: Error) => code(ErrorCodes.TRANSPORT_FAILED)(e) && /lock was lost/.test(e.message),
       );
       await waitFor('the redelivery after the lock ran out', () => deliveries.length === 2);
+      // The lock that ran out is counted (deliveryCount): the redelivery a dead consumer leaves behind.
+      assert.deepEqual(
+        deliveries.map((d) => [d.attempt, d.redeliveries]),
+        [
+          [1, 0],
+          [1, 1],
+        ],
+      );
       await deliveries[1]!.ack();
     } finally {
       await t.close();

@@ -74,6 +74,11 @@ export class NatsDelivery implements Delivery {
   readonly body: Uint8Array;
   readonly headers: Headers;
   readonly attempt: number;
+  /**
+   * JetStream's delivered count of this stream message minus one: AckWait expiries (a consumer that died or hung) and
+   * releases (`nak()`). Retries are new stream messages, so their count starts again at 0.
+   */
+  readonly redeliveries: number;
   /** The consumer's AckWait: the engine calls {@link extend} (JetStream's `working()`) before it runs out. */
   readonly lockMs: number;
   readonly #message: ReceivedMessage;
@@ -89,6 +94,7 @@ export class NatsDelivery implements Delivery {
     id: string,
     message: ReceivedMessage,
     headers: Headers,
+    redeliveries: number,
     services: DeliveryServices,
     owner: SlotOwner,
   ) {
@@ -100,6 +106,7 @@ export class NatsDelivery implements Delivery {
     this.body = message.data;
     this.headers = headers;
     this.attempt = deliveryAttempt(headers);
+    this.redeliveries = redeliveries;
     this.lockMs = services.source.ackWaitMs;
   }
 

@@ -289,7 +289,9 @@ export class NatsSubscription implements Subscription {
     }
     this.#handed++;
     const id = headers[ID_HEADER] ?? (msgId || `${this.#source.stream}-${streamSequence(msg.reply)}`);
-    this.#onDelivery(new NatsDelivery(id, msg, headers, services, this.#slots));
+    this.#onDelivery(
+      new NatsDelivery(id, msg, headers, deliveredCount(msg.reply) - 1, services, this.#slots),
+    );
   }
 
   /** What deliveries tell when their first settle call starts (one object, not a closure per delivery). */
@@ -485,6 +487,16 @@ export class NatsSubscription implements Subscription {
       this.#schedulePull();
     });
   }
+}
+
+/**
+ * How many times the consumer delivered the message, this delivery included (the ack subject's `delivered` token):
+ * JetStream counts AckWait expiries and `nak()`s. 1 when the subject cannot be read.
+ */
+function deliveredCount(reply: string | undefined): number {
+  const tokens = (reply ?? '').split('.');
+  const n = Number(tokens.length === 9 ? tokens[4] : tokens[6]);
+  return Number.isInteger(n) && n >= 1 ? n : 1;
 }
 
 /** The stream sequence in an ack subject (`$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>...`, v1 or v2). */

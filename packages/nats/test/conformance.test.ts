@@ -12,10 +12,12 @@ await describeWithServer('NATS JetStream (real server)', () => {
     locks: true,
     restart: false,
     kill: true,
+    redeliveryCount: true,
   });
   transportConformance('nats (limits stream)', () => natsConformanceTarget({ retention: 'limits' }), {
     locks: true,
     restart: false,
     kill: true,
+    redeliveryCount: true,
   });
 });

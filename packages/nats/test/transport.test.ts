@@ -189,6 +189,30 @@ await describeWithServer('the NATS transport', () => {
     await h.deliveries[1]!.ack();
   });
 
+  it('counts redeliveries of one stream message: AckWait run out, nak; a retry copy starts at 0', async () => {
+    const h = fresh({ source: { ackWaitMs: 1_000 } });
+    // Room for the redeliveries besides the first delivery, which stays held and unsettled.
+    await h.subscribe(4);
+    await h.send('lost');
+    await h.received(1);
+    // Left unsettled, as by a consumer that died: JetStream delivers it again once AckWait runs out.
+    await h.received(2);
+    await h.deliveries[1]!.release();
+    await h.received(3);
+    assert.deepEqual(
+      h.deliveries.map((d) => [d.id, d.attempt, d.redeliveries]),
+      [
+        ['lost-id', 1, 0],
+        ['lost-id', 1, 1],
+        ['lost-id', 1, 2],
+      ],
+    );
+    await h.deliveries[2]!.retry(0, failure(1));
+    await h.received(4);
+    assert.deepEqual([h.deliveries[3]!.attempt, h.deliveries[3]!.redeliveries], [2, 0]);
+    await h.deliveries[3]!.ack();
+  });
+
   it('never settles a delivery twice: a second call rejects naming the first', async () => {
     const h = fresh();
     await h.subscribe(5);

@@ -13,8 +13,28 @@ import {
   retryHeaders as sharedRetryHeaders,
 } from 'hostwork';
 
-/** Headers the broker owns (dead-lettering history): never copied into a message Hostwork publishes. */
-const BROKER_HEADERS = /^x-(death|first-death-|last-death-)/;
+/**
+ * Headers the broker owns (dead-lettering history, a quorum queue's delivery count): never copied into a message
+ * Hostwork publishes (a copy carrying the original's `x-delivery-count` would show it on its first delivery).
+ */
+const BROKER_HEADERS = /^x-(death|first-death-|last-death-|delivery-count$)/;
+
+/** The header in which a quorum queue counts the earlier deliveries of a redelivered message (RabbitMQ 3.10+). */
+export const DELIVERY_COUNT_HEADER = 'x-delivery-count';
+
+/**
+ * How many times the broker delivered the message before without a settle: 0 on a first delivery; a quorum queue's
+ * `x-delivery-count` on a redelivery; undefined on a redelivery from a classic queue (only `redelivered`, no count).
+ */
+export function redeliveriesOf(
+  redelivered: boolean,
+  raw: Record<string, unknown> | undefined,
+): number | undefined {
+  if (!redelivered) return 0;
+  const count = raw?.[DELIVERY_COUNT_HEADER];
+  const n = typeof count === 'number' || typeof count === 'bigint' ? Number(count) : Number.NaN;
+  return Number.isInteger(n) && n >= 1 ? n : undefined;
+}
 
 /**
  * The headers of a received message as strings: strings as they are, numbers, booleans and bigints written out,

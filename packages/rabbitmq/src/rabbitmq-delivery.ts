@@ -15,7 +15,7 @@ import {
   HostworkError,
 } from 'hostwork';
 import type { Outstanding } from './ack-coalescer.ts';
-import { attemptOf, deadLetterHeaders, retryHeaders, stringHeaders } from './headers.ts';
+import { attemptOf, deadLetterHeaders, redeliveriesOf, retryHeaders, stringHeaders } from './headers.ts';
 import type { WarningListener } from './warnings.ts';
 
 /** A subscription's channel as deliveries see it: settle calls work only while it is open. */
@@ -51,6 +51,11 @@ export class RabbitmqDelivery implements Delivery {
   readonly body: Uint8Array;
   readonly headers: Headers;
   readonly attempt: number;
+  /**
+   * Quorum queue: its `x-delivery-count` (deliveries before this one that were not settled: a lost channel, a dead
+   * consumer, a release); classic queue: 0 on a first delivery, undefined on a redelivery (no count is kept).
+   */
+  readonly redeliveries?: number;
   // No lockMs: RabbitMQ holds a delivery for as long as its channel is open, so there is no lock to extend.
   readonly #message: ConsumeMessage;
   readonly #entry: Outstanding;
@@ -69,6 +74,8 @@ export class RabbitmqDelivery implements Delivery {
     this.body = message.content;
     this.headers = stringHeaders(message.properties.headers);
     this.attempt = attemptOf(this.headers);
+    const redeliveries = redeliveriesOf(message.fields.redelivered, message.properties.headers);
+    if (redeliveries !== undefined) this.redeliveries = redeliveries;
   }
 
   ack(): Promise<void> {

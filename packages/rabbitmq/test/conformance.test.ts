@@ -11,6 +11,7 @@ await describeWithBroker('RabbitMQ (real broker)', () => {
     locks: false,
     restart: false,
     kill: true,
+    redeliveryCount: true,
   });
   transportConformance(
     'rabbitmq (classic queue)',

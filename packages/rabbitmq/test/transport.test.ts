@@ -5,7 +5,13 @@
 import assert from 'node:assert/strict';
 import { afterEach, it } from 'node:test';
 import { rabbitmqTransport } from '@hostwork/rabbitmq';
-import { ATTEMPT_HEADER, DEAD_LETTER_HEADERS, type DeliveryError, readAttemptErrors } from 'hostwork';
+import {
+  ATTEMPT_HEADER,
+  DEAD_LETTER_HEADERS,
+  type Delivery,
+  type DeliveryError,
+  readAttemptErrors,
+} from 'hostwork';
 import {
   createQueue,
   deleteQueues,
@@ -181,6 +187,49 @@ await describeWithBroker('the RabbitMQ transport', () => {
     assert.equal(h.deliveries[1]!.attempt, 1);
     await h.deliveries[1]!.ack();
   });
+
+  for (const type of ['quorum', 'classic'] as const) {
+    it(`counts redeliveries: a lost connection, a release; a retry copy starts at 0 (${type} queue)`, async () => {
+      const h = fresh({ queueType: type });
+      await h.subscribe(1);
+      await h.send('lost');
+      await h.received(1);
+      // The consumer's connection goes away with the delivery unsettled, as when its process dies.
+      await h.transport.close();
+      const next = rabbitmqTransport({ url: RABBITMQ_URL, queueType: type });
+      try {
+        const got: Delivery[] = [];
+        await next.subscribe({ name: h.queue }, { prefetch: 1, onDelivery: (d) => got.push(d) });
+        await waitFor('the redelivery', () => got.length === 1);
+        await got[0]!.release();
+        await waitFor('the release back', () => got.length === 2);
+        await got[1]!.retry(0, failure(1));
+        await waitFor('the retry copy', () => got.length === 3);
+        const seen = [h.deliveries[0]!, ...got].map((d) => [d.attempt, d.redeliveries]);
+        // A quorum queue counts in x-delivery-count; a classic queue only flags a redelivery, with no count.
+        assert.deepEqual(
+          seen,
+          type === 'quorum'
+            ? [
+                [1, 0],
+                [1, 1],
+                [1, 2],
+                [2, 0],
+              ]
+            : [
+                [1, 0],
+                [1, undefined],
+                [1, undefined],
+                [2, 0],
+              ],
+        );
+        assert.equal(got[2]!.headers['x-delivery-count'], undefined, 'the count is not copied');
+        await got[2]!.ack();
+      } finally {
+        await next.close();
+      }
+    });
+  }
 
   it('never settles a delivery twice: a second call rejects naming the first', async () => {
     const h = fresh();

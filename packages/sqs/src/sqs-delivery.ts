@@ -50,6 +50,12 @@ export class SqsDelivery implements Delivery {
   readonly body: Uint8Array;
   readonly headers: Headers;
   readonly attempt: number;
+  /**
+   * Standard queue: ApproximateReceiveCount minus one (receives that ended without a settle: visibility run out,
+   * releases; retries are copies, counted afresh). Undefined on a FIFO queue, where the receive count is already in
+   * {@link attempt}.
+   */
+  readonly redeliveries?: number;
   readonly key?: string;
   readonly message: Message;
   readonly #context: DeliveryContext;
@@ -76,6 +82,7 @@ export class SqsDelivery implements Delivery {
     // FIFO retries keep the same message (visibility), so SQS's receive count carries the attempts there.
     const receives = Number.parseInt(message.Attributes?.ApproximateReceiveCount ?? '1', 10) || 1;
     this.attempt = previous + (context.queue.fifo ? receives : 1);
+    if (!context.queue.fifo) this.redeliveries = receives - 1;
     const group = message.Attributes?.MessageGroupId;
     if (group !== undefined) this.key = group;
   }

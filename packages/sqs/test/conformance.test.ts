@@ -82,6 +82,6 @@ await describeWithEmulator('SQS (fauxqs emulator)', () => {
         },
       };
     },
-    { locks: true, restart: true, kill: true },
+    { locks: true, restart: true, kill: true, redeliveryCount: true },
   );
 });

@@ -200,6 +200,11 @@ await describeWithEmulator('sqs transport: publish and settle (fauxqs emulator)'
       await eventually('the redelivery', () => got.deliveries.length === 2, 5_000);
       assert.equal(got.deliveries[1]!.id, 'r-1');
       assert.equal(got.deliveries[1]!.attempt, 1);
+      // Not an attempt, but a redelivery SQS counts (ApproximateReceiveCount 2).
+      assert.deepEqual(
+        got.deliveries.map((d) => d.redeliveries),
+        [0, 1],
+      );
       await got.deliveries[1]!.ack();
       await got.subscription.stop();
     } finally {
@@ -222,6 +227,7 @@ await describeWithEmulator('sqs transport: publish and settle (fauxqs emulator)'
       const again = got.deliveries[1]!;
       assert.equal(again.id, 't-1');
       assert.equal(again.attempt, 2);
+      assert.equal(again.redeliveries, 0, 'a retry is a copy: received for the first time');
       assert.equal(again.headers[ATTEMPT_HEADER], '1');
       assert.equal(again.headers.tenant, 'acme');
       const history = JSON.parse(again.headers[DEAD_LETTER_HEADERS.history]!) as DeliveryError[];
@@ -393,6 +399,14 @@ await describeWithEmulator('sqs transport: publish and settle (fauxqs emulator)'
       const lapsedAt = Date.now();
       await eventually('a further second', () => Date.now() > lapsedAt + 1_000);
       assert.equal(got.deliveries.filter((d) => d.id === 'x-1').length, 1, 'x-1 redelivered while extended');
+      // The lapsed one is counted as SQS counts it: received twice, never settled.
+      assert.deepEqual(
+        got.deliveries.filter((d) => d.id === 'x-2').map((d) => [d.attempt, d.redeliveries]),
+        [
+          [1, 0],
+          [1, 1],
+        ],
+      );
       await got.subscription.stop();
       await Promise.all([kept.ack(), got.deliveries.at(-1)!.ack()]);
     } finally {

@@ -65,6 +65,14 @@ export interface ConsumerDefinitionInput<M extends MessageDefinition<any, any>> 
   readonly concurrency?: number;
   /** Attempts before the message goes to the dead-letter destination. Default: 10. */
   readonly maxAttempts?: number;
+  /**
+   * Deliveries of one message that the broker may repeat without Hostwork settling it (the process died while
+   * handling it, its lock ran out, a shutdown released it) before it is dead-lettered without running, with reason
+   * `redeliveries-exhausted`. Read from the broker's own delivery count where it keeps one per message (NATS
+   * JetStream, SQS, RabbitMQ quorum queues, Azure Service Bus); Redis Streams counts a dead consumer's lease as a
+   * failed attempt instead. Default: {@link defaultMaxRedeliveries} (`max(10, 2 × maxAttempts)`).
+   */
+  readonly maxRedeliveries?: number;
   /** The delay before a retry; the same options as a job's. Default: exponential from 2 s with jitter. */
   readonly backoff?: Backoff;
   /** Per-attempt timeout in ms; 0 for none. Default: 0. */
@@ -86,10 +94,20 @@ export interface ConsumerDefinition<Message = unknown> {
   readonly handle: MessageHandler<Message>;
   readonly concurrency: number;
   readonly maxAttempts: number;
+  /** Unsettled redeliveries tolerated before the dead letter (see {@link ConsumerDefinitionInput.maxRedeliveries}). */
+  readonly maxRedeliveries: number;
   readonly backoff: Backoff;
   readonly timeout: number;
   /** The inbox window, or undefined without an inbox. */
   readonly inbox?: { readonly windowMs: number };
+}
+
+/**
+ * The default of a consumer's `maxRedeliveries`: `max(10, 2 × maxAttempts)`. Shutdowns release prefetched messages
+ * (each a redelivery the broker counts), so the limit leaves room for several restarts besides a crash per attempt.
+ */
+export function defaultMaxRedeliveries(maxAttempts: number): number {
+  return Math.max(10, 2 * maxAttempts);
 }
 
 const KEYS = [
@@ -101,6 +119,7 @@ const KEYS = [
   'handle',
   'concurrency',
   'maxAttempts',
+  'maxRedeliveries',
   'backoff',
   'timeout',
   'inbox',
@@ -165,6 +184,12 @@ export function defineConsumer<M extends MessageDefinition<any, any>>(
   };
   // The same checks, and messages, as a job's attempts, backoff and timeout.
   validateJobDefaults(resolved, where);
+  const maxRedeliveries = input.maxRedeliveries ?? defaultMaxRedeliveries(resolved.maxAttempts);
+  if (!(Number.isInteger(maxRedeliveries) && maxRedeliveries >= 1)) {
+    throw bad(
+      `maxRedeliveries must be an integer >= 1 (unsettled redeliveries before the dead letter), got ${JSON.stringify(input.maxRedeliveries)}.`,
+    );
+  }
   let inbox: { windowMs: number } | undefined;
   if (input.inbox !== undefined) {
     const given = input.inbox === true ? {} : input.inbox;
@@ -186,6 +211,7 @@ export function defineConsumer<M extends MessageDefinition<any, any>>(
     handle: input.handle,
     concurrency,
     ...resolved,
+    maxRedeliveries,
     ...(inbox ? { inbox } : {}),
   };
 }

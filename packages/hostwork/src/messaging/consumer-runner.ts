@@ -329,6 +329,12 @@ export class ConsumerRunner {
       this.#finish(r, this.#noAttemptLeft(delivery));
       return;
     }
+    // Delivered again and again without a settle (the broker's own count: NATS, SQS, RabbitMQ quorum queues, Service
+    // Bus): the process likely dies handling it. Dead-lettered without running, for the same reason.
+    if (delivery.redeliveries !== undefined && delivery.redeliveries > def.maxRedeliveries) {
+      this.#finish(r, this.#tooManyRedeliveries(delivery, delivery.redeliveries));
+      return;
+    }
     if (delivery.lockMs !== undefined && delivery.extend) this.#keepLocked(r, delivery.lockMs);
     // Most schemas validate synchronously: no promise or microtask hop per message for those.
     const reading = this.#read(delivery);
@@ -628,6 +634,17 @@ export class ConsumerRunner {
       at: Date.now(),
     };
     return { kind: 'dead', reason: 'attempts-exhausted', error };
+  }
+
+  /** The dead letter of a delivery redelivered past `maxRedeliveries`: an error that says so ends its history. */
+  #tooManyRedeliveries(delivery: Delivery, redeliveries: number): Outcome {
+    const error: DeliveryError = {
+      attempt: delivery.attempt,
+      name: 'RedeliveriesExhausted',
+      message: `Delivered ${redeliveries + 1} times without being settled (more than maxRedeliveries ${this.definition.maxRedeliveries} redeliveries): the consumer process likely died while handling it; not run again`,
+      at: Date.now(),
+    };
+    return { kind: 'dead', reason: 'redeliveries-exhausted', error };
   }
 
   /** The backoff before the next attempt; a backoff that throws or returns nonsense falls back to the default. */

@@ -223,12 +223,16 @@ function core(broker: InMemoryBroker): BrokerCore {
   return cores.get(broker)!;
 }
 
+/** How many times each message went back to its queue unsettled (lost or released), as a broker counts. */
+const redeliveries = new WeakMap<InMemoryMessage, number>();
+
 /** One delivery: settled once; a second settle, or one after its loss, rejects. */
 class InMemoryDelivery implements Delivery {
   readonly id: string;
   readonly body: Uint8Array;
   readonly headers: Headers;
   readonly attempt: number;
+  readonly redeliveries: number;
   readonly key?: string;
   readonly lockMs?: number;
   readonly extend?: (ms: number) => Promise<void>;
@@ -246,6 +250,7 @@ class InMemoryDelivery implements Delivery {
     this.body = message.body;
     this.headers = message.headers;
     this.attempt = deliveryAttempt(message.headers);
+    this.redeliveries = redeliveries.get(message) ?? 0;
     if (message.key !== undefined) this.key = message.key;
     if (broker.lockMs !== undefined) {
       const lockMs = broker.lockMs;
@@ -281,6 +286,7 @@ class InMemoryDelivery implements Delivery {
 
   async release(): Promise<void> {
     this.#finish('release');
+    this.#redelivered();
     this.#broker.enqueue(this.#source, this.#message, 0, true);
   }
 
@@ -288,7 +294,13 @@ class InMemoryDelivery implements Delivery {
   lose(error: Error): void {
     if (this.#done) return;
     this.#end(error);
+    this.#redelivered();
     this.#broker.enqueue(this.#source, this.#message, 0, true);
+  }
+
+  /** Counts a return of the message itself, as brokers count deliveries (retries are copies: counted afresh). */
+  #redelivered(): void {
+    redeliveries.set(this.#message, this.redeliveries + 1);
   }
 
   get #source(): string {

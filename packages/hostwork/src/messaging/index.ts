@@ -12,6 +12,7 @@ export {
 export {
   type ConsumerDefinition,
   type ConsumerDefinitionInput,
+  defaultMaxRedeliveries,
   defineConsumer,
   type InboxOptions,
   type MessageContext,

@@ -51,7 +51,12 @@ export type DeadLetterReason =
   /** The body is not what the consumer can read: not JSON, failed the schema, unknown type. Never retried. */
   | 'poison'
   /** The handler failed on its last attempt. */
-  | 'attempts-exhausted';
+  | 'attempts-exhausted'
+  /**
+   * The broker delivered the message more than the consumer's `maxRedeliveries` times without Hostwork settling it:
+   * the process likely died while handling it each time (see {@link Delivery.redeliveries}). Not run again.
+   */
+  | 'redeliveries-exhausted';
 
 /** One attempt's error, as carried in the dead-letter headers. */
 export interface DeliveryError {
@@ -70,6 +75,14 @@ export interface Delivery {
   readonly headers: Headers;
   /** The attempt this delivery is: Hostwork's attempt header + 1 (1 when absent). */
   readonly attempt: number;
+  /**
+   * How many times the broker delivered this very message before without it being settled (the broker's own delivery
+   * count minus one: a lock or AckWait that ran out, a consumer process that died, a connection lost, a release at
+   * shutdown), or undefined where the broker does not count per message. Retries are new copies or reset the count,
+   * so this counts only what Hostwork did not settle. The engine dead-letters a delivery above the consumer's
+   * `maxRedeliveries` without running it, so a message that kills its consumer is not delivered for ever.
+   */
+  readonly redeliveries?: number;
   readonly key?: string;
   /**
    * How long the broker keeps this delivery locked (invisible, unacked) before redelivering it elsewhere, in ms, or

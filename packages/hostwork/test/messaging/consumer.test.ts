@@ -395,6 +395,80 @@ describe('failures', () => {
     },
   );
 
+  it(
+    'dead-letters a message redelivered past maxRedeliveries without a settle, without running it',
+    T,
+    async () => {
+      const memory = inMemoryTransport();
+      const seen: number[] = [];
+      const consumer = defineConsumer({
+        name: 'crashing',
+        transport: 'memory',
+        source,
+        message: OrderPlaced,
+        concurrency: 10,
+        maxRedeliveries: 3,
+        // Never settles: each delivery is lost as if the process died handling it (the broker takes it back).
+        handle(_m, ctx) {
+          seen.push(ctx.attempt);
+          memory.broker.restart();
+          return new Promise(() => {});
+        },
+      });
+      await withMessagingHost({ transports: { memory }, consumers: [consumer] }, async ({ events, logs }) => {
+        const recorded = recordMessageEvents(events);
+        await publishCrashing(memory);
+        await waitFor(() => memory.broker.deadLetters('orders').length === 1, 'the dead letter');
+        // The first delivery and 3 redeliveries ran; the 4th redelivery is over the limit.
+        assert.deepEqual(seen, [1, 1, 1, 1], 'attempts are not counted by a lost delivery');
+        const [dead] = memory.broker.deadLetters('orders');
+        assert.equal(dead!.reason, 'redeliveries-exhausted');
+        assert.equal(dead!.headers[DEAD_LETTER_HEADERS.reason], 'redeliveries-exhausted');
+        assert.deepEqual(
+          dead!.errors.map((e) => [e.attempt, e.name, e.message]),
+          [
+            [
+              1,
+              'RedeliveriesExhausted',
+              'Delivered 5 times without being settled (more than maxRedeliveries 3 redeliveries): the consumer process likely died while handling it; not run again',
+            ],
+          ],
+        );
+        assert.deepEqual(
+          recorded.filter((e) => e.event === 'dead').map((e) => (e.data as { reason: string }).reason),
+          ['redeliveries-exhausted'],
+        );
+        assert.ok(logs.find('Delivered 5 times without being settled'));
+      });
+    },
+  );
+
+  it('counts releases at shutdown as redeliveries on the in-memory broker, not attempts', T, async () => {
+    const memory = inMemoryTransport();
+    await memory.connect();
+    const got: Array<[number, number | undefined]> = [];
+    let release: (() => Promise<void>) | undefined;
+    const sub = await memory.subscribe(source, {
+      prefetch: 1,
+      onDelivery(d) {
+        got.push([d.attempt, d.redeliveries]);
+        release = got.length < 3 ? () => d.release() : () => d.ack();
+      },
+    });
+    await publishCrashing(memory);
+    for (let i = 1; i <= 3; i++) {
+      await waitFor(() => got.length === i, `delivery ${i}`);
+      await release!();
+    }
+    assert.deepEqual(got, [
+      [1, 0],
+      [1, 1],
+      [1, 2],
+    ]);
+    await sub.stop();
+    await memory.close();
+  });
+
   it('dead-letters a message without a type header on a consumer of several types', T, async () => {
     const memory = inMemoryTransport();
     const consumer = defineConsumer({
@@ -637,6 +711,13 @@ describe('concurrency, locks and shutdown', () => {
     },
   );
 });
+
+/** Publishes one order straight to the transport. */
+async function publishCrashing(memory: Transport): Promise<void> {
+  await memory.publish(source, [
+    { id: 'crash', body: bytes('{"orderId":"a","total":1}'), headers: { [TYPE_HEADER]: 'order-placed' } },
+  ]);
+}
 
 describe('settlements and transports', () => {
   /** Wraps a transport: `ack` resolves only after `ackDelayMs`; `order` records acks resolving and the close. */

@@ -19,7 +19,7 @@ transportConformance(
       restartBroker: async () => broker.restart(),
     };
   },
-  { locks: false, restart: true, kill: false },
+  { locks: false, restart: true, kill: false, redeliveryCount: true },
 );
 
 transportConformance(
@@ -35,5 +35,5 @@ transportConformance(
       restartBroker: async () => broker.restart(),
     };
   },
-  { locks: true, restart: true, kill: false },
+  { locks: true, restart: true, kill: false, redeliveryCount: true },
 );

@@ -202,6 +202,14 @@ describe('registration', () => {
       '>= 1',
     );
     expectThrow(() => defineConsumer({ ...valid, maxAttempts: 0 }), ErrorCodes.INVALID_OPTION, 'maxAttempts');
+    expectThrow(
+      () => defineConsumer({ ...valid, maxRedeliveries: 0.5 }),
+      ErrorCodes.INVALID_OPTION,
+      'maxRedeliveries',
+      '>= 1',
+    );
+    assert.equal(defineConsumer(valid).maxRedeliveries, 20, 'max(10, 2 × the default 10 attempts)');
+    assert.equal(defineConsumer({ ...valid, maxAttempts: 3 }).maxRedeliveries, 10);
     expectThrow(() => defineConsumer({ ...valid, timeout: -1 }), ErrorCodes.INVALID_OPTION, 'timeout');
     expectThrow(
       // @ts-expect-error: an unknown backoff type

@@ -24,6 +24,10 @@ export interface ConsumerProcessSpec {
   /** How long each handler runs, in ms. */
   readonly handleMs: number;
   readonly concurrency: number;
+  /** The handler kills its own process (SIGKILL) once it has written its `start` line: a message that kills. */
+  readonly crash?: boolean;
+  /** The consumer's `maxRedeliveries`, when given. */
+  readonly maxRedeliveries?: number;
 }
 
 const spec = JSON.parse(process.argv[2] ?? '') as ConsumerProcessSpec;
@@ -54,6 +58,7 @@ const transport: Transport = {
           body: d.body,
           headers: d.headers,
           attempt: d.attempt,
+          ...(d.redeliveries !== undefined ? { redeliveries: d.redeliveries } : {}),
           ...(d.key !== undefined ? { key: d.key } : {}),
           ...(d.lockMs !== undefined ? { lockMs: d.lockMs } : {}),
           ack: async () => {
@@ -70,8 +75,10 @@ const transport: Transport = {
 
 await startConsumer(transport, spec.source, {
   concurrency: spec.concurrency,
+  ...(spec.maxRedeliveries !== undefined ? { maxRedeliveries: spec.maxRedeliveries } : {}),
   async handle(_m, ctx) {
     line(`start ${ctx.id} ${ctx.attempt}`);
+    if (spec.crash) process.kill(process.pid, 'SIGKILL');
     await new Promise((r) => setTimeout(r, spec.handleMs));
     line(`end ${ctx.id} ${ctx.attempt}`);
   },

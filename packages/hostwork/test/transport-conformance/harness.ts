@@ -134,6 +134,7 @@ export function counting(inner: Transport): Counting {
       body: d.body,
       headers: d.headers,
       attempt: d.attempt,
+      ...(d.redeliveries !== undefined ? { redeliveries: d.redeliveries } : {}),
       ...(d.key !== undefined ? { key: d.key } : {}),
       ...(d.lockMs !== undefined ? { lockMs: d.lockMs } : {}),
       ack: settle('ack', () => d.ack()),

@@ -94,6 +94,11 @@ export interface TransportCapabilities {
    * that SIGKILLs a consumer process. False for a transport whose broker lives in the test process (in-memory).
    */
   readonly kill: boolean;
+  /**
+   * The broker counts deliveries per message and the adapter reports them as `Delivery.redeliveries` (NATS, SQS,
+   * RabbitMQ quorum queues, Service Bus): runs the case of a message redelivered past `maxRedeliveries`.
+   */
+  readonly redeliveryCount?: boolean;
 }
 
 /** `it` when `registered`, else nothing: a case the target cannot run is left out, not reported as skipped. */
@@ -472,6 +477,181 @@ export function transportConformance(
             for (const id of acked) assert.ok(!handled.has(id), `${id} was acknowledged and came again`);
           } finally {
             await second.host.stop();
+          }
+        });
+      },
+    );
+
+    itIf(capabilities.redeliveryCount === true)(
+      'dead-letters a message delivered more than maxRedeliveries times without a settle, without running it',
+      CASE,
+      async () => {
+        await withTarget(factory, async (target, publisher) => {
+          const [id] = await publishItems(publisher, target.source, [1]);
+          // A consumer that never settles it the way the engine would: each delivery is handed back unsettled (the
+          // broker counts a release as it counts an expired lock or a dead consumer's delivery).
+          const raw = target.transport();
+          const counts: Array<number | undefined> = [];
+          await raw.connect();
+          const subscription = await raw.subscribe(target.source, {
+            prefetch: 1,
+            onDelivery(d) {
+              counts.push(d.redeliveries);
+              // Three releases; a later delivery stays unsettled and goes back when the connection closes.
+              if (counts.length <= 3) void d.release();
+            },
+          });
+          await until(() => counts.length >= 3, 'three deliveries of the message');
+          await subscription.stop();
+          await raw.close();
+          assert.deepEqual(counts.slice(0, 3), [0, 1, 2], 'the broker counts each delivery');
+          const ran: number[] = [];
+          const consumer = await startConsumer(target.transport(), target.source, {
+            // Three deliveries or more so far (a hand-back after the stop may add some): the next is over 1.
+            maxRedeliveries: 1,
+            handle(m) {
+              ran.push(m.n);
+            },
+          });
+          try {
+            const dead = await until(async () => {
+              const letters = await target.deadLetters();
+              return letters.find((d) => d.id === id);
+            }, 'the dead letter');
+            assert.equal(dead.headers[DEAD_LETTER_HEADERS.reason], 'redeliveries-exhausted');
+            const times = /^Delivered (\d+) times without being settled/.exec(
+              dead.headers[DEAD_LETTER_HEADERS.error] ?? '',
+            );
+            assert.ok(times, `the error says why: ${dead.headers[DEAD_LETTER_HEADERS.error]}`);
+            assert.ok(Number(times[1]) >= 4, `delivered ${times[1]} times: the three releases counted`);
+            assert.deepEqual(ran, [], 'not run again');
+          } finally {
+            await consumer.host.stop();
+          }
+        });
+      },
+    );
+
+    itIf(capabilities.redeliveryCount === true)(
+      'dead-letters a message whose consumers all die holding it, once redelivered past maxRedeliveries',
+      CASE,
+      async () => {
+        await withTarget(factory, async (target, publisher) => {
+          const [id] = await publishItems(publisher, target.source, [1]);
+          // Three consumers in turn take it and go away without settling it (the connection closed under the
+          // delivery, as when the process dies): the broker redelivers it once the connection or the lock is gone.
+          const counts: Array<number | undefined> = [];
+          for (let round = 1; round <= 3; round++) {
+            const dying = target.transport();
+            await dying.connect();
+            let got = false;
+            const subscription = await dying.subscribe(target.source, {
+              prefetch: 1,
+              onDelivery(d) {
+                if (got) return;
+                got = true;
+                counts.push(d.redeliveries);
+              },
+            });
+            await until(() => got, `delivery ${round} of the message`);
+            await subscription.stop();
+            await dying.close();
+          }
+          assert.deepEqual(counts, [0, 1, 2], 'each unsettled delivery is counted');
+          const ran: number[] = [];
+          const consumer = await startConsumer(target.transport(), target.source, {
+            maxRedeliveries: 2,
+            handle(m) {
+              ran.push(m.n);
+            },
+          });
+          try {
+            const dead = await until(async () => {
+              const letters = await target.deadLetters();
+              return letters.find((d) => d.id === id);
+            }, 'the dead letter');
+            assert.equal(dead.headers[DEAD_LETTER_HEADERS.reason], 'redeliveries-exhausted');
+            assert.match(
+              dead.headers[DEAD_LETTER_HEADERS.error] ?? '',
+              /^Delivered 4 times without being settled \(more than maxRedeliveries 2 redeliveries\): the consumer process likely died/,
+            );
+            assert.deepEqual(ran, [], 'not run again');
+          } finally {
+            await consumer.host.stop();
+          }
+        });
+      },
+    );
+
+    itIf(capabilities.kill && capabilities.redeliveryCount === true)(
+      'dead-letters a message that SIGKILLs every consumer process handling it, once redelivered past maxRedeliveries',
+      { timeout: 120_000 },
+      async () => {
+        await withTarget(factory, async (target, publisher) => {
+          const described = target.processTransport;
+          assert.ok(described, 'the target declares the kill capability but gives no processTransport');
+          const [id] = await publishItems(publisher, target.source, [1]);
+          const dir = await mkdtemp(join(tmpdir(), 'hostwork-poison-'));
+          const file = join(dir, 'consumer.log');
+          await writeFile(file, '');
+          const spec: ConsumerProcessSpec = {
+            processTransport: described,
+            source: target.source,
+            file,
+            handleMs: 0,
+            concurrency: 1,
+            crash: true,
+            maxRedeliveries: 2,
+          };
+          const starts = async () =>
+            (await readFile(file, 'utf8')).split('\n').filter((l) => l.startsWith('start ')).length;
+          let deaths = 0;
+          let dead: Awaited<ReturnType<typeof target.deadLetters>>[number] | undefined;
+          try {
+            // One consumer process after another, until one dead-letters the message instead of dying with it.
+            while (dead === undefined) {
+              assert.ok(deaths <= 3, `still not dead-lettered after ${deaths} consumer processes died`);
+              const child = spawn(
+                process.execPath,
+                [
+                  '--conditions=hostwork-source',
+                  fileURLToPath(new URL('./consumer-process.ts', import.meta.url)),
+                  JSON.stringify(spec),
+                ],
+                { stdio: ['ignore', 'ignore', 'pipe'] },
+              );
+              let stderr = '';
+              child.stderr.on('data', (chunk) => {
+                stderr += String(chunk);
+              });
+              const exited = once(child, 'exit');
+              try {
+                dead = await until(
+                  async () => {
+                    if (child.exitCode !== null || child.signalCode !== null) return 'exited' as const;
+                    const letters = await target.deadLetters();
+                    return letters.find((d) => d.id === id);
+                  },
+                  () =>
+                    `consumer process ${deaths + 1} to die or dead-letter the message (stderr: ${stderr})`,
+                  60_000,
+                ).then((r) => (r === 'exited' ? undefined : r));
+              } finally {
+                if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+                const [, signal] = await exited;
+                assert.equal(signal, 'SIGKILL', `the consumer process ended by ${signal}: ${stderr}`);
+              }
+              if (dead === undefined) deaths++;
+            }
+            assert.equal(deaths, 3, 'the first delivery and 2 redeliveries ran (and killed their process)');
+            assert.equal(await starts(), 3, 'the 4th delivery was not run');
+            assert.equal(dead.headers[DEAD_LETTER_HEADERS.reason], 'redeliveries-exhausted');
+            assert.match(
+              dead.headers[DEAD_LETTER_HEADERS.error] ?? '',
+              /^Delivered 4 times without being settled \(more than maxRedeliveries 2 redeliveries\)/,
+            );
+          } finally {
+            await rm(dir, { recursive: true, force: true });
           }
         });
       },
