@@ -14,11 +14,26 @@
  *   have finished by then and one frame covers them all), and sent one frame each at the next flush (at the latest one
  *   turn of the event loop later: a long-running handler holds back nobody's ack beyond that).
  *
- * A settle resolves once its frame is written to the channel (handed to amqplib, which sends it next), and rejects
- * when the channel was lost before: the broker has the message back and delivers it again. Frames already sent for
+ * A settle resolves once its frame is written to the connection's socket (from then on the kernel sends it even if the
+ * process is killed, so an acknowledged message does not come back after a SIGKILL), and rejects when the channel was
+ * lost before: the broker has the message back and delivers it again. Frames already sent for
  * other deliveries of a lost channel stand (the broker takes frames of a channel in order).
  */
 import type { ConsumeMessage } from 'amqplib';
+
+/**
+ * Resolves `settles` once amqplib has written their frames to the socket. A frame written to a channel goes to the
+ * channel's buffer; the buffer turning readable is announced on a `process.nextTick`, and amqplib's multiplexer then
+ * writes what the channels hold to the socket in a `setImmediate` it schedules there. An immediate scheduled from a
+ * later tick runs after that one.
+ */
+function afterSocketWrite(settles: readonly PromiseWithResolvers<void>[]): void {
+  process.nextTick(() =>
+    setImmediate(() => {
+      for (const settle of settles) settle.resolve();
+    }),
+  );
+}
 
 /** A delivery's state on its channel: handed over and running, or settled and waiting for its frame. */
 export type OutstandingState = 'running' | 'ack' | 'requeue';
@@ -157,6 +172,7 @@ export class AckCoalescer {
       return;
     }
     const frames = planFrames(this.#outstanding, this.#settled, final);
+    const written: PromiseWithResolvers<void>[] = [];
     for (const frame of frames) {
       try {
         if (frame.kind === 'ack') this.#writer.ack(frame.last.message, frame.multiple);
@@ -170,9 +186,10 @@ export class AckCoalescer {
       for (const entry of frame.covers) {
         this.#outstanding.delete(entry);
         this.#settled.delete(entry);
-        entry.written?.resolve();
+        if (entry.written) written.push(entry.written);
       }
     }
+    if (written.length > 0) afterSocketWrite(written);
     // Held behind a running delivery: sent at the next flush, at the latest one turn of the event loop from now.
     if (this.#settled.size > 0 && !this.#heldScheduled) {
       this.#heldScheduled = true;
