@@ -22,34 +22,39 @@ import { SCRIPTS } from './scripts.ts';
 const MAX_BATCH = 1_000;
 
 /** What the batcher needs of its subscription and transport. */
-export interface AckBatcherContext {
+export interface AckBatcherContext<T extends AckedEntry> {
   readonly connection: RedisConnection;
   readonly source: ResolvedStream;
   /** Sends a command until it succeeds (again after a lost connection), tracked for close(); `onDone` after it. */
   persist(what: () => string, command: () => Promise<unknown>, onDone?: () => void): Promise<void>;
-  /** Called with the entry ids of a batch once it reached the server (or gave up). */
-  finished(entryIds: readonly string[]): void;
+  /** Called with the deliveries of a batch once it reached the server (or gave up). */
+  finished(deliveries: readonly T[]): void;
+}
+
+/** What is acknowledged: a delivery, by its entry id (the delivery itself is handed back in `finished`). */
+export interface AckedEntry {
+  readonly entryId: string;
 }
 
 /** Collects a subscription's acks into one command per turn of the event loop. */
-export class AckBatcher {
-  readonly #context: AckBatcherContext;
-  #ids: string[] = [];
+export class AckBatcher<T extends AckedEntry = AckedEntry> {
+  readonly #context: AckBatcherContext<T>;
+  #acked: T[] = [];
   #batch: PromiseWithResolvers<void> | undefined;
 
-  constructor(context: AckBatcherContext) {
+  constructor(context: AckBatcherContext<T>) {
     this.#context = context;
   }
 
-  /** Acknowledges `entryId` with the others of this turn; resolves once the server has the batch. */
-  ack(entryId: string): Promise<void> {
-    this.#ids.push(entryId);
+  /** Acknowledges `entry` with the others of this turn; resolves once the server has the batch. */
+  ack(entry: T): Promise<void> {
+    this.#acked.push(entry);
     let batch = this.#batch;
     if (batch === undefined) {
       batch = Promise.withResolvers<void>();
       this.#batch = batch;
       queueMicrotask(() => this.#flush());
-    } else if (this.#ids.length >= MAX_BATCH) {
+    } else if (this.#acked.length >= MAX_BATCH) {
       // Full: sent now; the acks after it start the next batch.
       this.#flush();
     }
@@ -63,10 +68,11 @@ export class AckBatcher {
 
   #flush(first?: RedisConnection): void {
     const batch = this.#batch;
-    const ids = this.#ids;
-    if (batch === undefined || ids.length === 0) return;
+    const acked = this.#acked;
+    if (batch === undefined || acked.length === 0) return;
     this.#batch = undefined;
-    this.#ids = [];
+    this.#acked = [];
+    const ids = acked.map((entry) => entry.entryId);
     const { connection, source, persist, finished } = this.#context;
     const { stream, group, deleteAcked } = source;
     // The first send on `first` (the reader) when given; any send again on the command connection.
@@ -82,7 +88,7 @@ export class AckBatcher {
       persist(
         () => `acknowledging ${ids.length} entries of stream '${stream}'`,
         send,
-        () => finished(ids),
+        () => finished(acked),
       ),
     );
   }

@@ -85,10 +85,13 @@ function memoText(bytes: Buffer): string {
   return decoded;
 }
 
+/** The body of an entry without one (shared: a zero-length array cannot be written to). */
+const NO_BODY = new Uint8Array(0);
+
 /** Reads an entry's fields (a flat array of Buffers) as a message. */
 export function fromFields(entryId: string, fields: readonly Reply[]): EntryMessage {
   let id: string | undefined;
-  let body: Uint8Array = new Uint8Array(0);
+  let body: Uint8Array = NO_BODY;
   let key: string | undefined;
   const headers: Record<string, string> = {};
   for (let i = 0; i + 1 < fields.length; i += 2) {

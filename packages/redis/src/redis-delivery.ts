@@ -45,7 +45,7 @@ export interface DeliveryContext {
   /** The command connection. */
   readonly connection: RedisConnection;
   /** The subscription's acks, sent together per turn of the event loop. */
-  readonly acks: AckBatcher;
+  readonly acks: AckBatcher<RedisDelivery>;
   /** Called once, when the delivery is settled (the subscription frees its slot). */
   settled(delivery: RedisDelivery): void;
   /** Called once the settle call has reached the server (or given up). */
@@ -72,6 +72,8 @@ export class RedisDelivery implements Delivery {
   readonly lockMs: number;
   /** The entry's id in the stream. */
   readonly entryId: string;
+  /** Its place in the subscription's in-flight list, -1 once out of it (the subscription's bookkeeping). */
+  inFlightSlot = -1;
   readonly #context: DeliveryContext;
   #settledBy: Settlement | undefined;
   /** Runs of the settle script (a run after a lost connection finds the work done: 0 is no news then). */
@@ -98,7 +100,7 @@ export class RedisDelivery implements Delivery {
     this.#settledBy = 'ack';
     this.#context.settled(this);
     // Batched with the other acks of this turn, sent again after a lost connection, tracked for close() there.
-    return this.#context.acks.ack(this.entryId);
+    return this.#context.acks.ack(this);
   }
 
   retry(delayMs: number, error: DeliveryError): Promise<void> {

@@ -56,11 +56,11 @@ await describeWithRedis('the ack batcher', () => {
               throw error;
             },
           ),
-        finished: (entryIds) => finished.push(...entryIds),
+        finished: (entries) => finished.push(...entries.map((entry) => entry.entryId)),
       });
-      const first = ids.slice(0, 20).map((id) => batcher.ack(id));
+      const first = ids.slice(0, 20).map((entryId) => batcher.ack({ entryId }));
       await Promise.all(first);
-      const second = ids.slice(20).map((id) => batcher.ack(id));
+      const second = ids.slice(20).map((entryId) => batcher.ack({ entryId }));
       await Promise.all(second);
       const xacks = sent.filter((args) => args[0] === 'XACK');
       assert.deepEqual(

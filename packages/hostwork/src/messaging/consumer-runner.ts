@@ -65,6 +65,8 @@ interface Running {
   lockMs: number;
   /** When tracing: the process span and the context the handler runs in. */
   readonly trace: ProcessTrace | undefined;
+  /** Its place in the runner's list of running deliveries (removal swaps the last one in: no hashing per message). */
+  slot: number;
 }
 
 /** Deliveries whose settle calls returned the same promise, and each one's settle kind. */
@@ -131,7 +133,8 @@ export class ConsumerRunner {
   readonly #transport: Transport;
   readonly #env: ConsumerEnvironment;
   readonly #byType: ReadonlyMap<string, MessageDefinition>;
-  readonly #running = new Set<Running>();
+  /** The deliveries being handled, in no order (see Running.slot). */
+  readonly #running: Running[] = [];
   /** Handed over while every slot was busy (an adapter delivering past the prefetch): run as slots free. */
   readonly #waiting: Delivery[] = [];
   readonly #settling = new Set<Promise<void>>();
@@ -168,7 +171,7 @@ export class ConsumerRunner {
 
   /** Handlers running now. */
   get runningCount(): number {
-    return this.#running.size;
+    return this.#running.length;
   }
 
   /** For health checks: whether the subscription has its connection, and since when not. */
@@ -222,16 +225,16 @@ export class ConsumerRunner {
       );
     }
     for (const delivery of this.#waiting.splice(0)) this.#release(delivery, undefined);
-    if (this.#running.size > 0) {
+    if (this.#running.length > 0) {
       this.#env.log.info(
-        { consumer: name, running: this.#running.size, graceMs },
-        `Consumer '${name}' waiting up to ${graceMs} ms for ${this.#running.size} running handler(s)`,
+        { consumer: name, running: this.#running.length, graceMs },
+        `Consumer '${name}' waiting up to ${graceMs} ms for ${this.#running.length} running handler(s)`,
       );
       this.#idle ??= Promise.withResolvers<void>();
       await waitWithin(this.#idle.promise, graceMs, signal);
     }
-    if (this.#running.size > 0) {
-      const left = [...this.#running];
+    if (this.#running.length > 0) {
+      const left = this.#running.slice();
       for (const r of left) {
         r.ctx?.abort('shutdown', 'the host is stopping');
         this.#finish(r, { kind: 'release' });
@@ -251,7 +254,7 @@ export class ConsumerRunner {
       this.#release(delivery, undefined);
       return;
     }
-    if (this.#running.size >= this.definition.concurrency) {
+    if (this.#running.length >= this.definition.concurrency) {
       this.#waiting.push(delivery);
       return;
     }
@@ -270,9 +273,10 @@ export class ConsumerRunner {
       lockEvery: 0,
       lockMs: 0,
       trace: this.#tracing ? this.#startTrace(delivery) : undefined,
+      slot: this.#running.length,
     };
     this.#metrics.consumed.add();
-    this.#running.add(r);
+    this.#running.push(r);
     try {
       this.#run(r);
     } catch (error) {
@@ -673,7 +677,11 @@ export class ConsumerRunner {
     if (r.finished) return;
     r.finished = true;
     if (r.timers !== undefined) for (const t of r.timers) clearTimeout(t);
-    this.#running.delete(r);
+    const last = this.#running.pop() as Running;
+    if (last !== r) {
+      this.#running[r.slot] = last;
+      last.slot = r.slot;
+    }
     const elapsed = performance.now() - r.startedAt;
     this.#metrics.duration(OUTCOME_LABEL[outcome.kind]).observe(elapsed / 1000);
     this.#settle(r, outcome, Math.round(elapsed), r.trace ? this.#endTrace(r, outcome) : undefined);
@@ -681,7 +689,7 @@ export class ConsumerRunner {
       const next = this.#waiting.shift();
       if (next) this.#start(next);
     }
-    if (this.#running.size === 0 && this.#idle) {
+    if (this.#running.length === 0 && this.#idle) {
       this.#idle.resolve();
       this.#idle = undefined;
     }
