@@ -44,6 +44,14 @@ export interface AzureServiceBusTransportOptions {
   readonly closeTimeoutMs?: number;
   /** Receives the transport's warnings instead of the host's logger (see {@link WarningListener}). */
   readonly onWarning?: WarningListener;
+  /**
+   * Where `lag()` sends its management requests (the namespace's HTTP management API, through
+   * `ServiceBusAdministrationClient`): an origin such as `https://<namespace>.servicebus.windows.net` or, for the
+   * emulator, `http://localhost:5300`. Default: the namespace over HTTPS; with `UseDevelopmentEmulator=true` in the
+   * connection string, `http://<the endpoint's host>:5300` (the emulator's management port). Plain `http:` only with
+   * `UseDevelopmentEmulator=true`: a request carries a token signed with the namespace's key.
+   */
+  readonly managementEndpoint?: string;
 }
 
 /** `Destination.options` of a source given to `subscribe` (and of a destination given to `publish`). */
@@ -73,6 +81,8 @@ export interface ResolvedOptions {
   readonly maxRetryDelayMs: number;
   readonly closeTimeoutMs: number;
   readonly onWarning: WarningListener | undefined;
+  /** The origin management requests go to instead of the SDK's `https://<namespace>`, or undefined for that. */
+  readonly managementEndpoint: string | undefined;
 }
 
 /** A source or destination with its defaults applied. */
@@ -98,6 +108,7 @@ const KNOWN = [
   'maxRetryDelayMs',
   'closeTimeoutMs',
   'onWarning',
+  'managementEndpoint',
 ];
 const SOURCE_KNOWN = ['subscription', 'lockDurationMs', 'sessions', 'sessionIdleTimeoutMs'];
 const WHERE = 'azureServiceBusTransport';
@@ -129,6 +140,55 @@ function entityName(where: string, value: unknown): string {
       `${where} must be a Service Bus entity name (letters, digits, '.', '-', '_', '/'; starting with a letter or digit; up to 260 characters), got ${JSON.stringify(value)}`,
     );
   return value;
+}
+
+/** The emulator's management port (HTTP), where it answers the administration client. */
+export const EMULATOR_MANAGEMENT_PORT = 5300;
+
+/** Whether a connection string targets the development emulator (`UseDevelopmentEmulator=true`). */
+function usesEmulator(connectionString: string | undefined): boolean {
+  return (
+    connectionString !== undefined &&
+    /(^|;)\s*UseDevelopmentEmulator\s*=\s*true\s*(;|$)/i.test(connectionString)
+  );
+}
+
+/** The host of a connection string's `Endpoint=sb://<host>[:port]/`. */
+function endpointHost(connectionString: string): string {
+  const match = /(?:^|;)\s*Endpoint\s*=\s*sb:\/\/(\[[^\]]+\]|[^;/:]+)/i.exec(connectionString);
+  return match?.[1] ?? 'localhost';
+}
+
+/** Checks `managementEndpoint` (an http(s) origin; http only for the emulator) or derives the emulator's default. */
+function resolveManagementEndpoint(given: unknown, connectionString: string | undefined): string | undefined {
+  const emulator = usesEmulator(connectionString);
+  if (given === undefined)
+    return emulator
+      ? `http://${endpointHost(connectionString as string)}:${EMULATOR_MANAGEMENT_PORT}`
+      : undefined;
+  let url: URL | undefined;
+  try {
+    url = typeof given === 'string' ? new URL(given) : undefined;
+  } catch {
+    url = undefined;
+  }
+  if (
+    url === undefined ||
+    (url.protocol !== 'https:' && url.protocol !== 'http:') ||
+    (url.pathname !== '/' && url.pathname !== '') ||
+    url.search !== '' ||
+    url.hash !== '' ||
+    url.username !== '' ||
+    url.password !== ''
+  )
+    throw invalid(
+      `'managementEndpoint' must be an http(s) origin such as 'https://<namespace>.servicebus.windows.net' or 'http://localhost:5300', without a path, got ${JSON.stringify(given)}`,
+    );
+  if (url.protocol === 'http:' && !emulator)
+    throw invalid(
+      `'managementEndpoint' may use plain http only with the development emulator (a connection string with UseDevelopmentEmulator=true): its requests carry a token signed with the namespace's key; got ${JSON.stringify(given)}`,
+    );
+  return url.origin;
 }
 
 /** Checks the transport's options and applies the defaults. */
@@ -180,6 +240,7 @@ export function resolveOptions(options: AzureServiceBusTransportOptions): Resolv
     maxRetryDelayMs,
     closeTimeoutMs: wholeNumber('closeTimeoutMs', options.closeTimeoutMs, 10_000),
     onWarning: options.onWarning,
+    managementEndpoint: resolveManagementEndpoint(options.managementEndpoint, connectionString),
   };
 }
 

@@ -4,7 +4,9 @@
  * reconnects by itself after a loss, and its receivers re-attach. See the package's README for the mapping and the
  * guarantees.
  */
+import { isNamedKeyCredential, isTokenCredential } from '@azure/core-auth';
 import {
+  ServiceBusAdministrationClient,
   ServiceBusClient,
   type ServiceBusClientOptions,
   type ServiceBusMessage,
@@ -12,6 +14,7 @@ import {
   type ServiceBusSender,
 } from '@azure/service-bus';
 import {
+  type ConsumerLag,
   type Destination,
   ErrorCodes,
   HostworkError,
@@ -58,6 +61,33 @@ function abortConnection(client: ServiceBusClient | undefined): void {
   }
 }
 
+/** A pipeline policy of the administration client (typed from it: `@azure/core-rest-pipeline` is not a dependency). */
+type AdministrationPolicy = Parameters<ServiceBusAdministrationClient['pipeline']['addPolicy']>[0];
+
+/**
+ * Sends the administration client's requests to `origin` instead of `https://<namespace>` (the emulator's management
+ * port, over plain http where the options allowed it), before they are signed, so the token names the URL asked.
+ */
+function redirectTo(origin: string): AdministrationPolicy {
+  const target = new URL(origin);
+  return {
+    name: 'hostworkManagementEndpoint',
+    sendRequest(request, next) {
+      const url = new URL(request.url);
+      url.protocol = target.protocol;
+      url.host = target.host;
+      request.url = url.toString();
+      if (target.protocol === 'http:') request.allowInsecureConnection = true;
+      return next(request);
+    },
+  };
+}
+
+/** Whether the administration client says the entity does not exist. */
+function entityNotFound(error: unknown): boolean {
+  return (error as { code?: unknown })?.code === 'MessageEntityNotFoundError';
+}
+
 /** Creates an {@link AzureServiceBusTransport}; nothing connects until `subscribe()` or `publish()`. */
 export function azureServiceBusTransport(options: AzureServiceBusTransportOptions): AzureServiceBusTransport {
   return new AzureServiceBusTransport(options);
@@ -69,6 +99,8 @@ export class AzureServiceBusTransport implements Transport {
   readonly #options: ResolvedOptions;
   readonly #warnings: WarningRoute;
   #client: ServiceBusClient | undefined;
+  /** The management API's client, made on the first `lag()`; null when the credential cannot sign its requests. */
+  #admin: ServiceBusAdministrationClient | null | undefined;
   readonly #senders = new Map<string, ServiceBusSender>();
   readonly #subscriptions = new Set<AzureServiceBusSubscription | AzureServiceBusSessionSubscription>();
   readonly #pending = new Set<Promise<unknown>>();
@@ -143,6 +175,38 @@ export class AzureServiceBusTransport implements Transport {
     return this.#track(run);
   }
 
+  /**
+   * The active messages of the source's queue or subscription (`activeMessageCount` of its runtime properties, one
+   * request to the namespace's HTTP management API through `ServiceBusAdministrationClient`): messages ready and
+   * messages locked by a receiver and not settled yet, those a subscription prefetched included; not scheduled ones
+   * (retries waiting for their delay) and not dead letters. The credential needs the Manage right to read them.
+   * Undefined when the entity does not exist, or with a SAS credential, which cannot sign management requests.
+   */
+  async lag(source: Destination): Promise<ConsumerLag | undefined> {
+    this.#assertOpen();
+    const resolved = resolveSource(source.name, source.options, this.#options);
+    const admin = this.#administration();
+    if (admin === null) return undefined;
+    const options = { abortSignal: AbortSignal.timeout(this.#options.operationTimeoutMs) };
+    try {
+      const properties =
+        resolved.subscription === undefined
+          ? await admin.getQueueRuntimeProperties(resolved.entity, options)
+          : await admin.getSubscriptionRuntimeProperties(resolved.entity, resolved.subscription, options);
+      return { messages: properties.activeMessageCount };
+    } catch (error) {
+      if (entityNotFound(error)) return undefined;
+      const status = (error as { statusCode?: unknown })?.statusCode;
+      throw new HostworkError(
+        ErrorCodes.TRANSPORT_FAILED,
+        status === 401 || status === 403
+          ? `azureServiceBusTransport: reading the lag of '${resolved.path}' was refused (HTTP ${status}): the management API needs a credential with the Manage right on the namespace or the entity.`
+          : `azureServiceBusTransport: reading the lag of '${resolved.path}' from the management API failed: ${(error as Error)?.message ?? String(error)}.`,
+        { cause: error },
+      );
+    }
+  }
+
   close(): Promise<void> {
     this.#closing ??= this.#close();
     return this.#closing;
@@ -183,6 +247,30 @@ export class AzureServiceBusTransport implements Transport {
             clientOptions,
           );
     return this.#client;
+  }
+
+  /** The administration client, created once; null when the credential is a SAS credential (it cannot sign). */
+  #administration(): ServiceBusAdministrationClient | null {
+    if (this.#admin !== undefined) return this.#admin;
+    const o = this.#options;
+    const options = {
+      retryOptions: {
+        maxRetries: o.maxRetries,
+        retryDelayInMs: o.retryDelayMs,
+        maxRetryDelayInMs: o.maxRetryDelayMs,
+      },
+    };
+    const credential = o.credential;
+    let admin: ServiceBusAdministrationClient | null = null;
+    if (o.connectionString !== undefined)
+      admin = new ServiceBusAdministrationClient(o.connectionString, options);
+    else if (isTokenCredential(credential) || isNamedKeyCredential(credential))
+      admin = new ServiceBusAdministrationClient(o.fullyQualifiedNamespace as string, credential, options);
+    // In the Serialize phase: before the signing policy, which signs the URL as it then is.
+    if (admin && o.managementEndpoint !== undefined)
+      admin.pipeline.addPolicy(redirectTo(o.managementEndpoint), { phase: 'Serialize' });
+    this.#admin = admin;
+    return admin;
   }
 
   /** The sender of a queue or topic, created once. */

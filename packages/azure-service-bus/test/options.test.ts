@@ -53,6 +53,32 @@ describe('azureServiceBusTransport options', () => {
     );
   });
 
+  it('checks managementEndpoint: an http(s) origin, plain http only with the development emulator', () => {
+    const real = 'Endpoint=sb://x.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=eA==';
+    for (const bad of ['localhost:5300', 'ftp://x', 'https://x/path', 'https://x/?a=1', 5300])
+      assert.throws(
+        () => azureServiceBusTransport({ connectionString: CS, managementEndpoint: bad as string }),
+        (e: Error) =>
+          code(ErrorCodes.INVALID_OPTION)(e) &&
+          /'managementEndpoint' must be an http\(s\) origin/.test(e.message),
+        String(bad),
+      );
+    assert.throws(
+      () => azureServiceBusTransport({ connectionString: real, managementEndpoint: 'http://10.0.0.5:5300' }),
+      (e: Error) =>
+        code(ErrorCodes.INVALID_OPTION)(e) && /plain http only with the development emulator/.test(e.message),
+    );
+    assert.equal(
+      azureServiceBusTransport({ connectionString: real, managementEndpoint: 'https://proxy.example:8443/' })
+        .kind,
+      'azure-service-bus',
+    );
+    assert.equal(
+      azureServiceBusTransport({ connectionString: CS, managementEndpoint: 'http://localhost:5300' }).kind,
+      'azure-service-bus',
+    );
+  });
+
   it('checks a source: its name, its known options, a subscription only for receiving', async () => {
     const t = azureServiceBusTransport({ connectionString: CS });
     const sub = { prefetch: 1, onDelivery() {} };

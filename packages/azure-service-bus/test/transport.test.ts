@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import type { AzureServiceBusDelivery } from '@hostwork/azure-service-bus';
+import { type AzureServiceBusDelivery, azureServiceBusTransport } from '@hostwork/azure-service-bus';
 import { ErrorCodes } from 'hostwork';
 import { freshQueue, readDeadLetters } from './support/conformance-target.ts';
 import { collect, publish, sleep, standinTransport, waitFor } from './support/harness.ts';
@@ -206,6 +206,65 @@ describe('azure service bus transport (local AMQP stand-in, not the service)', (
       await assert.rejects(
         t.subscribe({ name: topic, options: { subscription: 'none' } }, { prefetch: 1, onDelivery() {} }),
         (e: Error) => code(ErrorCodes.MESSAGE_SOURCE_MISSING)(e) && /subscription 'none'/.test(e.message),
+      );
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('reads the lag from the HTTP management API: active messages (ready and locked), not scheduled ones nor dead letters', async () => {
+    const queue = freshQueue();
+    broker.createQueue(queue);
+    const topic = freshQueue('hw-topic');
+    broker.createTopic(topic);
+    broker.createSubscription(topic, 'a');
+    const t = standinTransport(broker);
+    try {
+      const asked = () => broker.operations.get('management:get-entity') ?? 0;
+      const before = asked();
+      assert.deepEqual(await t.lag({ name: queue }), { messages: 0 });
+      assert.equal(asked(), before + 1, 'one management request per read');
+      await publish(t, { name: queue }, ['a', 'b', 'c', 'd']);
+      await publish(t, { name: queue }, ['later'], { delayMs: 60_000 });
+      assert.deepEqual(await t.lag({ name: queue }), { messages: 4 }, 'the scheduled one does not count');
+      const { deliveries, subscription } = await collect(t, { name: queue }, 2);
+      await waitFor('two locked', () => deliveries.length === 2);
+      assert.deepEqual(
+        await t.lag({ name: queue }),
+        { messages: 4 },
+        'locked, unsettled messages still count',
+      );
+      await deliveries[0]!.ack();
+      await deliveries[1]!.deadLetter('poison', [error(1, 'bad')]);
+      await subscription.stop();
+      // The subscription may have locked the next two before it stopped: locked or not, they wait.
+      const held = broker.count(queue);
+      assert.equal(held.available + held.locked, 2);
+      assert.deepEqual(
+        await t.lag({ name: queue }),
+        { messages: 2 },
+        'neither the completed nor the dead letter',
+      );
+
+      await publish(t, { name: topic }, ['x', 'y']);
+      assert.deepEqual(await t.lag({ name: topic, options: { subscription: 'a' } }), { messages: 2 });
+      assert.equal(await t.lag({ name: 'no-such-queue' }), undefined, 'a missing queue: nothing to tell');
+      assert.equal(await t.lag({ name: topic, options: { subscription: 'none' } }), undefined);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('sends lag requests to the emulator’s management port by default, and reports a failed read', async () => {
+    // No managementEndpoint: with UseDevelopmentEmulator=true, http://127.0.0.1:5300, where nothing listens here.
+    const t = azureServiceBusTransport({ connectionString: broker.connectionString, maxRetries: 0 });
+    try {
+      await assert.rejects(
+        t.lag({ name: 'anything' }),
+        (e: Error) =>
+          code(ErrorCodes.TRANSPORT_FAILED)(e) &&
+          /reading the lag of 'anything'/.test(e.message) &&
+          /127\.0\.0\.1:5300/.test(e.message),
       );
     } finally {
       await t.close();

@@ -5,7 +5,8 @@
  *   always: a fresh queue per case with a 3 s lock, so that the lock case (a handler outliving it) and the SIGKILL
  *   case (what the killed process held comes back once its locks run out) run in seconds. The SIGKILL case's child
  *   process connects to the stand-in of this test process over TCP. `restartBroker` drops every connection and
- *   listens again, keeping messages and locks (set only with `{ restart: true }`, for the fault run).
+ *   listens again, keeping messages and locks (set only with `{ restart: true }`, for the fault run). The transport's
+ *   `lag()` reads the stand-in's HTTP management API (`managementEndpoint`).
  * - {@link namespaceConformanceTarget}: a real namespace, when `AZURE_SERVICEBUS_CONNECTION_STRING` is set: a fresh
  *   queue per case (lock duration 5 s, the service's minimum), created and deleted with the administration client.
  *
@@ -78,10 +79,15 @@ function target(
   lockMs: number,
   cleanup: () => Promise<void>,
   restart?: () => Promise<void>,
+  managementEndpoint?: string,
 ): AzureConformanceTarget {
   const source: Destination = { name: queue, options: { lockDurationMs: lockMs } };
   const transports: Transport[] = [];
-  const options = { connectionString, closeTimeoutMs: 5_000 };
+  const options = {
+    connectionString,
+    closeTimeoutMs: 5_000,
+    ...(managementEndpoint === undefined ? {} : { managementEndpoint }),
+  };
   return {
     transport() {
       const transport = azureServiceBusTransport(options);
@@ -118,6 +124,8 @@ export async function standinConformanceTarget(
     STANDIN_LOCK_MS,
     async () => broker.deleteEntity(queue),
     options.restart ? () => broker.restart() : undefined,
+    // lag() reads the stand-in's HTTP management API, on a port of its own.
+    broker.managementEndpoint,
   );
 }
 

@@ -14,6 +14,7 @@ export function standinTransport(
 ): AzureServiceBusTransport {
   return azureServiceBusTransport({
     connectionString: broker.connectionString,
+    managementEndpoint: broker.managementEndpoint,
     onWarning: (message, _error, details) => warnings.push(`${details?.warning}: ${message}`),
     ...options,
   });

@@ -15,8 +15,15 @@
  * the entity's lock duration unless renewed, and the message then comes back with its delivery count one higher (to
  * the dead-letter sub-queue once it reaches the entity's max delivery count). A lock outlives the connection that
  * took it. Entities are created by the test ({@link StandinBroker.createQueue}...), since the service creates them
- * through its HTTP management API, which the stand-in does not serve; an unknown entity is refused as the service
- * refuses it (`amqp:not-found`).
+ * through its HTTP management API, of which the stand-in serves one read only; an unknown entity is refused as the
+ * service refuses it (`amqp:not-found`).
+ *
+ * The HTTP management API, on a port of its own ({@link StandinBroker.managementEndpoint}, plain http as the
+ * emulator's): `GET /<queue>` and `GET /<topic>/Subscriptions/<name>` answer the ATOM entry of the entity's
+ * description with its real counts (`CountDetails`: active = available + locked, scheduled, dead letters), which
+ * `ServiceBusAdministrationClient.getQueueRuntimeProperties` / `getSubscriptionRuntimeProperties` read; an unknown
+ * entity (a topic too) is answered as the service answers an unknown one, 200 with an empty feed. Nothing else (no PUT, no DELETE, no listing:
+ * 405), and the `Authorization` token is not checked.
  *
  * What it does not do: TLS, authorisation (any token is accepted), duplicate detection, deferral, rules and filters,
  * transactions, partitioning, message expiry; with no free session it answers at once (the service waits up to the
@@ -24,6 +31,12 @@
  * listens again on the same port keeping every message and lock, as the service keeps them across a gateway restart.
  */
 import { randomBytes } from 'node:crypto';
+import {
+  createServer,
+  type Server as HttpServer,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
 import type { Server, Socket } from 'node:net';
 import rhea, {
   type Connection,
@@ -288,6 +301,11 @@ function dotNetOrder(b: Buffer): Buffer {
   return Buffer.from([b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6], ...b.subarray(8)] as number[]);
 }
 
+/** Text as XML character data. */
+function escapeXml(text: string): string {
+  return text.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
 /** What an entity path names: the part before `/$management`, lower-cased for lookup. */
 function key(path: string): string {
   return path.replace(/^\/+/, '').toLowerCase();
@@ -298,6 +316,8 @@ export class StandinBroker {
   readonly #container: Container;
   #server: Server | undefined;
   #port = 0;
+  #http: HttpServer | undefined;
+  #httpPort = 0;
   #seq = 0;
   readonly #queues = new Map<string, Entity>();
   readonly #topics = new Map<string, Topic>();
@@ -357,11 +377,17 @@ export class StandinBroker {
   ): Promise<StandinBroker> {
     const broker = new StandinBroker(options.autoCreateQueues ?? false);
     await broker.#listen(port);
+    await broker.#listenHttp();
     return broker;
   }
 
   get port(): number {
     return this.#port;
+  }
+
+  /** The origin of its HTTP management API (the transport's `managementEndpoint`): see the module's comment. */
+  get managementEndpoint(): string {
+    return `http://127.0.0.1:${this.#httpPort}`;
   }
 
   /** A connection string the SDK takes: plain AMQP (no TLS) on the stand-in's port, as for the emulator. */
@@ -443,6 +469,13 @@ export class StandinBroker {
 
   /** Stops listening and drops every connection; timers stop. */
   async stop(): Promise<void> {
+    const http = this.#http;
+    this.#http = undefined;
+    if (http) {
+      const closed = new Promise<void>((resolve) => http.close(() => resolve()));
+      http.closeAllConnections();
+      await closed;
+    }
     await this.#stopListening();
     for (const connection of this.#connections)
       (connection as unknown as { socket?: { destroy(): void } }).socket?.destroy();
@@ -500,6 +533,56 @@ export class StandinBroker {
         resolve();
       });
     });
+  }
+
+  #listenHttp(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const server = createServer((request, response) => this.#managementRequest(request, response));
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        const address = server.address();
+        this.#httpPort = typeof address === 'object' && address ? address.port : 0;
+        this.#http = server;
+        resolve();
+      });
+    });
+  }
+
+  /** A request to the HTTP management API: the runtime properties of a queue or subscription (module's comment). */
+  #managementRequest(request: IncomingMessage, response: ServerResponse): void {
+    this.#count('management:get-entity');
+    const url = new URL(request.url ?? '/', this.managementEndpoint);
+    const path = decodeURIComponent(url.pathname).replace(/^\/+/, '');
+    const answer = (status: number, body: string) => {
+      response.writeHead(status, { 'content-type': 'application/atom+xml;type=entry;charset=utf-8' });
+      response.end(body);
+    };
+    if (request.method !== 'GET' || path === '' || path.includes('$')) {
+      answer(
+        405,
+        '<Error><Code>405</Code><Detail>The stand-in serves GET of one entity only.</Detail></Error>',
+      );
+      return;
+    }
+    const entity = this.#queues.get(key(path));
+    const id = `${this.managementEndpoint}/${path}?api-version=${url.searchParams.get('api-version') ?? ''}`;
+    if (!entity) {
+      answer(
+        200,
+        `<feed xmlns="http://www.w3.org/2005/Atom"><title type="text">Publicly Listed Services</title><id>${escapeXml(id)}</id><updated>${new Date().toISOString()}</updated></feed>`,
+      );
+      return;
+    }
+    const subscription = /^(.+)\/Subscriptions\/([^/]+)$/i.exec(path);
+    const active = entity.available.length + entity.locked.size;
+    const dead = entity.deadLetter ? entity.deadLetter.available.length + entity.deadLetter.locked.size : 0;
+    const scheduled = entity.scheduled.size;
+    const now = new Date().toISOString();
+    const description = subscription ? 'SubscriptionDescription' : 'QueueDescription';
+    answer(
+      200,
+      `<entry xmlns="http://www.w3.org/2005/Atom"><id>${escapeXml(id)}</id><title type="text">${escapeXml(subscription ? (subscription[2] as string) : path)}</title><published>${now}</published><updated>${now}</updated><content type="application/xml"><${description} xmlns="http://schemas.microsoft.com/netservices/2010/10/servicebus/connect" xmlns:i="http://www.w3.org/2001/XMLSchema-instance"><LockDuration>PT${entity.lockDurationMs / 1000}S</LockDuration><SizeInBytes>0</SizeInBytes><MaxDeliveryCount>${Number.isFinite(entity.maxDeliveryCount) ? entity.maxDeliveryCount : 2147483647}</MaxDeliveryCount><MessageCount>${active + dead + scheduled}</MessageCount><CreatedAt>${now}</CreatedAt><UpdatedAt>${now}</UpdatedAt><AccessedAt>${now}</AccessedAt><CountDetails xmlns:d2p1="http://schemas.microsoft.com/netservices/2011/06/servicebus"><d2p1:ActiveMessageCount>${active}</d2p1:ActiveMessageCount><d2p1:DeadLetterMessageCount>${dead}</d2p1:DeadLetterMessageCount><d2p1:ScheduledMessageCount>${scheduled}</d2p1:ScheduledMessageCount><d2p1:TransferMessageCount>0</d2p1:TransferMessageCount><d2p1:TransferDeadLetterMessageCount>0</d2p1:TransferDeadLetterMessageCount></CountDetails><Status>Active</Status></${description}></content></entry>`,
+    );
   }
 
   /** Stops accepting and cuts every connection (no close handshake, as a crash). */

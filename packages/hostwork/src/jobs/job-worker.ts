@@ -646,6 +646,7 @@ export class JobWorker implements HostedService {
       [Attr.system]: JOBS_SYSTEM,
       [Attr.destination]: job.queue,
       [Attr.operationType]: 'process',
+      [Attr.operationName]: 'process',
       [Attr.jobName]: job.name,
     });
     // The rest only on a recorded span: a sampled-out attempt then costs the SDK two attributes less to check.

@@ -63,7 +63,8 @@ export interface MessagingSetup {
   readonly outbox?: OutboxSettings;
   /**
    * The thresholds of the `consumer-lag:<consumer>` health checks: degraded past `maxLag` waiting messages (default
-   * 1,000) or, where the broker reports it, past `maxLagAgeMs` for the oldest (default 300,000 ms).
+   * 1,000) or, where the broker reports it, past `maxLagAgeMs` for the oldest (default 300,000 ms). A consumer's own
+   * `defineConsumer({ health })` wins over these, key by key.
    */
   readonly health?: MessagingHealthOptions;
 }
@@ -196,11 +197,7 @@ export function addMessaging(builder: HostBuilder, setup: MessagingSetup): void 
         Telemetry,
       ],
     });
-    addConsumerHealthChecks(
-      healthChecksOf(builder),
-      consumers.map((c) => c.name),
-      health,
-    );
+    addConsumerHealthChecks(healthChecksOf(builder), consumers, health);
   }
 }
 

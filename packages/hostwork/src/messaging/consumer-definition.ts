@@ -3,6 +3,7 @@ import { assertKnownKeys, ErrorCodes, HostworkError } from '../errors.ts';
 import { type Backoff, defaultBackoff } from '../jobs/backoff.ts';
 import { validateJobDefaults } from '../jobs/job-definition.ts';
 import type { Logger } from '../logging/logger-factory.ts';
+import { type LagThresholdOptions, validateLagThresholds } from './lag-thresholds.ts';
 import { assertDestination, type MessageDefinition } from './message-definition.ts';
 import type { Destination, Headers } from './transport.ts';
 
@@ -41,6 +42,12 @@ export interface InboxOptions {
   /** How long a processed message id is remembered, in ms. Default: 86,400,000 (24 h). */
   readonly windowMs?: number;
 }
+
+/**
+ * This consumer's thresholds for its `consumer-lag:<consumer>` health check (`defineConsumer({ health })`): each key
+ * given wins over `addMessaging({ health })`'s, and a key given nowhere takes its default (`messagingHealthDefaults`).
+ */
+export type ConsumerHealthOptions = LagThresholdOptions;
 
 /** A consumer's work. Resolve to acknowledge the message; throw to fail the attempt (retried after the backoff). */
 export type MessageHandler<Message> = (message: Message, ctx: MessageContext) => unknown;
@@ -82,6 +89,12 @@ export interface ConsumerDefinitionInput<M extends MessageDefinition<any, any>> 
    * once within the window; with `ctx.completeWithin(tx)`, the record commits with the handler's effects.
    */
   readonly inbox?: InboxOptions | true;
+  /**
+   * Thresholds of this consumer's `consumer-lag:<consumer>` health check, `{ maxLag, maxLagAgeMs }`: for a consumer
+   * whose normal backlog differs from the others'. Keys not given come from `addMessaging({ health })`, then the
+   * defaults (1,000 messages, 300,000 ms).
+   */
+  readonly health?: ConsumerHealthOptions;
 }
 
 /** A consumer definition, checked and with its defaults. */
@@ -100,6 +113,8 @@ export interface ConsumerDefinition<Message = unknown> {
   readonly timeout: number;
   /** The inbox window, or undefined without an inbox. */
   readonly inbox?: { readonly windowMs: number };
+  /** The lag thresholds this consumer sets itself (only the keys given), or undefined for addMessaging's. */
+  readonly health?: ConsumerHealthOptions;
 }
 
 /**
@@ -123,6 +138,7 @@ const KEYS = [
   'backoff',
   'timeout',
   'inbox',
+  'health',
 ];
 
 /**
@@ -203,6 +219,8 @@ export function defineConsumer<M extends MessageDefinition<any, any>>(
     }
     inbox = { windowMs };
   }
+  const health =
+    input.health === undefined ? undefined : validateLagThresholds(input.health, `${where} health`);
   return {
     name: input.name,
     transport: input.transport,
@@ -213,5 +231,6 @@ export function defineConsumer<M extends MessageDefinition<any, any>>(
     ...resolved,
     maxRedeliveries,
     ...(inbox ? { inbox } : {}),
+    ...(health ? { health } : {}),
   };
 }

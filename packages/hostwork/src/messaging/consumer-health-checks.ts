@@ -1,51 +1,24 @@
-import { assertKnownKeys, ErrorCodes, HostworkError } from '../errors.ts';
 import type { HealthCheckResult } from '../health/health-check.ts';
 import type { HealthChecks } from '../health/health-checks.ts';
+import {
+  type LagThresholdOptions,
+  type LagThresholds,
+  resolveLagThresholds,
+  validateLagThresholds,
+} from './lag-thresholds.ts';
 import { MessageConsumers } from './message-consumers.ts';
 
-/** The thresholds of the consumers' health checks (`addMessaging({ health })`). */
-export interface MessagingHealthOptions {
-  /** More messages than this wait for a consumer: its `consumer-lag:<consumer>` check is degraded. Default 1,000. */
-  readonly maxLag?: number;
-  /**
-   * The oldest message waiting for a consumer has waited longer than this, in ms: degraded (only where the broker
-   * reports the age: the in-memory transport, Redis Streams). Default 300,000 (5 min), as the jobs' `maxDueAgeMs`.
-   */
-  readonly maxLagAgeMs?: number;
-}
+export { messagingHealthDefaults } from './lag-thresholds.ts';
 
-const KEYS = ['maxLag', 'maxLagAgeMs'] as const;
-/** The defaults of {@link MessagingHealthOptions}, in one place. */
-export const messagingHealthDefaults = { maxLag: 1_000, maxLagAgeMs: 300_000 } as const;
+/**
+ * The thresholds of every consumer's `consumer-lag:<consumer>` health check (`addMessaging({ health })`); a consumer's
+ * own `defineConsumer({ health })` wins over them, key by key.
+ */
+export type MessagingHealthOptions = LagThresholdOptions;
 
-/** The resolved thresholds. */
-interface LagThresholds {
-  readonly maxLag: number;
-  readonly maxLagAgeMs: number;
-}
-
-/** Checks `addMessaging({ health })` before anything is registered. */
-export function resolveMessagingHealth(options: MessagingHealthOptions | undefined): LagThresholds {
-  const given = options ?? {};
-  if (typeof given !== 'object' || given === null)
-    throw new HostworkError(
-      ErrorCodes.INVALID_OPTION,
-      `addMessaging(): health must be an object of thresholds ({ maxLag, maxLagAgeMs }), got ${JSON.stringify(options)}.`,
-    );
-  assertKnownKeys('addMessaging() health', given, KEYS);
-  const maxLag = given.maxLag ?? messagingHealthDefaults.maxLag;
-  if (typeof maxLag !== 'number' || !Number.isInteger(maxLag) || maxLag < 0)
-    throw new HostworkError(
-      ErrorCodes.INVALID_OPTION,
-      `addMessaging() health.maxLag must be a whole number of messages >= 0, got ${JSON.stringify(given.maxLag)}.`,
-    );
-  const maxLagAgeMs = given.maxLagAgeMs ?? messagingHealthDefaults.maxLagAgeMs;
-  if (typeof maxLagAgeMs !== 'number' || !Number.isFinite(maxLagAgeMs) || maxLagAgeMs <= 0)
-    throw new HostworkError(
-      ErrorCodes.INVALID_OPTION,
-      `addMessaging() health.maxLagAgeMs must be a positive number of ms, got ${JSON.stringify(given.maxLagAgeMs)}.`,
-    );
-  return { maxLag, maxLagAgeMs };
+/** Checks `addMessaging({ health })` before anything is registered; returns the thresholds given. */
+export function resolveMessagingHealth(options: MessagingHealthOptions | undefined): LagThresholdOptions {
+  return validateLagThresholds(options, 'addMessaging() health');
 }
 
 /**
@@ -54,13 +27,13 @@ export function resolveMessagingHealth(options: MessagingHealthOptions | undefin
  *   messages; it reconnects by itself, so no restart);
  * - `consumer-lag:<consumer>` (tag `backlog`, in no probe), one per consumer: the messages waiting for it in the
  *   broker, as its transport reports them; degraded past `maxLag` (or, where the broker tells the age, past
- *   `maxLagAgeMs`), never unhealthy, even when the broker cannot be asked (a lag needs more consumers, not a
+ *   `maxLagAgeMs`), the consumer's own thresholds first, then `shared` (addMessaging's), then the defaults; never unhealthy, even when the broker cannot be asked (a lag needs more consumers, not a
  *   restart; readiness reports a lost broker).
  */
 export function addConsumerHealthChecks(
   checks: HealthChecks,
-  consumers: readonly string[],
-  thresholds: LagThresholds,
+  consumers: readonly { readonly name: string; readonly health?: LagThresholdOptions }[],
+  shared: LagThresholdOptions,
 ): void {
   checks.add(
     'consumers',
@@ -89,7 +62,9 @@ export function addConsumerHealthChecks(
     },
     { tags: ['ready'] },
   );
-  for (const consumer of consumers) {
+  for (const { name: consumer, health } of consumers) {
+    // Resolved once, at registration: the consumer's own, else addMessaging's, else the defaults.
+    const thresholds = resolveLagThresholds(health, shared);
     checks.add(
       `consumer-lag:${consumer}`,
       async ({ services }) =>

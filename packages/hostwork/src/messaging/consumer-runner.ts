@@ -307,6 +307,7 @@ export class ConsumerRunner {
       [Attr.system]: this.#system,
       [Attr.destination]: this.definition.source.name,
       [Attr.operationType]: 'process',
+      [Attr.operationName]: 'process',
       [Attr.consumerGroup]: this.definition.name,
     });
     // The rest only on a recorded span: a sampled-out delivery then costs the SDK two attributes less to check.

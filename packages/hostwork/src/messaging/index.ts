@@ -12,6 +12,7 @@ export {
 export {
   type ConsumerDefinition,
   type ConsumerDefinitionInput,
+  type ConsumerHealthOptions,
   defaultMaxRedeliveries,
   defineConsumer,
   type InboxOptions,
@@ -30,6 +31,7 @@ export {
   inMemoryTransport,
 } from './in-memory-transport.ts';
 export { type InboxStore, isInboxStore, type RecordInboxOptions } from './inbox-store.ts';
+export type { LagThresholdOptions } from './lag-thresholds.ts';
 export { MessageConsumers } from './message-consumers.ts';
 export { defineMessage, type MessageDefinition, type MessageDefinitionInput } from './message-definition.ts';
 export {

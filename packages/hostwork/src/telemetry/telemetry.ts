@@ -372,8 +372,8 @@ export class Telemetry {
   /**
    * Starts a CONSUMER span `name` (`process <destination>`, built once per destination by the caller) whose parent is
    * the producer's context `parent` (read from the job or message; a new trace without one), linked to it too.
-   * `attributes` are all of the span's attributes at its start, `messaging.system`, `messaging.destination.name` and
-   * `messaging.operation.type` included: one object literal per attempt, which the SDK copies as it is (no merging
+   * `attributes` are all of the span's attributes at its start, `messaging.system`, `messaging.destination.name`,
+   * `messaging.operation.type` and `messaging.operation.name` (`process`) included: one object literal per attempt, which the SDK copies as it is (no merging
    * here, as this runs for every job). Returns the span and the context to run the handler in, or undefined when
    * tracing is off.
    */

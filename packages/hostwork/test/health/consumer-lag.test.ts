@@ -11,8 +11,9 @@ import { ErrorCodes } from '../../src/errors.ts';
 import { HealthCheckService } from '../../src/health/health-check-service.ts';
 import { createHostBuilder } from '../../src/hosting/host-builder.ts';
 import { addMessaging } from '../../src/messaging/add-messaging.ts';
-import { defineConsumer } from '../../src/messaging/consumer-definition.ts';
+import { type ConsumerHealthOptions, defineConsumer } from '../../src/messaging/consumer-definition.ts';
 import { inMemoryTransport } from '../../src/messaging/in-memory-transport.ts';
+import { messagingHealthDefaults } from '../../src/messaging/lag-thresholds.ts';
 import { MessageConsumers } from '../../src/messaging/message-consumers.ts';
 import { defineMessage } from '../../src/messaging/message-definition.ts';
 import type { Transport } from '../../src/messaging/transport.ts';
@@ -26,8 +27,11 @@ const Tick = defineMessage({
   destination: { name: 'ticks' },
 });
 
-/** A consumer of 'ticks' whose handlers wait until `open()` is called. */
-function gatedConsumer(name = 'ticker') {
+/** A consumer of `source` ('ticks') whose handlers wait until `open()` is called. */
+function gatedConsumer(
+  name = 'ticker',
+  options: { readonly source?: string; readonly health?: ConsumerHealthOptions } = {},
+) {
   let open!: () => void;
   const gate = new Promise<void>((resolve) => {
     open = resolve;
@@ -36,9 +40,10 @@ function gatedConsumer(name = 'ticker') {
   const consumer = defineConsumer({
     name,
     transport: 'memory',
-    source: { name: 'ticks' },
+    source: { name: options.source ?? 'ticks' },
     message: Tick,
     concurrency: 1,
+    ...(options.health ? { health: options.health } : {}),
     async handle() {
       started++;
       await gate;
@@ -180,6 +185,112 @@ describe('the consumer lag checks', () => {
       "no consumer is named 'nobody'",
       'registered: ticker',
     );
+  });
+
+  it(
+    'take a consumer’s own thresholds first, key by key, then addMessaging’s, then the defaults',
+    T,
+    async () => {
+      const memory = inMemoryTransport();
+      // 'strict' sets maxLag only; 'slow' sets maxLagAgeMs only; 'plain' sets nothing.
+      const strict = gatedConsumer('strict', { source: 'a', health: { maxLag: 2 } });
+      const slow = gatedConsumer('slow', { source: 'b', health: { maxLagAgeMs: 100 } });
+      const plain = gatedConsumer('plain', { source: 'c' });
+      await withMessagingHost(
+        {
+          transports: { memory },
+          consumers: [strict.consumer, slow.consumer, plain.consumer],
+          health: { maxLagAgeMs: 60_000 },
+        },
+        async ({ host, publisher }) => {
+          const health = host.services.get(HealthCheckService);
+          const five = [1, 2, 3, 4, 5].map((n) => ({ payload: { n } }));
+          await publisher.sendMany(Tick, five, { destination: { name: 'a' } });
+          await publisher.sendMany(Tick, five.slice(0, 2), { destination: { name: 'b' } });
+          await publisher.sendMany(Tick, five, { destination: { name: 'c' } });
+          await waitFor(
+            () => strict.started() === 1 && slow.started() === 1 && plain.started() === 1,
+            'the first handler of each',
+          );
+          await sleep(150);
+
+          const a = await lagEntry(health, 'strict');
+          assert.equal(a.status, 'degraded', 'four wait, more than its own maxLag');
+          assert.equal(a.data!.maxLag, 2, 'its own');
+          assert.equal(a.data!.maxLagAgeMs, 60_000, 'addMessaging’s, which it did not set');
+          assert.match(a.description!, /4 messages wait for consumer 'strict' \(more than 2\)/);
+
+          const b = await lagEntry(health, 'slow');
+          assert.equal(b.status, 'degraded', 'one waits, for longer than its own maxLagAgeMs');
+          assert.equal(b.data!.lag, 1);
+          assert.equal(b.data!.maxLagAgeMs, 100, 'its own, over addMessaging’s');
+          assert.equal(b.data!.maxLag, messagingHealthDefaults.maxLag, 'set nowhere: the default');
+          assert.match(b.description!, /consumer 'slow' has waited \d+ ms \(longer than 100 ms\)/);
+
+          const c = await lagEntry(health, 'plain');
+          assert.equal(c.status, 'healthy', 'four wait: under the default, younger than addMessaging’s age');
+          assert.equal(c.data!.lag, 4);
+          assert.equal(c.data!.maxLag, messagingHealthDefaults.maxLag);
+          assert.equal(c.data!.maxLagAgeMs, 60_000);
+
+          for (const g of [strict, slow, plain]) g.open();
+        },
+      );
+    },
+  );
+
+  it('refuse a consumer’s bad thresholds and unknown keys, naming the consumer and the key', () => {
+    const consumer = (health: unknown) => () =>
+      defineConsumer({
+        name: 'ticker',
+        transport: 'memory',
+        source: { name: 'ticks' },
+        message: Tick,
+        health: health as ConsumerHealthOptions,
+        handle() {},
+      });
+    expectThrow(
+      consumer({ maxLag: -1 }),
+      ErrorCodes.INVALID_OPTION,
+      "defineConsumer('ticker') health.maxLag must be a whole number of messages >= 0",
+      '-1',
+    );
+    expectThrow(
+      consumer({ maxLag: 2.5 }),
+      ErrorCodes.INVALID_OPTION,
+      "defineConsumer('ticker') health.maxLag",
+    );
+    expectThrow(
+      consumer({ maxLagAgeMs: 0 }),
+      ErrorCodes.INVALID_OPTION,
+      "defineConsumer('ticker') health.maxLagAgeMs must be a positive number of ms",
+    );
+    expectThrow(
+      consumer({ maxLagAgeMs: Number.POSITIVE_INFINITY }),
+      ErrorCodes.INVALID_OPTION,
+      'health.maxLagAgeMs',
+    );
+    expectThrow(
+      consumer({ maxLagAge: 5 }),
+      ErrorCodes.UNKNOWN_OPTION,
+      "'maxLagAge'",
+      "defineConsumer('ticker') health",
+      "Did you mean 'maxLagAgeMs'?",
+    );
+    expectThrow(
+      consumer(500),
+      ErrorCodes.INVALID_OPTION,
+      "defineConsumer('ticker') health must be an object of thresholds",
+    );
+    const ok = defineConsumer({
+      name: 'ticker',
+      transport: 'memory',
+      source: { name: 'ticks' },
+      message: Tick,
+      health: { maxLag: 0 },
+      handle() {},
+    });
+    assert.deepEqual(ok.health, { maxLag: 0 }, 'only the keys given: the others come from addMessaging');
   });
 
   it('refuse bad thresholds and unknown keys, naming them', () => {

@@ -22,7 +22,7 @@ import { createHostBuilder } from '../../src/hosting/index.ts';
 import { addJobs } from '../../src/jobs/add-jobs.ts';
 import { JobClient } from '../../src/jobs/job-client.ts';
 import { PlaceOrder } from './fixtures/order-job.ts';
-import { only, registerTracing, type SpanRecord, toRecord } from './support/otel-sdk.ts';
+import { assertOperations, only, registerTracing, type SpanRecord, toRecord } from './support/otel-sdk.ts';
 
 const exporter = registerTracing();
 const schemas: string[] = [];
@@ -153,5 +153,8 @@ await describeWithDatabase('one trace across processes (PostgreSQL)', () => {
     assert.equal(handler.parentSpanId, process_.spanId, "the handler's span is a child of the attempt");
     assert.equal(ack.parentSpanId, process_.spanId, 'the settlement is a child of the attempt');
     assert.equal(ack.attributes['messaging.operation.type'], 'settle');
+    assert.equal(ack.attributes['messaging.operation.name'], 'ack');
+    assert.deepEqual(assertOperations(local), { send: 1 });
+    assert.deepEqual(assertOperations(workerSpans), { process: 1, settle: 1 }, 'in the worker process too');
   });
 });

@@ -19,7 +19,7 @@ import { addTelemetry } from '../../src/telemetry/add-telemetry.ts';
 import { Telemetry } from '../../src/telemetry/telemetry.ts';
 import { jobHost, T, waitFor } from '../jobs/helpers.ts';
 import { withMessagingHost } from '../messaging/helpers.ts';
-import { only, registerTracing, type SpanRecord, toRecord } from './support/otel-sdk.ts';
+import { assertOperations, only, registerTracing, type SpanRecord, toRecord } from './support/otel-sdk.ts';
 
 const exporter = registerTracing();
 
@@ -90,9 +90,16 @@ describe('job traces', () => {
           system: send.attributes['messaging.system'],
           destination: send.attributes['messaging.destination.name'],
           operation: send.attributes['messaging.operation.type'],
+          operationName: send.attributes['messaging.operation.name'],
           id: send.attributes['messaging.message.id'],
         },
-        { system: 'hostwork', destination: 'default', operation: 'send', id: result.id },
+        {
+          system: 'hostwork',
+          destination: 'default',
+          operation: 'send',
+          operationName: 'send',
+          id: result.id,
+        },
       );
 
       for (const [p, attempt] of [
@@ -105,6 +112,7 @@ describe('job traces', () => {
         assert.equal(p.attributes['hostwork.job.attempt'], attempt);
         assert.equal(p.attributes['messaging.message.id'], result.id);
         assert.equal(p.attributes['messaging.operation.type'], 'process');
+        assert.equal(p.attributes['messaging.operation.name'], 'process');
         const work = spans.filter((s) => s.name === 'handler work' && s.parentSpanId === p.spanId);
         assert.equal(
           work.length,
@@ -132,6 +140,9 @@ describe('job traces', () => {
         assert.equal(s.attributes['messaging.operation.type'], 'settle');
         assert.equal(s.attributes['messaging.batch.message_count'], 1);
       }
+      assert.equal(retry.attributes['messaging.operation.name'], 'retry');
+      assert.equal(ack.attributes['messaging.operation.name'], 'ack');
+      assert.deepEqual(assertOperations(spans), { send: 1, process: 2, settle: 2 });
 
       // The enqueue's context is what the job row carries.
       const db = new DatabaseSync(h.path, { readOnly: true });
@@ -170,6 +181,8 @@ describe('job traces', () => {
     }
     const counted = settles.reduce((n, s) => n + Number(s.attributes['messaging.batch.message_count']), 0);
     assert.equal(counted, 6, 'each outcome written once');
+    assert.equal(send.attributes['messaging.operation.name'], 'send');
+    assert.deepEqual(assertOperations(spans), { send: 1, process: 6, settle: settles.length });
   });
 
   it('enqueueMany to several queues: one send span without a destination', T, async () => {
@@ -183,7 +196,32 @@ describe('job traces', () => {
     await h.host.stop();
     const send = only(finished(), 'send');
     assert.equal(send.attributes['messaging.destination.name'], undefined);
+    assert.equal(send.attributes['messaging.operation.name'], 'send');
     assert.equal(send.attributes['messaging.batch.message_count'], 2);
+  });
+
+  it('a job that fails its last attempt: its write is a dead_letter settle span', T, async () => {
+    exporter.reset();
+    const Doomed = defineJob({
+      name: 'doomed',
+      schema: z.object({}),
+      maxAttempts: 1,
+      handle() {
+        throw new Error('never works');
+      },
+    });
+    const h = jobHost({ jobs: [Doomed], worker: { queues: { default: { concurrency: 1 } } } });
+    await h.host.start();
+    const dead = Promise.withResolvers<void>();
+    h.events.on('dead', () => dead.resolve());
+    await h.client.enqueue(Doomed, {});
+    await dead.promise;
+    await h.host.stop();
+    const spans = finished();
+    const settle = only(spans, 'dead_letter default');
+    assert.equal(settle.attributes['messaging.operation.type'], 'settle');
+    assert.equal(settle.attributes['messaging.operation.name'], 'dead_letter');
+    assert.deepEqual(assertOperations(spans), { send: 1, process: 1, settle: 1 });
   });
 
   it('tracing: false makes no span and stores no trace context, even with an SDK registered', T, async () => {
@@ -255,6 +293,8 @@ describe('message traces', () => {
           assert.equal(send.parentSpanId, request.spanId);
           assert.equal(send.attributes['messaging.message.id'], id);
           assert.equal(send.attributes['messaging.system'], 'memory');
+          assert.equal(send.attributes['messaging.operation.type'], 'send');
+          assert.equal(send.attributes['messaging.operation.name'], 'send');
           assert.equal(seenHeaders[0]?.traceparent, `00-${send.traceId}-${send.spanId}-01`);
           const processes = spans.filter((s) => s.name === 'process orders');
           assert.equal(processes.length, 2);
@@ -264,12 +304,24 @@ describe('message traces', () => {
             assert.equal(p.parentSpanId, send.spanId, 'the retried copy keeps the publisher as parent');
             assert.deepEqual(p.links, [{ traceId: send.traceId, spanId: send.spanId }]);
             assert.equal(p.attributes['messaging.consumer.group.name'], 'ship');
+            assert.equal(p.attributes['messaging.operation.type'], 'process');
+            assert.equal(p.attributes['messaging.operation.name'], 'process');
             assert.ok(spans.some((s) => s.name === 'ship it' && s.parentSpanId === p.spanId));
           }
           const failed = processes.find((p) => p.attributes['hostwork.message.attempt'] === 1)!;
           assert.equal(failed.status, SpanStatusCode.ERROR);
           assert.ok(failed.events.includes('exception'));
-          assert.equal(only(spans, 'retry orders').parentSpanId, failed.spanId);
+          const retry = only(spans, 'retry orders');
+          assert.equal(retry.parentSpanId, failed.spanId);
+          const ack = only(spans, 'ack orders');
+          for (const [s, name] of [
+            [retry, 'retry'],
+            [ack, 'ack'],
+          ] as const) {
+            assert.equal(s.attributes['messaging.operation.type'], 'settle');
+            assert.equal(s.attributes['messaging.operation.name'], name);
+          }
+          assert.deepEqual(assertOperations(spans), { send: 1, process: 2, settle: 2 });
         },
       );
     },
@@ -325,8 +377,43 @@ describe('message traces', () => {
       assert.equal(send.parentSpanId, request.spanId);
       assert.equal(process_.traceId, request.traceId);
       assert.equal(process_.parentSpanId, send.spanId, 'the consumer continues the send, across the outbox');
+      assert.deepEqual(assertOperations(spans), { send: 1, process: 1, settle: 1 });
     },
   );
+
+  it('a delivery dead-lettered: its settle span is dead_letter', T, async () => {
+    exporter.reset();
+    const memory = inMemoryTransport();
+    let dead = false;
+    const consumer = defineConsumer({
+      name: 'ship',
+      transport: 'memory',
+      source: { name: 'orders' },
+      message: OrderPlaced,
+      maxAttempts: 1,
+      handle() {
+        throw new Error('no warehouse');
+      },
+    });
+    await withMessagingHost(
+      { transports: { memory }, consumers: [consumer] },
+      async ({ publisher, events }) => {
+        events.on('dead', () => {
+          dead = true;
+        });
+        await publisher.send(OrderPlaced, { orderId: 'o-4' });
+        await waitFor(
+          () => dead && finished().some((s) => s.name === 'dead_letter orders'),
+          'the dead-lettered delivery',
+        );
+      },
+    );
+    const spans = finished();
+    const settle = only(spans, 'dead_letter orders');
+    assert.equal(settle.attributes['messaging.operation.type'], 'settle');
+    assert.equal(settle.attributes['messaging.operation.name'], 'dead_letter');
+    assert.deepEqual(assertOperations(spans), { send: 1, process: 1, settle: 1 });
+  });
 
   it('a traceparent the caller set is kept', T, async () => {
     exporter.reset();
