@@ -295,8 +295,8 @@ export const MESSAGE_SIZES: Readonly<
   rabbitmq: { consume: 20_000, publish: 20_000, latency: 500 },
   sqs: { consume: 20_000, publish: 20_000, latency: 500 },
   kafka: { consume: 20_000, publish: 20_000, latency: 500 },
-  nats: { consume: 20_000, publish: 20_000, latency: 500 },
-  redis: { consume: 20_000, publish: 20_000, latency: 500 },
+  nats: { consume: 100_000, publish: 20_000, latency: 500 },
+  redis: { consume: 100_000, publish: 20_000, latency: 500 },
   'azure-service-bus': { consume: 20_000, publish: 20_000, latency: 500 },
 };
 

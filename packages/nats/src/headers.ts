@@ -38,6 +38,23 @@ export function readHeaders(raw: MsgHdrs | undefined): {
 
 const decoder = new TextDecoder();
 
+/**
+ * The header names seen lately: the same few names come with every message, and reusing the string seen before
+ * spares a new string and its hashing when it becomes a property of the headers object.
+ */
+const recentKeys: string[] = [];
+const RECENT_KEYS = 8;
+let nextKey = 0;
+
+/** The name of header line `line` (its colon at `colon`), reusing a name seen before. */
+function knownKey(line: string, colon: number): string {
+  for (const key of recentKeys) if (key.length === colon && line.startsWith(key)) return key;
+  const key = line.slice(0, colon);
+  if (recentKeys.length < RECENT_KEYS) recentKeys.push(key);
+  else recentKeys[nextKey++ % RECENT_KEYS] = key;
+  return key;
+}
+
 /** The fields of nats.js's received message that hold the raw header block (not part of its typed API). */
 interface RawMsg {
   readonly _msg?: { readonly hdr?: unknown };
@@ -63,7 +80,7 @@ export function readMessageHeaders(msg: Msg): { headers: Record<string, string>;
     const line = lines[i] as string;
     const colon = line.indexOf(':');
     if (colon < 1) continue;
-    const key = line.slice(0, colon);
+    const key = knownKey(line, colon);
     const value = line.slice(colon + 1).trim();
     // 110: 'n' (a key starting with N or n); the pattern only for those.
     if ((key.charCodeAt(0) | 32) === 110 && SERVER_HEADER.test(key)) {

@@ -513,13 +513,24 @@ export class ConsumerRunner {
     );
   }
 
+  #typeOf(type: string): MessageDefinition | undefined {
+    const messages = this.definition.messages;
+    if (messages.length <= 4) {
+      for (const m of messages) if (m.name === type) return m as MessageDefinition;
+      return undefined;
+    }
+    return this.#byType.get(type);
+  }
+
   /** The delivery's definition and validated body, or why it is poison. */
   #read(delivery: Delivery): Read | Promise<Read> {
     const def = this.definition;
     const type = delivery.headers[TYPE_HEADER];
     let message: MessageDefinition | undefined;
     if (type !== undefined) {
-      message = this.#byType.get(type);
+      // Compared with each name before a map lookup: the type header is a fresh string per message, and hashing it
+      // costs more than comparing it with the few names a consumer takes.
+      message = this.#typeOf(type);
       if (!message) {
         return {
           problem: `Unknown message type '${type}' (${TYPE_HEADER} header); consumer '${def.name}' takes ${[...this.#byType.keys()].join(', ')}`,
