@@ -212,7 +212,7 @@ export const MIGRATIONS: readonly Migration[] = [
       -- million jobs, and an index-only scan of 900,000 entries to count them. Without finished_at its keys are
       -- (state, queue) pairs, a handful, and B-tree deduplication stores each once with a list of row pointers:
       -- 6 MB, and the counts read a twelfth of the pages. The throughput's dead jobs by finish time move to their own
-      -- index, which only a job that dies writes to. A state change writes as many index entries as before.
+      -- index, which only a job that dies writes to: any other change of state writes as many index entries as before.
       CREATE INDEX IF NOT EXISTS jobs_states ON {schema}.jobs (state, queue) WHERE state <> 'pending';
       COMMENT ON INDEX {schema}.jobs_states IS 'counts: jobs that are not pending, per state and queue, from the index alone';
       CREATE INDEX IF NOT EXISTS jobs_dead ON {schema}.jobs (finished_at) WHERE state = 'dead';
