@@ -204,6 +204,22 @@ export const MIGRATIONS: readonly Migration[] = [
       COMMENT ON INDEX {schema}.jobs_counts IS 'counts: jobs that are not pending, per state and queue, from the index alone; throughput: dead jobs by finish time';
     `,
   },
+  {
+    version: 8,
+    description: 'a smaller index for the counts, and one for dead jobs by finish time',
+    sql: `
+      -- jobs_counts (version 7) held one entry per job with its finish time, so no two keys were equal: 76 MB for a
+      -- million jobs, and an index-only scan of 900,000 entries to count them. Without finished_at its keys are
+      -- (state, queue) pairs, a handful, and B-tree deduplication stores each once with a list of row pointers:
+      -- 6 MB, and the counts read a twelfth of the pages. The throughput's dead jobs by finish time move to their own
+      -- index, which only a job that dies writes to: any other change of state writes as many index entries as before.
+      CREATE INDEX IF NOT EXISTS jobs_states ON {schema}.jobs (state, queue) WHERE state <> 'pending';
+      COMMENT ON INDEX {schema}.jobs_states IS 'counts: jobs that are not pending, per state and queue, from the index alone';
+      CREATE INDEX IF NOT EXISTS jobs_dead ON {schema}.jobs (finished_at) WHERE state = 'dead';
+      COMMENT ON INDEX {schema}.jobs_dead IS 'throughput: dead jobs by finish time';
+      DROP INDEX IF EXISTS {schema}.jobs_counts;
+    `,
+  },
 ];
 
 /** The schema version this code writes and understands. */

@@ -451,7 +451,7 @@ export class PostgresStore implements JobStore, OutboxStore, InboxStore {
 
   async counts(): Promise<JobCount[]> {
     await this.#ensureReady();
-    const { rows } = await this.#pool.query<CountRow>(this.#sql.countJobs, []);
+    const rows = await this.#pool.queryScript<CountRow>(this.#sql.countJobs);
     return rows.map(toJobCount);
   }
 

@@ -76,6 +76,22 @@ export class StorePool {
     );
   }
 
+  /**
+   * Runs a script of several statements without parameters (`SET LOCAL …; SELECT …`) in one round trip, and returns
+   * the rows of the last. The simple query protocol runs them in one implicit transaction, so a `SET LOCAL` holds
+   * for the statements after it and ends with the script; nothing is prepared (the last statement is planned each
+   * time).
+   */
+  async queryScript<R = Row>(statement: Statement): Promise<R[]> {
+    return this.#run(statement.label, async (client) => {
+      // Without values the driver sends a simple query, and answers a script with one result per statement.
+      const results = (await client.query({ text: statement.text, types: STORE_TYPES })) as unknown as
+        | pg.QueryResult<R & Row>
+        | pg.QueryResult<R & Row>[];
+      return (Array.isArray(results) ? results.at(-1)!.rows : results.rows) as R[];
+    });
+  }
+
   /** Runs `work` on one connection of the pool (for a multi-statement script or a session-level command). */
   withClient<T>(label: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     return this.#run(label, work);

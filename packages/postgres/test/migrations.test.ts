@@ -251,7 +251,7 @@ await describeWithDatabase('schema and migrations (PostgreSQL)', () => {
     );
     assert.deepEqual(
       rows.map((r) => r.index),
-      ['jobs_claim', 'jobs_counts', 'jobs_lease', 'jobs_pkey', 'jobs_prune', 'jobs_unique_key'],
+      ['jobs_claim', 'jobs_dead', 'jobs_lease', 'jobs_pkey', 'jobs_prune', 'jobs_states', 'jobs_unique_key'],
     );
     for (const r of rows) assert.ok(r.comment && r.comment.length > 10, `${r.index} has a comment`);
   });
