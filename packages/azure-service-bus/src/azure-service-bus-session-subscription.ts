@@ -12,7 +12,11 @@ import type {
 } from '@azure/service-bus';
 import type { SubscribeOptions, Subscription } from 'hostwork';
 import { AzureServiceBusDelivery } from './azure-service-bus-delivery.ts';
-import { checkSourceExists, type SubscriptionHost } from './azure-service-bus-subscription.ts';
+import {
+  checkSourceExists,
+  type SubscriptionHost,
+  sourceReceiver,
+} from './azure-service-bus-subscription.ts';
 import type { ResolvedSource } from './azure-service-bus-transport-options.ts';
 
 /** Long enough that the SDK renews a session's lock for as long as the session receiver is open. */
@@ -42,7 +46,9 @@ export class AzureServiceBusSessionSubscription implements Subscription {
 
   async start(): Promise<void> {
     // A plain receiver serves the check (a peek); sessions are accepted by the loops.
-    await (await checkSourceExists(this.#host, this.#source)).close();
+    const receiver = sourceReceiver(this.#host, this.#source);
+    await checkSourceExists(receiver, this.#source);
+    await receiver.close();
     this.#loops = Array.from({ length: this.#options.prefetch }, () => this.#loop());
   }
 

@@ -29,28 +29,28 @@ export function entityMissing(error: unknown): boolean {
   return (error as { code?: string })?.code === 'MessagingEntityNotFound';
 }
 
-/**
- * A peek-lock receiver on `source` once a peek showed the entity exists (which also opens the connection): a missing
- * one is HW_MESSAGE_SOURCE_MISSING, another failure HW_TRANSPORT_FAILED.
- */
-export async function checkSourceExists(
-  host: SubscriptionHost,
-  source: ResolvedSource,
-): Promise<ServiceBusReceiver> {
-  const { entity, subscription, path } = source;
+/** A peek-lock receiver on `source` (the link opens once it is used). */
+export function sourceReceiver(host: SubscriptionHost, source: ResolvedSource): ServiceBusReceiver {
+  const { entity, subscription } = source;
   const client = host.client();
   const options = {
     receiveMode: 'peekLock',
     maxAutoLockRenewalDurationInMs: 0,
     skipParsingBodyAsJson: true,
   } as const;
-  const receiver =
-    subscription === undefined
-      ? client.createReceiver(entity, options)
-      : client.createReceiver(entity, subscription, options);
+  return subscription === undefined
+    ? client.createReceiver(entity, options)
+    : client.createReceiver(entity, subscription, options);
+}
+
+/**
+ * Checks that `receiver`'s entity exists with a peek (which also opens the connection): a missing one is
+ * HW_MESSAGE_SOURCE_MISSING, another failure HW_TRANSPORT_FAILED; the receiver is closed then.
+ */
+export async function checkSourceExists(receiver: ServiceBusReceiver, source: ResolvedSource): Promise<void> {
+  const { entity, subscription, path } = source;
   try {
     await receiver.peekMessages(1);
-    return receiver;
   } catch (error) {
     await receiver.close().catch(() => {});
     if (entityMissing(error))
@@ -79,6 +79,8 @@ export class AzureServiceBusSubscription implements Subscription {
   #stopping: Promise<void> | undefined;
   /** Set after a receive error, until the next message arrives: the `reconnected` event is due then. */
   #lost = false;
+  /** While start() checks the entity exists (see start). */
+  #checking = false;
 
   constructor(host: SubscriptionHost, source: ResolvedSource, options: SubscribeOptions) {
     this.#host = host;
@@ -86,11 +88,16 @@ export class AzureServiceBusSubscription implements Subscription {
     this.#options = options;
   }
 
-  /** Checks the entity exists (a peek, which also opens the connection), then starts receiving. */
+  /**
+   * Starts receiving and checks the entity exists (a peek) meanwhile, not before: a start waits for one opening of
+   * the connection and its links, not two in a row (about 100 ms instead of 200 against a peer on loopback). Receive
+   * errors during the check are the check's to report; a failed check stops the receiving again.
+   */
   async start(): Promise<void> {
-    const receiver = await checkSourceExists(this.#host, this.#source);
+    const receiver = sourceReceiver(this.#host, this.#source);
     this.#receiver = receiver;
     this.#services = this.#host.services(this.#source, receiver);
+    this.#checking = true;
     this.#running = receiver.subscribe(
       {
         processMessage: (message) => this.#receive(message),
@@ -98,6 +105,15 @@ export class AzureServiceBusSubscription implements Subscription {
       },
       { autoCompleteMessages: false, maxConcurrentCalls: this.#options.prefetch },
     );
+    try {
+      await checkSourceExists(receiver, this.#source);
+    } catch (error) {
+      this.#stopped = true;
+      await this.#running.close().catch(() => {});
+      throw error;
+    } finally {
+      this.#checking = false;
+    }
   }
 
   /** Hands a message over and resolves once its slot is free (its first settle call), which gives the link a credit. */
@@ -135,7 +151,7 @@ export class AzureServiceBusSubscription implements Subscription {
   }
 
   #error(args: ProcessErrorArgs): void {
-    if (this.#stopped || this.#host.isClosing()) return;
+    if (this.#stopped || this.#checking || this.#host.isClosing()) return;
     this.#host.warn(
       `Azure Service Bus: receiving from '${this.#source.path}' failed (${args.errorSource}): ${(args.error as Error)?.message}; the client tries again by itself.`,
       args.error,
