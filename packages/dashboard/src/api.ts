@@ -12,6 +12,7 @@ import {
   nextStoredTick,
   parsePayloadFilter,
 } from 'hostwork';
+import { boundedSearch, type ListFilterName, type ListSearch, unindexedFilters } from './bounded-search.ts';
 import type { ResolvedOptions } from './dashboard-options.ts';
 
 /** An answer of the API: a status and a JSON body. */
@@ -161,8 +162,25 @@ async function listJobs(options: ResolvedOptions, params: URLSearchParams): Prom
   const limit = limitParam(params.get('limit'), 50, 500);
   const beforeText = params.get('before');
   const before = beforeText === null || beforeText === '' ? undefined : idParam(beforeText, 'before');
-  if (filter.payload !== undefined && !(await payloadIndexed(options.store))) {
-    return scanByPayload(options, filter, limit, before);
+  const payloadIndexed = filter.payload !== undefined && (await isPayloadIndexed(options.store));
+  const unindexed = unindexedFilters(filter, payloadIndexed);
+  if (unindexed.length > 0) {
+    const page = await boundedSearch(options.store, filter, limit, before, {
+      window: options.scanWindow,
+      budgetMs: options.scanMs,
+    });
+    const search: ListSearch = {
+      indexed: false,
+      filters: unindexed,
+      searchedTo: page.searchedTo,
+      hint: hintFor(options.store.kind, unindexed),
+    };
+    return ok({
+      jobs: page.jobs.map(jobSummary),
+      next: page.next,
+      search,
+      ...legacyPayloadSearch(filter, search),
+    });
   }
   // One more than shown tells whether another page follows.
   const found = await options.store.list({
@@ -171,64 +189,36 @@ async function listJobs(options: ResolvedOptions, params: URLSearchParams): Prom
     ...(before === undefined ? {} : { before }),
   });
   const jobs = found.slice(0, limit);
+  const search: ListSearch | undefined = payloadIndexed ? { indexed: true } : undefined;
   return ok({
     jobs: jobs.map(jobSummary),
     next: found.length > limit ? jobs.at(-1)!.id : null,
-    ...(filter.payload === undefined ? {} : { payloadSearch: { indexed: true } }),
+    ...(search === undefined ? {} : { search, ...legacyPayloadSearch(filter, search) }),
   });
-}
-
-/** Whether the store says an index serves its payload filter (PostgreSQL with its payload index). */
-async function payloadIndexed(store: JobStore): Promise<boolean> {
-  return store.payloadFilterIndexed === undefined ? false : await store.payloadFilterIndexed();
 }
 
 /**
- * A page of a payload search no index serves: the jobs are read newest first in windows of ids (`after`..`before`),
- * each a bounded walk, until the page is full, the oldest job is passed, or the next window would likely end after
- * `payloadScanMs`. Then `next` continues below the last window read, and `payloadSearch.searchedTo` is the oldest id
- * searched, so the page can say that older jobs were not searched yet rather than "no match".
+ * `payloadSearch`, the name `search` had when only a payload filter was searched in windows: kept for scripts that
+ * read it, with a payload filter only. Deprecated: read `search`.
  */
-async function scanByPayload(
-  options: ResolvedOptions,
-  filter: JobFilter,
-  limit: number,
-  before: JobId | undefined,
-): Promise<ApiAnswer> {
-  const { store, payloadScanWindow: window, payloadScanMs } = options;
-  const started = performance.now();
-  // The newest job bounds the first window (ids grow with creation).
-  const top = before ?? (await store.list({ limit: 1 })).map((j) => String(BigInt(j.id) + 1n))[0];
-  const found: JobInfo[] = [];
-  let upper = top === undefined ? 0n : BigInt(top);
-  // The slowest window so far: no window starts that would likely end past the budget.
-  let slowest = 0;
-  do {
-    const windowStarted = performance.now();
-    const lower = upper - BigInt(window) - 1n;
-    const page = await store.list({
-      ...filter,
-      limit: limit + 1 - found.length,
-      before: String(upper),
-      ...(lower > 0n ? { after: String(lower) } : {}),
-    });
-    found.push(...page);
-    upper = lower > 0n ? lower + 1n : 0n;
-    slowest = Math.max(slowest, performance.now() - windowStarted);
-  } while (found.length <= limit && upper > 1n && performance.now() - started + slowest <= payloadScanMs);
-  const jobs = found.slice(0, limit);
-  const full = found.length > limit;
-  // Not full, and older jobs left: they were not searched yet (the page says so, and offers to go on).
-  const searchedTo = !full && upper > 1n ? String(upper) : null;
-  return ok({
-    jobs: jobs.map(jobSummary),
-    next: full ? jobs.at(-1)!.id : searchedTo,
-    payloadSearch: {
-      indexed: false,
-      searchedTo,
-      hint: PAYLOAD_INDEX_HINT[store.kind] ?? PAYLOAD_INDEX_HINT.default,
-    },
-  });
+function legacyPayloadSearch(filter: JobFilter, search: ListSearch) {
+  if (filter.payload === undefined) return {};
+  return {
+    payloadSearch: search.indexed
+      ? { indexed: true }
+      : { indexed: false, searchedTo: search.searchedTo, hint: search.hint },
+  };
+}
+
+/** Whether the store says an index serves its payload filter (PostgreSQL with its payload index). */
+async function isPayloadIndexed(store: JobStore): Promise<boolean> {
+  return store.payloadFilterIndexed === undefined ? false : await store.payloadFilterIndexed();
+}
+
+/** What to do when a search reads windows without an index: per store kind for a payload filter (see docs/dashboard.md). */
+function hintFor(kind: string, filters: readonly ListFilterName[]): string {
+  if (filters.includes('payload')) return PAYLOAD_INDEX_HINT[kind] ?? PAYLOAD_INDEX_HINT.default!;
+  return 'No index serves these filters: each page reads the jobs newest first, a window of ids at a time. A filter that matches recent jobs fills the page at once (see the dashboard docs, "Filters no index serves").';
 }
 
 /** What to do when a payload search is slow, per store kind (see docs/dashboard.md). */

@@ -37,12 +37,16 @@ export interface DashboardOptions {
   /** The page title. Default 'Hostwork'. */
   readonly title?: string;
   /**
-   * A payload search no index serves (SQLite; PostgreSQL without its payload index) reads the jobs newest first in
-   * windows of this many ids, and stops after {@link DashboardOptions.payloadScanMs}: the page then offers to search
-   * older jobs. Default 20000.
+   * A job list whose filters no index serves (name, time, queue or state; a payload filter on SQLite and on
+   * PostgreSQL without its payload index) reads the jobs newest first in windows of this many ids, and stops after
+   * {@link DashboardOptions.scanMs}: the page then offers to search older jobs. Default 20000.
    */
+  readonly scanWindow?: number;
+  /** How long one page of a job list whose filters no index serves may read windows of jobs (ms). Default 120. */
+  readonly scanMs?: number;
+  /** @deprecated The former name of {@link DashboardOptions.scanWindow} (then for payload filters only). */
   readonly payloadScanWindow?: number;
-  /** How long one page of a payload search no index serves may read windows of jobs (ms). Default 120. */
+  /** @deprecated The former name of {@link DashboardOptions.scanMs} (then for payload filters only). */
   readonly payloadScanMs?: number;
   /** The clock (ms since epoch), for tests. Default Date.now. */
   readonly now?: () => number;
@@ -56,8 +60,8 @@ export interface ResolvedOptions {
   readonly readOnly: boolean;
   readonly maxBulk: number;
   readonly title: string;
-  readonly payloadScanWindow: number;
-  readonly payloadScanMs: number;
+  readonly scanWindow: number;
+  readonly scanMs: number;
   readonly now: () => number;
 }
 
@@ -68,6 +72,8 @@ const KEYS = new Set([
   'readOnly',
   'maxBulk',
   'title',
+  'scanWindow',
+  'scanMs',
   'payloadScanWindow',
   'payloadScanMs',
   'now',
@@ -96,13 +102,19 @@ export function resolveOptions(options: DashboardOptions): ResolvedOptions {
   }
   const maxBulk = options.maxBulk ?? 10_000;
   if (!Number.isSafeInteger(maxBulk) || maxBulk < 1) throw invalid('maxBulk must be a positive integer.');
-  const payloadScanWindow = options.payloadScanWindow ?? 20_000;
-  if (!Number.isSafeInteger(payloadScanWindow) || payloadScanWindow < 1) {
-    throw invalid('payloadScanWindow must be a positive integer (ids per window).');
+  const windowKey =
+    options.scanWindow === undefined && options.payloadScanWindow !== undefined
+      ? 'payloadScanWindow'
+      : 'scanWindow';
+  const scanWindow = options.scanWindow ?? options.payloadScanWindow ?? 20_000;
+  if (!Number.isSafeInteger(scanWindow) || scanWindow < 1) {
+    throw invalid(`${windowKey} must be a positive integer (ids per window).`);
   }
-  const payloadScanMs = options.payloadScanMs ?? 120;
-  if (!Number.isFinite(payloadScanMs) || payloadScanMs < 0) {
-    throw invalid('payloadScanMs must be a number of milliseconds, 0 or more.');
+  const msKey =
+    options.scanMs === undefined && options.payloadScanMs !== undefined ? 'payloadScanMs' : 'scanMs';
+  const scanMs = options.scanMs ?? options.payloadScanMs ?? 120;
+  if (!Number.isFinite(scanMs) || scanMs < 0) {
+    throw invalid(`${msKey} must be a number of milliseconds, 0 or more.`);
   }
   return {
     store,
@@ -111,8 +123,8 @@ export function resolveOptions(options: DashboardOptions): ResolvedOptions {
     readOnly: options.readOnly === true,
     maxBulk,
     title: options.title ?? 'Hostwork',
-    payloadScanWindow,
-    payloadScanMs,
+    scanWindow,
+    scanMs,
     now: options.now ?? Date.now,
   };
 }

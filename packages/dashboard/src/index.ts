@@ -29,6 +29,7 @@ export {
 } from './adapters.ts';
 export { JOB_ACTIONS, type JobAction } from './api.ts';
 export type { ConnectionInfo } from './auth.ts';
+export type { ListFilterName, ListSearch } from './bounded-search.ts';
 export { CONTENT_SECURITY_POLICY, createDashboard, type DashboardHandler } from './dashboard.ts';
 export type { DashboardAuth, DashboardOptions } from './dashboard-options.ts';
 export { type NodeDashboardHandler, type NodeHandlerOptions, nodeHandler } from './node-handler.ts';

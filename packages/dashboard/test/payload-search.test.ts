@@ -14,6 +14,8 @@ import type { DashboardOptions } from '../src/dashboard-options.ts';
 interface ListAnswer {
   jobs: { id: string }[];
   next: string | null;
+  search?: { indexed: boolean; filters?: string[]; searchedTo?: string | null; hint?: string };
+  /** The former name of `search`, still answered with a payload filter. */
   payloadSearch?: { indexed: boolean; searchedTo?: string | null; hint?: string };
 }
 
@@ -64,7 +66,7 @@ function unindexedCases(create: () => Promise<JobStore>): void {
   it('without an index: one window per page when the budget is spent, each page saying how far it searched', async () => {
     const store = await create();
     const ids = await seedCustomers(store);
-    const get = api(store, { payloadScanWindow: 20, payloadScanMs: 0 });
+    const get = api(store, { scanWindow: 20, scanMs: 0 });
     const pages = await allPages(get, '/api/jobs?payload=customer.id%3D42');
     // 100 ids in windows of 20: five pages, newest first.
     assert.equal(pages.length, 5);
@@ -73,11 +75,17 @@ function unindexedCases(create: () => Promise<JobStore>): void {
       [ids[95], ids[50], ids[5]],
     );
     for (const page of pages) {
-      assert.equal(page.payloadSearch?.indexed, false);
-      assert.match(page.payloadSearch?.hint ?? '', /payload/);
+      assert.equal(page.search?.indexed, false);
+      assert.deepEqual(page.search?.filters, ['payload']);
+      assert.match(page.search?.hint ?? '', /payload/);
+      assert.deepEqual(
+        page.payloadSearch,
+        { indexed: false, searchedTo: page.search?.searchedTo, hint: page.search?.hint },
+        'the former name answers the same',
+      );
     }
     assert.deepEqual(
-      pages.map((p) => p.payloadSearch?.searchedTo),
+      pages.map((p) => p.search?.searchedTo),
       [ids[80], ids[60], ids[40], ids[20], null],
       'each page searched 20 ids; the last reached the oldest job',
     );
@@ -90,18 +98,18 @@ function unindexedCases(create: () => Promise<JobStore>): void {
   it('without an index: within the budget, windows follow each other until the page is full', async () => {
     const store = await create();
     const ids = await seedCustomers(store);
-    const get = api(store, { payloadScanWindow: 7, payloadScanMs: 60_000 });
+    const get = api(store, { scanWindow: 7, scanMs: 60_000 });
     const all = await get('/api/jobs?payload=customer.id%3D42');
     assert.deepEqual(
       all.jobs.map((j) => j.id),
       [ids[95], ids[50], ids[5]],
     );
     assert.equal(all.next, null);
-    assert.equal(all.payloadSearch?.searchedTo, null, 'every job searched');
+    assert.equal(all.search?.searchedTo, null, 'every job searched');
     const full = await get('/api/jobs?payload=customer.id%3D7&limit=10');
     assert.equal(full.jobs.length, 10);
     assert.equal(full.next, full.jobs[9]!.id, 'a full page pages on as usual');
-    assert.equal(full.payloadSearch?.searchedTo, null);
+    assert.equal(full.search?.searchedTo, null);
     const next = await get(`/api/jobs?payload=customer.id%3D7&limit=10&before=${full.next}`);
     assert.ok(next.jobs.every((j) => BigInt(j.id) < BigInt(full.next!)));
     assert.equal(next.jobs.length, 10);
@@ -147,9 +155,13 @@ describeWhenAvailable(
       const store = await create();
       const ids = await seedCustomers(store);
       await (store as ReturnType<typeof testStore>).createPayloadIndex();
+      // The options' former names still apply.
       const get = api(store, { payloadScanWindow: 20, payloadScanMs: 0 });
       const first = await get('/api/jobs?payload=customer.id%3D42&limit=2');
+      assert.deepEqual(first.search, { indexed: true });
       assert.deepEqual(first.payloadSearch, { indexed: true });
+      const withName = await get('/api/jobs?payload=customer.id%3D42&name=missing');
+      assert.deepEqual(withName.search, { indexed: true }, 'the payload index bounds the other filters too');
       assert.deepEqual(
         first.jobs.map((j) => j.id),
         [ids[95], ids[50]],

@@ -287,6 +287,17 @@ describe('options', () => {
       [{ store, auth: { kind: 'none', loopbackOnly: true }, basePath: '/x/' }, /basePath/],
       [{ store, auth: { kind: 'none', loopbackOnly: true }, readonly: true }, /unknown option 'readonly'/],
       [{ auth: { kind: 'none', loopbackOnly: true } }, /store must be a JobStore/],
+      [{ store, auth: { kind: 'none', loopbackOnly: true }, scanWindow: 0 }, /dashboard: scanWindow must/],
+      [{ store, auth: { kind: 'none', loopbackOnly: true }, scanMs: -1 }, /scanMs must be a number/],
+      // The former names, still taken, are named when at fault.
+      [
+        { store, auth: { kind: 'none', loopbackOnly: true }, payloadScanWindow: 1.5 },
+        /payloadScanWindow must/,
+      ],
+      [
+        { store, auth: { kind: 'none', loopbackOnly: true }, payloadScanMs: Number.NaN },
+        /payloadScanMs must/,
+      ],
     ];
     for (const [options, message] of bad) {
       assert.throws(() => createDashboard(options as never), message);

@@ -423,7 +423,7 @@ function jobsView(main: HTMLElement, route: Route): () => Promise<void> {
   );
   const table = h('div', { 'data-testid': 'job-list' });
   // Set when a payload search ran without an index: what was searched, and how to make it fast.
-  const searchNote = h('p', { class: 'search-note', 'data-testid': 'payload-search', hidden: true });
+  const searchNote = h('p', { class: 'search-note', 'data-testid': 'search-note', hidden: true });
   const pager = h('div', { class: 'pager' });
   const actions = h('div', { class: 'actions' });
   const selection = h('span', { class: 'selection' });
@@ -521,22 +521,23 @@ function jobsView(main: HTMLElement, route: Route): () => Promise<void> {
     const query = new URLSearchParams(filterObject());
     const before = params.get('before');
     if (before) query.set('before', before);
-    const { jobs, next, payloadSearch } = await api<{
+    const { jobs, next, search } = await api<{
       jobs: JobRow[];
       next: string | null;
-      payloadSearch?: PayloadSearch;
+      search?: ListSearch;
     }>(`/jobs?${query}`);
     for (const id of [...selected]) if (!jobs.some((j) => j.id === id)) selected.delete(id);
     updateSelection();
     // Older jobs not searched yet: "no match" would be untrue, and "Older" becomes "Search older".
-    const partial = payloadSearch?.indexed === false && payloadSearch.searchedTo !== null;
-    if (payloadSearch?.indexed === false) {
+    const partial = search?.indexed === false && search.searchedTo !== null;
+    if (search?.indexed === false) {
+      const by = filterWords(search.filters);
       searchNote.hidden = false;
       searchNote.textContent = `${
         partial
-          ? `Searched the jobs down to #${payloadSearch.searchedTo} without an index; older jobs are not searched yet (Search older »). `
-          : 'Searched without an index. '
-      }${payloadSearch.hint}`;
+          ? `Searched the jobs down to #${search.searchedTo} by ${by} without an index; older jobs are not searched yet (Search older »). `
+          : `Searched every job by ${by} without an index. `
+      }${search.hint}`;
     } else {
       searchNote.hidden = true;
       searchNote.textContent = '';
@@ -637,8 +638,23 @@ function jobsView(main: HTMLElement, route: Route): () => Promise<void> {
   };
 }
 
-/** How the API says a payload search ran (absent without a payload filter). */
-type PayloadSearch = { indexed: true } | { indexed: false; searchedTo: string | null; hint: string };
+/** A filter of the job list, by its query parameter. */
+type ListFilterName = 'queue' | 'state' | 'name' | 'from' | 'to' | 'payload';
+
+/** How the API says a page of the job list was searched (absent when nothing needed saying). */
+type ListSearch =
+  | { indexed: true }
+  | { indexed: false; filters: ListFilterName[]; searchedTo: string | null; hint: string };
+
+/** The filters searched without an index, in words: "name", "name and queue", "created time, state and payload". */
+function filterWords(filters: readonly ListFilterName[]): string {
+  const words: string[] = [];
+  for (const f of filters) {
+    const word = f === 'from' || f === 'to' ? 'created time' : f;
+    if (!words.includes(word)) words.push(word);
+  }
+  return words.length < 2 ? (words[0] ?? 'filter') : `${words.slice(0, -1).join(', ')} and ${words.at(-1)}`;
+}
 
 function label(action: Action): string {
   return { retry: 'Retry', cancel: 'Cancel', delete: 'Delete', 'run-now': 'Run now' }[action];

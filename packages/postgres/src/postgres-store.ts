@@ -387,8 +387,10 @@ export class PostgresStore implements JobStore, OutboxStore, InboxStore {
     // A payload value jsonb cannot hold matches nothing (see payloadContainments).
     if (extended === undefined) return [];
     await this.#ensureReady();
+    // Planned with its values when the plan depends on them (see LIST_JOBS): a payload filter, a window's lower bound.
+    const planned = filter.payload !== undefined || filter.after !== undefined;
     const { rows } = await this.#pool.query<JobRow>(
-      filter.payload === undefined ? this.#sql.listJobs : this.#sql.listJobsByPayload,
+      planned ? this.#sql.listJobsPlanned : this.#sql.listJobs,
       [
         filter.before === undefined ? '9223372036854775807' : toKey(filter.before),
         filter.queue ?? null,

@@ -352,9 +352,11 @@ export const SELECT_JOBS = `
 
 /**
  * A page of jobs, newest first (a backward walk of the primary key), above $11 (an id) when given; a null filter
- * matches everything. A payload filter ($8 path, $9 text, $10 containments, see payload-search.ts) runs as an unnamed
- * statement, planned with its values: the planner then drops the null conditions and, with the payload index, picks
- * the index for a rare value and the walk for a common one.
+ * matches everything. A payload filter ($8 path, $9 text, $10 containments, see payload-search.ts) or a lower id bound
+ * ($11, a window of the dashboard's bounded search) runs as an unnamed statement, planned with its values: the planner
+ * then drops the null conditions, bounds the walk by both ids and, with the payload index, picks the index for a rare
+ * value and the walk for a common one. (A generic plan cannot use `$11 IS NULL OR j.id > $11` as a bound: a window
+ * would walk on to the oldest job.)
  */
 export const LIST_JOBS = `
   SELECT ${JOB_COLUMNS}
@@ -742,7 +744,7 @@ export function buildStatements(schema: string) {
     selectJob: at('get', SELECT_JOB),
     selectJobs: at('getMany', SELECT_JOBS),
     listJobs: at('list', LIST_JOBS),
-    listJobsByPayload: unnamed('list (payload filter)', LIST_JOBS),
+    listJobsPlanned: unnamed('list (payload filter or window)', LIST_JOBS),
     countJobs: unnamed('counts', COUNT_JOBS),
     payloadIndexValid: at('payloadFilterIndexed', PAYLOAD_INDEX_VALID),
     purgeJobs: at('purge', PURGE_JOBS),

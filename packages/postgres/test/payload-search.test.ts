@@ -125,9 +125,9 @@ await describeWithDatabase('PostgreSQL payload filter and payload index', () => 
     try {
       await client.query('SET enable_seqscan = off');
       await client.query('SET enable_indexscan = off');
-      const { listJobsByPayload } = buildStatements(store.schema);
+      const { listJobsPlanned } = buildStatements(store.schema);
       const { payloadContainments } = await import('../src/payload-search.ts');
-      const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${listJobsByPayload.text}`, [
+      const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${listJobsPlanned.text}`, [
         '9223372036854775807',
         null,
         null,

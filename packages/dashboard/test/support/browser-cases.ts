@@ -118,7 +118,10 @@ export function browserCases(kind: string, stores: StoreMaker): void {
     await eventually('the filtered list', async () => (await f.page.locator('tr[data-job]').count()) === 1);
     assert.equal(await f.page.locator('tr[data-job]').getAttribute('data-job'), f.seeded.dead[0]);
     // No payload index on either store here: the page says the search read the payloads, and how to index.
-    assert.match(await text('[data-testid="payload-search"]'), /^Searched without an index\. .*payload/);
+    assert.match(
+      await text('[data-testid="search-note"]'),
+      /^Searched every job by state and payload without an index\. .*payload/,
+    );
     // The URL is the view: a new page opened on it shows the same rows.
     const shared = await f.context.newPage();
     await shared.goto(f.page.url());
@@ -163,14 +166,14 @@ export function browserCases(kind: string, stores: StoreMaker): void {
     assert.deepEqual(f.problems, []);
   });
 
-  it(`${kind}: a payload search without an index says how far it searched, and "Search older" goes on`, async () => {
+  it(`${kind}: a search without an index (payload, name) says how far it searched and by which filter, and "Search older" goes on`, async () => {
     // Windows of 3 ids and no time budget: one window per page, so the search spans several pages.
     const narrow = await serveDashboard({
       store: f.store,
       basePath: '/narrow',
       auth: { kind: 'basic', ...USER },
-      payloadScanWindow: 3,
-      payloadScanMs: 0,
+      scanWindow: 3,
+      scanMs: 0,
     });
     try {
       const expected = (
@@ -178,7 +181,7 @@ export function browserCases(kind: string, stores: StoreMaker): void {
       ).map((j) => j.id);
       assert.ok(expected.length >= 2);
       await f.page.goto(`${narrow.url}/#/jobs?payload=customer.id%3D42`);
-      const note = f.page.locator('[data-testid="payload-search"]');
+      const note = f.page.locator('[data-testid="search-note"]');
       let shown = '';
       const seen: string[] = [];
       for (let page = 0; page < 30; page++) {
@@ -198,13 +201,23 @@ export function browserCases(kind: string, stores: StoreMaker): void {
         }
         assert.match(
           shown,
-          /^Searched the jobs down to #\d+ without an index; older jobs are not searched yet/,
+          /^Searched the jobs down to #\d+ by payload without an index; older jobs are not searched yet/,
         );
         if (rows.length === 0) assert.equal(await text('.empty'), 'No match among the jobs searched so far.');
         await older.click();
       }
       assert.deepEqual(seen, expected, 'every match, newest first, each once');
-      assert.match(shown, /^Searched without an index\./);
+      assert.match(shown, /^Searched every job by payload without an index\./);
+      // A name no job has: the same bounded search, the note naming the filter, never a plain "no match".
+      await f.page.goto(`${narrow.url}/#/jobs?name=no.such.job&queue=reports`);
+      await eventually('the name search note', async () =>
+        /^Searched the jobs down to #\d+ by queue and name without an index; older jobs are not searched yet/.test(
+          await note.innerText(),
+        ),
+      );
+      assert.match(await note.innerText(), /No index serves these filters/);
+      assert.equal(await text('.empty'), 'No match among the jobs searched so far.');
+      assert.equal(await f.page.locator('.pager a', { hasText: 'Search older »' }).count(), 1);
       assert.deepEqual(f.problems, []);
     } finally {
       await narrow.close();
