@@ -113,6 +113,14 @@ export const VARIANTS: readonly Variant[] = [
     telemetry: 'noop-exporter',
   },
   {
+    // The same on PostgreSQL, where a job's own cost is higher (the store is another process).
+    system: 'hostwork',
+    name: 'telemetry=noop-exporter',
+    store: 'postgres',
+    scenarios: DRAIN_FIGURES,
+    telemetry: 'noop-exporter',
+  },
+  {
     // Beyond graphile-worker's documentation: a local queue as large as Hostwork's default claims. Its drain rate
     // grows with the local queue on this workload, so the comparison is shown against this too.
     system: 'graphile-worker',
