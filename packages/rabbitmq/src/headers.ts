@@ -14,36 +14,67 @@ import {
 } from 'hostwork';
 
 /**
- * Headers the broker owns (dead-lettering history, a quorum queue's delivery count): never copied into a message
- * Hostwork publishes (a copy carrying the original's `x-delivery-count` would show it on its first delivery).
+ * Headers that count deliveries or record the broker's dead-lettering: never copied into a retry or dead-letter copy
+ * (a retry carrying the original's count would show it on its first delivery) and not shown in `Delivery.headers`.
  */
-const BROKER_HEADERS = /^x-(death|first-death-|last-death-|delivery-count$)/;
+const COUNTING_HEADERS = /^(x-(death|first-death-|last-death-|delivery-count$)|hostwork-redeliveries$)/;
 
 /** The header in which a quorum queue counts the earlier deliveries of a redelivered message (RabbitMQ 3.10+). */
 export const DELIVERY_COUNT_HEADER = 'x-delivery-count';
 
 /**
- * How many times the broker delivered the message before without a settle: 0 on a first delivery; a quorum queue's
- * `x-delivery-count` on a redelivery; undefined on a redelivery from a classic queue (only `redelivered`, no count).
+ * The header in which Hostwork counts the redeliveries of a message from a classic queue, which keeps no count: set on
+ * the copy Hostwork publishes in place of each redelivery (classic-redelivery.ts).
+ */
+export const REDELIVERIES_HEADER = 'hostwork-redeliveries';
+
+/** A header value read as a count: a non-negative integer, else undefined. */
+function countOf(value: unknown): number | undefined {
+  let n = Number.NaN;
+  if (typeof value === 'number' || typeof value === 'bigint') n = Number(value);
+  else if (typeof value === 'string' && /^\d+$/.test(value)) n = Number(value);
+  else if (Buffer.isBuffer(value) && /^\d+$/.test(value.toString('utf8'))) n = Number(value.toString('utf8'));
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+}
+
+/** Hostwork's count of earlier redeliveries of a classic-queue message: its {@link REDELIVERIES_HEADER}, or 0. */
+export function countedRedeliveries(raw: Record<string, unknown> | undefined): number {
+  return countOf(raw?.[REDELIVERIES_HEADER]) ?? 0;
+}
+
+/**
+ * The broker's own count of earlier deliveries of a redelivered message (a quorum queue's `x-delivery-count`), or
+ * undefined when it keeps none (a classic queue only flags a redelivery).
+ */
+export function brokerDeliveryCount(raw: Record<string, unknown> | undefined): number | undefined {
+  const n = countOf(raw?.[DELIVERY_COUNT_HEADER]);
+  return n !== undefined && n >= 1 ? n : undefined;
+}
+
+/**
+ * How many times the message was delivered before without a settle: Hostwork's count (0 when the message has none),
+ * plus a quorum queue's `x-delivery-count` on a redelivery. Undefined on a redelivery without a broker count (a
+ * classic queue): the subscription never hands such a delivery over but publishes a counted copy in its place.
  */
 export function redeliveriesOf(
   redelivered: boolean,
   raw: Record<string, unknown> | undefined,
 ): number | undefined {
-  if (!redelivered) return 0;
-  const count = raw?.[DELIVERY_COUNT_HEADER];
-  const n = typeof count === 'number' || typeof count === 'bigint' ? Number(count) : Number.NaN;
-  return Number.isInteger(n) && n >= 1 ? n : undefined;
+  const counted = countedRedeliveries(raw);
+  if (!redelivered) return counted;
+  const broker = brokerDeliveryCount(raw);
+  return broker === undefined ? undefined : counted + broker;
 }
 
 /**
  * The headers of a received message as strings: strings as they are, numbers, booleans and bigints written out,
- * Buffers as UTF-8; tables, arrays and the broker's own dead-lettering headers left out.
+ * Buffers as UTF-8; tables, arrays, the broker's own dead-lettering headers and the delivery counts left out (the
+ * count is `Delivery.redeliveries`).
  */
 export function stringHeaders(raw: Record<string, unknown> | undefined): Headers {
   const headers: Record<string, string> = {};
   for (const [key, value] of Object.entries(raw ?? {})) {
-    if (BROKER_HEADERS.test(key)) continue;
+    if (COUNTING_HEADERS.test(key)) continue;
     if (typeof value === 'string') headers[key] = value;
     else if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
       headers[key] = String(value);
@@ -55,11 +86,22 @@ export function stringHeaders(raw: Record<string, unknown> | undefined): Headers
 /** The attempt a message is: its attempt header + 1, or 1 when it has none (Hostwork's shared rule). */
 export const attemptOf: (headers: Headers) => number = deliveryAttempt;
 
-/** The headers of a received message to publish again: its own, without the broker's dead-lettering history. */
+/**
+ * The headers of a received message to publish again: its own, without the broker's dead-lettering history and
+ * without the delivery counts (a copy is a new message, delivered for the first time).
+ */
 export function copiedHeaders(raw: Record<string, unknown> | undefined): Record<string, unknown> {
   const headers: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(raw ?? {})) if (!BROKER_HEADERS.test(key)) headers[key] = value;
+  for (const [key, value] of Object.entries(raw ?? {})) if (!COUNTING_HEADERS.test(key)) headers[key] = value;
   return headers;
+}
+
+/**
+ * The headers of the copy published in place of a classic-queue redelivery: the message's own, and
+ * {@link REDELIVERIES_HEADER} one more than the message carried.
+ */
+export function redeliveryCopyHeaders(raw: Record<string, unknown> | undefined): Record<string, unknown> {
+  return { ...copiedHeaders(raw), [REDELIVERIES_HEADER]: countedRedeliveries(raw) + 1 };
 }
 
 /** Hostwork's own headers of `headers` (attempt and dead-letter headers), the values every transport writes. */

@@ -52,8 +52,9 @@ export class RabbitmqDelivery implements Delivery {
   readonly headers: Headers;
   readonly attempt: number;
   /**
-   * Quorum queue: its `x-delivery-count` (deliveries before this one that were not settled: a lost channel, a dead
-   * consumer, a release); classic queue: 0 on a first delivery, undefined on a redelivery (no count is kept).
+   * Deliveries before this one that were not settled (a lost channel, a dead consumer, a release). Quorum queue: its
+   * `x-delivery-count`; classic queue: Hostwork's `hostwork-redeliveries` header, written on the copy that replaces
+   * each redelivery (0 without it); undefined only when that copy could not be published.
    */
   readonly redeliveries?: number;
   // No lockMs: RabbitMQ holds a delivery for as long as its channel is open, so there is no lock to extend.

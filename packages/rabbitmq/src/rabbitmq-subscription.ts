@@ -3,12 +3,15 @@
  * handed over and not yet settled. When its channel or the connection is lost it opens a new channel on the
  * transport's next connection, declares (or checks) its queues again and consumes again; deliveries of the lost
  * channel are back in the queue on the broker, and only deliveries of the new channel are handed over. The channel's
- * acks and requeues go out coalesced (ack-coalescer.ts), flushed before the channel closes.
+ * acks and requeues go out coalesced (ack-coalescer.ts), flushed before the channel closes. A redelivery from a
+ * classic queue is not handed over but replaced by a counted copy (classic-redelivery.ts).
  */
 import { randomUUID } from 'node:crypto';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import type { SubscribeOptions, Subscription, SubscriptionEvents } from 'hostwork';
 import { AckCoalescer, type Outstanding } from './ack-coalescer.ts';
+import { replaceRedelivery } from './classic-redelivery.ts';
+import { brokerDeliveryCount } from './headers.ts';
 import { type DeliveryChannel, type DeliveryServices, RabbitmqDelivery } from './rabbitmq-delivery.ts';
 import type { ResolvedSource } from './rabbitmq-transport-options.ts';
 import type { WarningListener } from './warnings.ts';
@@ -165,8 +168,20 @@ export class RabbitmqSubscription implements Subscription {
       current.requeue(entry).catch(() => {});
       return;
     }
-    const id = message.properties.messageId ?? randomUUID();
-    this.#onDelivery(new RabbitmqDelivery(entry, current, this.#services, String(id)));
+    const id = String(message.properties.messageId ?? randomUUID());
+    if (message.fields.redelivered && brokerDeliveryCount(message.properties.headers) === undefined) {
+      // A classic queue keeps no count: a counted copy goes to the queue in its place (classic-redelivery.ts).
+      this.#services
+        .track(replaceRedelivery(entry, current, this.#services, id))
+        .then((outcome) => {
+          if (outcome !== 'uncounted') return;
+          if (this.#stopped) current.requeue(entry).catch(() => {});
+          else this.#onDelivery(new RabbitmqDelivery(entry, current, this.#services, id));
+        })
+        .catch(() => {});
+      return;
+    }
+    this.#onDelivery(new RabbitmqDelivery(entry, current, this.#services, id));
   }
 
   #closed(current: ConsumerChannel): void {

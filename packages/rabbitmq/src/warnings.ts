@@ -10,7 +10,8 @@ import { type TransportWarningDetails, type TransportWarningListener, TransportW
 /**
  * The fields of a warning, for structured logs: `warning` names its kind:
  * `connection-lost`, `reconnect-failed`, `reconnected`, `channel-lost` (a subscription's channel),
- * `settle-after-channel-loss`, `resubscribe-failed`, `close-timeout`.
+ * `settle-after-channel-loss`, `resubscribe-failed`, `close-timeout`, `redelivery-uncounted` (a classic-queue
+ * redelivery whose counted copy could not be published).
  */
 export type WarningDetails = TransportWarningDetails;
 

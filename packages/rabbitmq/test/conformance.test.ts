@@ -1,6 +1,6 @@
 /**
- * The transport conformance suite, unchanged, on the RabbitMQ adapter against the real broker (a fresh quorum queue per
- * case). Its broker-restart case runs with the fault tests (test/faults), which restart the shared broker alone.
+ * The transport conformance suite, unchanged, on the RabbitMQ adapter against the real broker (a fresh quorum or classic
+ * queue per case). Its broker-restart case runs with the fault tests (test/faults), which restart the shared broker alone.
  */
 import { transportConformance } from '../../hostwork/test/transport-conformance/transport-conformance.ts';
 import { describeWithBroker } from './support/broker.ts';
@@ -20,6 +20,7 @@ await describeWithBroker('RabbitMQ (real broker)', () => {
       locks: false,
       restart: false,
       kill: true,
+      redeliveryCount: true,
     },
   );
 });
