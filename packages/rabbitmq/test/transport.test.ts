@@ -224,6 +224,31 @@ await describeWithBroker('the RabbitMQ transport', () => {
     });
   }
 
+  it('replaces a classic-queue redelivery by one copy counting it, with the id and headers; a sent count only adds', async () => {
+    const h = fresh({ queueType: 'classic' });
+    await h.subscribe(1);
+    // A count the sender writes is taken as it is: it can only bring the dead letter sooner.
+    await h.transport.publish({ name: h.queue }, [
+      message('counted', { headers: { tenant: 't1', 'hostwork-redeliveries': '4' } }),
+    ]);
+    await h.received(1);
+    await h.deliveries[0]!.release();
+    await h.received(2);
+    const seen = h.deliveries.map((d) => [
+      d.id,
+      d.redeliveries,
+      d.headers.tenant,
+      d.headers['hostwork-redeliveries'],
+    ]);
+    assert.deepEqual(seen, [
+      ['counted-id', 4, 't1', undefined],
+      ['counted-id', 5, 't1', undefined],
+    ]);
+    await h.deliveries[1]!.ack();
+    await h.transport.close();
+    assert.equal(await readyCount(h.queue), 0, 'the redelivered original was acked: no duplicate');
+  });
+
   it('never settles a delivery twice: a second call rejects naming the first', async () => {
     const h = fresh();
     await h.subscribe(5);
