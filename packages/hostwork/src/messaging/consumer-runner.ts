@@ -335,7 +335,8 @@ export class ConsumerRunner {
       return;
     }
     // Delivered again and again without a settle (the broker's own count: NATS, SQS, RabbitMQ quorum queues, Service
-    // Bus): the process likely dies handling it. Dead-lettered without running, for the same reason.
+    // Bus; the RabbitMQ transport's own on classic queues): the process likely dies handling it. Dead-lettered without
+    // running, for the same reason.
     if (delivery.redeliveries !== undefined && delivery.redeliveries > def.maxRedeliveries) {
       this.#finish(r, this.#tooManyRedeliveries(delivery, delivery.redeliveries));
       return;

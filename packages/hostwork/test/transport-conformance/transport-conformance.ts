@@ -96,7 +96,8 @@ export interface TransportCapabilities {
   readonly kill: boolean;
   /**
    * The broker counts deliveries per message and the adapter reports them as `Delivery.redeliveries` (NATS, SQS,
-   * RabbitMQ quorum queues, Service Bus): runs the case of a message redelivered past `maxRedeliveries`.
+   * RabbitMQ quorum queues, Service Bus), or the adapter counts them (RabbitMQ classic queues): runs the case of a message
+   * redelivered past `maxRedeliveries`.
    */
   readonly redeliveryCount?: boolean;
 }
