@@ -78,8 +78,8 @@ export interface Delivery {
   /**
    * How many times the broker delivered this very message before without it being settled (the broker's own delivery
    * count minus one: a lock or AckWait that ran out, a consumer process that died, a connection lost, a release at
-   * shutdown), or undefined where neither the broker nor the adapter counts per message. Retries are new copies or reset the count,
-   * so this counts only what Hostwork did not settle. The engine dead-letters a delivery above the consumer's
+   * shutdown), or undefined where neither the broker nor the adapter counts per message. Retries are new copies or
+   * reset the count, so this counts only what Hostwork did not settle. The engine dead-letters a delivery above the consumer's
    * `maxRedeliveries` without running it, so a message that kills its consumer is not delivered for ever.
    */
   readonly redeliveries?: number;
