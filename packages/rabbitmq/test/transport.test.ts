@@ -249,6 +249,35 @@ await describeWithBroker('the RabbitMQ transport', () => {
     assert.equal(await readyCount(h.queue), 0, 'the redelivered original was acked: no duplicate');
   });
 
+  it('hands a classic-queue redelivery over uncounted, with a warning, when the broker refuses its copy', async () => {
+    const h = fresh({ declare: false, queueType: 'classic' });
+    // One ready message at most, further publishes refused: the copy of a redelivery is refused while another waits.
+    await createQueue(h.queue, 'classic', { 'x-max-length': 1, 'x-overflow': 'reject-publish' });
+    await h.subscribe(1);
+    await h.send('first');
+    await h.received(1);
+    await h.send('second');
+    await h.deliveries[0]!.release();
+    await h.received(2);
+    assert.deepEqual(
+      h.deliveries.map((d) => [d.id, d.redeliveries]),
+      [
+        ['first-id', 0],
+        ['first-id', undefined],
+      ],
+    );
+    assert.deepEqual(
+      h.warnings.map((w) => w.kind),
+      ['redelivery-uncounted'],
+    );
+    await h.deliveries[1]!.ack();
+    await h.received(3);
+    assert.equal(h.deliveries[2]!.id, 'second-id');
+    await h.deliveries[2]!.ack();
+    await h.transport.close();
+    assert.equal(await readyCount(h.queue), 0, 'nothing left, nothing duplicated');
+  });
+
   it('never settles a delivery twice: a second call rejects naming the first', async () => {
     const h = fresh();
     await h.subscribe(5);

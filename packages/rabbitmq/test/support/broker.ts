@@ -128,10 +128,14 @@ export async function deleteQueues(...queues: string[]): Promise<void> {
 }
 
 /** Declares a queue the way an application would before Hostwork uses it (declare: false). */
-export async function createQueue(queue: string, type: 'classic' | 'quorum' = 'classic'): Promise<void> {
+export async function createQueue(
+  queue: string,
+  type: 'classic' | 'quorum' = 'classic',
+  args: Record<string, unknown> = {},
+): Promise<void> {
   const channel = await (await adminConnection()).createChannel();
   try {
-    await channel.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': type } });
+    await channel.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': type, ...args } });
   } finally {
     await channel.close().catch(() => {});
   }
