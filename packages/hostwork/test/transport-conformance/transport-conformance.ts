@@ -50,6 +50,7 @@ import {
   CASE,
   type ConsumerHost,
   counting,
+  type DeadLetteredMessage,
   publishItems,
   startConsumer,
   type TransportConformanceFactory,
@@ -79,7 +80,35 @@ async function withTarget(
   }
 }
 
-/** Registers the transport conformance suite for one adapter. */
+/**
+ * Starts a consumer with `maxRedeliveries` and waits until message `id` is dead-lettered as `redeliveries-exhausted`
+ * without its handler having run; returns the dead letter.
+ */
+async function deadLetteredUnrun(
+  target: TransportConformanceTarget,
+  id: string | undefined,
+  maxRedeliveries: number,
+): Promise<DeadLetteredMessage> {
+  const ran: number[] = [];
+  const consumer = await startConsumer(target.transport(), target.source, {
+    maxRedeliveries,
+    handle(m) {
+      ran.push(m.n);
+    },
+  });
+  try {
+    const dead = await until(async () => {
+      const letters = await target.deadLetters();
+      return letters.find((d) => d.id === id);
+    }, 'the dead letter');
+    assert.equal(dead.headers[DEAD_LETTER_HEADERS.reason], 'redeliveries-exhausted');
+    assert.deepEqual(ran, [], 'not run again');
+    return dead;
+  } finally {
+    await consumer.host.stop();
+  }
+}
+
 /**
  * What a target can do, declared up front: a case needing a capability the target lacks is not registered at all
  * (rather than reported as skipped), and a target that declares one must provide it in every factory result.
@@ -107,6 +136,7 @@ function itIf(registered: boolean): typeof it {
   return registered ? it : ((() => {}) as unknown as typeof it);
 }
 
+/** Registers the transport conformance suite for one adapter. */
 export function transportConformance(
   name: string,
   factory: TransportConformanceFactory,
@@ -506,29 +536,13 @@ export function transportConformance(
           await subscription.stop();
           await raw.close();
           assert.deepEqual(counts.slice(0, 3), [0, 1, 2], 'the broker counts each delivery');
-          const ran: number[] = [];
-          const consumer = await startConsumer(target.transport(), target.source, {
-            // Three deliveries or more so far (a hand-back after the stop may add some): the next is over 1.
-            maxRedeliveries: 1,
-            handle(m) {
-              ran.push(m.n);
-            },
-          });
-          try {
-            const dead = await until(async () => {
-              const letters = await target.deadLetters();
-              return letters.find((d) => d.id === id);
-            }, 'the dead letter');
-            assert.equal(dead.headers[DEAD_LETTER_HEADERS.reason], 'redeliveries-exhausted');
-            const times = /^Delivered (\d+) times without being settled/.exec(
-              dead.headers[DEAD_LETTER_HEADERS.error] ?? '',
-            );
-            assert.ok(times, `the error says why: ${dead.headers[DEAD_LETTER_HEADERS.error]}`);
-            assert.ok(Number(times[1]) >= 4, `delivered ${times[1]} times: the three releases counted`);
-            assert.deepEqual(ran, [], 'not run again');
-          } finally {
-            await consumer.host.stop();
-          }
+          // Three deliveries or more so far (a hand-back after the stop may add some): the next is over 1.
+          const dead = await deadLetteredUnrun(target, id, 1);
+          const times = /^Delivered (\d+) times without being settled/.exec(
+            dead.headers[DEAD_LETTER_HEADERS.error] ?? '',
+          );
+          assert.ok(times, `the error says why: ${dead.headers[DEAD_LETTER_HEADERS.error]}`);
+          assert.ok(Number(times[1]) >= 4, `delivered ${times[1]} times: the three releases counted`);
         });
       },
     );
@@ -559,27 +573,11 @@ export function transportConformance(
             await dying.close();
           }
           assert.deepEqual(counts, [0, 1, 2], 'each unsettled delivery is counted');
-          const ran: number[] = [];
-          const consumer = await startConsumer(target.transport(), target.source, {
-            maxRedeliveries: 2,
-            handle(m) {
-              ran.push(m.n);
-            },
-          });
-          try {
-            const dead = await until(async () => {
-              const letters = await target.deadLetters();
-              return letters.find((d) => d.id === id);
-            }, 'the dead letter');
-            assert.equal(dead.headers[DEAD_LETTER_HEADERS.reason], 'redeliveries-exhausted');
-            assert.match(
-              dead.headers[DEAD_LETTER_HEADERS.error] ?? '',
-              /^Delivered 4 times without being settled \(more than maxRedeliveries 2 redeliveries\): the consumer process likely died/,
-            );
-            assert.deepEqual(ran, [], 'not run again');
-          } finally {
-            await consumer.host.stop();
-          }
+          const dead = await deadLetteredUnrun(target, id, 2);
+          assert.match(
+            dead.headers[DEAD_LETTER_HEADERS.error] ?? '',
+            /^Delivered 4 times without being settled \(more than maxRedeliveries 2 redeliveries\): the consumer process likely died/,
+          );
         });
       },
     );
